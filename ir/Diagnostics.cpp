@@ -1,0 +1,86 @@
+#include "ir/Diagnostics.h"
+
+namespace msl {
+
+const char* diagTemplate(DiagId id) {
+  switch (id) {
+#define DIAG(Id, Text) case DiagId::Id: return Text;
+#include "ir/Diagnostics.def"
+#undef DIAG
+  }
+  return "?";
+}
+
+std::string diagText(DiagId id, const std::vector<std::string>& args) {
+  std::string t = diagTemplate(id), out;
+  size_t a = 0;
+  for (size_t i = 0; i < t.size(); ++i) {
+    if (t[i] == '{' && i + 1 < t.size() && t[i + 1] == '}') {
+      out += a < args.size() ? args[a] : std::string("?");
+      ++a;
+      ++i;
+    } else {
+      out += t[i];
+    }
+  }
+  return out;
+}
+
+static void appendLocation(std::string& out, SourceLoc loc) {
+  if (!loc.valid()) return;
+  out += loc.file->name + ":" + std::to_string(loc.line) + ":" + std::to_string(loc.col);
+}
+
+// The source line and a caret under column `col` (code points), indented by 4.
+static void appendSnippet(std::string& out, SourceLoc loc) {
+  if (!loc.valid()) return;
+  std::string_view line = loc.file->line(loc.line);
+  out += "    ";
+  out += line;
+  out += "\n    ";
+  uint32_t cp = 1;
+  for (size_t i = 0; i < line.size() && cp < loc.col; ++i) {
+    unsigned char c = line[i];
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte
+    out += c == '\t' ? '\t' : ' ';
+    ++cp;
+  }
+  while (cp < loc.col) { out += ' '; ++cp; }
+  out += "^\n";
+}
+
+std::string renderDiagnostic(const Diagnostic& d) {
+  std::string out;
+  if (d.loc.valid()) {
+    appendLocation(out, d.loc);
+    out += ": ";
+  }
+  out += "error: " + d.message + "\n";
+  appendSnippet(out, d.loc);
+  for (const Note& n : d.notes) {
+    if (n.loc.valid()) { appendLocation(out, n.loc); out += ": "; }
+    out += "note: " + n.message + "\n";
+    appendSnippet(out, n.loc);
+  }
+  if (!d.traceback.empty()) {
+    out += "Traceback (most recent call last):\n";
+    for (const TraceEntry& e : d.traceback) {
+      out += "  ";
+      appendLocation(out, e.loc);
+      out += " in " + e.function + "\n";
+    }
+  }
+  return out;
+}
+
+void raise(DiagId id, SourceLoc loc, const std::vector<std::string>& args) {
+  Diagnostic d;
+  d.id = id;
+  d.message = diagText(id, args);
+  d.loc = loc;
+  throw Error(std::move(d));
+}
+
+void internalError(const std::string& what) { throw InternalError(what); }
+
+}  // namespace msl

@@ -1,0 +1,73 @@
+#include "ir/Prim.h"
+
+#include <unordered_map>
+
+#include "ir/Diagnostics.h"
+
+namespace msl {
+
+static std::vector<PrimParam> parseSignature(const std::string& sig) {
+  std::vector<PrimParam> out;
+  bool kwOnly = false;
+  size_t i = 0;
+  auto skipWs = [&] { while (i < sig.size() && sig[i] == ' ') ++i; };
+  while (true) {
+    skipWs();
+    if (i >= sig.size()) break;
+    PrimParam p;
+    if (sig.compare(i, 2, "**") == 0) { p.kind = PrimParam::VarKw; i += 2; }
+    else if (sig[i] == '*') { p.kind = PrimParam::VarArgs; i += 1; kwOnly = true; }
+    else p.kind = kwOnly ? PrimParam::KwOnly : PrimParam::Positional;
+    while (i < sig.size() && (isalnum((unsigned char)sig[i]) || sig[i] == '_')) p.name += sig[i++];
+    skipWs();
+    if (i < sig.size() && sig[i] == '=') {
+      ++i;
+      p.hasDefault = true;
+      // A default runs to the next top-level comma (quotes may hold commas).
+      char quote = 0;
+      while (i < sig.size() && (quote || sig[i] != ',')) {
+        if (quote) { if (sig[i] == quote) quote = 0; }
+        else if (sig[i] == '\'') quote = '\'';
+        if (sig[i] == '\\' && i + 1 < sig.size()) { p.defaultText += sig[i++]; }
+        p.defaultText += sig[i++];
+      }
+      while (!p.defaultText.empty() && p.defaultText.back() == ' ') p.defaultText.pop_back();
+    }
+    out.push_back(p);
+    skipWs();
+    if (i < sig.size() && sig[i] == ',') ++i;
+  }
+  return out;
+}
+
+static std::vector<PrimInfo> buildTable() {
+  std::vector<PrimInfo> t;
+#define PRIM(Id, Name, Sig, Group, Effect) \
+  t.push_back(PrimInfo{Prim::Id, Name, Sig, PrimGroup::Group, PrimEffect::Effect, std::string(Sig) == "...", {}});
+#include "ir/Primitives.def"
+  for (PrimInfo& p : t)
+    if (!p.variadicNode) p.params = parseSignature(p.signature);
+  return t;
+}
+
+const PrimInfo& primInfo(Prim p) {
+  static const std::vector<PrimInfo> table = buildTable();
+  return table[(size_t)p];
+}
+
+bool builtinPrim(const std::string& name, Prim* out) {
+  static const std::unordered_map<std::string, Prim> byName = [] {
+    std::unordered_map<std::string, Prim> m;
+    for (int i = 0; i < kNumPrims; ++i) {
+      const PrimInfo& p = primInfo((Prim)i);
+      if (p.group == PrimGroup::Builtin) m.emplace(p.name, p.id);
+    }
+    return m;
+  }();
+  auto it = byName.find(name);
+  if (it == byName.end()) return false;
+  *out = it->second;
+  return true;
+}
+
+}  // namespace msl

@@ -1,0 +1,73 @@
+// How primitives are implemented in the runtime.
+//
+// Each primitive `X` of ir/Primitives.def whose group is Builtin or Hidden has an
+// implementation `Value prim_X(CallContext& cx, Value* args)` defined in one runtime/*.cpp
+// file. `args` holds exactly one Value per declared parameter, in order, with defaults
+// filled in, `*args` packed as a tuple and `**kw` as a dict; the implementation may move
+// out of `args` (the caller does not use them afterwards), which is how functional updates
+// of uniquely-owned values avoid copies. The kernel table (runtime/PrimTable.cpp) is
+// generated from the .def; a missing implementation is reported by a unit test.
+//
+// Errors: call msl::raise(DiagId, SourceLoc{}, {...}); the interpreter fills in the place
+// (the operator or callee of the failing node) and the traceback.
+#pragma once
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ir/Diagnostics.h"
+#include "ir/Prim.h"
+#include "runtime/Value.h"
+
+namespace msl {
+
+// What a primitive may ask of whoever runs it (the interpreter, or compiled code).
+class CallContext {
+ public:
+  virtual ~CallContext() = default;
+  // Calls any callable value (closure, primitive, class, bound method, partial).
+  virtual Value call(const Value& fn, std::vector<Value> args,
+                     std::vector<std::pair<std::string, Value>> kwargs = {}) = 0;
+  // argv of the program.
+  virtual const std::vector<std::string>& argv() const = 0;
+};
+
+using PrimFn = Value (*)(CallContext& cx, Value* args);
+
+// Declarations of every implementation (weak, so the table can report missing ones).
+#define PRIM(Id, Name, Sig, Group, Effect) Value prim_##Id(CallContext& cx, Value* args) __attribute__((weak));
+#include "ir/Primitives.def"
+
+// The implementation of `p`, or nullptr (Core primitives are executed by the interpreter).
+PrimFn primImpl(Prim p);
+
+struct MethodEntry { VKind recv; const char* name; Prim prim; bool property; };
+// All METHOD/PROPERTY entries of ir/Primitives.def.
+const std::vector<MethodEntry>& methodTable();
+// The primitive behind `recv.name`, or false.
+bool lookupMethod(VKind recv, const std::string& name, Prim* prim, bool* property);
+
+// The default value of a parameter of a primitive (parsed once and cached).
+const Value& primDefault(Prim p, size_t paramIndex);
+
+// ---- argument helpers: raise a TypeError naming the function and parameter on mismatch
+int64_t argInt(const Value& v, const char* fn, const char* param);
+double argFloat(const Value& v, const char* fn, const char* param);  // int or float
+bool argBool(const Value& v, const char* fn, const char* param);
+const std::string& argStr(const Value& v, const char* fn, const char* param);
+DType argDType(const Value& v, const char* fn, const char* param);
+// A tensor argument: tensors as they are; Python scalars/lists/tuples converted like
+// tensor(data) (floats give f32, ints i64, bools bool).
+Tensor argTensor(const Value& v, const char* fn, const char* param);
+// A shape: an int or a tuple/list of ints.
+Shape argShape(const Value& v, const char* fn, const char* param);
+// Axes of a reduction: None gives all axes; an int or tuple of ints, negative counts
+// from the end; each checked against ndim (raises BadAxis).
+std::vector<int> argAxes(const Value& v, int ndim, const char* fn);
+// Normalises one axis against ndim (raises BadAxis).
+int normAxis(int64_t axis, int ndim);
+
+// Python-style type name of a value for messages: "int", "Tensor", or a class name.
+std::string typeNameOf(const Value& v);
+
+}  // namespace msl

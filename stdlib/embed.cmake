@@ -1,0 +1,12 @@
+# Writes OUT: `const msl::StdlibFile msl::kStdlib[]` with the text of each file in FILES.
+set(body "#include <cstddef>\nnamespace msl { struct StdlibFile { const char* path; const char* text; };\nextern const StdlibFile kStdlib[];\nextern const size_t kStdlibCount;\n")
+string(APPEND body "const StdlibFile kStdlib[] = {\n")
+set(n 0)
+foreach(f ${FILES})
+  file(READ ${SRC}/${f} text)
+  string(REGEX REPLACE "\\.msl$" "" mod ${f})
+  string(APPEND body "  {\"${mod}\", R\"msl_stdlib(${text})msl_stdlib\"},\n")
+  math(EXPR n "${n} + 1")
+endforeach()
+string(APPEND body "  {nullptr, nullptr}};\nconst size_t kStdlibCount = ${n};\n}\n")
+file(WRITE ${OUT} "${body}")

@@ -1,0 +1,2 @@
+// The msl command line (written next).
+int main() { return 0; }
