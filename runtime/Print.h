@@ -10,6 +10,8 @@ namespace msl {
 std::string strOf(const Value& v);
 // repr(v): what containers and the REPL echo show (strings quoted, tensors as tensor(...)).
 std::string reprOf(const Value& v);
+// Python's repr of a string: quoted ('...' unless it holds ' and no "), with escapes.
+std::string strRepr(const std::string& s);
 // Python's repr of a float: shortest round-trip digits ("0.1", "2.0", "1e-05", "inf", "nan").
 std::string floatRepr(double d);
 // format(v, spec) with Python's format mini-language for int, float, str, bool, None

@@ -21,7 +21,8 @@ namespace ir { class Graph; struct ClassInfo; }
 
 #define MSL_VALUE_KINDS(X)                                                   \
   X(None, "NoneType") X(Bool, "bool") X(Int, "int") X(Float, "float")         \
-  X(DTypeV, "dtype") X(Prim, "builtin_function") X(Token, "state")            \
+  X(DTypeV, "dtype") X(Prim, "builtin_function") X(Undef, "undefined")       \
+  X(Token, "state")            \
   X(Str, "str") X(Tensor, "Tensor") X(Tuple, "tuple") X(List, "list")          \
   X(Dict, "dict") X(Record, "record") X(Class, "type") X(Closure, "function")  \
   X(BoundMethod, "method") X(Partial, "function") X(Module, "module")         \
@@ -40,6 +41,9 @@ struct Object {
   uint32_t refs = 0;
   VKind kind;
   explicit Object(VKind k) : kind(k) {}
+  // A copy (`new ListObj(*l)`) is a new object: it starts with no references.
+  Object(const Object& o) : kind(o.kind) {}
+  Object& operator=(const Object&) { return *this; }
   virtual ~Object() = default;
 };
 
@@ -53,6 +57,8 @@ class Value {
   static Value dtype(DType d) { Value v(VKind::DTypeV); v.u_.i = (int64_t)d; return v; }
   static Value prim(int primId) { Value v(VKind::Prim); v.u_.i = primId; return v; }
   static Value token() { return Value(VKind::Token); }
+  // The value of a variable on a path that never assigned it (read => error).
+  static Value undef() { return Value(VKind::Undef); }
   // Takes a new reference to `o` (whose kind becomes the value's kind).
   static Value object(Object* o) { Value v(o->kind); v.u_.o = o; ++o->refs; return v; }
 
@@ -89,12 +95,23 @@ struct TensorObj : Object { Tensor t; explicit TensorObj(Tensor v) : Object(VKin
 struct TupleObj : Object { std::vector<Value> items; TupleObj() : Object(VKind::Tuple) {} };
 struct ListObj : Object { std::vector<Value> items; ListObj() : Object(VKind::List) {} };
 // Insertion-ordered dictionary. Keys: None, bool, int, float, str, dtype, tuples of these.
+// `entries` is the source of truth: read it freely and append to it (with keys not yet
+// present); make other changes through set/erase. Large dicts keep a hash index over
+// `entries`, brought up to date on demand (runtime/Value.cpp).
 struct DictObj : Object {
   std::vector<std::pair<Value, Value>> entries;
   DictObj() : Object(VKind::Dict) {}
   const Value* find(const Value& key) const;  // nullptr when absent
   void set(const Value& key, Value v);        // in place: caller checks uniqueness
   bool erase(const Value& key);
+
+ private:
+  int64_t position(const Value& key) const;  // index into entries, or -1
+  void syncIndex() const;
+  // Open addressing: each slot is (hash << 32) | (entry position + 1), 0 when empty. It
+  // covers entries [0, indexed_); empty while the dict is small.
+  mutable std::vector<uint64_t> index_;
+  mutable size_t indexed_ = 0;
 };
 
 // A class: an immutable record type with a keyword constructor and methods.
@@ -120,6 +137,7 @@ struct RecordObj : Object {
 struct ClosureObj : Object {
   const ir::Graph* graph = nullptr;
   std::vector<Value> captured;  // in the order of the graph's free-variable list
+  std::vector<Value> defaults;  // per parameter (Undef where it has none)
   ClosureObj() : Object(VKind::Closure) {}
 };
 struct BoundMethodObj : Object { Value self, func; std::string name; BoundMethodObj() : Object(VKind::BoundMethod) {} };
@@ -140,6 +158,12 @@ struct RangeObj : Object {
 };
 // An exception value made by ValueError("...") etc., for `raise`.
 struct ExceptionObj : Object { std::string type, message; ExceptionObj() : Object(VKind::Exception) {} };
+// A loaded module: its IR and the global ids of its names.
+struct ModuleObj : Object {
+  const void* irModule = nullptr;  // ir::Module*
+  std::string name;
+  ModuleObj() : Object(VKind::Module) {}
+};
 
 // Constructors.
 Value makeStr(std::string s);
@@ -152,7 +176,7 @@ Value makeEllipsis();
 Value makeRange(int64_t start, int64_t stop, int64_t step);
 
 // Python semantics helpers shared by the interpreter and builtins.
-bool valueEquals(const Value& a, const Value& b);  // ==, structural; tensors: error (ambiguous)
-size_t valueHash(const Value& v);                  // for hashable keys
+bool valueEquals(const Value& a, const Value& b);  // ==, structural; tensors: identity
+size_t valueHash(const Value& v);                  // for hashable keys; else TypeError
 
 }  // namespace msl

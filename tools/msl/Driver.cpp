@@ -1,1 +1,290 @@
-namespace msl {}
+#include "tools/msl/Driver.h"
+
+#include <pthread.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "frontend/LowerToIR.h"
+#include "frontend/Parser.h"
+#include "ir/Diagnostics.h"
+#include "ir/Manager.h"
+#include "ir/Printer.h"
+#include "runtime/Interpreter.h"
+#include "runtime/Print.h"
+
+namespace msl {
+
+struct StdlibFile { const char* path; const char* text; };
+extern const StdlibFile kStdlib[];
+extern const size_t kStdlibCount;
+
+namespace {
+
+const char* kVersion = "msl 0.1.0";
+
+const char* kHelp =
+    "msl — a compiler and runtime for deep learning, shaped as a language\n"
+    "\n"
+    "usage:\n"
+    "  msl run FILE [ARGS...]      run a program (argv is [FILE, ARGS...])\n"
+    "  msl FILE [ARGS...]          the same as `msl run FILE ARGS...`\n"
+    "  msl check FILE              parse, resolve names and imports, lower; do not run\n"
+    "  msl --emit=STAGE FILE       print a stage of the pipeline and stop:\n"
+    "                                ast  the syntax tree\n"
+    "                                ir   the IR graphs after lowering\n"
+    "  msl --help | --version\n"
+    "\n"
+    "options:\n"
+    "  --mode=eager                interpret (the default; MindSpore's PYNATIVE_MODE)\n"
+    "  --mode=graph                compile every function (not supported yet)\n"
+    "\n"
+    "environment:\n"
+    "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
+    "\n"
+    "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
+
+bool isFile(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
+std::string dirOf(const std::string& path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+}
+
+std::vector<std::string> searchPathFromEnv() {
+  std::vector<std::string> out;
+  if (const char* p = std::getenv("MSL_PATH")) {
+    std::string s = p;
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t colon = s.find(':', start);
+      std::string dir = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!dir.empty()) out.push_back(dir);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ Program
+
+Program::Program(std::vector<std::string> searchPath) : searchPath_(std::move(searchPath)) {}
+
+ir::Module* Program::load(const std::string& modName, const SourceFile* file) {
+  asts_.push_back(parseModule(file));
+  const ast::Module& ast = *asts_.back();
+  if (modName == "__main__") mainAst_ = &ast;
+  owned_.push_back(std::make_unique<ir::Module>(modName, file));
+  ir::Module* m = owned_.back().get();
+  std::string dir = dirOf(file->name);
+  lowerModule(ast, *m, [this, dir](const std::string& name, SourceLoc loc, bool required) {
+    return resolve(name, dir, loc, required);
+  });
+  ir::computeFreeVars(*m);
+  order_.push_back(m);
+  return m;
+}
+
+ir::Module* Program::resolve(const std::string& name, const std::string& fromDir, SourceLoc loc, bool required) {
+  std::string rel = name;
+  for (char& c : rel)
+    if (c == '.') c = '/';
+  std::string key, path;
+  const char* stdlibText = nullptr;
+  std::vector<std::string> dirs{fromDir};
+  dirs.insert(dirs.end(), searchPath_.begin(), searchPath_.end());
+  for (const std::string& d : dirs) {
+    std::string p = d + "/" + rel + ".msl";
+    if (isFile(p)) { path = p; key = p; break; }
+  }
+  if (key.empty()) {
+    for (size_t i = 0; i < kStdlibCount; ++i)
+      if (rel == kStdlib[i].path) { stdlibText = kStdlib[i].text; key = "<stdlib>/" + rel + ".msl"; break; }
+  }
+  if (key.empty()) {
+    if (!required) return nullptr;
+    raise(DiagId::ModuleNotFound, loc, {name});
+  }
+  for (auto& [k, m] : byName_)
+    if (k == key) return m;
+  for (size_t i = 0; i < loading_.size(); ++i) {
+    if (loading_[i].first != key) continue;
+    std::string chain;
+    for (size_t j = i; j < loading_.size(); ++j) chain += loading_[j].first + " -> ";
+    chain += key;
+    raise(DiagId::ImportCycle, loc, {chain});
+  }
+  loading_.push_back({key, loc});
+  const SourceFile* file = stdlibText ? addSourceText(key, stdlibText) : loadSourceFile(path, loc);
+  ir::Module* m = load(name, file);
+  loading_.pop_back();
+  byName_.push_back({key, m});
+  return m;
+}
+
+ir::Module* Program::loadMain(const std::string& path) {
+  const SourceFile* file = loadSourceFile(path);
+  loading_.push_back({path, SourceLoc{}});
+  ir::Module* m = load("__main__", file);
+  loading_.pop_back();
+  byName_.push_back({path, m});
+  return m;
+}
+
+ir::Module* Program::loadText(const std::string& name, const std::string& text) {
+  return load("__main__", addSourceText(name, text));
+}
+
+// ------------------------------------------------------------------ the command line
+
+namespace {
+
+struct Options {
+  std::string command;  // run, check, emit
+  std::string emit;
+  std::string mode = "eager";
+  std::string file;
+  std::vector<std::string> args;
+};
+
+[[noreturn]] void usageError(const std::string& msg) {
+  outFlush();
+  std::string m = "msl: " + msg + "\n(run `msl --help` for usage)\n";
+  errWrite(m);
+  throw 1;
+}
+
+Options parseArgs(int argc, char** argv) {
+  Options o;
+  int i = 1;
+  for (; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") { outWrite(kHelp); throw 0; }
+    if (a == "--version") { outWrite(std::string(kVersion) + "\n"); throw 0; }
+    if (a.rfind("--emit=", 0) == 0) {
+      o.emit = a.substr(7);
+      if (o.emit != "ast" && o.emit != "ir") {
+        if (o.emit == "grad" || o.emit == "opt" || o.emit == "llvm" || o.emit == "ptx")
+          usageError("--emit=" + o.emit + " is not supported yet");
+        usageError("unknown stage '" + o.emit + "' for --emit (ast, ir)");
+      }
+      o.command = "emit";
+      continue;
+    }
+    if (a.rfind("--mode=", 0) == 0) {
+      o.mode = a.substr(7);
+      if (o.mode != "eager" && o.mode != "graph") usageError("unknown mode '" + o.mode + "' (eager, graph)");
+      continue;
+    }
+    if (a.size() > 1 && a[0] == '-') usageError("unknown option '" + a + "'");
+    break;
+  }
+  if (i < argc && o.command.empty()) {
+    std::string c = argv[i];
+    if (c == "run" || c == "check") { o.command = c; ++i; }
+    else o.command = "run";
+  }
+  if (o.command.empty()) usageError("the REPL is not supported yet; give a file: msl run FILE");
+  // Options may also follow the sub-command, before FILE.
+  for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--mode=", 0) == 0) o.mode = a.substr(7);
+    else usageError("unknown option '" + a + "'");
+  }
+  if (o.mode != "eager" && o.mode != "graph") usageError("unknown mode '" + o.mode + "' (eager, graph)");
+  if (i >= argc) usageError("missing FILE");
+  o.file = argv[i++];
+  for (; i < argc; ++i) o.args.push_back(argv[i]);
+  if (o.command != "run" && !o.args.empty()) usageError("unexpected argument '" + o.args[0] + "' after FILE");
+  return o;
+}
+
+int runCommand(const Options& o) {
+  Program prog(searchPathFromEnv());
+  if (o.command == "emit" && o.emit == "ast") {
+    const SourceFile* f = loadSourceFile(o.file);
+    auto ast = parseModule(f);
+    outWrite(ast::dump(*ast));
+    return 0;
+  }
+  if (o.mode == "graph") raise(DiagId::NotSupportedYet, SourceLoc{}, {"--mode=graph"});
+  ir::Module* main = prog.loadMain(o.file);
+  if (o.command == "emit") {
+    outWrite(ir::printModule(*main));
+    return 0;
+  }
+  if (o.command == "check") return 0;
+  Interpreter interp;
+  std::vector<std::string> argv{o.file};
+  argv.insert(argv.end(), o.args.begin(), o.args.end());
+  std::vector<Value> items;
+  for (auto& a : argv) items.push_back(makeStr(a));
+  interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
+  interp.setArgv(argv);
+  interp.runModule(main);
+  return 0;
+}
+
+int guarded(int argc, char** argv) {
+  try {
+    Options o = parseArgs(argc, argv);
+    int rc = runCommand(o);
+    outFlush();
+    return rc;
+  } catch (int code) {
+    outFlush();
+    return code;
+  } catch (Error& e) {
+    outFlush();
+    errWrite(renderDiagnostic(e.diag));
+    return 1;
+  } catch (InternalError& e) {
+    outFlush();
+    errWrite("internal error: " + e.msg + "\n");
+    return 2;
+  } catch (std::bad_alloc&) {
+    outFlush();
+    errWrite("error: out of memory\n");
+    return 1;
+  } catch (std::exception& e) {
+    outFlush();
+    errWrite(std::string("internal error: ") + e.what() + "\n");
+    return 2;
+  }
+}
+
+struct ThreadArgs { int argc; char** argv; int rc; };
+
+void* threadMain(void* p) {
+  auto* a = static_cast<ThreadArgs*>(p);
+  a->rc = guarded(a->argc, a->argv);
+  return nullptr;
+}
+
+}  // namespace
+
+int mslMain(int argc, char** argv) {
+  // Programs run on a thread with a large stack: deep recursion in a program stops at the
+  // documented call-depth limit with a diagnostic, long before this stack is exhausted.
+  ThreadArgs a{argc, argv, 2};
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t(2) << 30);
+  pthread_t t;
+  if (pthread_create(&t, &attr, threadMain, &a) != 0) return guarded(argc, argv);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
+  return a.rc;
+}
+
+}  // namespace msl

@@ -1,2 +1,3 @@
-// The msl command line (written next).
-int main() { return 0; }
+#include "tools/msl/Driver.h"
+
+int main(int argc, char** argv) { return msl::mslMain(argc, argv); }

@@ -1,0 +1,1140 @@
+#include "runtime/Interpreter.h"
+
+#include <algorithm>
+#include <boost/container/small_vector.hpp>
+#include <unordered_map>
+
+#include "ir/Manager.h"
+#include "runtime/Iter.h"
+#include "runtime/Print.h"
+
+namespace msl {
+
+using ir::ConstKind;
+using ir::Graph;
+using ir::Node;
+
+// ------------------------------------------------------------------ compiled graphs
+
+enum class OpKind : uint8_t { Slot, Const, Free, Graph, Default };
+
+struct Operand {
+  OpKind kind = OpKind::Const;
+  bool move = false;  // last use of a slot: move the value out
+  uint32_t idx = 0;
+};
+
+// How one parameter of a callee is filled from a call's arguments (positional arguments
+// first, then keyword arguments, as in an Apply node).
+struct ParamSrc {
+  enum Kind : uint8_t { One, Default, Tuple, Dict } kind = One;
+  std::vector<uint16_t> srcs;  // argument indices (One: exactly one)
+  std::vector<std::string> keys;  // Dict: the keyword names of srcs
+};
+
+struct GraphRef {
+  const Graph* g;
+  std::vector<Operand> captures;  // one per free variable of g
+  std::vector<Operand> defaults;  // one per parameter; kind Default = none
+  Value cached;                   // a closure made once when it captures nothing
+};
+
+struct Instr {
+  enum Kind : uint8_t { Core, PrimCall, Dynamic } kind = Core;
+  const Node* node = nullptr;
+  Prim prim = Prim::MakeTuple;
+  PrimFn fn = nullptr;
+  uint32_t out = 0;
+  boost::container::small_vector<Operand, 4> ops;  // Dynamic: callee first
+  std::vector<ParamSrc> plan;                       // PrimCall: one per parameter
+  bool planError = false;                           // PrimCall: binding fails when reached
+};
+
+struct Code {
+  const Graph* g = nullptr;
+  uint32_t nslots = 0;
+  std::vector<Value> consts;
+  std::vector<GraphRef> graphs;
+  std::vector<Instr> instrs;
+  Operand output;
+  std::string funcName;  // for tracebacks: "<module>", "f", "<lambda>"
+  bool isFunction = false;
+};
+
+struct Frame {
+  const Code* code;
+  Value* slots;
+  const ClosureObj* closure;
+  const Instr* cur = nullptr;
+};
+
+namespace {
+
+// Signature of a callee for argument binding.
+struct SigView {
+  const char* fn;
+  size_t n;
+  std::function<const std::string&(size_t)> name;
+  std::function<ir::ParamKind(size_t)> kind;
+  std::function<bool(size_t)> hasDefault;
+};
+
+std::string plural(size_t n) { return n == 1 ? "" : "s"; }
+
+// Python's binding rules; raises Arity, UnexpectedKeyword, MultipleValues, MissingArgument.
+std::vector<ParamSrc> planBinding(const SigView& sig, size_t npos, const std::vector<std::string>* kwnames) {
+  std::vector<ParamSrc> plan(sig.n);
+  std::vector<bool> set(sig.n, false);
+  std::vector<size_t> posParams;  // positional parameters, before any *args
+  int varargs = -1, varkw = -1;
+  for (size_t i = 0; i < sig.n; ++i) {
+    ir::ParamKind k = sig.kind(i);
+    if (k == ir::ParamKind::Positional && varargs < 0) posParams.push_back(i);
+    if (k == ir::ParamKind::VarArgs) varargs = (int)i;
+    if (k == ir::ParamKind::VarKw) varkw = (int)i;
+  }
+  if (varargs >= 0) { plan[varargs].kind = ParamSrc::Tuple; set[varargs] = true; }
+  if (varkw >= 0) { plan[varkw].kind = ParamSrc::Dict; set[varkw] = true; }
+  for (size_t a = 0; a < npos; ++a) {
+    if (a < posParams.size()) {
+      plan[posParams[a]].srcs = {(uint16_t)a};
+      set[posParams[a]] = true;
+    } else if (varargs >= 0) {
+      plan[varargs].srcs.push_back((uint16_t)a);
+    } else {
+      size_t required = 0;
+      for (size_t i : posParams)
+        if (!sig.hasDefault(i)) ++required;
+      size_t np = posParams.size();
+      std::string takes = required == np ? std::to_string(np) : "from " + std::to_string(required) + " to " + std::to_string(np);
+      raise(DiagId::Arity, SourceLoc{}, {sig.fn, takes, plural(np), std::to_string(npos), npos == 1 ? "was" : "were"});
+    }
+  }
+  if (kwnames) {
+    for (size_t k = 0; k < kwnames->size(); ++k) {
+      const std::string& kw = (*kwnames)[k];
+      size_t found = sig.n;
+      for (size_t i = 0; i < sig.n; ++i)
+        if ((sig.kind(i) == ir::ParamKind::Positional || sig.kind(i) == ir::ParamKind::KwOnly) && sig.name(i) == kw) found = i;
+      if (found < sig.n) {
+        if (set[found]) raise(DiagId::MultipleValues, SourceLoc{}, {sig.fn, kw});
+        plan[found].srcs = {(uint16_t)(npos + k)};
+        set[found] = true;
+      } else if (varkw >= 0) {
+        plan[varkw].srcs.push_back((uint16_t)(npos + k));
+        plan[varkw].keys.push_back(kw);
+      } else {
+        raise(DiagId::UnexpectedKeyword, SourceLoc{}, {sig.fn, kw});
+      }
+    }
+  }
+  for (size_t i = 0; i < sig.n; ++i) {
+    if (set[i]) continue;
+    if (sig.hasDefault(i)) plan[i].kind = ParamSrc::Default;
+    else raise(DiagId::MissingArgument, SourceLoc{}, {sig.fn, sig.name(i)});
+  }
+  return plan;
+}
+
+SigView primSig(Prim p) {
+  const PrimInfo& info = primInfo(p);
+  return SigView{info.name, info.params.size(),
+                 [&info](size_t i) -> const std::string& { return info.params[i].name; },
+                 [&info](size_t i) { return (ir::ParamKind)info.params[i].kind; },
+                 [&info](size_t i) { return info.params[i].hasDefault; }};
+}
+
+SigView graphSig(const Graph* g) {
+  return SigView{g->name.c_str(), g->params.size(),
+                 [g](size_t i) -> const std::string& { return g->params[i]->name; },
+                 [g](size_t i) { return g->paramKinds[i]; },
+                 [g](size_t i) { return g->defaults[i] != nullptr; }};
+}
+
+// Materialises bound parameters from call arguments (moving them).
+void applyPlan(const std::vector<ParamSrc>& plan, Value* args, Value* out, Prim prim, const ClosureObj* cl) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const ParamSrc& s = plan[i];
+    switch (s.kind) {
+      case ParamSrc::One: out[i] = std::move(args[s.srcs[0]]); break;
+      case ParamSrc::Default: out[i] = cl ? cl->defaults[i] : primDefault(prim, i); break;
+      case ParamSrc::Tuple: {
+        std::vector<Value> items;
+        for (uint16_t a : s.srcs) items.push_back(std::move(args[a]));
+        out[i] = makeTuple(std::move(items));
+        break;
+      }
+      case ParamSrc::Dict: {
+        Value d = makeDict();
+        for (size_t k = 0; k < s.srcs.size(); ++k) d.as<DictObj>()->set(makeStr(s.keys[k]), std::move(args[s.srcs[k]]));
+        out[i] = std::move(d);
+        break;
+      }
+    }
+  }
+}
+
+Value constValue(const Node* n) {
+  switch (n->ckind) {
+    case ConstKind::None: return Value::none();
+    case ConstKind::Bool: return Value::boolean(n->b);
+    case ConstKind::Int: return Value::integer(n->i);
+    case ConstKind::Float: return Value::real(n->f);
+    case ConstKind::Str: return makeStr(n->s);
+    case ConstKind::DType: return Value::dtype(n->dtype);
+    case ConstKind::Prim: return Value::prim((int)n->prim);
+    case ConstKind::Undef: return Value::undef();
+    case ConstKind::Ellipsis: return makeEllipsis();
+    case ConstKind::Token: return Value::token();
+    case ConstKind::Global:
+    case ConstKind::Class:
+    case ConstKind::Module:
+    case ConstKind::Graph: break;  // carried by the node itself
+  }
+  return Value::none();
+}
+
+// Strips depend(...) wrappers (ordering only) from a callee.
+const Node* stripDepend(const Node* n) {
+  while (n->isPrimApply(Prim::Depend)) n = n->inputs[1];
+  return n;
+}
+
+const char* kUpdateMethods[] = {"append", "extend", "insert", "update"};
+bool isUpdateMethod(const std::string& name) {
+  for (const char* m : kUpdateMethods)
+    if (name == m) return true;
+  return false;
+}
+
+std::string functionNameOf(const Graph* g) {
+  for (; g; g = g->parent)
+    if (g->isFunction) return g->name;
+  return "<module>";
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ compilation
+
+struct Compiler {
+  Code& c;
+  std::unordered_map<const Node*, uint32_t> slotOf;
+  std::unordered_map<const Node*, uint32_t> freeOf;
+  std::unordered_map<const Graph*, uint32_t> graphOf;
+
+  Operand operand(const Node* n) {
+    Operand o;
+    if (n->isConst()) {
+      if (n->ckind == ConstKind::Graph) {
+        o.kind = OpKind::Graph;
+        o.idx = graphRef(n->g);
+        return o;
+      }
+      o.kind = OpKind::Const;
+      o.idx = (uint32_t)c.consts.size();
+      c.consts.push_back(constValue(n));
+      return o;
+    }
+    auto it = slotOf.find(n);
+    if (it != slotOf.end()) { o.kind = OpKind::Slot; o.idx = it->second; return o; }
+    auto jt = freeOf.find(n);
+    if (jt != freeOf.end()) { o.kind = OpKind::Free; o.idx = jt->second; return o; }
+    internalError("interpreter: node %" + std::to_string(n->id) + " is not available in graph " + c.g->qualname);
+  }
+
+  uint32_t graphRef(const Graph* g) {
+    auto it = graphOf.find(g);
+    if (it != graphOf.end()) return it->second;
+    uint32_t idx = (uint32_t)c.graphs.size();
+    graphOf[g] = idx;
+    c.graphs.push_back(GraphRef{g, {}, {}, Value()});
+    GraphRef ref{g, {}, {}, Value()};
+    for (const Node* fv : g->freeVars) ref.captures.push_back(operand(fv));
+    for (const Node* d : g->defaults) {
+      if (d) ref.defaults.push_back(operand(d));
+      else { Operand o; o.kind = OpKind::Default; ref.defaults.push_back(o); }
+    }
+    c.graphs[idx] = std::move(ref);
+    return idx;
+  }
+
+  void build() {
+    const Graph* g = c.g;
+    uint32_t next = 0;
+    for (const Node* p : g->params) slotOf[p] = next++;
+    for (size_t i = 0; i < g->freeVars.size(); ++i) freeOf[g->freeVars[i]] = (uint32_t)i;
+    for (const Node* n : g->nodes) slotOf[n] = next++;
+    c.nslots = next;
+    for (const Node* n : g->nodes) {
+      Instr in;
+      in.node = n;
+      in.out = slotOf[n];
+      const Node* callee = stripDepend(n->inputs[0]);
+      Prim p;
+      bool isPrim = callee->isConst() && callee->ckind == ConstKind::Prim && (p = callee->prim, true);
+      if (isPrim && primInfo(p).group == PrimGroup::Core) {
+        in.kind = Instr::Core;
+        in.prim = p;
+        for (size_t i = 1; i < n->inputs.size(); ++i) in.ops.push_back(operand(n->inputs[i]));
+      } else if (isPrim && primImpl(p)) {
+        in.kind = Instr::PrimCall;
+        in.prim = p;
+        in.fn = primImpl(p);
+        for (size_t i = 1; i < n->inputs.size(); ++i) in.ops.push_back(operand(n->inputs[i]));
+        try {
+          in.plan = planBinding(primSig(p), n->numPositional(), &n->kwnames);
+        } catch (Error&) {
+          in.planError = true;  // raised again, with its place, when reached
+        }
+      } else {
+        in.kind = Instr::Dynamic;
+        in.ops.push_back(operand(callee));
+        for (size_t i = 1; i < n->inputs.size(); ++i) in.ops.push_back(operand(n->inputs[i]));
+      }
+      c.instrs.push_back(std::move(in));
+    }
+    c.output = operand(g->output);
+    markLastUses();
+  }
+
+  // A slot's last reader moves the value out (only at its last occurrence in that instr).
+  void markLastUses() {
+    std::vector<int64_t> last(c.nslots, -1);
+    auto note = [&](const Operand& o, int64_t at) {
+      if (o.kind == OpKind::Slot) last[o.idx] = std::max(last[o.idx], at);
+    };
+    for (size_t i = 0; i < c.instrs.size(); ++i)
+      for (const Operand& o : c.instrs[i].ops) {
+        note(o, (int64_t)i);
+        if (o.kind == OpKind::Graph)
+          for (const GraphRef* r = &c.graphs[o.idx]; r; r = nullptr) {
+            for (const Operand& x : r->captures) note(x, (int64_t)i);
+            for (const Operand& x : r->defaults) note(x, (int64_t)i);
+          }
+      }
+    // The output and anything captured by graphs used as the output stay alive to the end.
+    int64_t end = (int64_t)c.instrs.size();
+    note(c.output, end);
+    for (size_t i = 0; i < c.instrs.size(); ++i) {
+      auto& ops = c.instrs[i].ops;
+      for (size_t k = ops.size(); k-- > 0;) {
+        Operand& o = ops[k];
+        if (o.kind != OpKind::Slot || last[o.idx] != (int64_t)i) continue;
+        bool later = false;
+        for (size_t j = k + 1; j < ops.size(); ++j) later |= ops[j].kind == OpKind::Slot && ops[j].idx == o.idx;
+        if (!later) o.move = true;
+      }
+    }
+    if (c.output.kind == OpKind::Slot) c.output.move = true;
+  }
+};
+
+const Code& Interpreter::codeFor(const Graph* g) {
+  if (g->code) return *static_cast<const Code*>(g->code);
+  auto code = std::make_unique<Code>();
+  code->g = g;
+  code->isFunction = g->isFunction || g->parent == nullptr;
+  code->funcName = functionNameOf(g);
+  Compiler comp{*code, {}, {}, {}};
+  comp.build();
+  g->code = code.get();
+  codes_.push_back(std::move(code));
+  return *codes_.back();
+}
+
+// ------------------------------------------------------------------ frames and stack
+
+Interpreter::Interpreter() = default;
+Interpreter::~Interpreter() {
+  for (auto& c : codes_) c->g->code = nullptr;
+}
+
+void Interpreter::setArgv(std::vector<std::string> argv) { argv_ = std::move(argv); }
+
+Value& Interpreter::global(int id) {
+  if ((size_t)id >= globals_.size()) globals_.resize(id + 64, Value::undef());
+  return globals_[id];
+}
+
+static constexpr size_t kChunk = 1 << 16;
+
+Value* Interpreter::allocSlots(size_t n, size_t* mark) {
+  if (chunks_.empty()) chunks_.push_back(std::make_unique<Value[]>(std::max(kChunk, n)));
+  if (chunkUsed_ + n > kChunk) {
+    ++chunkIndex_;
+    if (chunkIndex_ >= chunks_.size()) chunks_.push_back(std::make_unique<Value[]>(std::max(kChunk, n)));
+    *mark = 0;
+    chunkUsed_ = 0;
+  }
+  *mark = chunkUsed_ | (chunkIndex_ << 32);
+  Value* p = chunks_[chunkIndex_].get() + chunkUsed_;
+  chunkUsed_ += n;
+  return p;
+}
+
+void Interpreter::freeSlots(Value* p, size_t n, size_t mark) {
+  for (size_t i = 0; i < n; ++i) p[i] = Value();
+  chunkIndex_ = mark >> 32;
+  chunkUsed_ = mark & 0xffffffffu;
+}
+
+// RAII frame: slots on the heap stack, pushed on the interpreter's frame list.
+struct FrameScope {
+  Interpreter& it;
+  std::vector<Frame*>& stack;
+  Frame f;
+  size_t mark = 0;
+  FrameScope(Interpreter& it, std::vector<Frame*>& stack, const Code& c, const ClosureObj* cl, Value* slots)
+      : it(it), stack(stack), f{&c, slots, cl, nullptr} {
+    stack.push_back(&f);
+  }
+  ~FrameScope() { stack.pop_back(); }
+};
+
+void Interpreter::fail(Error& e) {
+  if (!stack_.empty()) {
+    Frame* top = stack_.back();
+    if (!e.diag.loc.valid() && top->cur) e.diag.loc = top->cur->node->loc;
+    if (e.diag.traceback.empty()) {
+      for (Frame* f : stack_) {
+        SourceLoc loc = f->cur ? f->cur->node->loc : f->code->g->loc;
+        if (f == top && e.diag.loc.valid()) loc = e.diag.loc;
+        // Branch and loop bodies are part of the function that contains them.
+        if (!f->code->isFunction && !e.diag.traceback.empty()) e.diag.traceback.back().loc = loc;
+        else e.diag.traceback.push_back(TraceEntry{loc, f->code->funcName});
+      }
+    }
+  }
+  throw e;
+}
+
+// ------------------------------------------------------------------ calls
+
+struct InterpAccess {
+  static Value makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx);
+  static Value fetch(Interpreter& it, Frame& f, const Operand& o);
+};
+
+Value InterpAccess::fetch(Interpreter& it, Frame& f, const Operand& o) {
+  switch (o.kind) {
+    case OpKind::Slot: return o.move ? std::move(f.slots[o.idx]) : f.slots[o.idx];
+    case OpKind::Const: return f.code->consts[o.idx];
+    case OpKind::Free: return f.closure->captured[o.idx];
+    case OpKind::Graph: return makeClosure(it, f, o.idx);
+    case OpKind::Default: break;
+  }
+  return Value::undef();
+}
+
+Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
+  const GraphRef& r = f.code->graphs[graphIdx];
+  if (!r.cached.isNone()) return r.cached;
+  auto* cl = new ClosureObj();
+  Value v = Value::object(cl);
+  cl->graph = r.g;
+  cl->captured.reserve(r.captures.size());
+  for (const Operand& o : r.captures) {
+    Operand copy = o;
+    copy.move = false;
+    cl->captured.push_back(fetch(it, f, copy));
+  }
+  for (const Operand& o : r.defaults) {
+    Operand copy = o;
+    copy.move = false;
+    cl->defaults.push_back(o.kind == OpKind::Default ? Value::undef() : fetch(it, f, copy));
+  }
+  bool constant = r.captures.empty();
+  for (const Operand& o : r.defaults) constant &= o.kind == OpKind::Default || o.kind == OpKind::Const;
+  if (constant) const_cast<GraphRef&>(r).cached = v;
+  return v;
+}
+
+Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+  const Graph* g = cl->graph;
+  const Code& code = codeFor(g);
+  if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+    --callDepth_;
+    raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+  }
+  struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+  size_t mark;
+  Value* slots = allocSlots(code.nslots, &mark);
+  struct SlotGuard { Interpreter* it; Value* p; size_t n, mark; ~SlotGuard() { it->freeSlots(p, n, mark); } } sg{this, slots, code.nslots, mark};
+  size_t n = g->params.size();
+  bool simple = (!kwnames || kwnames->empty()) && npos <= n;
+  for (size_t i = 0; simple && i < n; ++i) simple = g->paramKinds[i] == ir::ParamKind::Positional;
+  if (simple) {
+    for (size_t i = 0; i < npos; ++i) slots[i] = std::move(args[i]);
+    for (size_t i = npos; i < n; ++i) {
+      if (!g->defaults[i]) raise(DiagId::MissingArgument, SourceLoc{}, {g->name, g->params[i]->name});
+      slots[i] = cl->defaults[i];
+    }
+  } else {
+    auto plan = planBinding(graphSig(g), npos, kwnames);
+    applyPlan(plan, args, slots, Prim::MakeTuple, cl);
+  }
+  FrameScope fs(*this, stack_, code, cl, slots);
+  return exec(code, fs.f);
+}
+
+Value Interpreter::call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs) {
+  std::vector<std::string> names;
+  for (auto& [k, v] : kwargs) {
+    names.push_back(k);
+    args.push_back(std::move(v));
+  }
+  return callValue(fn, args.data(), args.size() - names.size(), &names);
+}
+
+static Value constructRecord(const Value& clsv, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+  ClassObj* cls = clsv.as<ClassObj>();
+  auto* r = new RecordObj();
+  Value rv = Value::object(r);
+  r->cls = clsv;
+  size_t nf = cls->fields.size();
+  r->fields.assign(nf, Value::undef());
+  if (npos > nf)
+    raise(DiagId::Arity, SourceLoc{}, {cls->name, std::to_string(nf), plural(nf), std::to_string(npos), npos == 1 ? "was" : "were"});
+  for (size_t i = 0; i < npos; ++i) r->fields[i] = std::move(args[i]);
+  size_t nkw = kwnames ? kwnames->size() : 0;
+  for (size_t k = 0; k < nkw; ++k) {
+    int fi = cls->fieldIndex((*kwnames)[k]);
+    if (fi < 0) raise(DiagId::UnexpectedKeyword, SourceLoc{}, {cls->name, (*kwnames)[k]});
+    if (!r->fields[fi].is(VKind::Undef)) raise(DiagId::MultipleValues, SourceLoc{}, {cls->name, (*kwnames)[k]});
+    r->fields[fi] = std::move(args[npos + k]);
+  }
+  for (size_t i = 0; i < nf; ++i) {
+    if (!r->fields[i].is(VKind::Undef)) continue;
+    if (!cls->hasDefault[i]) raise(DiagId::MissingArgument, SourceLoc{}, {cls->name, cls->fields[i]});
+    r->fields[i] = cls->defaults[i];
+  }
+  return rv;
+}
+
+Value Interpreter::callValue(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+  switch (fn.kind()) {
+    case VKind::Closure: return callClosure(fn.as<ClosureObj>(), args, npos, kwnames);
+    case VKind::Prim: {
+      Prim p = (Prim)fn.primId();
+      PrimFn impl = primImpl(p);
+      if (!impl) internalError(std::string("primitive ") + primName(p) + " has no implementation");
+      auto plan = planBinding(primSig(p), npos, kwnames);
+      boost::container::small_vector<Value, 6> bound(plan.size());
+      applyPlan(plan, args, bound.data(), p, nullptr);
+      ++dispatches_;
+      return impl(*this, bound.data());
+    }
+    case VKind::Class: return constructRecord(fn, args, npos, kwnames);
+    case VKind::BoundMethod: {
+      auto* bm = fn.as<BoundMethodObj>();
+      size_t nkw = kwnames ? kwnames->size() : 0;
+      std::vector<Value> all;
+      all.reserve(npos + nkw + 1);
+      all.push_back(bm->self);
+      for (size_t i = 0; i < npos + nkw; ++i) all.push_back(std::move(args[i]));
+      return callValue(bm->func, all.data(), npos + 1, kwnames);
+    }
+    case VKind::Partial: {
+      auto* pa = fn.as<PartialObj>();
+      size_t nkw = kwnames ? kwnames->size() : 0;
+      std::vector<Value> all(pa->args);
+      for (size_t i = 0; i < npos; ++i) all.push_back(std::move(args[i]));
+      std::vector<std::string> names;
+      for (auto& [k, v] : pa->kwargs) {
+        bool overridden = kwnames && std::find(kwnames->begin(), kwnames->end(), k) != kwnames->end();
+        if (!overridden) { names.push_back(k); all.push_back(v); }
+      }
+      for (size_t k = 0; k < nkw; ++k) { names.push_back((*kwnames)[k]); all.push_back(std::move(args[npos + k])); }
+      return callValue(pa->func, all.data(), all.size() - names.size(), &names);
+    }
+    case VKind::Record: {
+      const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+      if (!m) break;
+      size_t nkw = kwnames ? kwnames->size() : 0;
+      std::vector<Value> all;
+      all.reserve(npos + nkw + 1);
+      all.push_back(fn);
+      for (size_t i = 0; i < npos + nkw; ++i) all.push_back(std::move(args[i]));
+      return callValue(*m, all.data(), npos + 1, kwnames);
+    }
+    default: break;
+  }
+  raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+}
+
+// ------------------------------------------------------------------ core primitives
+
+namespace {
+
+Value getAttr(Interpreter& it, const Value& obj, const std::string& name) {
+  switch (obj.kind()) {
+    case VKind::Record: {
+      RecordObj* r = obj.as<RecordObj>();
+      ClassObj* cls = r->classObj();
+      int fi = cls->fieldIndex(name);
+      if (fi >= 0) return r->fields[fi];
+      if (const Value* m = cls->method(name)) {
+        auto* bm = new BoundMethodObj();
+        bm->self = obj;
+        bm->func = *m;
+        bm->name = name;
+        return Value::object(bm);
+      }
+      raise(DiagId::NoAttribute, SourceLoc{}, {cls->name, name});
+    }
+    case VKind::Module: {
+      auto* mo = obj.as<ModuleObj>();
+      auto* m = static_cast<const ir::Module*>(mo->irModule);
+      ir::GlobalVar* gv = m->findGlobal(name);
+      if (!gv) raise(DiagId::NoSuchModuleMember, SourceLoc{}, {mo->name, name});
+      const Value& v = it.global(gv->id);
+      if (v.is(VKind::Undef)) raise(DiagId::UndefinedGlobal, SourceLoc{}, {mo->name + "." + name});
+      return v;
+    }
+    case VKind::Class: {
+      if (const Value* m = obj.as<ClassObj>()->method(name)) return *m;
+      raise(DiagId::NoAttribute, SourceLoc{}, {"type", name});
+    }
+    default: break;
+  }
+  Prim p;
+  bool property;
+  if (lookupMethod(obj.kind(), name, &p, &property)) {
+    if (property) {
+      Value a = obj;
+      return it.callValue(Value::prim((int)p), &a, 1, nullptr);
+    }
+    auto* bm = new BoundMethodObj();
+    bm->self = obj;
+    bm->func = Value::prim((int)p);
+    bm->name = name;
+    return Value::object(bm);
+  }
+  raise(DiagId::NoAttribute, SourceLoc{}, {typeNameOf(obj), name});
+}
+
+Value setAttr(Value obj, const std::string& name, Value v) {
+  if (!obj.is(VKind::Record)) raise(DiagId::TypeError, SourceLoc{}, {"cannot set attribute '" + name + "' of a value of type '" + typeNameOf(obj) + "'"});
+  RecordObj* r = obj.as<RecordObj>();
+  int fi = r->classObj()->fieldIndex(name);
+  if (fi < 0) raise(DiagId::NoField, SourceLoc{}, {r->classObj()->name, name});
+  if (!obj.unique()) {
+    auto* copy = new RecordObj();
+    copy->cls = r->cls;
+    copy->fields = r->fields;
+    obj = Value::object(copy);
+    r = copy;
+  }
+  r->fields[fi] = std::move(v);
+  return obj;
+}
+
+int64_t seqIndex(const Value& idx, int64_t n, const char* what) {
+  if (!idx.is(VKind::Int) && !idx.is(VKind::Bool))
+    raise(DiagId::BadIndexType, SourceLoc{}, {what, "integers or slices", typeNameOf(idx)});
+  int64_t i = idx.asInt();
+  int64_t j = i < 0 ? i + n : i;
+  if (j < 0 || j >= n) raise(DiagId::ListIndexOutOfRange, SourceLoc{}, {what, std::to_string(i), std::to_string(n)});
+  return j;
+}
+
+// Python slice indices for a sequence of length n.
+void sliceIndices(const SliceObj* s, int64_t n, int64_t* start, int64_t* stop, int64_t* step) {
+  auto get = [](const Value& v, const char* what) -> std::pair<bool, int64_t> {
+    if (v.isNone()) return {false, 0};
+    if (!v.is(VKind::Int) && !v.is(VKind::Bool))
+      raise(DiagId::TypeError, SourceLoc{}, {std::string("slice ") + what + " must be an integer or None"});
+    return {true, v.asInt()};
+  };
+  auto [hs, st] = get(s->step, "step");
+  *step = hs ? st : 1;
+  if (*step == 0) raise(DiagId::ValueError, SourceLoc{}, {"slice step cannot be zero"});
+  auto clamp = [&](std::pair<bool, int64_t> v, bool isStart) {
+    if (!v.first) return *step > 0 ? (isStart ? 0 : n) : (isStart ? n - 1 : -1);
+    int64_t x = v.second;
+    if (x < 0) x += n;
+    if (*step > 0) return std::clamp<int64_t>(x, 0, n);
+    return std::clamp<int64_t>(x, -1, n - 1);
+  };
+  *start = clamp(get(s->lower, "start"), true);
+  *stop = clamp(get(s->upper, "stop"), false);
+}
+
+Value getItem(Interpreter& it, Value obj, Value idx) {
+  switch (obj.kind()) {
+    case VKind::List:
+    case VKind::Tuple: {
+      const auto& items = obj.is(VKind::List) ? obj.as<ListObj>()->items : obj.as<TupleObj>()->items;
+      const char* what = obj.is(VKind::List) ? "list" : "tuple";
+      if (idx.is(VKind::Slice)) {
+        int64_t a, b, s;
+        sliceIndices(idx.as<SliceObj>(), (int64_t)items.size(), &a, &b, &s);
+        std::vector<Value> out;
+        for (int64_t i = a; s > 0 ? i < b : i > b; i += s) out.push_back(items[i]);
+        return obj.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+      }
+      return items[seqIndex(idx, (int64_t)items.size(), what)];
+    }
+    case VKind::Str: {
+      // Strings index by code point.
+      const std::string& s = obj.as<StrObj>()->s;
+      std::vector<std::string> cps;
+      for (size_t i = 0; i < s.size();) {
+        size_t len = 1;
+        unsigned char c = s[i];
+        if (c >= 0xF0) len = 4; else if (c >= 0xE0) len = 3; else if (c >= 0xC0) len = 2;
+        cps.push_back(s.substr(i, len));
+        i += len;
+      }
+      if (idx.is(VKind::Slice)) {
+        int64_t a, b, st;
+        sliceIndices(idx.as<SliceObj>(), (int64_t)cps.size(), &a, &b, &st);
+        std::string out;
+        for (int64_t i = a; st > 0 ? i < b : i > b; i += st) out += cps[i];
+        return makeStr(out);
+      }
+      return makeStr(cps[seqIndex(idx, (int64_t)cps.size(), "string")]);
+    }
+    case VKind::Dict: {
+      const Value* v = obj.as<DictObj>()->find(idx);
+      if (!v) raise(DiagId::KeyError, SourceLoc{}, {reprOf(idx)});
+      return *v;
+    }
+    case VKind::Range: {
+      auto* r = obj.as<RangeObj>();
+      int64_t i = seqIndex(idx, r->length(), "range object");
+      return Value::integer(r->start + i * r->step);
+    }
+    case VKind::Tensor: {
+      Value args[2] = {std::move(obj), std::move(idx)};
+      return it.callValue(Value::prim((int)Prim::TensorGetItem), args, 2, nullptr);
+    }
+    default: break;
+  }
+  raise(DiagId::TypeError, SourceLoc{}, {"'" + typeNameOf(obj) + "' object is not subscriptable"});
+}
+
+Value setItem(Interpreter& it, Value obj, Value idx, Value v) {
+  switch (obj.kind()) {
+    case VKind::List: {
+      if (!obj.unique()) {
+        auto* copy = new ListObj();
+        copy->items = obj.as<ListObj>()->items;
+        obj = Value::object(copy);
+      }
+      auto& items = obj.as<ListObj>()->items;
+      if (idx.is(VKind::Slice)) {
+        int64_t a, b, s;
+        sliceIndices(idx.as<SliceObj>(), (int64_t)items.size(), &a, &b, &s);
+        if (s != 1) raise(DiagId::NotSupportedYet, SourceLoc{}, {"assignment to an extended slice of a list"});
+        std::vector<Value> repl = iterToVector(v, "slice assignment");
+        b = std::max(a, b);
+        items.erase(items.begin() + a, items.begin() + b);
+        items.insert(items.begin() + a, repl.begin(), repl.end());
+        return obj;
+      }
+      items[seqIndex(idx, (int64_t)items.size(), "list assignment")] = std::move(v);
+      return obj;
+    }
+    case VKind::Dict: {
+      if (!obj.unique()) {
+        auto* copy = new DictObj();
+        copy->entries = obj.as<DictObj>()->entries;
+        obj = Value::object(copy);
+      }
+      obj.as<DictObj>()->set(idx, std::move(v));
+      return obj;
+    }
+    case VKind::Tensor: {
+      Value args[3] = {std::move(obj), std::move(idx), std::move(v)};
+      return it.callValue(Value::prim((int)Prim::TensorSetItem), args, 3, nullptr);
+    }
+    case VKind::Tuple:
+    case VKind::Str:
+      raise(DiagId::TypeError, SourceLoc{}, {"'" + typeNameOf(obj) + "' object does not support item assignment"});
+    default: break;
+  }
+  raise(DiagId::TypeError, SourceLoc{}, {"'" + typeNameOf(obj) + "' object does not support item assignment"});
+}
+
+bool truthOf(Interpreter& it, const Value& v) {
+  switch (v.kind()) {
+    case VKind::None: return false;
+    case VKind::Bool: return v.asBool();
+    case VKind::Int: return v.asInt() != 0;
+    case VKind::Float: return v.asFloat() != 0.0;
+    case VKind::Str: return !v.as<StrObj>()->s.empty();
+    case VKind::List: return !v.as<ListObj>()->items.empty();
+    case VKind::Tuple: return !v.as<TupleObj>()->items.empty();
+    case VKind::Dict: return !v.as<DictObj>()->entries.empty();
+    case VKind::Range: return v.as<RangeObj>()->length() > 0;
+    case VKind::Tensor: {
+      const Tensor& t = v.as<TensorObj>()->t;
+      if (t.numel() != 1) raise(DiagId::TruthOfTensor, SourceLoc{}, {std::to_string(t.numel())});
+      return t.getF64(0) != 0.0;
+    }
+    case VKind::Undef: raise(DiagId::UnboundLocal, SourceLoc{}, {"?"});
+    default: return true;
+  }
+}
+
+bool containsOf(Interpreter& it, const Value& c, const Value& x) {
+  switch (c.kind()) {
+    case VKind::Str:
+      if (!x.is(VKind::Str)) raise(DiagId::TypeError, SourceLoc{}, {"'in <string>' requires string as left operand, not " + typeNameOf(x)});
+      return c.as<StrObj>()->s.find(x.as<StrObj>()->s) != std::string::npos;
+    case VKind::Dict: return c.as<DictObj>()->find(x) != nullptr;
+    case VKind::Range: {
+      if (!x.is(VKind::Int)) return false;
+      auto* r = c.as<RangeObj>();
+      int64_t n = r->length(), d = x.asInt() - r->start;
+      return n > 0 && d % r->step == 0 && d / r->step >= 0 && d / r->step < n;
+    }
+    default: {
+      int64_t n;
+      if (!iterLength(c, &n)) raise(DiagId::TypeError, SourceLoc{}, {"argument of type '" + typeNameOf(c) + "' is not iterable"});
+      for (int64_t i = 0; i < n; ++i)
+        if (valueEquals(iterItem(c, i), x)) return true;
+      return false;
+    }
+  }
+}
+
+bool identical(const Value& a, const Value& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case VKind::None: return true;
+    case VKind::Bool: return a.asBool() == b.asBool();
+    case VKind::Int: return a.asInt() == b.asInt();
+    case VKind::Float: return a.asFloat() == b.asFloat();
+    case VKind::DTypeV: return a.asDType() == b.asDType();
+    case VKind::Prim: return a.primId() == b.primId();
+    case VKind::Undef:
+    case VKind::Token: return true;
+    default: return a.obj() == b.obj();
+  }
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ the execution loop
+
+Value Interpreter::exec(const Code& c, Frame& f) {
+  Value* slots = f.slots;
+  const Instr* in = nullptr;
+  auto fetch = [&](const Operand& o) { return InterpAccess::fetch(*this, f, o); };
+  try {
+    for (const Instr& ins : c.instrs) {
+      in = &ins;
+      f.cur = in;
+      switch (in->kind) {
+        case Instr::PrimCall: {
+          if (in->planError) (void)planBinding(primSig(in->prim), in->node->numPositional(), &in->node->kwnames);
+          boost::container::small_vector<Value, 6> args;
+          const size_t nops = in->ops.size();
+          boost::container::small_vector<Value, 6> raw;
+          raw.reserve(nops);
+          for (size_t i = 0; i < nops; ++i) raw.push_back(fetch(in->ops[i]));
+          args.resize(in->plan.size());
+          applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
+          ++dispatches_;
+          slots[in->out] = in->fn(*this, args.data());
+          break;
+        }
+        case Instr::Dynamic: {
+          Value callee = fetch(in->ops[0]);
+          boost::container::small_vector<Value, 6> args;
+          for (size_t i = 1; i < in->ops.size(); ++i) args.push_back(fetch(in->ops[i]));
+          const auto* kw = in->node->kwnames.empty() ? nullptr : &in->node->kwnames;
+          slots[in->out] = callValue(callee, args.data(), in->node->numPositional(), kw);
+          break;
+        }
+        case Instr::Core: {
+          const auto& ops = in->ops;
+          Value& out = slots[in->out];
+          switch (in->prim) {
+            case Prim::MakeTuple:
+            case Prim::MakeList: {
+              std::vector<Value> items;
+              items.reserve(ops.size());
+              for (const Operand& o : ops) items.push_back(fetch(o));
+              out = in->prim == Prim::MakeTuple ? makeTuple(std::move(items)) : makeList(std::move(items));
+              break;
+            }
+            case Prim::MakeDict: {
+              Value d = makeDict();
+              for (size_t i = 0; i + 1 < ops.size(); i += 2) d.as<DictObj>()->set(fetch(ops[i]), fetch(ops[i + 1]));
+              out = std::move(d);
+              break;
+            }
+            case Prim::TupleGetItem: {
+              Value t = fetch(ops[0]);
+              int64_t i = c.consts[ops[1].idx].asInt();
+              auto& items = t.as<TupleObj>()->items;
+              out = t.unique() ? std::move(items[i]) : items[i];
+              break;
+            }
+            case Prim::Unpack: {
+              Value x = fetch(ops[0]);
+              int64_t n = c.consts[ops[1].idx].asInt(), star = c.consts[ops[2].idx].asInt();
+              std::vector<Value> items = x.is(VKind::Tuple) && x.unique() ? std::move(x.as<TupleObj>()->items)
+                                                                          : iterToVector(x, "unpacking");
+              int64_t have = (int64_t)items.size();
+              if (star < 0 ? have != n : have < n - 1)
+                raise(DiagId::UnpackCount, SourceLoc{}, {std::to_string(have), std::to_string(n)});
+              if (star >= 0) {
+                int64_t rest = have - (n - 1);
+                std::vector<Value> mid(std::make_move_iterator(items.begin() + star),
+                                       std::make_move_iterator(items.begin() + star + rest));
+                items.erase(items.begin() + star, items.begin() + star + rest);
+                items.insert(items.begin() + star, makeList(std::move(mid)));
+              }
+              out = makeTuple(std::move(items));
+              break;
+            }
+            case Prim::GetAttr: {
+              Value obj = fetch(ops[0]);
+              out = getAttr(*this, obj, c.consts[ops[1].idx].as<StrObj>()->s);
+              break;
+            }
+            case Prim::SetAttr: {
+              Value obj = fetch(ops[0]);
+              Value v = fetch(ops[2]);
+              out = setAttr(std::move(obj), c.consts[ops[1].idx].as<StrObj>()->s, std::move(v));
+              break;
+            }
+            case Prim::GetItem: {
+              Value obj = fetch(ops[0]);
+              Value idx = fetch(ops[1]);
+              out = getItem(*this, std::move(obj), std::move(idx));
+              break;
+            }
+            case Prim::SetItem: {
+              Value obj = fetch(ops[0]);
+              Value idx = fetch(ops[1]);
+              Value v = fetch(ops[2]);
+              out = setItem(*this, std::move(obj), std::move(idx), std::move(v));
+              break;
+            }
+            case Prim::MakeSlice: out = makeSlice(fetch(ops[0]), fetch(ops[1]), fetch(ops[2])); break;
+            case Prim::Truth: out = Value::boolean(truthOf(*this, fetch(ops[0]))); break;
+            case Prim::Not: out = Value::boolean(!truthOf(*this, fetch(ops[0]))); break;
+            case Prim::Switch: {
+              bool cnd = truthOf(*this, fetch(ops[0]));
+              out = fetch(ops[cnd ? 1 : 2]);
+              break;
+            }
+            case Prim::WhileLoop: {
+              Value cond = fetch(ops[0]);
+              Value body = fetch(ops[1]);
+              Value carry = fetch(ops[2]);
+              const ClosureObj* cc = cond.as<ClosureObj>();
+              const ClosureObj* bc = body.as<ClosureObj>();
+              while (true) {
+                Value a = carry;
+                if (!truthOf(*this, callClosure(cc, &a, 1, nullptr))) break;
+                Value r = callClosure(bc, &carry, 1, nullptr);
+                auto& items = r.as<TupleObj>()->items;
+                bool go = items[0].asBool();
+                carry = std::move(items[1]);
+                if (!go) break;
+              }
+              out = std::move(carry);
+              break;
+            }
+            case Prim::Scan: {
+              Value body = fetch(ops[0]);
+              Value iterable = fetch(ops[1]);
+              Value carry = fetch(ops[2]);
+              const ClosureObj* bc = body.as<ClosureObj>();
+              int64_t n;
+              if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
+              for (int64_t i = 0; i < n; ++i) {
+                Value args[2] = {std::move(carry), iterItem(iterable, i)};
+                Value r = callClosure(bc, args, 2, nullptr);
+                auto& items = r.as<TupleObj>()->items;
+                bool go = items[0].asBool();
+                carry = std::move(items[1]);
+                if (!go) break;
+              }
+              out = std::move(carry);
+              break;
+            }
+            case Prim::CallEx: {
+              Value fn = fetch(ops[0]);
+              Value args = fetch(ops[1]);
+              Value kw = fetch(ops[2]);
+              std::vector<Value> all = args.as<TupleObj>()->items;
+              std::vector<std::string> names;
+              for (auto& [k, v] : kw.as<DictObj>()->entries) {
+                if (!k.is(VKind::Str)) raise(DiagId::TypeError, SourceLoc{}, {"keywords must be strings"});
+                names.push_back(k.as<StrObj>()->s);
+                all.push_back(v);
+              }
+              out = callValue(fn, all.data(), all.size() - names.size(), &names);
+              break;
+            }
+            case Prim::MethodCall:
+            case Prim::MethodUpdate: {
+              const std::string& name = c.consts[ops[0].idx].as<StrObj>()->s;
+              Value recv = fetch(ops[1]);
+              boost::container::small_vector<Value, 6> args;
+              for (size_t i = 2; i < ops.size(); ++i) args.push_back(fetch(ops[i]));
+              size_t nkw = in->node->kwnames.size();
+              const auto* kw = nkw ? &in->node->kwnames : nullptr;
+              size_t npos = args.size() - nkw;
+              bool builtinUpdate = (recv.is(VKind::List) || recv.is(VKind::Dict)) && isUpdateMethod(name);
+              if (builtinUpdate && in->prim == Prim::MethodCall)
+                raise(DiagId::UpdateInExpression, SourceLoc{}, {typeNameOf(recv), name, typeNameOf(recv), name});
+              Value result;
+              if (recv.is(VKind::Record) || recv.is(VKind::Module) || recv.is(VKind::Class)) {
+                const Value* m = recv.is(VKind::Record) ? recv.as<RecordObj>()->classObj()->method(name) : nullptr;
+                if (m) {
+                  boost::container::small_vector<Value, 6> all;
+                  all.push_back(in->prim == Prim::MethodUpdate ? recv : std::move(recv));
+                  for (auto& a : args) all.push_back(std::move(a));
+                  result = callValue(*m, all.data(), npos + 1, kw);
+                } else {
+                  Value fn = getAttr(*this, recv, name);
+                  result = callValue(fn, args.data(), npos, kw);
+                }
+              } else {
+                Prim p;
+                bool property;
+                if (!lookupMethod(recv.kind(), name, &p, &property)) raise(DiagId::NoAttribute, SourceLoc{}, {typeNameOf(recv), name});
+                if (property) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(getAttr(*this, recv, name))});
+                boost::container::small_vector<Value, 6> all;
+                all.push_back(builtinUpdate || in->prim == Prim::MethodCall ? std::move(recv) : recv);
+                for (auto& a : args) all.push_back(std::move(a));
+                result = callValue(Value::prim((int)p), all.data(), npos + 1, kw);
+              }
+              out = in->prim == Prim::MethodUpdate && !builtinUpdate ? std::move(recv) : std::move(result);
+              break;
+            }
+            case Prim::Depend: out = fetch(ops[0]); break;
+            case Prim::UpdateState: out = Value::token(); break;
+            case Prim::GlobalGet: {
+              const ir::GlobalVar* gv = in->node->inputs[1]->global;
+              const Value& v = global(gv->id);
+              if (v.is(VKind::Undef)) raise(DiagId::UnknownName, SourceLoc{}, {gv->name});
+              out = v;
+              break;
+            }
+            case Prim::GlobalSet: {
+              global(in->node->inputs[2]->global->id) = fetch(ops[2]);
+              out = Value::token();
+              break;
+            }
+            case Prim::MakeClass: {
+              const ir::ClassInfo* ci = in->node->inputs[1]->cls;
+              auto* cls = new ClassObj();
+              Value cv = Value::object(cls);
+              cls->name = ci->name;
+              cls->loc = ci->loc;
+              cls->fields = ci->fields;
+              cls->hasDefault = ci->hasDefault;
+              size_t k = 1;
+              for (bool h : ci->hasDefault) cls->defaults.push_back(h ? fetch(ops[k++]) : Value::none());
+              for (const std::string& m : ci->methods) cls->methods.push_back({m, fetch(ops[k++])});
+              out = std::move(cv);
+              break;
+            }
+            case Prim::Raise: {
+              Value e = fetch(ops[1]);
+              if (e.is(VKind::Exception)) {
+                auto* ex = e.as<ExceptionObj>();
+                raise(DiagId::Raised, SourceLoc{}, {ex->type, ex->message});
+              }
+              if (e.is(VKind::Prim)) {  // raise ValueError
+                Value made = callValue(e, nullptr, 0, nullptr);
+                if (made.is(VKind::Exception)) raise(DiagId::Raised, SourceLoc{}, {made.as<ExceptionObj>()->type, ""});
+              }
+              raise(DiagId::TypeError, SourceLoc{}, {"exceptions must be made by ValueError(...), RuntimeError(...) or another exception type, not '" + typeNameOf(e) + "'"});
+            }
+            case Prim::Assert: {
+              if (truthOf(*this, fetch(ops[1]))) { out = Value::token(); break; }
+              Value msg = fetch(ops[2]);
+              raise(DiagId::AssertionFailed, SourceLoc{}, {msg.isNone() ? std::string() : ": " + strOf(msg)});
+            }
+            case Prim::FormatValue: {
+              Value v = fetch(ops[0]);
+              const std::string& conv = c.consts[ops[1].idx].as<StrObj>()->s;
+              Value spec = fetch(ops[2]);
+              if (conv == "r") v = makeStr(reprOf(v));
+              else if (conv == "s") v = makeStr(strOf(v));
+              else if (conv == "a") v = makeStr(reprOf(v));
+              out = makeStr(formatWithSpec(v, spec.as<StrObj>()->s));
+              break;
+            }
+            case Prim::StrConcat: {
+              std::string s;
+              for (const Operand& o : ops) s += fetch(o).as<StrObj>()->s;
+              out = makeStr(std::move(s));
+              break;
+            }
+            case Prim::Contains: {
+              Value cont = fetch(ops[0]);
+              Value x = fetch(ops[1]);
+              out = Value::boolean(containsOf(*this, cont, x));
+              break;
+            }
+            case Prim::Is: out = Value::boolean(identical(fetch(ops[0]), fetch(ops[1]))); break;
+            case Prim::ListAppendLocal: {
+              Value l = fetch(ops[0]);
+              Value v = fetch(ops[1]);
+              if (!l.unique()) {
+                auto* copy = new ListObj();
+                copy->items = l.as<ListObj>()->items;
+                l = Value::object(copy);
+              }
+              l.as<ListObj>()->items.push_back(std::move(v));
+              out = std::move(l);
+              break;
+            }
+            case Prim::CheckBound: {
+              Value v = fetch(ops[0]);
+              if (v.is(VKind::Undef)) raise(DiagId::MaybeUnbound, SourceLoc{}, {c.consts[ops[1].idx].as<StrObj>()->s});
+              out = std::move(v);
+              break;
+            }
+            case Prim::ImportModule: {
+              out = runModule(in->node->inputs[2]->module);
+              break;
+            }
+            default: internalError(std::string("interpreter: core primitive ") + primName(in->prim) + " not handled");
+          }
+          break;
+        }
+      }
+    }
+    return fetch(c.output);
+  } catch (Error& e) {
+    fail(e);
+  }
+}
+
+// ------------------------------------------------------------------ modules
+
+Value Interpreter::runStatement(const Graph* g) {
+  const Code& code = codeFor(g);
+  size_t mark;
+  Value* slots = allocSlots(code.nslots, &mark);
+  struct SlotGuard { Interpreter* it; Value* p; size_t n, mark; ~SlotGuard() { it->freeSlots(p, n, mark); } } sg{this, slots, code.nslots, mark};
+  FrameScope fs(*this, stack_, code, nullptr, slots);
+  return exec(code, fs.f);
+}
+
+Value Interpreter::runModule(const ir::Module* m) {
+  for (auto& [mod, v] : modules_)
+    if (mod == m) return v;
+  auto* mo = new ModuleObj();
+  Value mv = Value::object(mo);
+  mo->irModule = m;
+  mo->name = m->name;
+  modules_.push_back({m, mv});
+  for (const Graph* g : m->statements) runStatement(g);
+  return mv;
+}
+
+}  // namespace msl

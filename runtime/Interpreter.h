@@ -1,0 +1,70 @@
+// The eager interpreter: executes IR graphs (never the AST).
+//
+// Each graph is compiled once into a Code object: one slot per parameter and per Apply
+// node, operands that name a slot, a constant, a captured free variable or a nested graph
+// (which becomes a closure when evaluated), and the last use of every slot, where the
+// value is moved out so that functional updates of uniquely-owned values happen in place.
+// Frames live on a heap-allocated value stack; the depth of calls is limited (reported as
+// an error, never a crash).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/IR.h"
+#include "runtime/PrimImpl.h"
+
+namespace msl {
+
+struct Code;
+struct Frame;
+
+class Interpreter : public CallContext {
+ public:
+  // User-visible recursion limit (function calls), documented in docs/limits.md.
+  static constexpr int kMaxCallDepth = 10000;
+
+  Interpreter();
+  ~Interpreter() override;
+
+  void setArgv(std::vector<std::string> argv);
+  const std::vector<std::string>& argv() const override { return argv_; }
+
+  // Runs the top level of `m` statement by statement (once: a second call returns the
+  // module value without running it again).
+  Value runModule(const ir::Module* m);
+  // Runs one top-level statement graph; returns the value of an expression statement.
+  Value runStatement(const ir::Graph* g);
+
+  Value call(const Value& fn, std::vector<Value> args,
+             std::vector<std::pair<std::string, Value>> kwargs = {}) override;
+
+  // The current value of a module-level variable (Undef if unset).
+  Value& global(int id);
+  // Number of primitive kernel calls made so far (benchmarks confirm work done with it).
+  uint64_t dispatchCount() const { return dispatches_; }
+
+  // Implementation (public for the helpers in Interpreter.cpp).
+  Value callValue(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames);
+  Value callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames);
+  const Code& codeFor(const ir::Graph* g);
+  Value exec(const Code& c, Frame& f);
+  [[noreturn]] void fail(Error& e);
+
+ private:
+  friend struct InterpAccess;
+  std::vector<std::string> argv_;
+  std::vector<Value> globals_;
+  std::vector<std::unique_ptr<Code>> codes_;
+  std::vector<Frame*> stack_;
+  std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running
+  int callDepth_ = 0;
+  uint64_t dispatches_ = 0;
+  // Heap value stack for frame slots, in chunks so that pointers stay valid.
+  std::vector<std::unique_ptr<Value[]>> chunks_;
+  size_t chunkIndex_ = 0, chunkUsed_ = 0;
+  Value* allocSlots(size_t n, size_t* mark);
+  void freeSlots(Value* p, size_t n, size_t mark);
+};
+
+}  // namespace msl

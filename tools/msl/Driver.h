@@ -1,0 +1,40 @@
+// The msl command: loading programs (with their imports), the pipeline stages and the
+// sub-commands. main.cpp only parses nothing and calls mslMain.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "frontend/AST.h"
+#include "ir/IR.h"
+
+namespace msl {
+
+// Loads a program: the main file and, transitively, every module it imports, parsed and
+// lowered before anything runs (syntax, name and import errors come first).
+class Program {
+ public:
+  // Module search path: the importing file's folder, then MSL_PATH's folders, then the
+  // standard library built into the binary.
+  explicit Program(std::vector<std::string> searchPath);
+  ir::Module* loadMain(const std::string& path);
+  ir::Module* loadText(const std::string& name, const std::string& text);  // "<string>"
+  const ast::Module* mainAst() const { return mainAst_; }
+  const std::vector<ir::Module*>& modules() const { return order_; }
+
+ private:
+  ir::Module* load(const std::string& modName, const SourceFile* file);
+  ir::Module* resolve(const std::string& name, const std::string& fromDir, SourceLoc loc, bool required);
+  std::vector<std::string> searchPath_;
+  std::vector<std::unique_ptr<ir::Module>> owned_;
+  std::vector<std::unique_ptr<ast::Module>> asts_;
+  std::vector<std::pair<std::string, ir::Module*>> byName_;
+  std::vector<std::pair<std::string, SourceLoc>> loading_;  // the import chain, for cycles
+  std::vector<ir::Module*> order_;
+  const ast::Module* mainAst_ = nullptr;
+};
+
+// Runs the msl command line; returns the process exit code (0, 1 user error, 2 internal).
+int mslMain(int argc, char** argv);
+
+}  // namespace msl
