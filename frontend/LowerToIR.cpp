@@ -229,6 +229,7 @@ class Lowerer {
     if (builtinPrim(id, &p)) return m_.constPrim(p, loc);
     DType dt;
     if (id != "bool" && dtypeFromName(id, &dt)) return m_.constDType(dt);
+    if (id == "Tensor") return m_.constPrim(Prim::TensorNew, loc);  // for isinstance(x, Tensor)
     if (id == "stdout" || id == "stderr") return m_.constStr("<" + id + ">", loc);
     if (id == "argv") return globalGet(builtinsModule().findGlobal("argv"), loc);
     if (kNotYet.count(id)) raise(DiagId::NotSupportedYet, loc, {"'" + id + "'"});

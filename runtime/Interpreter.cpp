@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "ir/Manager.h"
+#include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Print.h"
 
@@ -307,11 +308,10 @@ struct Compiler {
     for (size_t i = 0; i < c.instrs.size(); ++i)
       for (const Operand& o : c.instrs[i].ops) {
         note(o, (int64_t)i);
-        if (o.kind == OpKind::Graph)
-          for (const GraphRef* r = &c.graphs[o.idx]; r; r = nullptr) {
-            for (const Operand& x : r->captures) note(x, (int64_t)i);
-            for (const Operand& x : r->defaults) note(x, (int64_t)i);
-          }
+        if (o.kind == OpKind::Graph) {
+          for (const Operand& x : c.graphs[o.idx].captures) note(x, (int64_t)i);
+          for (const Operand& x : c.graphs[o.idx].defaults) note(x, (int64_t)i);
+        }
       }
     // The output and anything captured by graphs used as the output stay alive to the end.
     int64_t end = (int64_t)c.instrs.size();
@@ -321,8 +321,14 @@ struct Compiler {
       for (size_t k = ops.size(); k-- > 0;) {
         Operand& o = ops[k];
         if (o.kind != OpKind::Slot || last[o.idx] != (int64_t)i) continue;
+        // Not if a later operand, or a closure made by this instruction, still reads it.
         bool later = false;
         for (size_t j = k + 1; j < ops.size(); ++j) later |= ops[j].kind == OpKind::Slot && ops[j].idx == o.idx;
+        for (const Operand& g : ops) {
+          if (g.kind != OpKind::Graph) continue;
+          for (const Operand& x : c.graphs[g.idx].captures) later |= x.kind == OpKind::Slot && x.idx == o.idx;
+          for (const Operand& x : c.graphs[g.idx].defaults) later |= x.kind == OpKind::Slot && x.idx == o.idx;
+        }
         if (!later) o.move = true;
       }
     }
@@ -718,12 +724,7 @@ Value getItem(Interpreter& it, Value obj, Value idx) {
 Value setItem(Interpreter& it, Value obj, Value idx, Value v) {
   switch (obj.kind()) {
     case VKind::List: {
-      if (!obj.unique()) {
-        auto* copy = new ListObj();
-        copy->items = obj.as<ListObj>()->items;
-        obj = Value::object(copy);
-      }
-      auto& items = obj.as<ListObj>()->items;
+      auto& items = uniqueList(obj)->items;
       if (idx.is(VKind::Slice)) {
         int64_t a, b, s;
         sliceIndices(idx.as<SliceObj>(), (int64_t)items.size(), &a, &b, &s);
@@ -738,12 +739,7 @@ Value setItem(Interpreter& it, Value obj, Value idx, Value v) {
       return obj;
     }
     case VKind::Dict: {
-      if (!obj.unique()) {
-        auto* copy = new DictObj();
-        copy->entries = obj.as<DictObj>()->entries;
-        obj = Value::object(copy);
-      }
-      obj.as<DictObj>()->set(idx, std::move(v));
+      uniqueDict(obj)->set(idx, std::move(v));
       return obj;
     }
     case VKind::Tensor: {
@@ -756,27 +752,6 @@ Value setItem(Interpreter& it, Value obj, Value idx, Value v) {
     default: break;
   }
   raise(DiagId::TypeError, SourceLoc{}, {"'" + typeNameOf(obj) + "' object does not support item assignment"});
-}
-
-bool truthOf(Interpreter& it, const Value& v) {
-  switch (v.kind()) {
-    case VKind::None: return false;
-    case VKind::Bool: return v.asBool();
-    case VKind::Int: return v.asInt() != 0;
-    case VKind::Float: return v.asFloat() != 0.0;
-    case VKind::Str: return !v.as<StrObj>()->s.empty();
-    case VKind::List: return !v.as<ListObj>()->items.empty();
-    case VKind::Tuple: return !v.as<TupleObj>()->items.empty();
-    case VKind::Dict: return !v.as<DictObj>()->entries.empty();
-    case VKind::Range: return v.as<RangeObj>()->length() > 0;
-    case VKind::Tensor: {
-      const Tensor& t = v.as<TensorObj>()->t;
-      if (t.numel() != 1) raise(DiagId::TruthOfTensor, SourceLoc{}, {std::to_string(t.numel())});
-      return t.getF64(0) != 0.0;
-    }
-    case VKind::Undef: raise(DiagId::UnboundLocal, SourceLoc{}, {"?"});
-    default: return true;
-  }
 }
 
 bool containsOf(Interpreter& it, const Value& c, const Value& x) {
@@ -918,10 +893,10 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               break;
             }
             case Prim::MakeSlice: out = makeSlice(fetch(ops[0]), fetch(ops[1]), fetch(ops[2])); break;
-            case Prim::Truth: out = Value::boolean(truthOf(*this, fetch(ops[0]))); break;
-            case Prim::Not: out = Value::boolean(!truthOf(*this, fetch(ops[0]))); break;
+            case Prim::Truth: out = Value::boolean(valueTruth(fetch(ops[0]))); break;
+            case Prim::Not: out = Value::boolean(!valueTruth(fetch(ops[0]))); break;
             case Prim::Switch: {
-              bool cnd = truthOf(*this, fetch(ops[0]));
+              bool cnd = valueTruth(fetch(ops[0]));
               out = fetch(ops[cnd ? 1 : 2]);
               break;
             }
@@ -933,7 +908,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               const ClosureObj* bc = body.as<ClosureObj>();
               while (true) {
                 Value a = carry;
-                if (!truthOf(*this, callClosure(cc, &a, 1, nullptr))) break;
+                if (!valueTruth(callClosure(cc, &a, 1, nullptr))) break;
                 Value r = callClosure(bc, &carry, 1, nullptr);
                 auto& items = r.as<TupleObj>()->items;
                 bool go = items[0].asBool();
@@ -948,6 +923,8 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               Value iterable = fetch(ops[1]);
               Value carry = fetch(ops[2]);
               const ClosureObj* bc = body.as<ClosureObj>();
+              // Strings index by code point in O(i): walk a vector of their characters.
+              if (iterable.is(VKind::Str)) iterable = makeList(iterToVector(iterable, "for"));
               int64_t n;
               if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
               for (int64_t i = 0; i < n; ++i) {
@@ -1053,7 +1030,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               raise(DiagId::TypeError, SourceLoc{}, {"exceptions must be made by ValueError(...), RuntimeError(...) or another exception type, not '" + typeNameOf(e) + "'"});
             }
             case Prim::Assert: {
-              if (truthOf(*this, fetch(ops[1]))) { out = Value::token(); break; }
+              if (valueTruth(fetch(ops[1]))) { out = Value::token(); break; }
               Value msg = fetch(ops[2]);
               raise(DiagId::AssertionFailed, SourceLoc{}, {msg.isNone() ? std::string() : ": " + strOf(msg)});
             }
@@ -1083,12 +1060,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
             case Prim::ListAppendLocal: {
               Value l = fetch(ops[0]);
               Value v = fetch(ops[1]);
-              if (!l.unique()) {
-                auto* copy = new ListObj();
-                copy->items = l.as<ListObj>()->items;
-                l = Value::object(copy);
-              }
-              l.as<ListObj>()->items.push_back(std::move(v));
+              uniqueList(l)->items.push_back(std::move(v));
               out = std::move(l);
               break;
             }

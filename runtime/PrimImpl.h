@@ -34,8 +34,12 @@ class CallContext {
 
 using PrimFn = Value (*)(CallContext& cx, Value* args);
 
-// Declarations of every implementation (weak, so the table can report missing ones).
-#define PRIM(Id, Name, Sig, Group, Effect) Value prim_##Id(CallContext& cx, Value* args) __attribute__((weak));
+// Declarations of the implementation of every Builtin and Hidden primitive. The kernel
+// table refers to each of them, so a primitive without one is a link error naming it.
+#define MSL_PRIM_DECL_Core(Id)
+#define MSL_PRIM_DECL_Builtin(Id) Value prim_##Id(CallContext& cx, Value* args);
+#define MSL_PRIM_DECL_Hidden(Id) Value prim_##Id(CallContext& cx, Value* args);
+#define PRIM(Id, Name, Sig, Group, Effect) MSL_PRIM_DECL_##Group(Id)
 #include "ir/Primitives.def"
 
 // The implementation of `p`, or nullptr (Core primitives are executed by the interpreter).

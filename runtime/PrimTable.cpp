@@ -8,8 +8,11 @@
 namespace msl {
 
 PrimFn primImpl(Prim p) {
+#define MSL_PRIM_FN_Core(Id) nullptr
+#define MSL_PRIM_FN_Builtin(Id) &prim_##Id
+#define MSL_PRIM_FN_Hidden(Id) &prim_##Id
   static const PrimFn table[] = {
-#define PRIM(Id, Name, Sig, Group, Effect) &prim_##Id,
+#define PRIM(Id, Name, Sig, Group, Effect) MSL_PRIM_FN_##Group(Id),
 #include "ir/Primitives.def"
   };
   return table[(size_t)p];

@@ -1,0 +1,88 @@
+// Specialisation: one typed clone of a function per signature (DESIGN.md section 2,
+// LANGUAGE.md section 4).
+//
+// The signature of a call is the canonical form of its argument and captured abstracts
+// (SpecKey): the structure of containers and records, the dtypes and shapes of tensors,
+// and static data — strings, dtypes, None, functions (by graph, with their captured
+// values). Python bool/int/float are dynamic (dynamicScalars), so a changing step count or
+// learning rate does not re-specialise. A clone of a clone keys on the original graph.
+//
+// get() infers the graph under the signature (ir/Infer) and clones it together with the
+// graphs nested in it. In the clone every node carries its abstract value in Node::abs:
+//   - nodes of the function itself: their value in the signature's context;
+//   - nodes of nested graphs (branches, loop bodies, local functions): the join over the
+//     contexts this specialisation reached (a local function called with two signatures
+//     gets the join of both); nodes never reached carry Any;
+//   - Function abstracts name the cloned graphs.
+// Cloning keeps every field of ir/IR.h: parameters, kinds, defaults, kwnames, names,
+// locations, and the free-variable lists, with nodes of cloned graphs replaced by their
+// clones (nodes of graphs enclosing the function stay as they are). Definite errors found
+// by inference are kept per clone node (`errorAt`); the node raises the same message
+// when it runs.
+//
+// Use (the interpreter): when calling a closure, bind the arguments to the graph's
+// parameters (*args a tuple, **kw a dict), then
+//   Graph* code = specializer.get(closure->graph, abstracts of the bound arguments,
+//                                 abstracts of closure->captured);
+// and run `code` with the same arguments and captured values (same order). Abstracts of
+// run-time values come from runtime/AbstractOf.h. A function specialised more than
+// `maxPerFunction` times raises TooManySpecialisations (the caller supplies the place).
+// Specialisations depend on the abstracts of module-level values at the time they were
+// made (InferHooks::globalValue); clear() forgets them all, e.g. when a REPL input
+// rebinds a module-level name to a value of another type.
+#pragma once
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "ir/Infer.h"
+
+namespace msl::ir {
+
+struct Specialisation {
+  SpecKey key;                          // canonical signature, on the original graph
+  Graph* graph = nullptr;               // the clone to run
+  const Abstract* result = nullptr;     // abstract of its output
+  std::vector<Diagnostic> errors;       // definite errors, in program order
+  std::unordered_map<const Node*, Diagnostic> errorAt;  // clone node -> its error
+};
+
+class Specializer {
+ public:
+  static constexpr int kDefaultMaxPerFunction = 64;
+
+  explicit Specializer(InferHooks hooks = {}, int maxPerFunction = kDefaultMaxPerFunction);
+  Specializer(const Specializer&) = delete;
+  Specializer& operator=(const Specializer&) = delete;
+
+  // The clone of `g` specialised to `args` (one per parameter) and `captured` (one per
+  // free variable; missing ones are Any). Cached per signature.
+  Graph* get(const Graph* g, const std::vector<const Abstract*>& args,
+             const std::vector<const Abstract*>& captured = {});
+
+  // The signature get() looks up.
+  SpecKey keyOf(const Graph* g, const std::vector<const Abstract*>& args,
+                const std::vector<const Abstract*>& captured) const;
+  // The specialisation a cloned graph (or a graph nested in one) belongs to; nullptr for
+  // graphs not made here.
+  const Specialisation* info(const Graph* clone) const;
+  // The graph a clone was made from; `g` itself when it is not a clone.
+  const Graph* original(const Graph* g) const;
+  // Number of specialisations of an original graph.
+  int count(const Graph* original) const;
+  // Forgets every specialisation (clones stay owned by their modules).
+  void clear();
+
+ private:
+  Specialisation* build(Inferencer& inf, InferContext* root, const SpecKey& key);
+
+  InferHooks hooks_;
+  int maxPerFunction_;
+  std::vector<std::unique_ptr<Specialisation>> specs_;
+  std::unordered_map<SpecKey, Specialisation*, SpecKeyHash> cache_;
+  std::unordered_map<const Graph*, const Graph*> original_;
+  std::unordered_map<const Graph*, const Specialisation*> owner_;
+  std::unordered_map<const Graph*, int> counts_;
+};
+
+}  // namespace msl::ir

@@ -1,0 +1,132 @@
+#include "runtime/AbstractOf.h"
+
+namespace msl {
+
+using ir::Abstract;
+
+namespace {
+
+// The join of the abstracts of `items`, stopping once it is Any.
+const Abstract* joinOf(const std::vector<Value>& items) {
+  const Abstract* r = Abstract::bottom();
+  for (const Value& v : items) {
+    r = ir::join(r, abstractOf(v));
+    if (r->isAny()) break;
+  }
+  return r;
+}
+
+const Abstract* sequenceOf(const std::vector<Value>& items, bool list) {
+  if (items.size() > kMaxStructural) {
+    const Abstract* item = joinOf(items);
+    return list ? Abstract::listOf(item) : Abstract::tupleOf(item);
+  }
+  std::vector<const Abstract*> elems;
+  elems.reserve(items.size());
+  for (const Value& v : items) elems.push_back(abstractOf(v));
+  return list ? Abstract::list(std::move(elems)) : Abstract::tuple(std::move(elems));
+}
+
+const Abstract* dictOf(const DictObj* d) {
+  bool keyed = d->entries.size() <= kMaxStructural;
+  for (const auto& [k, v] : d->entries) keyed &= k.is(VKind::Str);
+  if (keyed) {
+    std::vector<std::string> keys;
+    std::vector<const Abstract*> values;
+    for (const auto& [k, v] : d->entries) {
+      keys.push_back(k.as<StrObj>()->s);
+      values.push_back(abstractOf(v));
+    }
+    return Abstract::dict(std::move(keys), std::move(values));
+  }
+  const Abstract* key = Abstract::bottom();
+  const Abstract* value = Abstract::bottom();
+  for (const auto& [k, v] : d->entries) {
+    key = ir::join(key, ir::dynamicScalars(abstractOf(k)));
+    value = ir::join(value, abstractOf(v));
+    if (key->isAny() && value->isAny()) break;
+  }
+  return Abstract::dictOf(key, value);
+}
+
+const Abstract* classOf(const ClassObj* c) {
+  std::vector<const Abstract*> defaults;
+  for (size_t k = 0; k < c->fields.size(); ++k)
+    defaults.push_back(k < c->hasDefault.size() && c->hasDefault[k] ? abstractOf(c->defaults[k]) : nullptr);
+  std::vector<std::string> names;
+  std::vector<const Abstract*> methods;
+  for (const auto& [name, fn] : c->methods) {
+    names.push_back(name);
+    methods.push_back(abstractOf(fn));
+  }
+  return Abstract::classType(c->name, c->loc, c->fields, std::move(defaults), std::move(names), std::move(methods));
+}
+
+const Abstract* closureOf(const ClosureObj* c) {
+  std::vector<const Abstract*> captured, defaults;
+  for (const Value& v : c->captured) captured.push_back(abstractOf(v));
+  for (const Value& v : c->defaults) defaults.push_back(v.is(VKind::Undef) ? nullptr : abstractOf(v));
+  return Abstract::function(c->graph, std::move(captured), std::move(defaults));
+}
+
+}  // namespace
+
+const ir::Abstract* abstractOf(const Value& v) {
+  switch (v.kind()) {
+    case VKind::None: return Abstract::none();
+    case VKind::Bool: return Abstract::boolean();
+    case VKind::Int: return Abstract::integer();
+    case VKind::Float: return Abstract::real();
+    case VKind::DTypeV: return Abstract::dtypeConst(v.asDType());
+    case VKind::Prim: return Abstract::primitive((Prim)v.primId());
+    case VKind::Undef: return Abstract::undef();
+    case VKind::Token: return Abstract::token();
+    case VKind::Str: {
+      const std::string& s = v.as<StrObj>()->s;
+      return s.size() <= kMaxStaticStr ? Abstract::strConst(s) : Abstract::str();
+    }
+    case VKind::Tensor: {
+      const Tensor& t = v.as<TensorObj>()->t;
+      ir::Dims dims;
+      for (int64_t d : t.shape()) dims.push_back(ir::Dim::of(d));
+      return Abstract::tensor(t.dtype(), std::move(dims));
+    }
+    case VKind::Tuple: return sequenceOf(v.as<TupleObj>()->items, false);
+    case VKind::List: return sequenceOf(v.as<ListObj>()->items, true);
+    case VKind::Dict: return dictOf(v.as<DictObj>());
+    case VKind::Record: {
+      const RecordObj* r = v.as<RecordObj>();
+      std::vector<const Abstract*> fields;
+      for (const Value& f : r->fields) fields.push_back(abstractOf(f));
+      return Abstract::record(classOf(r->classObj()), std::move(fields));
+    }
+    case VKind::Class: return classOf(v.as<ClassObj>());
+    case VKind::Closure: return closureOf(v.as<ClosureObj>());
+    case VKind::BoundMethod: {
+      const BoundMethodObj* b = v.as<BoundMethodObj>();
+      return Abstract::boundMethod(abstractOf(b->self), abstractOf(b->func));
+    }
+    case VKind::Partial: {
+      const PartialObj* p = v.as<PartialObj>();
+      std::vector<const Abstract*> args;
+      std::vector<std::string> names;
+      for (const Value& a : p->args) args.push_back(abstractOf(a));
+      for (const auto& [name, a] : p->kwargs) {
+        names.push_back(name);
+        args.push_back(abstractOf(a));
+      }
+      return Abstract::partial(abstractOf(p->func), std::move(args), std::move(names));
+    }
+    case VKind::Module: return Abstract::moduleRef(static_cast<const ir::Module*>(v.as<ModuleObj>()->irModule));
+    case VKind::Slice: {
+      const SliceObj* s = v.as<SliceObj>();
+      return Abstract::slice(abstractOf(s->lower), abstractOf(s->upper), abstractOf(s->step));
+    }
+    case VKind::Ellipsis: return Abstract::ellipsis();
+    case VKind::Range: return Abstract::range(Abstract::integer(), Abstract::integer(), Abstract::integer());
+    case VKind::Exception: return Abstract::exception(v.as<ExceptionObj>()->type);
+  }
+  return Abstract::any();
+}
+
+}  // namespace msl

@@ -1,0 +1,24 @@
+// The abstract value (ir/Abstract.h) of a run-time value, as specialisation sees it: the
+// signature of a call is made of the abstracts of its arguments (ir/Specialize.h).
+//
+// What is kept: the structure of tuples, lists, dicts and records, the dtypes and shapes
+// of tensors, strings, dtypes, None, primitives, classes and closures (by graph, with the
+// abstracts of their captured values and defaults). Python bool/int/float are dynamic:
+// their abstracts carry no value. Bounds keep signatures small: a string longer than
+// kMaxStaticStr bytes is a str of unknown value, and a tuple, list or dict of more than
+// kMaxStructural items is homogeneous (the join of its items, Any as soon as they differ
+// in kind).
+#pragma once
+#include <cstddef>
+
+#include "ir/Abstract.h"
+#include "runtime/Value.h"
+
+namespace msl {
+
+constexpr size_t kMaxStaticStr = 256;
+constexpr size_t kMaxStructural = 32;
+
+const ir::Abstract* abstractOf(const Value& v);
+
+}  // namespace msl

@@ -1,0 +1,525 @@
+// Elementwise kernels: copies and casts, binary operations with broadcasting and JAX
+// promotion, unary functions, rounding and where.
+#include <bit>
+#include <cmath>
+#include <cstring>
+
+#include "ir/Diagnostics.h"
+#include "runtime/KernelLoops.h"
+#include "runtime/Kernels.h"
+#include "runtime/MathFns.h"
+
+namespace msl {
+
+// ================================================================== shapes
+bool broadcastShapes(const Shape& a, const Shape& b, Shape* out) {
+  size_t n = std::max(a.size(), b.size());
+  out->resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    if (da == db || db == 1) (*out)[i] = da;
+    else if (da == 1) (*out)[i] = db;
+    else return false;
+  }
+  return true;
+}
+
+Shape broadcastStrides(const Tensor& t, const Shape& shape) {
+  Shape st(shape.size(), 0);
+  size_t lead = shape.size() - t.shape().size();
+  for (size_t i = 0; i < t.shape().size(); ++i)
+    st[lead + i] = t.shape()[i] == 1 ? 0 : t.strides()[i];
+  return st;
+}
+
+void raiseShapeMismatch(const Shape& a, const Shape& b, const char* op) {
+  raise(DiagId::ShapeMismatch, SourceLoc{}, {shapeStr(a), shapeStr(b), op});
+}
+
+[[noreturn]] static void raiseDType(const char* op, DType dt) {
+  raise(DiagId::DTypeError, SourceLoc{}, {op, dtypeName(dt)});
+}
+
+// ================================================================== copies and casts
+template <class D, class S>
+static void convertRows(const StridedLoop<2>& L, D* dst, const S* src) {
+  forEachRow(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    D* d = dst + off[0];
+    const S* s = src + off[1];
+    if (st[0] == 1 && st[1] == 1) {
+      for (int64_t i = 0; i < n; ++i) d[i] = convertValue<D>(s[i]);
+    } else if (st[0] == 1 && st[1] == 0) {
+      D v = convertValue<D>(*s);
+      for (int64_t i = 0; i < n; ++i) d[i] = v;
+    } else {
+      for (int64_t i = 0; i < n; ++i) d[i * st[0]] = convertValue<D>(s[i * st[1]]);
+    }
+  });
+}
+
+// Same-dtype copies move bits: one instantiation per element size.
+template <size_t N> struct BitsOf;
+template <> struct BitsOf<1> { using T = uint8_t; };
+template <> struct BitsOf<2> { using T = uint16_t; };
+template <> struct BitsOf<4> { using T = uint32_t; };
+template <> struct BitsOf<8> { using T = uint64_t; };
+
+void assignInto(const Tensor& dst, const Tensor& src) {
+  if (dst.numel() == 0) return;
+  Shape sst = broadcastStrides(src, dst.shape());
+  StridedLoop<2> L = collapseLoop<2>(dst.shape(), {&dst.strides(), &sst});
+  if (dst.dtype() == src.dtype()) {
+    auto copyBits = [&](auto* tag) {
+      using T = std::remove_pointer_t<decltype(tag)>;
+      convertRows<T, T>(L, static_cast<T*>(dst.data()), static_cast<const T*>(src.data()));
+    };
+    switch (dtypeSize(dst.dtype())) {
+      case 1: copyBits((BitsOf<1>::T*)nullptr); return;
+      case 2: copyBits((BitsOf<2>::T*)nullptr); return;
+      case 4: copyBits((BitsOf<4>::T*)nullptr); return;
+      default: copyBits((BitsOf<8>::T*)nullptr); return;
+    }
+  }
+  visitDType(dst.dtype(), [&](auto dtag) {
+    using D = typename decltype(dtag)::type;
+    visitDType(src.dtype(), [&](auto stag) {
+      using S = typename decltype(stag)::type;
+      convertRows<D, S>(L, static_cast<D*>(dst.data()), static_cast<const S*>(src.data()));
+    });
+  });
+}
+
+Tensor astype(const Tensor& t, DType dt) {
+  if (t.dtype() == dt) return t;
+  Tensor out = Tensor::empty(dt, t.shape());
+  assignInto(out, t);
+  return out;
+}
+
+template <class T> static T scalarAs(const Scalar& s) {
+  return s.kind == WeakKind::Float ? convertValue<T>(s.f) : convertValue<T>(s.i);
+}
+
+Tensor scalarTensor(DType dt, const Scalar& s) {
+  Tensor t = Tensor::empty(dt, {});
+  visitDType(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    *t.ptr<T>() = scalarAs<T>(s);
+  });
+  return t;
+}
+
+// ================================================================== binary operations
+const char* binOpSymbol(BinOp op) {
+  static const char* const names[] = {"+", "-", "*", "/", "//", "%", "**", "maximum", "minimum",
+                                      "&", "|", "^", "==", "!=", "<", "<=", ">", ">="};
+  return names[(int)op];
+}
+
+namespace {
+
+template <class T> T wrapAdd(T a, T b) { using U = std::make_unsigned_t<T>; return (T)(U)((U)a + (U)b); }
+template <class T> T wrapSub(T a, T b) { using U = std::make_unsigned_t<T>; return (T)(U)((U)a - (U)b); }
+template <class T> T wrapMul(T a, T b) { using U = std::make_unsigned_t<T>; return (T)(U)((U)a * (U)b); }
+
+// Python's floor division and modulo on integers; division by zero gives 0 (as JAX).
+template <class T> T intFloorDiv(T a, T b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<T>) {
+    if (b == -1) return wrapSub<T>(0, a);  // avoids the trap on MIN / -1
+    T q = a / b;
+    if ((a % b != 0) && ((a < 0) != (b < 0))) --q;
+    return q;
+  } else {
+    return a / b;
+  }
+}
+template <class T> T intMod(T a, T b) {
+  if (b == 0) return 0;
+  if constexpr (std::is_signed_v<T>) {
+    if (b == -1) return 0;
+    T r = a % b;
+    if (r != 0 && ((r < 0) != (b < 0))) r += b;
+    return r;
+  } else {
+    return a % b;
+  }
+}
+// Integer power by squaring (wrapping). A negative exponent gives trunc(1 / a^|b|).
+template <class T> T intPow(T a, T b) {
+  if constexpr (std::is_signed_v<T>) {
+    if (b < 0) return a == 1 ? 1 : a == -1 ? ((b & 1) ? -1 : 1) : 0;
+  }
+  T result = 1;
+  while (b) {
+    if (b & 1) result = wrapMul(result, a);
+    b >>= 1;
+    if (b) a = wrapMul(a, a);
+  }
+  return result;
+}
+
+}  // namespace
+
+namespace {
+
+// Which (op, compute type) pairs exist; binaryResultType rules out the others first.
+template <BinOp op, class T> constexpr bool binSupported() {
+  if constexpr (std::is_same_v<T, bool>)
+    return op == BinOp::Add || op == BinOp::Mul || op == BinOp::Max || op == BinOp::Min ||
+           op == BinOp::BitAnd || op == BinOp::BitOr || op == BinOp::BitXor || op >= BinOp::Eq;
+  else if constexpr (std::is_floating_point_v<T>)
+    return op != BinOp::BitAnd && op != BinOp::BitOr && op != BinOp::BitXor;
+  else
+    return op != BinOp::Div;
+}
+
+template <BinOp op, class T> inline auto applyBin(T a, T b) {
+  if constexpr (op == BinOp::Eq) return a == b;
+  else if constexpr (op == BinOp::Ne) return a != b;
+  else if constexpr (op == BinOp::Lt) return a < b;
+  else if constexpr (op == BinOp::Le) return a <= b;
+  else if constexpr (op == BinOp::Gt) return a > b;
+  else if constexpr (op == BinOp::Ge) return a >= b;
+  else if constexpr (std::is_same_v<T, bool>) {
+    if constexpr (op == BinOp::Add || op == BinOp::Max || op == BinOp::BitOr) return (bool)(a | b);
+    else if constexpr (op == BinOp::Mul || op == BinOp::Min || op == BinOp::BitAnd) return (bool)(a & b);
+    else return (bool)(a ^ b);  // BitXor
+  } else if constexpr (std::is_floating_point_v<T>) {
+    if constexpr (op == BinOp::Add) return a + b;
+    else if constexpr (op == BinOp::Sub) return a - b;
+    else if constexpr (op == BinOp::Mul) return a * b;
+    else if constexpr (op == BinOp::Div) return a / b;
+    else if constexpr (op == BinOp::FloorDiv) return fn::floorDiv(a, b);
+    else if constexpr (op == BinOp::Mod) return fn::mod(a, b);
+    else if constexpr (op == BinOp::Pow) return fn::pow(a, b);
+    else if constexpr (op == BinOp::Max) return (a > b || a != a) ? a : b;  // nan propagates
+    else return (a < b || a != a) ? a : b;                                  // Min
+  } else {
+    if constexpr (op == BinOp::Add) return wrapAdd(a, b);
+    else if constexpr (op == BinOp::Sub) return wrapSub(a, b);
+    else if constexpr (op == BinOp::Mul) return wrapMul(a, b);
+    else if constexpr (op == BinOp::FloorDiv) return intFloorDiv(a, b);
+    else if constexpr (op == BinOp::Mod) return intMod(a, b);
+    else if constexpr (op == BinOp::Pow) return intPow(a, b);
+    else if constexpr (op == BinOp::Max) return a > b ? a : b;
+    else if constexpr (op == BinOp::Min) return a < b ? a : b;
+    else if constexpr (op == BinOp::BitAnd) return (T)(a & b);
+    else if constexpr (op == BinOp::BitOr) return (T)(a | b);
+    else return (T)(a ^ b);  // BitXor
+  }
+}
+
+// out (contiguous, `shape`) = f(a, b) with a and b seen through broadcast strides.
+template <class R, class T, class F>
+void binaryLoop(R* out, const Shape& shape, const T* a, const Shape& sa, const T* b, const Shape& sb, F f) {
+  int64_t n = numel(shape);
+  if (n == 1) {
+    out[0] = f(a[0], b[0]);
+    return;
+  }
+  if (n == 0) return;
+  Shape so = contiguousStrides(shape);
+  StridedLoop<3> L = collapseLoop<3>(shape, {&so, &sa, &sb});
+  forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
+    R* o = out + off[0];
+    const T* pa = a + off[1];
+    const T* pb = b + off[2];
+    if (st[1] == 1 && st[2] == 1) {
+      for (int64_t i = 0; i < len; ++i) o[i] = f(pa[i], pb[i]);
+    } else if (st[1] == 1 && st[2] == 0) {
+      T vb = *pb;
+      for (int64_t i = 0; i < len; ++i) o[i] = f(pa[i], vb);
+    } else if (st[1] == 0 && st[2] == 1) {
+      T va = *pa;
+      for (int64_t i = 0; i < len; ++i) o[i] = f(va, pb[i]);
+    } else {
+      for (int64_t i = 0; i < len; ++i) o[i] = f(pa[i * st[1]], pb[i * st[2]]);
+    }
+  });
+}
+
+template <class T>
+void binaryTyped(BinOp op, void* out, const Shape& shape, const T* a, const Shape& sa, const T* b,
+                 const Shape& sb) {
+  switch (op) {
+#define MSL_BIN_CASE(OP)                                                                     \
+  case BinOp::OP:                                                                            \
+    if constexpr (binSupported<BinOp::OP, T>()) {                                            \
+      using R = decltype(applyBin<BinOp::OP, T>(T(), T()));                                  \
+      binaryLoop(static_cast<R*>(out), shape, a, sa, b, sb,                                  \
+                 [](T x, T y) { return applyBin<BinOp::OP, T>(x, y); });                     \
+      return;                                                                                \
+    }                                                                                        \
+    break;
+    MSL_BIN_CASE(Add) MSL_BIN_CASE(Sub) MSL_BIN_CASE(Mul) MSL_BIN_CASE(Div)
+    MSL_BIN_CASE(FloorDiv) MSL_BIN_CASE(Mod) MSL_BIN_CASE(Pow) MSL_BIN_CASE(Max)
+    MSL_BIN_CASE(Min) MSL_BIN_CASE(BitAnd) MSL_BIN_CASE(BitOr) MSL_BIN_CASE(BitXor)
+    MSL_BIN_CASE(Eq) MSL_BIN_CASE(Ne) MSL_BIN_CASE(Lt) MSL_BIN_CASE(Le) MSL_BIN_CASE(Gt)
+    MSL_BIN_CASE(Ge)
+#undef MSL_BIN_CASE
+  }
+  internalError(std::string("binary kernel missing for ") + binOpSymbol(op));
+}
+
+// The dtype a computation runs in: f16/bf16 compute in f32.
+inline DType computeDType(DType d) { return d == DType::F16 || d == DType::BF16 ? DType::F32 : d; }
+
+// Calls f(std::type_identity<T>{}) for a compute dtype (not f16/bf16).
+template <class F> decltype(auto) visitCompute(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Bool: return f(std::type_identity<bool>{});
+    case DType::U8: return f(std::type_identity<uint8_t>{});
+    case DType::I32: return f(std::type_identity<int32_t>{});
+    case DType::I64: return f(std::type_identity<int64_t>{});
+    case DType::F32: return f(std::type_identity<float>{});
+    default: break;
+  }
+  return f(std::type_identity<double>{});
+}
+
+// The operands' dtype promotion (both Python scalars: their default dtypes).
+DType promotedType(const Operand& a, const Operand& b) {
+  auto weakDefault = [](WeakKind k) {
+    return k == WeakKind::Float ? kDefaultFloat : k == WeakKind::Int ? kDefaultInt : DType::Bool;
+  };
+  if (a.t && b.t) return promote(a.t->dtype(), b.t->dtype());
+  if (a.t) return promoteWeak(a.t->dtype(), b.s.kind);
+  if (b.t) return promoteWeak(b.t->dtype(), a.s.kind);
+  return promote(weakDefault(a.s.kind), weakDefault(b.s.kind));
+}
+
+// The output tensor: `reuse` when it fits, else a new one.
+Tensor outputFor(DType dt, const Shape& shape, Tensor* reuse) {
+  if (reuse && reuse->dtype() == dt && reuse->shape() == shape && reuse->isContiguous() && reusable(*reuse))
+    return *reuse;
+  return Tensor::empty(dt, shape);
+}
+
+}  // namespace
+
+DType binaryResultType(BinOp op, const Operand& a, const Operand& b) {
+  DType p = promotedType(a, b);
+  switch (op) {
+    case BinOp::Div: return isFloat(p) ? p : kDefaultFloat;
+    case BinOp::BitAnd: case BinOp::BitOr: case BinOp::BitXor:
+      if (isFloat(p)) raiseDType(binOpSymbol(op), p);
+      return p;
+    case BinOp::Sub: case BinOp::FloorDiv: case BinOp::Mod: case BinOp::Pow:
+      if (p == DType::Bool) raiseDType(binOpSymbol(op), p);
+      return p;
+    default: return isComparison(op) ? DType::Bool : p;
+  }
+}
+
+Tensor binary(BinOp op, const Operand& a, const Operand& b, Tensor* reuse, const char* opName) {
+  DType rt = binaryResultType(op, a, b);
+  DType ct = computeDType(isComparison(op) ? promotedType(a, b) : rt);
+  Shape shape;
+  if (a.t && b.t) {
+    if (!broadcastShapes(a.t->shape(), b.t->shape(), &shape))
+      raiseShapeMismatch(a.t->shape(), b.t->shape(), opName ? opName : binOpSymbol(op));
+  } else {
+    shape = a.t ? a.t->shape() : b.t ? b.t->shape() : Shape{};
+  }
+  // The output first: `reuse` qualifies only while nothing else references its buffer.
+  bool direct = computeDType(rt) == rt;  // f16/bf16 results are computed in f32 first
+  Tensor out = direct ? outputFor(rt, shape, reuse) : Tensor::empty(DType::F32, shape);
+  // Inputs in the compute dtype (a conversion copies; the common case needs none).
+  Tensor ta = a.t ? astype(*a.t, ct) : Tensor(), tb = b.t ? astype(*b.t, ct) : Tensor();
+  visitCompute(ct, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T sa = a.t ? T() : scalarAs<T>(a.s), sb = b.t ? T() : scalarAs<T>(b.s);
+    Shape zeros(shape.size(), 0);
+    Shape sta = a.t ? broadcastStrides(ta, shape) : zeros, stb = b.t ? broadcastStrides(tb, shape) : zeros;
+    binaryTyped<T>(op, out.data(), shape, a.t ? ta.ptr<T>() : &sa, sta, b.t ? tb.ptr<T>() : &sb, stb);
+  });
+  return direct ? out : astype(out, rt);
+}
+
+// ================================================================== unary operations
+const char* unOpName(UnOp op) {
+  static const char* const names[] = {"-", "~", "abs", "sign", "floor", "ceil", "relu", "exp", "log", "log1p",
+                                      "sqrt", "rsqrt", "sin", "cos", "tanh", "sigmoid", "gelu", "gelu",
+                                      "softplus", "isnan", "isfinite"};
+  return names[(int)op];
+}
+
+namespace {
+
+template <class R, class T, class F>
+void unaryLoop(R* out, const Tensor& x, F f) {
+  int64_t n = x.numel();
+  const T* a = x.ptr<T>();
+  if (n == 1) {
+    out[0] = f(a[0]);
+    return;
+  }
+  if (n == 0) return;
+  Shape so = contiguousStrides(x.shape());
+  StridedLoop<2> L = collapseLoop<2>(x.shape(), {&so, &x.strides()});
+  forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
+    R* o = out + off[0];
+    const T* p = a + off[1];
+    if (st[1] == 1) {
+      for (int64_t i = 0; i < len; ++i) o[i] = f(p[i]);
+    } else {
+      for (int64_t i = 0; i < len; ++i) o[i] = f(p[i * st[1]]);
+    }
+  });
+}
+
+template <UnOp op, class T> constexpr bool unSupported() {
+  if constexpr (op >= UnOp::Exp && op <= UnOp::Softplus) return std::is_floating_point_v<T>;
+  else if constexpr (op == UnOp::Neg) return !std::is_same_v<T, bool>;
+  else if constexpr (op == UnOp::Invert) return !std::is_floating_point_v<T>;
+  else return true;
+}
+
+template <UnOp op, class T> inline auto applyUn(T x) {
+  if constexpr (op == UnOp::Neg) {
+    if constexpr (std::is_floating_point_v<T>) return -x;
+    else return wrapSub<T>(0, x);
+  } else if constexpr (op == UnOp::Invert) {
+    if constexpr (std::is_same_v<T, bool>) return !x;
+    else return (T)~x;
+  } else if constexpr (op == UnOp::Abs) {
+    if constexpr (std::is_floating_point_v<T>) return std::fabs(x);
+    else if constexpr (std::is_signed_v<T>) return x < 0 ? wrapSub<T>(0, x) : x;
+    else return x;
+  } else if constexpr (op == UnOp::Sign) {
+    if constexpr (std::is_floating_point_v<T>) return x > 0 ? T(1) : x < 0 ? T(-1) : x;  // keeps 0, -0, nan
+    else if constexpr (std::is_same_v<T, bool>) return x;
+    else return (T)((x > 0) - (x < 0));
+  } else if constexpr (op == UnOp::Floor) {
+    if constexpr (std::is_floating_point_v<T>) return fn::floor(x);
+    else return x;
+  } else if constexpr (op == UnOp::Ceil) {
+    if constexpr (std::is_floating_point_v<T>) return fn::ceil(x);
+    else return x;
+  } else if constexpr (op == UnOp::Relu) {
+    if constexpr (std::is_same_v<T, bool>) return x;
+    else return x < T(0) ? T(0) : x;  // max(x, 0): nan stays nan
+  } else if constexpr (op == UnOp::Exp) return fn::exp(x);
+  else if constexpr (op == UnOp::Log) return fn::log(x);
+  else if constexpr (op == UnOp::Log1p) return fn::log1p(x);
+  else if constexpr (op == UnOp::Sqrt) return fn::sqrt(x);
+  else if constexpr (op == UnOp::Rsqrt) return fn::rsqrt(x);
+  else if constexpr (op == UnOp::Sin) return fn::sin(x);
+  else if constexpr (op == UnOp::Cos) return fn::cos(x);
+  else if constexpr (op == UnOp::Tanh) return fn::tanh(x);
+  else if constexpr (op == UnOp::Sigmoid) return fn::sigmoid(x);
+  else if constexpr (op == UnOp::Gelu) return fn::gelu(x);
+  else if constexpr (op == UnOp::GeluTanh) return fn::geluTanh(x);
+  else if constexpr (op == UnOp::Softplus) return fn::softplus(x);
+  else if constexpr (op == UnOp::IsNan) {
+    if constexpr (std::is_floating_point_v<T>) return x != x;
+    else return false;
+  } else {  // IsFinite
+    if constexpr (std::is_floating_point_v<T>) return std::isfinite(x);
+    else return true;
+  }
+}
+
+template <class T>
+void unaryTyped(UnOp op, void* out, const Tensor& x) {
+  switch (op) {
+#define MSL_UN_CASE(OP)                                                                  \
+  case UnOp::OP:                                                                         \
+    if constexpr (unSupported<UnOp::OP, T>()) {                                          \
+      using R = decltype(applyUn<UnOp::OP, T>(T()));                                     \
+      unaryLoop<R, T>(static_cast<R*>(out), x, [](T v) { return applyUn<UnOp::OP, T>(v); }); \
+      return;                                                                            \
+    }                                                                                    \
+    break;
+    MSL_UN_CASE(Neg) MSL_UN_CASE(Invert) MSL_UN_CASE(Abs) MSL_UN_CASE(Sign) MSL_UN_CASE(Floor)
+    MSL_UN_CASE(Ceil) MSL_UN_CASE(Relu) MSL_UN_CASE(Exp) MSL_UN_CASE(Log) MSL_UN_CASE(Log1p)
+    MSL_UN_CASE(Sqrt) MSL_UN_CASE(Rsqrt) MSL_UN_CASE(Sin) MSL_UN_CASE(Cos) MSL_UN_CASE(Tanh)
+    MSL_UN_CASE(Sigmoid) MSL_UN_CASE(Gelu) MSL_UN_CASE(GeluTanh) MSL_UN_CASE(Softplus)
+    MSL_UN_CASE(IsNan) MSL_UN_CASE(IsFinite)
+#undef MSL_UN_CASE
+  }
+  internalError(std::string("unary kernel missing for ") + unOpName(op));
+}
+
+}  // namespace
+
+Tensor unary(UnOp op, const Tensor& x, Tensor* reuse) {
+  DType in = x.dtype(), rt;
+  if (op == UnOp::IsNan || op == UnOp::IsFinite) {
+    rt = DType::Bool;
+  } else if (op >= UnOp::Exp) {
+    rt = isFloat(in) ? in : kDefaultFloat;
+  } else {
+    if (op == UnOp::Neg && in == DType::Bool) raiseDType("-", in);
+    if (op == UnOp::Invert && isFloat(in)) raiseDType("~", in);
+    // Identities: values are immutable, so the input itself is the result.
+    bool identity = (!isFloat(in) && (op == UnOp::Floor || op == UnOp::Ceil)) ||
+                    (in == DType::Bool && op != UnOp::Invert) || (in == DType::U8 && op == UnOp::Abs);
+    if (identity) return x;
+    rt = in;
+  }
+  DType ct = computeDType(op >= UnOp::Exp && op <= UnOp::Softplus ? rt : in);
+  bool direct = computeDType(rt) == rt;
+  Tensor out = direct ? outputFor(rt, x.shape(), reuse) : Tensor::empty(DType::F32, x.shape());
+  Tensor tx = astype(x, ct);
+  visitCompute(ct, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    unaryTyped<T>(op, out.data(), tx);
+  });
+  return direct ? out : astype(out, rt);
+}
+
+Tensor roundTensor(const Tensor& x, int64_t decimals) {
+  DType dt = x.dtype();
+  if (dt == DType::Bool || (!isFloat(dt) && decimals >= 0)) return x;
+  if (decimals > 400) return x;  // every float is already that precise
+  if (decimals < -400) decimals = -400;
+  Tensor tx = astype(x, computeDType(dt));
+  Tensor out = Tensor::empty(tx.dtype(), x.shape());
+  visitCompute(tx.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_floating_point_v<T>) {
+      // NumPy: y = x * 10^d (or x / 10^-d), rint, then scale back.
+      T scale = (T)std::pow(10.0, (double)(decimals >= 0 ? decimals : -decimals));
+      if (decimals >= 0) unaryLoop<T, T>(out.ptr<T>(), tx, [scale](T v) { return fn::rint(v * scale) / scale; });
+      else unaryLoop<T, T>(out.ptr<T>(), tx, [scale](T v) { return fn::rint(v / scale) * scale; });
+    } else if constexpr (!std::is_same_v<T, bool>) {
+      // Integers with decimals < 0: round half to even at a power of ten.
+      double p = std::pow(10.0, (double)-decimals);
+      unaryLoop<T, T>(out.ptr<T>(), tx, [p](T v) { return convertValue<T>(std::nearbyint((double)v / p) * p); });
+    }
+  });
+  return astype(out, dt);
+}
+
+// ================================================================== where
+Tensor where(const Tensor& cond, const Operand& x, const Operand& y) {
+  DType rt = promotedType(x, y);
+  Shape shape = cond.shape();
+  for (const Operand* o : {&x, &y})
+    if (o->t && !broadcastShapes(Shape(shape), o->t->shape(), &shape))
+      raiseShapeMismatch(cond.shape(), o->t->shape(), "where");
+  Tensor c = astype(cond, DType::Bool);
+  Tensor tx = x.t ? astype(*x.t, rt) : scalarTensor(rt, x.s);
+  Tensor ty = y.t ? astype(*y.t, rt) : scalarTensor(rt, y.s);
+  Tensor out = Tensor::empty(rt, shape);
+  if (out.numel() == 0) return out;
+  Shape so = contiguousStrides(shape), sc = broadcastStrides(c, shape);
+  Shape sx = broadcastStrides(tx, shape), sy = broadcastStrides(ty, shape);
+  StridedLoop<4> L = collapseLoop<4>(shape, {&so, &sc, &sx, &sy});
+  visitDType(rt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* o = out.ptr<T>();
+    const bool* pc = c.ptr<bool>();
+    const T *px = tx.ptr<T>(), *py = ty.ptr<T>();
+    forEachRow(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
+      for (int64_t i = 0; i < n; ++i)
+        o[off[0] + i] = pc[off[1] + i * st[1]] ? px[off[2] + i * st[2]] : py[off[3] + i * st[3]];
+    });
+  });
+  return out;
+}
+
+}  // namespace msl

@@ -1,0 +1,345 @@
+// Reductions and scans: sum, prod, max, min, all, any, mean, var, logsumexp, argmax,
+// argmin, cumsum, softmax.
+//
+// Every reduction sees its (contiguous) input as blocks [O, R, I]: O outer positions, R
+// reduced elements and I inner positions. Reduced axes that form one block of adjacent
+// dimensions need no copy; others are permuted to the end first. With I == 1 the kernel
+// reduces contiguous rows (float sums pairwise, exactly as NumPy's pairwise_sum), else it
+// accumulates whole rows of I elements into the output, which vectorises.
+#include <cmath>
+
+#include "ir/Diagnostics.h"
+#include "runtime/Kernels.h"
+#include "runtime/MathFns.h"
+
+namespace msl {
+
+Shape reducedShape(const Shape& s, const std::vector<int>& axes, bool keepdims) {
+  Shape out;
+  size_t k = 0;
+  for (int d = 0; d < (int)s.size(); ++d) {
+    bool reduced = k < axes.size() && axes[k] == d;
+    if (reduced) ++k;
+    if (!reduced) out.push_back(s[d]);
+    else if (keepdims) out.push_back(1);
+  }
+  return out;
+}
+
+namespace {
+
+DType computeDType(DType d) { return d == DType::F16 || d == DType::BF16 ? DType::F32 : d; }
+
+// The input as [O, R, I] blocks of a contiguous tensor.
+struct Blocks {
+  Tensor x;  // contiguous
+  int64_t O = 1, R = 1, I = 1;
+};
+
+Blocks toBlocks(const Tensor& in, const std::vector<int>& axes) {
+  Blocks b;
+  const Shape& s = in.shape();
+  bool adjacent = axes.empty() || axes.back() - axes.front() + 1 == (int)axes.size();
+  if (adjacent) {
+    b.x = in.contiguous();
+    int lo = axes.empty() ? (int)s.size() : axes.front(), hi = axes.empty() ? (int)s.size() - 1 : axes.back();
+    for (int d = 0; d < (int)s.size(); ++d) (d < lo ? b.O : d <= hi ? b.R : b.I) *= s[d];
+    return b;
+  }
+  std::vector<int> perm;
+  size_t k = 0;
+  for (int d = 0; d < (int)s.size(); ++d) {
+    if (k < axes.size() && axes[k] == d) { ++k; continue; }
+    perm.push_back(d);
+    b.O *= s[d];
+  }
+  for (int a : axes) {
+    perm.push_back(a);
+    b.R *= s[a];
+  }
+  b.x = permute(in, perm).contiguous();
+  return b;
+}
+
+// NumPy's pairwise summation (numpy/core/src/umath/loops_utils.h.src): blocks of 128
+// summed with 8 accumulators, halves summed recursively.
+template <class T> T pairwiseSum(const T* a, int64_t n) {
+  if (n < 8) {
+    T res = 0;
+    for (int64_t i = 0; i < n; ++i) res += a[i];
+    return res;
+  }
+  if (n <= 128) {
+    T r[8];
+    for (int j = 0; j < 8; ++j) r[j] = a[j];
+    int64_t i = 8;
+    for (; i < n - (n % 8); i += 8)
+      for (int j = 0; j < 8; ++j) r[j] += a[i + j];
+    T res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]));
+    for (; i < n; ++i) res += a[i];
+    return res;
+  }
+  int64_t n2 = n / 2;
+  n2 -= n2 % 8;
+  return pairwiseSum(a, n2) + pairwiseSum(a + n2, n - n2);
+}
+
+// Reduces blocks with `step`, starting from `init` or, when `fromFirst`, from the first
+// reduced element (R > 0 then).
+template <class T, class A, class Step>
+void reduceBlocks(const Blocks& b, A* out, A init, bool fromFirst, Step step) {
+  const T* x = b.x.ptr<T>();
+  for (int64_t o = 0; o < b.O; ++o) {
+    const T* p = x + o * b.R * b.I;
+    A* q = out + o * b.I;
+    int64_t r0 = fromFirst ? 1 : 0;
+    if (b.I == 1) {
+      A acc = fromFirst ? (A)p[0] : init;
+      for (int64_t r = r0; r < b.R; ++r) acc = step(acc, p[r]);
+      q[0] = acc;
+    } else {
+      for (int64_t i = 0; i < b.I; ++i) q[i] = fromFirst ? (A)p[i] : init;
+      for (int64_t r = r0; r < b.R; ++r) {
+        const T* row = p + r * b.I;
+        for (int64_t i = 0; i < b.I; ++i) q[i] = step(q[i], row[i]);
+      }
+    }
+  }
+}
+
+template <class T> void floatSum(const Blocks& b, T* out) {
+  if (b.I == 1) {
+    const T* x = b.x.ptr<T>();
+    for (int64_t o = 0; o < b.O; ++o) out[o] = T(0) + pairwiseSum(x + o * b.R, b.R);
+    return;
+  }
+  reduceBlocks<T, T>(b, out, T(0), false, [](T acc, T v) { return acc + v; });
+}
+
+// Maximum and minimum steps; a nan, once met, is the result.
+template <class T> T maxOf(T acc, T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (acc != acc) return acc;
+    if (v != v) return v;
+  }
+  return v > acc ? v : acc;
+}
+template <class T> T minOf(T acc, T v) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (acc != acc) return acc;
+    if (v != v) return v;
+  }
+  return v < acc ? v : acc;
+}
+
+// Calls f(std::type_identity<T>{}) for a compute dtype (not f16/bf16).
+template <class F> decltype(auto) visitCompute(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Bool: return f(std::type_identity<bool>{});
+    case DType::U8: return f(std::type_identity<uint8_t>{});
+    case DType::I32: return f(std::type_identity<int32_t>{});
+    case DType::I64: return f(std::type_identity<int64_t>{});
+    case DType::F32: return f(std::type_identity<float>{});
+    default: break;
+  }
+  return f(std::type_identity<double>{});
+}
+
+// The float dtype mean, var, logsumexp and softmax compute in and return.
+DType floatResult(DType d) { return isFloat(d) ? d : kDefaultFloat; }
+
+int64_t reducedCount(const Shape& s, const std::vector<int>& axes) {
+  int64_t n = 1;
+  for (int a : axes) n *= s[a];
+  return n;
+}
+
+}  // namespace
+
+Tensor reduce(RedOp op, const Tensor& x, const std::vector<int>& axes, bool keepdims, const char* fnName) {
+  DType in = x.dtype();
+  if ((op == RedOp::Max || op == RedOp::Min) && reducedCount(x.shape(), axes) == 0)
+    raise(DiagId::ValueError, SourceLoc{}, {std::string(fnName) + "() of an empty tensor: the reduction has no identity"});
+  // The dtype computed in (and accumulated in), and the result's.
+  DType ct, rt;
+  switch (op) {
+    case RedOp::Sum: case RedOp::Prod:
+      ct = isFloat(in) ? computeDType(in) : DType::I64;
+      rt = isFloat(in) ? in : DType::I64;
+      break;
+    case RedOp::Max: case RedOp::Min: ct = computeDType(in); rt = in; break;
+    default: ct = rt = DType::Bool;
+  }
+  Blocks b = toBlocks(astype(x, ct), axes);
+  Tensor out = Tensor::empty(ct, reducedShape(x.shape(), axes, keepdims));
+  visitCompute(ct, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    T* q = out.ptr<T>();
+    if constexpr (std::is_same_v<T, bool>) {
+      // all/min are "and", any/max are "or".
+      if (op == RedOp::All || op == RedOp::Min) reduceBlocks<T, T>(b, q, true, false, [](bool a, bool v) { return a && v; });
+      else reduceBlocks<T, T>(b, q, false, false, [](bool a, bool v) { return a || v; });
+    } else if (op == RedOp::Max) {
+      reduceBlocks<T, T>(b, q, T(), true, maxOf<T>);
+    } else if (op == RedOp::Min) {
+      reduceBlocks<T, T>(b, q, T(), true, minOf<T>);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      if (op == RedOp::Sum) floatSum<T>(b, q);
+      else reduceBlocks<T, T>(b, q, T(1), false, [](T a, T v) { return a * v; });
+    } else if constexpr (std::is_same_v<T, int64_t>) {
+      // Integer sums and products wrap.
+      if (op == RedOp::Sum) reduceBlocks<T, T>(b, q, 0, false, [](T a, T v) { return (T)((uint64_t)a + (uint64_t)v); });
+      else reduceBlocks<T, T>(b, q, 1, false, [](T a, T v) { return (T)((uint64_t)a * (uint64_t)v); });
+    }
+  });
+  return astype(out, rt);
+}
+
+Tensor meanOf(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  DType rt = floatResult(x.dtype());
+  DType ct = computeDType(rt);
+  Tensor s = reduce(RedOp::Sum, astype(x, ct), axes, keepdims, "mean");
+  double n = (double)reducedCount(x.shape(), axes);
+  Scalar count = Scalar::real(n);
+  return astype(binary(BinOp::Div, s, count, &s), rt);
+}
+
+Tensor varOf(const Tensor& x, const std::vector<int>& axes, bool keepdims, int64_t ddof) {
+  DType rt = floatResult(x.dtype());
+  Tensor xf = astype(x, computeDType(rt));
+  Tensor m = meanOf(xf, axes, true);
+  Tensor d = binary(BinOp::Sub, xf, m);
+  Tensor sq = binary(BinOp::Mul, d, d, &d);
+  d = Tensor();
+  Tensor s = reduce(RedOp::Sum, sq, axes, keepdims, "var");
+  int64_t n = reducedCount(x.shape(), axes) - ddof;
+  return astype(binary(BinOp::Div, s, Scalar::real((double)(n > 0 ? n : 0)), &s), rt);
+}
+
+Tensor logsumexpOf(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
+  DType rt = floatResult(x.dtype());
+  Tensor xf = astype(x, computeDType(rt));
+  if (reducedCount(x.shape(), axes) == 0) {
+    Tensor out = Tensor::empty(rt, reducedShape(x.shape(), axes, keepdims));
+    assignInto(out, Tensor::scalar(rt, -INFINITY));
+    return out;
+  }
+  // m = max, replaced by 0 where it is not finite (all -inf, or inf/nan present).
+  Tensor m = reduce(RedOp::Max, xf, axes, true, "logsumexp");
+  m = where(unary(UnOp::IsFinite, m), m, Scalar::real(0.0));
+  Tensor e = unary(UnOp::Exp, binary(BinOp::Sub, xf, m));
+  Tensor s = reduce(RedOp::Sum, e, axes, keepdims, "logsumexp");
+  Tensor mk = keepdims ? m : reshapeTo(m, reducedShape(x.shape(), axes, false));
+  Tensor ls = unary(UnOp::Log, s, &s);
+  return astype(binary(BinOp::Add, ls, mk, &ls), rt);
+}
+
+Tensor argReduce(bool isMax, const Tensor& x, int axis, bool keepdims, const char* fnName) {
+  if (x.numel() == 0 || (axis >= 0 && x.dim(axis) == 0))
+    raise(DiagId::ValueError, SourceLoc{}, {std::string(fnName) + "() of an empty tensor"});
+  Blocks b;
+  Shape outShape;
+  if (axis < 0) {
+    b = toBlocks(astype(x, computeDType(x.dtype())), {});
+    b.R = b.O;  // the whole tensor is one reduced row
+    b.O = 1;
+    if (keepdims) outShape = Shape(x.ndim(), 1);
+  } else {
+    b = toBlocks(astype(x, computeDType(x.dtype())), {axis});
+    outShape = reducedShape(x.shape(), {axis}, keepdims);
+  }
+  Tensor out = Tensor::empty(DType::I64, outShape);
+  int64_t* q = out.ptr<int64_t>();
+  visitCompute(b.x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    const T* base = b.x.ptr<T>();
+    for (int64_t o = 0; o < b.O; ++o)
+      for (int64_t i = 0; i < b.I; ++i) {
+        const T* p = base + o * b.R * b.I + i;
+        T best = p[0];
+        int64_t at = 0;
+        for (int64_t r = 1; r < b.R; ++r) {
+          if constexpr (std::is_floating_point_v<T>) {
+            if (best != best) break;  // the first nan wins
+          }
+          T v = p[r * b.I];
+          bool better = isMax ? v > best : v < best;
+          if constexpr (std::is_floating_point_v<T>) better = better || v != v;
+          if (better) { best = v; at = r; }
+        }
+        q[o * b.I + i] = at;
+      }
+  });
+  return out;
+}
+
+Tensor cumsumOf(const Tensor& x, int axis) {
+  DType rt = isFloat(x.dtype()) ? x.dtype() : DType::I64;
+  Tensor xc = astype(x, computeDType(rt));
+  Blocks b;
+  Shape outShape = x.shape();
+  if (axis < 0) {
+    b.x = xc.contiguous();
+    b.R = x.numel();
+    outShape = {x.numel()};
+  } else {
+    b = toBlocks(xc, {axis});
+  }
+  Tensor out = Tensor::empty(b.x.dtype(), outShape);
+  visitCompute(b.x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_floating_point_v<T> || std::is_same_v<T, int64_t>) {
+      const T* p = b.x.ptr<T>();
+      T* q = out.ptr<T>();
+      for (int64_t o = 0; o < b.O && b.R > 0; ++o) {
+        int64_t base = o * b.R * b.I;
+        for (int64_t i = 0; i < b.I; ++i) q[base + i] = p[base + i];
+        for (int64_t r = 1; r < b.R; ++r) {
+          const T* row = p + base + r * b.I;
+          T* prev = q + base + (r - 1) * b.I;
+          T* cur = prev + b.I;
+          for (int64_t i = 0; i < b.I; ++i) {
+            if constexpr (std::is_floating_point_v<T>) cur[i] = prev[i] + row[i];
+            else cur[i] = (T)((uint64_t)prev[i] + (uint64_t)row[i]);
+          }
+        }
+      }
+    }
+  });
+  return astype(out, rt);
+}
+
+Tensor softmaxOf(const Tensor& x, int axis, bool log) {
+  DType rt = floatResult(x.dtype());
+  Blocks b = toBlocks(astype(x, computeDType(rt)), {axis});
+  Tensor out = Tensor::empty(b.x.dtype(), x.shape());
+  visitCompute(b.x.dtype(), [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    if constexpr (std::is_floating_point_v<T>) {
+      const T* p = b.x.ptr<T>();
+      T* q = out.ptr<T>();
+      for (int64_t o = 0; o < b.O; ++o)
+        for (int64_t i = 0; i < b.I; ++i) {
+          int64_t base = o * b.R * b.I + i;
+          if (b.R == 0) continue;
+          T m = p[base];
+          for (int64_t r = 1; r < b.R; ++r) m = maxOf(m, p[base + r * b.I]);
+          T s = 0;
+          for (int64_t r = 0; r < b.R; ++r) {
+            T e = fn::exp(p[base + r * b.I] - m);
+            if (!log) q[base + r * b.I] = e;
+            s += e;
+          }
+          if (log) {
+            T ls = fn::log(s);
+            for (int64_t r = 0; r < b.R; ++r) q[base + r * b.I] = (p[base + r * b.I] - m) - ls;
+          } else {
+            for (int64_t r = 0; r < b.R; ++r) q[base + r * b.I] /= s;
+          }
+        }
+    }
+  });
+  return astype(out, rt);
+}
+
+}  // namespace msl

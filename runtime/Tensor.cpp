@@ -1,0 +1,201 @@
+// Tensors and their buffers.
+//
+// allocBuffer makes ONE heap block holding the Buffer header followed by the 64-byte
+// aligned data, so a small tensor costs a single malloc. Such buffers are marked by their
+// `release` function (releaseInline) and are the only ones the runtime writes into in
+// place (runtimeAllocated); buffers made elsewhere (`new Buffer`, e.g. over a mapped file)
+// are deleted normally and their data released by their own `release`.
+#include "runtime/Tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "ir/Diagnostics.h"
+#include "runtime/Kernels.h"
+
+namespace msl {
+
+namespace {
+void releaseInline(Buffer*) {}  // marker: the data lives in the header's block
+
+[[noreturn]] void raiseAllocFailure(const std::string& what) {
+  raise(DiagId::ValueError, SourceLoc{}, {"out of memory: cannot allocate " + what});
+}
+}  // namespace
+
+Buffer::~Buffer() {
+  if (release && release != releaseInline) release(this);
+}
+
+void intrusive_ptr_add_ref(Buffer* b) { ++b->refs; }
+
+void intrusive_ptr_release(Buffer* b) {
+  if (--b->refs != 0) return;
+  if (b->release == releaseInline) {
+    b->~Buffer();
+    std::free(b);
+  } else {
+    delete b;
+  }
+}
+
+BufferRef allocBuffer(size_t bytes) {
+  constexpr size_t kAlign = 64;
+  size_t total = sizeof(Buffer) + (kAlign - 1) + bytes;
+  if (total < bytes) raiseAllocFailure(std::to_string(bytes) + " bytes");
+  void* raw = std::malloc(total);
+  if (!raw) raiseAllocFailure(std::to_string(bytes) + " bytes");
+  Buffer* b = new (raw) Buffer();
+  uintptr_t data = ((uintptr_t)raw + sizeof(Buffer) + (kAlign - 1)) & ~(uintptr_t)(kAlign - 1);
+  b->data = (void*)data;
+  b->bytes = bytes;
+  b->release = releaseInline;
+  return BufferRef(b);
+}
+
+bool runtimeAllocated(const Buffer& b) { return b.release == releaseInline; }
+
+std::string shapeStr(const Shape& s) {
+  std::string out = "(";
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) out += ", ";
+    out += std::to_string(s[i]);
+  }
+  if (s.size() == 1) out += ",";
+  return out + ")";
+}
+
+int64_t numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+Shape contiguousStrides(const Shape& shape) {
+  Shape st(shape.size());
+  int64_t acc = 1;
+  for (size_t i = shape.size(); i-- > 0;) {
+    st[i] = acc;
+    acc *= shape[i];
+  }
+  return st;
+}
+
+uint64_t& tensorCopyCount() {
+  static uint64_t count = 0;
+  return count;
+}
+
+Tensor Tensor::empty(DType dt, const Shape& shape) {
+  // Checked element count: shapes come from programs.
+  uint64_t n = 1;
+  bool overflow = false;
+  for (int64_t d : shape) {
+    MSL_ASSERT(d >= 0, "negative dimension in Tensor::empty");
+    overflow |= __builtin_mul_overflow(n, (uint64_t)d, &n);
+  }
+  uint64_t bytes = 0;
+  overflow |= __builtin_mul_overflow(n, (uint64_t)dtypeSize(dt), &bytes);
+  if (overflow || bytes > ((uint64_t)1 << 62))
+    raiseAllocFailure(std::string("a tensor of shape ") + shapeStr(shape) + " and dtype " + dtypeName(dt));
+  Tensor t;
+  t.dtype_ = dt;
+  t.shape_ = shape;
+  t.strides_ = contiguousStrides(shape);
+  t.offset_ = 0;
+  t.buf_ = allocBuffer((size_t)bytes);
+  return t;
+}
+
+Tensor Tensor::zeros(DType dt, const Shape& shape) {
+  Tensor t = empty(dt, shape);
+  if (t.buf_->bytes) std::memset(t.buf_->data, 0, t.buf_->bytes);  // all-zero bits is 0 in every dtype
+  return t;
+}
+
+Tensor Tensor::scalar(DType dt, double v) {
+  Tensor t = empty(dt, {});
+  visitDType(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    *t.ptr<T>() = convertValue<T>(v);
+  });
+  return t;
+}
+
+Tensor Tensor::scalarInt(DType dt, int64_t v) {
+  Tensor t = empty(dt, {});
+  visitDType(dt, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    *t.ptr<T>() = convertValue<T>(v);
+  });
+  return t;
+}
+
+bool Tensor::isContiguous() const {
+  int64_t expected = 1;
+  for (size_t i = shape_.size(); i-- > 0;) {
+    if (shape_[i] == 0) return true;
+    if (shape_[i] != 1) {
+      if (strides_[i] != expected) return false;
+      expected *= shape_[i];
+    }
+  }
+  return true;
+}
+
+Tensor Tensor::view(const Shape& shape, const Shape& strides, int64_t offset) const {
+  Tensor t;
+  t.dtype_ = dtype_;
+  t.shape_ = shape;
+  t.strides_ = strides;
+  t.offset_ = offset;
+  t.buf_ = buf_;
+  return t;
+}
+
+Tensor Tensor::contiguous() const {
+  if (isContiguous()) {
+    if (strides_ == contiguousStrides(shape_)) return *this;
+    return view(shape_, contiguousStrides(shape_), offset_);  // only size-1 dims differ
+  }
+  Tensor t = empty(dtype_, shape_);
+  assignInto(t, *this);
+  return t;
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(dtype_, shape_);
+  assignInto(t, *this);
+  ++tensorCopyCount();
+  return t;
+}
+
+// Offset (in elements, from data()) of element `flat` of the row-major flattening.
+static int64_t flatOffset(const Shape& shape, const Shape& strides, int64_t flat) {
+  int64_t off = 0;
+  for (size_t i = shape.size(); i-- > 0;) {
+    int64_t d = shape[i];
+    off += (flat % d) * strides[i];
+    flat /= d;
+  }
+  return off;
+}
+
+double Tensor::getF64(int64_t flatIndex) const {
+  const char* p = static_cast<const char*>(data()) + flatOffset(shape_, strides_, flatIndex) * (int64_t)dtypeSize(dtype_);
+  return visitDType(dtype_, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return convertValue<double>(*reinterpret_cast<const T*>(p));
+  });
+}
+
+int64_t Tensor::getI64(int64_t flatIndex) const {
+  const char* p = static_cast<const char*>(data()) + flatOffset(shape_, strides_, flatIndex) * (int64_t)dtypeSize(dtype_);
+  return visitDType(dtype_, [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    return convertValue<int64_t>(*reinterpret_cast<const T*>(p));
+  });
+}
+
+}  // namespace msl

@@ -1,0 +1,31 @@
+// Tensors made from Python values and turned back into them (runtime/ArgsTensor.cpp).
+#pragma once
+#include "runtime/Kernels.h"
+#include "runtime/Value.h"
+
+namespace msl {
+
+// tensor(data, dtype): `data` is a number, a bool, a tensor, or nested lists/tuples of
+// these. Without a dtype: floats give f32, ints i64, bools bool (a mix takes the highest
+// kind); tensors inside promote with each other and weakly with the Python numbers; an
+// empty list gives f32. Raises RaggedData for inconsistent nesting and TypeError for
+// other element types, naming `fn`.
+Tensor tensorFromData(const Value& data, const DType* dtype, const char* fn);
+
+// A Python number as a weakly-typed scalar; false for other values.
+inline bool asScalar(const Value& v, Scalar* out) {
+  switch (v.kind()) {
+    case VKind::Bool: *out = Scalar::boolean(v.asBool()); return true;
+    case VKind::Int: *out = Scalar::integer(v.asInt()); return true;
+    case VKind::Float: *out = Scalar::real(v.asFloat()); return true;
+    default: return false;
+  }
+}
+
+// t.tolist(): nested lists of Python numbers (a 0-d tensor gives its number).
+Value tensorToList(const Tensor& t);
+
+// An integer index or dimension: an int, a bool, or a one-element integer tensor.
+bool asIndexInt(const Value& v, int64_t* out);
+
+}  // namespace msl
