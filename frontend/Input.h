@@ -21,10 +21,11 @@ inline constexpr unsigned kMaxNesting = 256;
 // Deepest syntax tree (expression and statement nodes on one root-to-leaf path). Passes
 // after the parser may recurse over the AST with this bound on an ordinary stack.
 inline constexpr unsigned kMaxSyntaxDepth = 1000;
-// Deepest nesting of grammar rule invocations while parsing (a safety net under the two
-// limits above; the parser runs on a thread with kParserStackBytes of stack).
-inline constexpr unsigned kMaxParserRuleDepth = 20000;
+// The parser runs on a thread with kParserStackBytes of stack and stops with the
+// "nested too deeply" diagnostic after using kParserStackBudget of it: a safety net under
+// the limits above, which input reaches long before.
 inline constexpr size_t kParserStackBytes = size_t(512) << 20;
+inline constexpr size_t kParserStackBudget = size_t(64) << 20;
 }  // namespace limits
 
 // Checks `text` (size, UTF-8, NUL), normalises line ends (CRLF and CR become LF), drops a

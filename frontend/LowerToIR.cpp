@@ -569,6 +569,9 @@ class Lowerer {
         ci->hasDefault.push_back(f->value != nullptr);
         if (f->value) inputs.push_back(expr(f->value.get()));
       } else if (auto* fd = as<FunctionDef>(s)) {
+        if (fd->name == "__init__")
+          raise(DiagId::NotInLanguage, fd->nameLoc,
+                {"'__init__'", "a class gets a keyword constructor from its fields (" + c->name + "(field=...))"});
         Node* m = functionDef(fd);
         m->g->qualname = c->name + "." + fd->name;
         m->g->isMethod = true;
@@ -683,7 +686,10 @@ class Lowerer {
           if (ir::Module* sub = resolve_(f->module + "." + a.name, a.range.begin, false)) {
             v = importModule(sub, a.range.begin);
           } else {
-            if (!mod) mod = resolve_(f->module, f->moduleRange.begin, true);
+            if (!mod) mod = resolve_(f->module, f->moduleRange.begin, false);
+            // Neither a submodule nor a module to take a member from: name the submodule
+            // when `module` is a package folder (the driver decides which name to report).
+            if (!mod) resolve_(f->module + "." + a.name, a.range.begin, true);
             if (!mod->findGlobal(a.name)) raise(DiagId::NoSuchModuleMember, a.range.begin, {f->module, a.name});
             v = apply(Prim::GetAttr, {importModule(mod, a.range.begin), m_.constStr(a.name)}, a.range.begin);
           }

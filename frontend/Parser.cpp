@@ -4,7 +4,7 @@
 //   - token kinds and rejected tokens for the TokenSource;
 //   - SyntaxErrorStrategy: replaces ANTLR's error reporting and recovery; the first
 //     syntax error becomes one msl::Error with a short message ("expected ':'");
-//   - GuardedParser: bounds the depth of rule invocations (stack safety);
+//   - GuardedParser and guard(): stop deep input before it exhausts the parser's stack;
 //   - Session: one lexer + token source + parser over one text (a file, or the text of an
 //     f-string replacement field at its place in the file);
 //   - Builder: walks the parse tree and builds the AST of frontend/AST.h, decoding literals
@@ -18,7 +18,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#include <cstring>
+#include <algorithm>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -255,9 +255,8 @@ class SyntaxErrorStrategy : public antlr4::DefaultErrorStrategy {
 class ThrowingListener : public antlr4::BaseErrorListener {
  public:
   explicit ThrowingListener(const SourceFile* file) : file_(file) {}
-  void syntaxError(antlr4::Recognizer*, Token* t, size_t line, size_t col, const std::string&,
+  void syntaxError(antlr4::Recognizer*, Token*, size_t line, size_t col, const std::string&,
                    std::exception_ptr) override {
-    (void)t;
     raise(DiagId::SyntaxError, SourceLoc{file_, uint32_t(line), uint32_t(col + 1)}, {"unexpected input"});
   }
 
@@ -265,22 +264,39 @@ class ThrowingListener : public antlr4::BaseErrorListener {
   const SourceFile* file_;
 };
 
-// Bounds the nesting of rule invocations so that no input can exhaust the parser's stack.
+// ============================================================================ stack bound
+
+// The parser and the AST builder recurse as deep as the input nests. They run on a thread
+// with a large stack (runWithLargeStack) and stop with SyntaxTooDeep when they have used
+// kParserStackBudget of it, which leaves the rest for ANTLR's own recursion. The input
+// limits (nesting, tree depth) are far below that; this is the safety net behind them.
+thread_local uintptr_t tStackBase = 0;
+thread_local size_t tStackBudget = 0;
+
+bool stackExhausted() {
+  auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+  return tStackBase != 0 && here < tStackBase && tStackBase - here > tStackBudget;
+}
+
+[[noreturn]] void tooDeep(SourceLoc at) {
+  raise(DiagId::SyntaxTooDeep, at, {std::to_string(limits::kMaxSyntaxDepth)});
+}
+
+// ANTLR's parser with the stack bound checked on entry to every rule.
 class GuardedParser : public P {
  public:
   GuardedParser(antlr4::TokenStream* input, const SourceFile* file) : P(input), file_(file) {}
   void enterRule(ParserRuleContext* ctx, size_t state, size_t rule) override {
-    while (!active_.empty() && active_.back() != ctx->parent) active_.pop_back();
-    active_.push_back(ctx);
-    if (active_.size() > limits::kMaxParserRuleDepth)
-      raise(DiagId::SyntaxTooDeep, tokenLoc(file_, getCurrentToken()),
-            {std::to_string(limits::kMaxSyntaxDepth)});
+    if (stackExhausted()) tooDeep(tokenLoc(file_, getCurrentToken()));
     P::enterRule(ctx, state, rule);
+  }
+  void enterRecursionRule(ParserRuleContext* ctx, size_t state, size_t rule, int precedence) override {
+    if (stackExhausted()) tooDeep(tokenLoc(file_, getCurrentToken()));
+    P::enterRecursionRule(ctx, state, rule, precedence);
   }
 
  private:
   const SourceFile* file_;
-  std::vector<ParseTree*> active_;  // the contexts of the rules being parsed, outermost first
 };
 
 // ============================================================================ sessions
@@ -445,13 +461,23 @@ class Builder {
 
   [[noreturn]] void syntax(SourceLoc at, std::string msg) { raise(DiagId::SyntaxError, at, {std::move(msg)}); }
 
+  // The stack bound, checked where the builder's recursion passes.
+  void guard(ParserRuleContext* c) {
+    if (stackExhausted()) tooDeep(loc(c->getStart()));
+  }
+
   // ------------------------------------------------------------------ depth bound
   // Every node is sealed once its children are in place: its depth (longest path to a
   // leaf) is recorded, and a tree deeper than the limit is an error.
-  uint32_t depthOf(const void* n) const {
+  // A node's depth is read once, by its parent's seal, and then forgotten, which keeps the
+  // table as small as the nodes waiting for a parent.
+  uint32_t depthOf(const void* n) {
     if (!n) return 0;
     auto it = depth_.find(n);
-    return it == depth_.end() ? 1 : it->second;
+    if (it == depth_.end()) return 1;
+    uint32_t d = it->second;
+    depth_.erase(it);
+    return d;
   }
 
   static void partsDepth(const std::vector<FStringPart>& parts, const std::function<void(const Expr*)>& f) {
@@ -609,6 +635,7 @@ class Builder {
 
   // ------------------------------------------------------------------ statements
   void stmt(P::StmtContext* c, Body& out) {
+    guard(c);
     if (auto* s = c->simple_stmts()) {
       simpleStmts(s, out);
     } else {
@@ -1051,6 +1078,7 @@ class Builder {
 
   // ------------------------------------------------------------------ expressions
   ExprP test(P::TestContext* c) {
+    guard(c);
     if (c->lambdef()) return lambda(c->lambdef()->lambda_params(), c->lambdef(), [&] { return test(c->lambdef()->test()); });
     if (!c->IF()) return orTest(c->or_test(0));
     auto e = make<IfExp>(range(c));
@@ -1073,64 +1101,47 @@ class Builder {
     return seal(std::move(l));
   }
 
-  // A chain `a op b op c ...` (left-associative): operands are rule contexts, operators
-  // terminal nodes, alternating.
-  template <class F, class G>
-  ExprP leftChain(ParserRuleContext* c, F operand, G opKind) {
-    ExprP lhs;
-    Token* op = nullptr;
-    for (ParseTree* child : c->children) {
-      if (auto* t = dynamic_cast<TerminalNode*>(child)) {
-        op = t->getSymbol();
-        continue;
-      }
-      auto* sub = static_cast<ParserRuleContext*>(child);
-      ExprP rhs = value(operand(sub));
-      if (!lhs) {
-        lhs = std::move(rhs);
-        continue;
-      }
-      auto b = make<BinOp>(SourceRange{loc(c->getStart()), end(sub->getStop())});
-      b->op = opKind(op->getType());
-      b->opLoc = loc(op);
-      b->lhs = std::move(lhs);
-      b->rhs = std::move(rhs);
-      lhs = seal(std::move(b));
+  // or_test: `and` / `or` are left-nested in the parse tree; each run of one operator
+  // becomes one BoolOp (a or b or c: values [a, b, c]), found walking the left spine
+  // iteratively.
+  ExprP orTest(P::Or_testContext* c) {
+    guard(c);
+    if (auto* cmp = dynamic_cast<P::CompareTestContext*>(c)) return comparison(cmp);
+    if (auto* n = dynamic_cast<P::NotTestContext*>(c)) {
+      auto u = make<UnaryOp>(range(n));
+      u->op = UnaryOpKind::Not;
+      u->opLoc = loc(n->NOT());
+      u->operand = value(orTest(n->or_test()));
+      return seal(std::move(u));
     }
-    return lhs;
-  }
-
-  ExprP boolChain(ParserRuleContext* c, BoolOpKind kind, const std::function<ExprP(ParserRuleContext*)>& operand) {
-    if (c->children.size() == 1) return operand(static_cast<ParserRuleContext*>(c->children[0]));
-    auto b = make<BoolOp>(range(c));
-    b->op = kind;
-    for (ParseTree* child : c->children) {
-      if (auto* t = dynamic_cast<TerminalNode*>(child)) {
-        b->opLocs.push_back(loc(t));
-        continue;
+    bool isAnd = dynamic_cast<P::AndTestContext*>(c) != nullptr;
+    std::vector<P::Or_testContext*> rights;
+    std::vector<Token*> ops;
+    P::Or_testContext* cur = c;
+    for (;;) {
+      if (auto* a = isAnd ? dynamic_cast<P::AndTestContext*>(cur) : nullptr) {
+        rights.push_back(a->or_test(1));
+        ops.push_back(a->AND()->getSymbol());
+        cur = a->or_test(0);
+      } else if (auto* o = isAnd ? nullptr : dynamic_cast<P::OrTestContext*>(cur)) {
+        rights.push_back(o->or_test(1));
+        ops.push_back(o->OR()->getSymbol());
+        cur = o->or_test(0);
+      } else {
+        break;
       }
-      b->values.push_back(value(operand(static_cast<ParserRuleContext*>(child))));
+    }
+    auto b = make<BoolOp>(range(c));
+    b->op = isAnd ? BoolOpKind::And : BoolOpKind::Or;
+    b->values.push_back(value(orTest(cur)));
+    for (size_t i = rights.size(); i-- > 0;) {
+      b->opLocs.push_back(loc(ops[i]));
+      b->values.push_back(value(orTest(rights[i])));
     }
     return seal(std::move(b));
   }
 
-  ExprP orTest(P::Or_testContext* c) {
-    return boolChain(c, BoolOpKind::Or, [&](ParserRuleContext* x) { return andTest(static_cast<P::And_testContext*>(x)); });
-  }
-  ExprP andTest(P::And_testContext* c) {
-    return boolChain(c, BoolOpKind::And, [&](ParserRuleContext* x) { return notTest(static_cast<P::Not_testContext*>(x)); });
-  }
-
-  ExprP notTest(P::Not_testContext* c) {
-    if (!c->NOT()) return comparison(c->comparison());
-    auto u = make<UnaryOp>(range(c));
-    u->op = UnaryOpKind::Not;
-    u->opLoc = loc(c->NOT());
-    u->operand = value(notTest(c->not_test()));
-    return seal(std::move(u));
-  }
-
-  ExprP comparison(P::ComparisonContext* c) {
+  ExprP comparison(P::CompareTestContext* c) {
     auto exprs = c->expr();
     if (exprs.size() == 1) return expr(exprs[0]);
     auto cmp = make<Compare>(range(c));
@@ -1156,54 +1167,68 @@ class Builder {
     return seal(std::move(cmp));
   }
 
-  ExprP expr(P::ExprContext* c) {
-    if (c->children.size() == 1) return xorExpr(c->xor_expr(0));
-    return leftChain(c, [&](ParserRuleContext* x) { return xorExpr(static_cast<P::Xor_exprContext*>(x)); },
-                     [](size_t) { return BinOpKind::BitOr; });
-  }
-  ExprP xorExpr(P::Xor_exprContext* c) {
-    if (c->children.size() == 1) return andExpr(c->and_expr(0));
-    return leftChain(c, [&](ParserRuleContext* x) { return andExpr(static_cast<P::And_exprContext*>(x)); },
-                     [](size_t) { return BinOpKind::BitXor; });
-  }
-  ExprP andExpr(P::And_exprContext* c) {
-    if (c->children.size() == 1) return arithExpr(c->arith_expr(0));
-    return leftChain(c, [&](ParserRuleContext* x) { return arithExpr(static_cast<P::Arith_exprContext*>(x)); },
-                     [](size_t) { return BinOpKind::BitAnd; });
-  }
-  ExprP arithExpr(P::Arith_exprContext* c) {
-    if (c->children.size() == 1) return term(c->term(0));
-    return leftChain(c, [&](ParserRuleContext* x) { return term(static_cast<P::TermContext*>(x)); },
-                     [](size_t t) { return t == P::ADD ? BinOpKind::Add : BinOpKind::Sub; });
-  }
-  ExprP term(P::TermContext* c) {
-    if (c->children.size() == 1) return factor(c->factor(0));
-    return leftChain(c, [&](ParserRuleContext* x) { return factor(static_cast<P::FactorContext*>(x)); },
-                     [](size_t t) {
-                       switch (t) {
-                         case P::STAR: return BinOpKind::Mul;
-                         case P::AT: return BinOpKind::MatMul;
-                         case P::DIV: return BinOpKind::Div;
-                         case P::MOD: return BinOpKind::Mod;
-                         default: return BinOpKind::FloorDiv;
-                       }
-                     });
+  static BinOpKind binOpOf(size_t tokenType) {
+    switch (tokenType) {
+      case P::STAR: return BinOpKind::Mul;
+      case P::AT: return BinOpKind::MatMul;
+      case P::DIV: return BinOpKind::Div;
+      case P::MOD: return BinOpKind::Mod;
+      case P::IDIV: return BinOpKind::FloorDiv;
+      case P::ADD: return BinOpKind::Add;
+      case P::MINUS: return BinOpKind::Sub;
+      case P::AND_OP: return BinOpKind::BitAnd;
+      case P::XOR: return BinOpKind::BitXor;
+      default: return BinOpKind::BitOr;
+    }
   }
 
-  // The INT_LIT token of a factor that is exactly an integer literal, else null.
-  static Token* bareIntLiteral(P::FactorContext* c) {
-    auto* p = c->power();
-    if (!p || p->POWER() || !p->atom_expr()->trailer().empty()) return nullptr;
-    auto* lit = p->atom_expr()->atom()->INT_LIT();
+  // expr: binary operators are left-nested in the parse tree (a - b - c is
+  // ((a - b) - c)); the left spine is walked iteratively so that a long chain does not
+  // recurse, and the tree-depth limit reports it.
+  ExprP expr(P::ExprContext* c) {
+    guard(c);
+    if (auto* a = dynamic_cast<P::AtomExprContext*>(c)) return atomExpr(a->atom_expr());
+    if (auto* u = dynamic_cast<P::UnaryExprContext*>(c)) return unary(u);
+    if (auto* p = dynamic_cast<P::PowerExprContext*>(c)) {
+      auto b = make<BinOp>(range(p));
+      b->op = BinOpKind::Pow;
+      b->opLoc = loc(p->POWER());
+      b->lhs = value(expr(p->expr(0)));
+      b->rhs = value(expr(p->expr(1)));
+      return seal(std::move(b));
+    }
+    std::vector<P::BinaryExprContext*> chain;
+    P::ExprContext* cur = c;
+    while (auto* b = dynamic_cast<P::BinaryExprContext*>(cur)) {
+      chain.push_back(b);
+      cur = b->expr(0);
+    }
+    ExprP lhs = value(expr(cur));
+    for (size_t i = chain.size(); i-- > 0;) {
+      P::BinaryExprContext* b = chain[i];
+      auto n = make<BinOp>(range(b));
+      n->op = binOpOf(b->op->getType());
+      n->opLoc = loc(b->op);
+      n->lhs = std::move(lhs);
+      n->rhs = value(expr(b->expr(1)));
+      lhs = seal(std::move(n));
+    }
+    return lhs;
+  }
+
+  // The INT_LIT token of an expression that is exactly an integer literal, else null.
+  static Token* bareIntLiteral(P::ExprContext* c) {
+    auto* a = dynamic_cast<P::AtomExprContext*>(c);
+    if (!a || !a->atom_expr()->trailer().empty()) return nullptr;
+    auto* lit = a->atom_expr()->atom()->INT_LIT();
     return lit ? lit->getSymbol() : nullptr;
   }
 
-  ExprP factor(P::FactorContext* c) {
-    if (c->power()) return power(c->power());
-    Token* op = c->getStart();
+  ExprP unary(P::UnaryExprContext* c) {
+    Token* op = c->op;
     // -9223372036854775808 is the one literal whose magnitude does not fit: fold it.
     if (op->getType() == P::MINUS) {
-      if (Token* lit = bareIntLiteral(c->factor())) {
+      if (Token* lit = bareIntLiteral(c->expr())) {
         uint64_t v = 0;
         if (parseIntText(lit->getText(), v) && v == uint64_t(1) << 63) {
           auto i = make<Int>(range(c));
@@ -1215,19 +1240,8 @@ class Builder {
     auto u = make<UnaryOp>(range(c));
     u->op = op->getType() == P::MINUS ? UnaryOpKind::Neg : op->getType() == P::ADD ? UnaryOpKind::Pos : UnaryOpKind::Invert;
     u->opLoc = loc(op);
-    u->operand = value(factor(c->factor()));
+    u->operand = value(expr(c->expr()));
     return seal(std::move(u));
-  }
-
-  ExprP power(P::PowerContext* c) {
-    ExprP base = atomExpr(c->atom_expr());
-    if (!c->POWER()) return base;
-    auto b = make<BinOp>(range(c));
-    b->op = BinOpKind::Pow;
-    b->opLoc = loc(c->POWER());
-    b->lhs = value(std::move(base));
-    b->rhs = value(factor(c->factor()));
-    return seal(std::move(b));
   }
 
   ExprP atomExpr(P::Atom_exprContext* c) {
@@ -1752,6 +1766,8 @@ void runWithLargeStack(const std::function<void()>& fn) {
   } job{&fn, nullptr};
   auto body = [](void* p) -> void* {
     auto* j = static_cast<Job*>(p);
+    tStackBase = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    tStackBudget = limits::kParserStackBudget;
     try {
       (*j->fn)();
     } catch (...) {
@@ -1766,7 +1782,20 @@ void runWithLargeStack(const std::function<void()>& fn) {
   int rc = pthread_create(&thread, &attr, body, &job);
   pthread_attr_destroy(&attr);
   if (rc != 0) {
-    fn();
+    // Here, on the caller's stack, assume only the usual 8 MiB.
+    uintptr_t savedBase = tStackBase;
+    size_t savedBudget = tStackBudget;
+    tStackBase = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    tStackBudget = size_t(4) << 20;
+    try {
+      fn();
+    } catch (...) {
+      tStackBase = savedBase;
+      tStackBudget = savedBudget;
+      throw;
+    }
+    tStackBase = savedBase;
+    tStackBudget = savedBudget;
     return;
   }
   pthread_join(thread, nullptr);

@@ -107,24 +107,34 @@ lambdef_nocond: LAMBDA lambda_params? COLON test_nocond;
 lambda_params: lambda_param (COMMA lambda_param)* COMMA?;
 lambda_param: NAME (ASSIGN test)? | STAR NAME? | POWER NAME | DIV;
 
-or_test: and_test (OR and_test)*;
-and_test: not_test (AND not_test)*;
-not_test: NOT not_test | comparison;
-comparison: expr (comp_op expr)*;
+// Python's or_test / and_test / not_test / comparison, as one precedence-climbing rule
+// (alternatives from the tightest binding to the loosest). Comparisons form a flat chain.
+// The AST builder walks left-nested chains iteratively.
+or_test
+    : expr (comp_op expr)*          # compareTest
+    | NOT or_test                   # notTest
+    | or_test AND or_test           # andTest
+    | or_test OR or_test            # orTest
+    ;
 comp_op
     : LESS_THAN | GREATER_THAN | EQUALS | GT_EQ | LT_EQ | NOT_EQ
     | IN | NOT IN | IS | IS NOT
     ;
 star_expr: STAR expr;
 
-expr: xor_expr (OR_OP xor_expr)*;
-xor_expr: and_expr (XOR and_expr)*;
-and_expr: arith_expr (AND_OP arith_expr)*;
-arith_expr: term ((ADD | MINUS) term)*;
-term: factor ((STAR | AT | DIV | MOD | IDIV) factor)*;
-// `**` binds tighter than a unary operator on its left: -2**2 == -4.
-factor: (ADD | MINUS | NOT_OP) factor | power;
-power: atom_expr (POWER factor)?;
+// Python's expr (bitwise or) down to power, as one precedence-climbing rule. `**` is
+// right-associative and binds tighter than a unary operator on its left (-2**2 == -4),
+// while its right operand may itself be unary (2**-1).
+expr
+    : atom_expr                                             # atomExpr
+    | <assoc=right> expr POWER expr                         # powerExpr
+    | op=(ADD | MINUS | NOT_OP) expr                        # unaryExpr
+    | expr op=(STAR | AT | DIV | MOD | IDIV) expr           # binaryExpr
+    | expr op=(ADD | MINUS) expr                            # binaryExpr
+    | expr op=AND_OP expr                                   # binaryExpr
+    | expr op=XOR expr                                      # binaryExpr
+    | expr op=OR_OP expr                                    # binaryExpr
+    ;
 atom_expr: atom trailer*;
 
 atom

@@ -110,6 +110,7 @@ InferContext* Inferencer::enter(const Graph* g, std::vector<const Abstract*> arg
     c->args = key.args;
     c->captured = key.captured;
     c->result = Abstract::bottom();
+    c->definite = cur_ ? cur_->definite && indefinite_ == 0 : g->parent == nullptr;
     byKey_.emplace(std::move(key), c);
     ++perGraph_[g];
   }
@@ -280,6 +281,7 @@ const std::vector<const Node*>& Inferencer::schedule(const Graph* g) {
         for (const Node* d : x->g->defaults) add(d);
       }
     }
+    std::reverse(out.begin(), out.end());  // popped from the back: inputs left to right
     return out;
   };
   std::vector<const Node*> roots;
@@ -356,7 +358,9 @@ const Abstract* Inferencer::call(const Abstract* fn, const std::vector<const Abs
     }
     case AKind::Union: {
       A r = Abstract::bottom();
+      ++indefinite_;
       for (A member : fn->elems) r = join(r, call(member, args, kwargs), joinSymbols());
+      --indefinite_;
       return r;
     }
     case AKind::Record:
@@ -411,9 +415,11 @@ const Abstract* Inferencer::callGraph(const Abstract* fn, const std::vector<cons
 
 const Abstract* Inferencer::construct(const Abstract* cls, const std::vector<const Abstract*>& args,
                                       const KwArgs& kwargs) {
+  // The generated constructor takes its fields by keyword only: Dense(w=..., b=...).
   std::vector<BindParam> params(cls->names.size());
   for (size_t k = 0; k < params.size(); ++k) {
     params[k].name = cls->names[k];
+    params[k].kind = PrimParam::KwOnly;
     params[k].deflt = cls->elems[k];
   }
   Vec fields;
@@ -436,8 +442,10 @@ const Abstract* Inferencer::loop(const Abstract* body, const Abstract* cond, con
   A carry = init;
   for (int round = 1;; ++round) {
     c->callees[node].clear();  // only the last round's calls are the loop's
+    ++indefinite_;
     if (cond) call(cond, {carry}, {});
     A out = call(body, item ? Vec{carry, item} : Vec{carry}, {});
+    --indefinite_;
     syms.restart();
     A next = join(carry, tupleItem(out, 1), &syms);
     if (next == carry) return carry;
@@ -457,7 +465,8 @@ const Abstract* Inferencer::scan(const Abstract* body, const Abstract* item, con
 
 const Abstract* Inferencer::globalValue(const GlobalVar* g) {
   A v = hooks_.globalValue ? hooks_.globalValue(g) : nullptr;
-  return v ? v : Abstract::any();
+  if (!v || (v->is(AKind::Undef) && !(cur_ && cur_->definite))) return Abstract::any();
+  return v;
 }
 
 void Inferencer::globalAssigned(const GlobalVar* g, const Abstract* v) {
@@ -495,7 +504,8 @@ std::vector<Diagnostic> checkModule(const Module& m) {
   InferHooks hooks;
   hooks.globalValue = [&](const GlobalVar* g) -> const Abstract* {
     auto it = globals.find(g);
-    return it == globals.end() ? nullptr : it->second;
+    if (it != globals.end()) return it->second;
+    return started.count(g->module) ? Abstract::undef() : nullptr;
   };
   hooks.globalAssigned = [&](const GlobalVar* g, const Abstract* v, bool definite) {
     auto [it, fresh] = globals.emplace(g, v);

@@ -48,6 +48,8 @@ struct InferLimits {
 // What the environment tells inference about module-level state.
 struct InferHooks {
   // The abstract of a module-level variable's current value; nullptr (or no hook): Any.
+  // Undef: the variable is certainly not assigned yet; a read that certainly runs (in a
+  // top-level statement, or a function it calls unconditionally) then fails.
   std::function<const Abstract*(const GlobalVar*)> globalValue;
   // A global_set was inferred; `definite` when it runs exactly once where it is (directly
   // in a top-level statement graph, not in a loop or branch body).
@@ -91,6 +93,7 @@ struct InferContext {
   int stackPos = -1;
   int lowestDep = 0;       // lowest stack position of a running context whose approximation was used
   bool observed = false;   // a recursive call read `result` during this round
+  bool definite = false;   // runs whenever the top-level statement it comes from runs
   std::vector<InferContext*> tentatives;  // contexts to redo when this one iterates again
   SymbolSupply resultSymbols;
   std::unordered_map<const Node*, SymbolSupply> joinSymbols;
@@ -154,6 +157,7 @@ class Inferencer : private RuleHost {
   InferContext* cur_ = nullptr;
   const Node* curNode_ = nullptr;
   size_t curFresh_ = 0;
+  int indefinite_ = 0;  // > 0 inside calls that may not run (loop bodies, union members)
 };
 
 // `msl check`: infers the top-level statements of `m` in order (running the top level of

@@ -33,7 +33,8 @@ static std::vector<PrimParam> parseSignature(const std::string& sig) {
       }
       while (!p.defaultText.empty() && p.defaultText.back() == ' ') p.defaultText.pop_back();
     }
-    out.push_back(p);
+    // A bare `*` only makes the parameters after it keyword-only.
+    if (!(p.kind == PrimParam::VarArgs && p.name.empty())) out.push_back(p);
     skipWs();
     if (i < sig.size() && sig[i] == ',') ++i;
   }

@@ -1259,6 +1259,8 @@ A len(A x) {
       return Abstract::integer();
     case AKind::Tensor:
       return x->rankKnown && x->rank() > 0 ? Abstract::intDim(x->shape[0]) : Abstract::integer();
+    case AKind::None: case AKind::Bool: case AKind::Int: case AKind::Float: case AKind::DType:
+      fail(DiagId::TypeError, {"object of type '" + x->typeName() + "' has no len()"});
     default: return Abstract::integer();
   }
 }
@@ -1324,7 +1326,16 @@ A roundRule(A x, A ndigits) {
   return any();
 }
 
+// int(t), float(t), bool(t) of a tensor take its one element.
+void scalarConversion(A x, bool truth) {
+  int64_t n = x->isTensor() ? x->staticNumel() : -1;
+  if (n < 0 || n == 1) return;
+  if (truth) fail(DiagId::TruthOfTensor, {std::to_string(n)});
+  fail(DiagId::ItemOfNonScalar, {dimsStr(x->shape)});
+}
+
 A intNew(A x) {
+  scalarConversion(x, false);
   int64_t v;
   if (constInt(x, &v)) return Abstract::intConst(v);
   if (x->is(AKind::Float) && x->known && x->f > -9.2e18 && x->f < 9.2e18) return Abstract::intConst((int64_t)x->f);
@@ -1333,6 +1344,7 @@ A intNew(A x) {
 }
 
 A floatNew(A x) {
+  scalarConversion(x, false);
   int64_t v;
   if (constInt(x, &v)) return Abstract::floatConst((double)v);
   if (x->is(AKind::Float)) return x;
@@ -1449,7 +1461,9 @@ const std::vector<MethodRow>& methodRows() {
 A moduleMember(A mod, const std::string& name, RuleHost& h) {
   const GlobalVar* g = mod->module->findGlobal(name);
   if (!g) fail(DiagId::NoSuchModuleMember, {mod->module->name, name});
-  return h.globalValue(g);
+  A v = h.globalValue(g);
+  if (v->is(AKind::Undef)) fail(DiagId::UndefinedGlobal, {mod->module->name + "." + name});
+  return v;
 }
 
 A getAttr(A obj, A nameArg, RuleHost& h) {
@@ -1622,7 +1636,12 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
     case Prim::MethodUpdate: return methodCall(a, kwnames, true, h);
     case Prim::Depend: return a[0];
     case Prim::UpdateState: return Abstract::token();
-    case Prim::GlobalGet: return a[0]->is(AKind::Global) ? h.globalValue(a[0]->global) : any();
+    case Prim::GlobalGet: {
+      if (!a[0]->is(AKind::Global)) return any();
+      A v = h.globalValue(a[0]->global);
+      if (v->is(AKind::Undef)) fail(DiagId::UnknownName, {a[0]->global->name});
+      return v;
+    }
     case Prim::GlobalSet:
       if (a[1]->is(AKind::Global)) h.globalAssigned(a[1]->global, a[2]);
       return Abstract::token();

@@ -80,7 +80,7 @@ Value intArith(BinOp op, int64_t a, int64_t b) {
       return Value::integer(q);
     }
     case BinOp::Mod: {
-      if (b == 0) zeroDivision("integer division or modulo");
+      if (b == 0) zeroDivision("integer modulo");
       if (b == -1) return Value::integer(0);
       int64_t m = a % b;
       if (m != 0 && ((m < 0) != (b < 0))) m += b;
@@ -137,13 +137,13 @@ Tensor* reuseCandidate(const Value& v) {
   return reusable(t) ? &t : nullptr;
 }
 
-// Wraps a kernel result: the consumed argument itself when the result was written there.
-Value resultValue(Tensor r, Value* args, int nargs) {
-  for (int i = 0; i < nargs; ++i)
-    if (args[i].is(VKind::Tensor) && args[i].unique() && tensorOf(args[i]).buffer() == r.buffer() &&
-        tensorOf(args[i]).shape() == r.shape() && tensorOf(args[i]).dtype() == r.dtype() &&
-        tensorOf(args[i]).offset() == r.offset() && tensorOf(args[i]).strides() == r.strides())
-      return std::move(args[i]);
+// Wraps a kernel result. When the kernel wrote it into `reuse` (the tensor of args[0] or
+// args[1], then left empty), it goes back there and that argument is the result.
+Value resultValue(Tensor r, Value* args, Tensor* reuse) {
+  if (reuse && !reuse->defined()) {
+    *reuse = std::move(r);
+    return std::move(args[0].is(VKind::Tensor) && &tensorOf(args[0]) == reuse ? args[0] : args[1]);
+  }
   return makeTensor(std::move(r));
 }
 
@@ -157,7 +157,7 @@ bool tensorBinary(BinOp op, Value* args, Value* out) {
   Operand ob = b.is(VKind::Tensor) ? Operand(tensorOf(b)) : Operand(sb);
   Tensor* reuse = reuseCandidate(a);
   if (!reuse) reuse = reuseCandidate(b);
-  *out = resultValue(binary(op, oa, ob, reuse), args, 2);
+  *out = resultValue(binary(op, oa, ob, reuse), args, reuse);
   return true;
 }
 
@@ -345,7 +345,7 @@ Value prim_MatMul(CallContext&, Value* args) {
 // ---- unary
 static Value tensorUnary(UnOp op, Value* args) {
   Tensor* reuse = reuseCandidate(args[0]);
-  return resultValue(unary(op, tensorOf(args[0]), reuse), args, 1);
+  return resultValue(unary(op, tensorOf(args[0]), reuse), args, reuse);
 }
 
 Value prim_Neg(CallContext&, Value* args) {

@@ -242,16 +242,16 @@ Value prim_Min(CallContext& cx, Value* args) { return minMax(cx, args, false); }
 // sum(): Python 3.11's left-to-right sum, with exact ints (overflow is an error) and
 // plain float addition; other values are added with the `+` primitive.
 Value prim_Sum(CallContext& cx, Value* args) {
-  const Value& x = args[0];
-  Value acc = args[3];
+  const Value& x = args[0];  // x, start, *, axis, keepdims
+  Value acc = args[1];
   bool defaultStart = acc.is(VKind::Int) && acc.asInt() == 0;
   if (x.is(VKind::Tensor)) {
-    Value s = reduce(prim_TensorSum, cx, x, args[1], args[2]);
+    Value s = reduce(prim_TensorSum, cx, x, args[2], args[3]);
     if (defaultStart) return s;
     Value a[2] = {acc, std::move(s)};
     return prim_Add(cx, a);
   }
-  rejectTensorKeywords("sum", args[1], args[2]);
+  rejectTensorKeywords("sum", args[2], args[3]);
   if (acc.is(VKind::Str)) typeError("sum() can't sum strings [use ''.join(seq) instead]");
   for (Value& item : iterToVector(x, "sum")) {
     if ((acc.is(VKind::Int) || acc.is(VKind::Bool)) && (item.is(VKind::Int) || item.is(VKind::Bool))) {

@@ -500,9 +500,8 @@ static Value constructRecord(const Value& clsv, Value* args, size_t npos, const 
   r->cls = clsv;
   size_t nf = cls->fields.size();
   r->fields.assign(nf, Value::undef());
-  if (npos > nf)
-    raise(DiagId::Arity, SourceLoc{}, {cls->name, std::to_string(nf), plural(nf), std::to_string(npos), npos == 1 ? "was" : "were"});
-  for (size_t i = 0; i < npos; ++i) r->fields[i] = std::move(args[i]);
+  // The generated constructor takes keyword arguments only: Dense(w=..., b=...).
+  if (npos > 0) raise(DiagId::Arity, SourceLoc{}, {cls->name, "0", "s", std::to_string(npos), npos == 1 ? "was" : "were"});
   size_t nkw = kwnames ? kwnames->size() : 0;
   for (size_t k = 0; k < nkw; ++k) {
     int fi = cls->fieldIndex((*kwnames)[k]);

@@ -5,7 +5,8 @@
 // Conventions
 // - Kernels never write into their inputs, except into a `reuse` tensor that the caller
 //   gives up (it held the only reference and the buffer is runtime-allocated): an
-//   elementwise kernel writes its result there when dtype, shape and layout match.
+//   elementwise kernel writes its result there when dtype, shape and layout match, and
+//   then returns it moved out of *reuse (which is left empty: !reuse->defined()).
 // - f16/bf16 are stored as 16-bit patterns (Half, BFloat16) and computed in f32.
 // - Elementwise kernels dispatch on dtype once per call; the inner loops are plain loops
 //   over contiguous rows (the compiler vectorises them) with a general strided path.

@@ -211,15 +211,27 @@ template <BinOp op, class T> inline auto applyBin(T a, T b) {
   }
 }
 
-// out (contiguous, `shape`) = f(a, b) with a and b seen through broadcast strides.
+// out[i] = f(a[i * sa], b[i * sb]) for i < n, with sa, sb in {0, 1}: operands of the
+// output's shape and contiguous, or scalars.
 template <class R, class T, class F>
-void binaryLoop(R* out, const Shape& shape, const T* a, const Shape& sa, const T* b, const Shape& sb, F f) {
-  int64_t n = numel(shape);
+void binaryFlat(R* out, int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, F f) {
   if (n == 1) {
     out[0] = f(a[0], b[0]);
-    return;
+  } else if (sa && sb) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
+  } else if (sa) {
+    T vb = *b;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], vb);
+  } else {
+    T va = *a;
+    for (int64_t i = 0; i < n; ++i) out[i] = f(va, b[i]);
   }
-  if (n == 0) return;
+}
+
+// out (contiguous, `shape`) = f(a, b) with a and b seen through broadcast strides.
+template <class R, class T, class F>
+void binaryStrided(R* out, const Shape& shape, const T* a, const Shape& sa, const T* b, const Shape& sb, F f) {
+  if (numel(shape) == 0) return;
   Shape so = contiguousStrides(shape);
   StridedLoop<3> L = collapseLoop<3>(shape, {&so, &sa, &sb});
   forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
@@ -240,18 +252,16 @@ void binaryLoop(R* out, const Shape& shape, const T* a, const Shape& sa, const T
   });
 }
 
-template <class T>
-void binaryTyped(BinOp op, void* out, const Shape& shape, const T* a, const Shape& sa, const T* b,
-                 const Shape& sb) {
+// Calls run(f) with the elementwise function of `op` on compute type T.
+template <class T, class Run>
+void withBinaryFn(BinOp op, Run&& run) {
   switch (op) {
-#define MSL_BIN_CASE(OP)                                                                     \
-  case BinOp::OP:                                                                            \
-    if constexpr (binSupported<BinOp::OP, T>()) {                                            \
-      using R = decltype(applyBin<BinOp::OP, T>(T(), T()));                                  \
-      binaryLoop(static_cast<R*>(out), shape, a, sa, b, sb,                                  \
-                 [](T x, T y) { return applyBin<BinOp::OP, T>(x, y); });                     \
-      return;                                                                                \
-    }                                                                                        \
+#define MSL_BIN_CASE(OP)                                                 \
+  case BinOp::OP:                                                        \
+    if constexpr (binSupported<BinOp::OP, T>()) {                        \
+      run([](T x, T y) { return applyBin<BinOp::OP, T>(x, y); });        \
+      return;                                                            \
+    }                                                                    \
     break;
     MSL_BIN_CASE(Add) MSL_BIN_CASE(Sub) MSL_BIN_CASE(Mul) MSL_BIN_CASE(Div)
     MSL_BIN_CASE(FloorDiv) MSL_BIN_CASE(Mod) MSL_BIN_CASE(Pow) MSL_BIN_CASE(Max)
@@ -290,11 +300,9 @@ DType promotedType(const Operand& a, const Operand& b) {
   return promote(weakDefault(a.s.kind), weakDefault(b.s.kind));
 }
 
-// The output tensor: `reuse` when it fits, else a new one.
-Tensor outputFor(DType dt, const Shape& shape, Tensor* reuse) {
-  if (reuse && reuse->dtype() == dt && reuse->shape() == shape && reuse->isContiguous() && reusable(*reuse))
-    return *reuse;
-  return Tensor::empty(dt, shape);
+// Whether `reuse` can hold a result of dtype dt and this shape.
+bool fits(const Tensor* reuse, DType dt, const Shape& shape) {
+  return reuse && reuse->dtype() == dt && reuse->shape() == shape && reuse->isContiguous() && reusable(*reuse);
 }
 
 }  // namespace
@@ -314,28 +322,44 @@ DType binaryResultType(BinOp op, const Operand& a, const Operand& b) {
 }
 
 Tensor binary(BinOp op, const Operand& a, const Operand& b, Tensor* reuse, const char* opName) {
+  static const Shape kScalarShape;
   DType rt = binaryResultType(op, a, b);
   DType ct = computeDType(isComparison(op) ? promotedType(a, b) : rt);
-  Shape shape;
-  if (a.t && b.t) {
-    if (!broadcastShapes(a.t->shape(), b.t->shape(), &shape))
-      raiseShapeMismatch(a.t->shape(), b.t->shape(), opName ? opName : binOpSymbol(op));
-  } else {
-    shape = a.t ? a.t->shape() : b.t ? b.t->shape() : Shape{};
-  }
+  bool sameShape = !(a.t && b.t) || a.t->shape() == b.t->shape();
+  Shape broadcast;
+  if (!sameShape && !broadcastShapes(a.t->shape(), b.t->shape(), &broadcast))
+    raiseShapeMismatch(a.t->shape(), b.t->shape(), opName ? opName : binOpSymbol(op));
+  const Shape& shape = !sameShape ? broadcast : a.t ? a.t->shape() : b.t ? b.t->shape() : kScalarShape;
   // The output first: `reuse` qualifies only while nothing else references its buffer.
   bool direct = computeDType(rt) == rt;  // f16/bf16 results are computed in f32 first
-  Tensor out = direct ? outputFor(rt, shape, reuse) : Tensor::empty(DType::F32, shape);
+  bool inPlace = direct && fits(reuse, rt, shape);
+  Tensor fresh = inPlace ? Tensor() : Tensor::empty(direct ? rt : DType::F32, shape);
+  void* outData = inPlace ? reuse->data() : fresh.data();
   // Inputs in the compute dtype (a conversion copies; the common case needs none).
-  Tensor ta = a.t ? astype(*a.t, ct) : Tensor(), tb = b.t ? astype(*b.t, ct) : Tensor();
+  Tensor ca, cb;
+  const Tensor *pa = a.t, *pb = b.t;
+  if (pa && pa->dtype() != ct) pa = &(ca = astype(*pa, ct));
+  if (pb && pb->dtype() != ct) pb = &(cb = astype(*pb, ct));
+  bool flat = sameShape && (!pa || pa->isContiguous()) && (!pb || pb->isContiguous());
   visitCompute(ct, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    T sa = a.t ? T() : scalarAs<T>(a.s), sb = b.t ? T() : scalarAs<T>(b.s);
-    Shape zeros(shape.size(), 0);
-    Shape sta = a.t ? broadcastStrides(ta, shape) : zeros, stb = b.t ? broadcastStrides(tb, shape) : zeros;
-    binaryTyped<T>(op, out.data(), shape, a.t ? ta.ptr<T>() : &sa, sta, b.t ? tb.ptr<T>() : &sb, stb);
+    T sa = pa ? T() : scalarAs<T>(a.s), sb = pb ? T() : scalarAs<T>(b.s);
+    const T* xa = pa ? pa->ptr<T>() : &sa;
+    const T* xb = pb ? pb->ptr<T>() : &sb;
+    withBinaryFn<T>(op, [&](auto f) {
+      using R = decltype(f(T(), T()));
+      R* o = static_cast<R*>(outData);
+      if (flat) {
+        binaryFlat(o, numel(shape), xa, pa ? 1 : 0, xb, pb ? 1 : 0, f);
+      } else {
+        Shape zeros(shape.size(), 0);
+        binaryStrided(o, shape, xa, pa ? broadcastStrides(*pa, shape) : zeros, xb, pb ? broadcastStrides(*pb, shape) : zeros, f);
+      }
+    });
   });
-  return direct ? out : astype(out, rt);
+  if (inPlace) return std::move(*reuse);
+  if (direct) return fresh;
+  return astype(fresh, rt);
 }
 
 // ================================================================== unary operations
@@ -352,11 +376,10 @@ template <class R, class T, class F>
 void unaryLoop(R* out, const Tensor& x, F f) {
   int64_t n = x.numel();
   const T* a = x.ptr<T>();
-  if (n == 1) {
-    out[0] = f(a[0]);
+  if (x.isContiguous()) {
+    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i]);
     return;
   }
-  if (n == 0) return;
   Shape so = contiguousStrides(x.shape());
   StridedLoop<2> L = collapseLoop<2>(x.shape(), {&so, &x.strides()});
   forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
@@ -462,13 +485,18 @@ Tensor unary(UnOp op, const Tensor& x, Tensor* reuse) {
   }
   DType ct = computeDType(op >= UnOp::Exp && op <= UnOp::Softplus ? rt : in);
   bool direct = computeDType(rt) == rt;
-  Tensor out = direct ? outputFor(rt, x.shape(), reuse) : Tensor::empty(DType::F32, x.shape());
-  Tensor tx = astype(x, ct);
+  bool inPlace = direct && fits(reuse, rt, x.shape());
+  Tensor fresh = inPlace ? Tensor() : Tensor::empty(direct ? rt : DType::F32, x.shape());
+  void* outData = inPlace ? reuse->data() : fresh.data();
+  Tensor converted;
+  const Tensor& tx = x.dtype() == ct ? x : (converted = astype(x, ct));
   visitCompute(ct, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    unaryTyped<T>(op, out.data(), tx);
+    unaryTyped<T>(op, outData, tx);
   });
-  return direct ? out : astype(out, rt);
+  if (inPlace) return std::move(*reuse);
+  if (direct) return fresh;
+  return astype(fresh, rt);
 }
 
 Tensor roundTensor(const Tensor& x, int64_t decimals) {

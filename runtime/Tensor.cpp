@@ -133,9 +133,10 @@ Tensor Tensor::scalarInt(DType dt, int64_t v) {
 }
 
 bool Tensor::isContiguous() const {
+  for (int64_t d : shape_)
+    if (d == 0) return true;  // no elements: any layout will do
   int64_t expected = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
-    if (shape_[i] == 0) return true;
     if (shape_[i] != 1) {
       if (strides_[i] != expected) return false;
       expected *= shape_[i];

@@ -48,9 +48,10 @@ Value unaryPrim(UnOp op, Value* args, const char* fn) {
     Tensor& x = tensorOf(args[0]);
     Tensor* reuse = args[0].unique() && reusable(x) ? &x : nullptr;
     Tensor r = unary(op, x, reuse);
-    if (reuse && r.buffer() == x.buffer() && r.shape() == x.shape() && r.dtype() == x.dtype() && r.offset() == x.offset() &&
-        r.strides() == x.strides())
+    if (reuse && !reuse->defined()) {  // written in place: x is the result
+      x = std::move(r);
       return std::move(args[0]);
+    }
     return makeTensor(std::move(r));
   }
   return makeTensor(unary(op, argTensor(args[0], fn, "x"), nullptr));
@@ -438,9 +439,10 @@ Value prim_Concat(CallContext&, Value* args) {
 Value prim_Stack(CallContext&, Value* args) {
   std::vector<Tensor> xs = tensorList(args[0], "stack");
   int axis = normAxis(intArg(args[1], "stack", "axis"), xs[0].ndim() + 1);
+  const Shape first = xs[0].shape();
   for (Tensor& t : xs) {
-    if (t.shape() != xs[0].shape())
-      valueError("stack(): all tensors must have the same shape; got " + shapeStr(xs[0].shape()) + " and " + shapeStr(t.shape()));
+    if (t.shape() != first)
+      valueError("stack(): all tensors must have the same shape; got " + shapeStr(first) + " and " + shapeStr(t.shape()));
     Shape shape = t.shape(), strides = t.strides();
     shape.insert(shape.begin() + axis, 1);
     strides.insert(strides.begin() + axis, 0);

@@ -18,9 +18,11 @@ next to this file; in short:
     # file: {tmp}/NAME               run `msl run` on this path instead of the test
     # timeout: S                     seconds (default 60)
     # eager-only: REASON             skipped when --mode is not eager
+    # not-built: REASON              skipped (reported as skipped): the feature is not built
+    #                                yet; REASON names the issue that builds it
 
 Usage: run_lang_test.py --msl PATH_TO_MSL [--mode eager|graph] [--timeout S] FILE.msl
-Exit status: 0 pass, 1 fail, 2 malformed test or bad usage, 77 skipped (not eager).
+Exit status: 0 pass, 1 fail, 2 malformed test or bad usage, 77 skipped (not eager, or not built yet).
 """
 import argparse
 import codecs
@@ -40,7 +42,7 @@ SKIP = 77
 # after its colon (minus ONE space) is its text.
 EXPECT_RE = re.compile(r"#\s*expect\b(?P<kind>[^:]*):(?P<text>.*)$")
 # The other directives stand alone on their line.
-OTHER_RE = re.compile(r"^\s*#\s*(?P<kind>args|env|eager-only|file|generate|timeout):(?P<text>.*)$")
+OTHER_RE = re.compile(r"^\s*#\s*(?P<kind>args|env|eager-only|not-built|file|generate|timeout):(?P<text>.*)$")
 # What msl must never show (LANGUAGE.md 8): internal errors, C++ exception texts, sanitizer
 # reports.
 INTERNAL_RE = re.compile(r"^internal error|terminate called after throwing|^\s*what\(\):|"
@@ -64,6 +66,7 @@ class Spec:
         self.args = []
         self.env = []               # (name, value)
         self.eager_only = None
+        self.not_built = None
         self.file = None            # run this path instead of the test itself
         self.generate = []          # (name, repeat, text)
         self.timeout = None
@@ -93,6 +96,8 @@ def parse(path):
                 spec.env.append((name.strip(), value))
             elif kind == "eager-only":
                 spec.eager_only = text.strip() or "(no reason given)"
+            elif kind == "not-built":
+                spec.not_built = text.strip() or "(no reason given)"
             elif kind == "file":
                 spec.file = text.strip()
             elif kind == "timeout":
@@ -184,6 +189,9 @@ def run(args):
     except (TestFileError, OSError) as e:
         print(f"TEST FILE ERROR {args.file}: {e}")
         return 2
+    if spec.not_built:
+        print(f"SKIP {args.file}: not built yet: {spec.not_built}")
+        return SKIP
     if args.mode != "eager" and spec.eager_only:
         print(f"SKIP {args.file}: eager-only: {spec.eager_only}")
         return SKIP

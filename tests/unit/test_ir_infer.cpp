@@ -177,7 +177,7 @@ TEST(Infer, ClosuresKeywordsAndDefaults) {
   EXPECT_EQ(valueOf(c, tooMany), "Bottom");
   ASSERT_EQ(c->errors.size(), 1u);
   EXPECT_EQ(c->errors[0].first, tooMany);
-  EXPECT_EQ(c->errors[0].second.message, "inner() takes 2 positional arguments but 3 were given");
+  EXPECT_EQ(c->errors[0].second.message, "inner() takes from 1 to 2 positional arguments but 3 were given");
   EXPECT_EQ(c->errors[0].second.loc.line, tooMany->loc.line);
 }
 
@@ -226,6 +226,31 @@ TEST(Infer, RecordsMethodsAndCallableInstances) {
   EXPECT_EQ(c->values[direct], y);
   EXPECT_EQ(c->values[method], y);
   EXPECT_EQ(toString(c->values[wsum]), "f32[10]");
+}
+
+TEST(Infer, MethodsOfBuiltinValues) {
+  Builder b;
+  Graph* f = b.function("f", {"l", "x"});
+  auto method = [&](Prim p, const char* name, std::vector<Node*> args) {
+    args.insert(args.begin(), b.m.constStr(name));
+    return b.prim(f, p, args);
+  };
+  Node* appended = method(Prim::MethodUpdate, "append", {b.param(f, 0), b.m.constFloat(1.0)});
+  Node* counted = method(Prim::MethodUpdate, "count", {appended, b.m.constFloat(1.0)});
+  Node* inExpr = method(Prim::MethodCall, "append", {b.param(f, 0), b.m.constFloat(1.0)});
+  Node* shape = method(Prim::MethodCall, "shape", {b.param(f, 1)});
+  Node* reshaped = method(Prim::MethodCall, "reshape", {b.param(f, 1), b.m.constInt(3), b.m.constInt(-1)});
+  f->output = b.prim(f, Prim::MakeTuple, {appended, counted, inExpr, shape, reshaped});
+  b.finish();
+  Inferencer inf;
+  InferContext* c = inf.infer(f, {Abstract::list({}), f32({6, 2})}, {});
+  EXPECT_EQ(valueOf(c, appended), "[f64=1.0]");
+  EXPECT_EQ(valueOf(c, counted), "[f64=1.0]");  // a statement leaves the receiver as it was
+  EXPECT_EQ(valueOf(c, reshaped), "f32[3,4]");
+  ASSERT_EQ(c->errors.size(), 2u);
+  EXPECT_EQ(c->errors[0].second.message,
+            "'list.append()' updates the list: use it as a statement (`x.append(...)`), which rebinds the variable");
+  EXPECT_EQ(c->errors[1].second.message, "'tuple' object is not callable");
 }
 
 TEST(Infer, GlobalsComeFromTheHook) {

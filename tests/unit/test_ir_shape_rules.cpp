@@ -261,6 +261,19 @@ TEST(PythonValues, ScalarsStringsContainers) {
   EXPECT_EQ(ty(Prim::Neg, {ic(4)}), "i64=-4");
   EXPECT_EQ(ty(Prim::Len, {Abstract::list({ic(1), ic(2)})}), "i64=2");
   EXPECT_EQ(ty(Prim::Len, {str("héllo")}), "i64=5");
+  // Tensors combine with tensors and Python numbers only (runtime/Arith.cpp).
+  EXPECT_EQ(ty(Prim::Add, {f32({2}), Abstract::list({ic(1), ic(2)})}),
+            "error: unsupported operand types for +: 'Tensor' and 'list'");
+  EXPECT_EQ(ty(Prim::Eq, {f32({2}), Abstract::none()}), "bool=False");
+  EXPECT_EQ(ty(Prim::Ne, {str("a"), f32({2})}), "bool=True");
+  EXPECT_EQ(ty(Prim::Lt, {str("a"), ic(1)}), "error: unsupported operand types for <: 'str' and 'int'");
+  EXPECT_EQ(ty(Prim::BitAnd, {Abstract::real(), ic(1)}), "error: unsupported operand types for &: 'float' and 'int'");
+  EXPECT_EQ(ty(Prim::MatMul, {Abstract::list({ic(1)}), Abstract::list({ic(2)})}), "i64[]");
+  EXPECT_EQ(ty(Prim::GetItem, {ic(1), ic(0)}), "error: 'int' object is not subscriptable");
+  EXPECT_EQ(ty(Prim::SetItem, {Abstract::tuple({ic(1)}), ic(0), ic(2)}),
+            "error: 'tuple' object does not support item assignment");
+  EXPECT_EQ(ty(Prim::CheckBound, {Abstract::undef(), str("y")}),
+            "error: variable 'y' is not assigned on every path that reaches here");
 }
 
 TEST(PythonValues, IndexingAndUnpacking) {
@@ -305,7 +318,7 @@ TEST(Records, AttributesAndMethods) {
 TEST(Binding, PrimitiveSignatures) {
   EXPECT_EQ(ty(Prim::Zeros, {}), "error: zeros() missing required argument 'shape'");
   EXPECT_EQ(ty(Prim::Zeros, {ic(1), Abstract::dtypeConst(DType::F32), ic(3)}),
-            "error: zeros() takes 2 positional arguments but 3 were given");
+            "error: zeros() takes from 1 to 2 positional arguments but 3 were given");
   EXPECT_EQ(ty(Prim::Zeros, {ic(1)}, {{"bogus", ic(1)}}), "error: zeros() got an unexpected keyword argument 'bogus'");
   EXPECT_EQ(ty(Prim::Zeros, {ic(1)}, {{"shape", ic(1)}}), "error: zeros() got multiple values for argument 'shape'");
   EXPECT_EQ(ty(Prim::Print, {ic(1), str("a")}, {{"sep", str(",")}}), "None");

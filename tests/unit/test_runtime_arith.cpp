@@ -53,7 +53,7 @@ TEST(Arith, IntegerErrors) {
   EXPECT_EQ(errorOf([] { call(Prim::Neg, {I(INT64_MIN)}); }), "integer overflow in unary -");
   EXPECT_EQ(errorOf([] { call(Prim::Div, {I(1), I(0)}); }), "division by zero");
   EXPECT_EQ(errorOf([] { call(Prim::FloorDiv, {I(1), I(0)}); }), "integer division or modulo by zero");
-  EXPECT_EQ(errorOf([] { call(Prim::Mod, {I(1), B(false)}); }), "integer division or modulo by zero");
+  EXPECT_EQ(errorOf([] { call(Prim::Mod, {I(1), B(false)}); }), "integer modulo by zero");
   EXPECT_EQ(errorOf([] { call(Prim::Pow, {I(0), I(-1)}); }), "0.0 cannot be raised to a negative power");
 }
 

@@ -177,10 +177,12 @@ TEST(Kernels, ReuseWritesInPlace) {
   Tensor x = makeT(DType::F32, {3}, {1, 2, 3});
   const void* data = x.data();
   Tensor y = binary(BinOp::Mul, x, Scalar::real(2.0), &x);
+  EXPECT_FALSE(x.defined());  // moved into the result
   EXPECT_EQ(y.data(), data);
   EXPECT_EQ(y.getF64(2), 6.0);
-  Tensor shared = x;  // now the buffer has two owners: no reuse
-  Tensor z = binary(BinOp::Add, x, Scalar::real(1.0), &x);
+  Tensor shared = y;  // now the buffer has two owners: no reuse
+  Tensor z = binary(BinOp::Add, y, Scalar::real(1.0), &y);
+  EXPECT_TRUE(y.defined());
   EXPECT_NE(z.data(), data);
   EXPECT_EQ(shared.getF64(0), 2.0);
   // A result of another dtype or shape does not reuse.
@@ -188,6 +190,11 @@ TEST(Kernels, ReuseWritesInPlace) {
   EXPECT_NE(binary(BinOp::Add, w, makeT(DType::F32, {2}, {1, 2}), &w).buffer(), w.buffer());
   Tensor i = makeT(DType::I64, {2}, {1, 2});
   EXPECT_NE(binary(BinOp::Div, i, i, &i).buffer(), i.buffer());
+  Tensor u = makeT(DType::F32, {2}, {4, 9});
+  data = u.data();
+  Tensor s = unary(UnOp::Sqrt, u, &u);
+  EXPECT_EQ(s.data(), data);
+  EXPECT_EQ(s.getF64(1), 3.0);
 }
 
 // ------------------------------------------------------------------------ unary

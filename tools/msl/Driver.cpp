@@ -113,7 +113,18 @@ ir::Module* Program::resolve(const std::string& name, const std::string& fromDir
   }
   if (key.empty()) {
     if (!required) return nullptr;
-    raise(DiagId::ModuleNotFound, loc, {name});
+    // Like Python, name the first missing part: 'pkg.mod' when the folder pkg exists.
+    std::string shown = name;
+    for (size_t dot = name.find('.'); dot != std::string::npos; dot = name.find('.', dot + 1)) {
+      std::string pkg = rel.substr(0, dot);
+      bool isDir = false;
+      for (const std::string& d : dirs) {
+        struct stat st;
+        isDir |= stat((d + "/" + pkg).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+      }
+      if (!isDir) { shown = name.substr(0, dot); break; }
+    }
+    raise(DiagId::ModuleNotFound, loc, {shown});
   }
   for (auto& [k, m] : byName_)
     if (k == key) return m;
