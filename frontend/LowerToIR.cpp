@@ -152,7 +152,7 @@ class Lowerer {
       } else {
         stmt(s.get());
       }
-      sg->output = apply(Prim::Depend, {value ? value : m_.constNone(), env_[kState]}, s->loc());
+      sg->output = withState(value ? value : m_.constNone(), s->loc());
       m_.statements.push_back(sg);
     }
   }
@@ -179,6 +179,12 @@ class Lowerer {
   }
   static bool isConstFalse(Node* n) { return n->isConst() && n->ckind == ir::ConstKind::Bool && !n->b; }
   Node* state() { return env_[kState]; }
+  // A graph's result, after its effects: depend(value, state) unless it had none.
+  Node* withState(Node* value, SourceLoc loc) {
+    Node* st = state();
+    if (st->isConst() && st->ckind == ir::ConstKind::Token) return value;
+    return apply(Prim::Depend, {value, st}, loc);
+  }
   void setState(Node* s) { env_[kState] = s; }
 
   // A call with effects unknown at lowering time: ordered after the current state, and
@@ -519,7 +525,7 @@ class Lowerer {
     env_[kRv] = m_.constNone();
     Node* out = bodyFn();
     if (!out) out = env_[kRv];
-    fg->output = apply(Prim::Depend, {out, state()}, loc);
+    fg->output = withState(out, loc);
     g_ = savedG;
     scope_ = savedScope;
     env_ = std::move(savedEnv);

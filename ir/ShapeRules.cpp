@@ -845,7 +845,7 @@ A tensorNew(A data, A dtype, RuleHost& h) {
 
 A filled(A shape, OptDType dt, RuleHost& h) { return tensorOpt(dt, shapeArg(shape, h)); }
 
-OptDType valueDType(A v, RuleHost& h) {
+OptDType valueDType(A v) {
   if (auto k = weakKind(v)) return defaultDType(*k);
   if (v->isTensor()) return dtypeOf(v);
   return std::nullopt;
@@ -1002,7 +1002,7 @@ A tensorGetItem(A x, A index, RuleHost& h) {
   return tensorOpt(dtypeOf(t), indexedShape(t, index, h));
 }
 
-A tensorSetItem(A x, A index, A value, RuleHost& h) {
+A tensorSetItem(A x, A index, RuleHost& h) {
   A t = asTensor(x, h);
   if (!t) return any();
   if (t->rankKnown) indexedShape(t, index, h);
@@ -1113,7 +1113,7 @@ A dictSet(A d, A key, A value) {
 A setItem(A obj, A index, A value, RuleHost& h) {
   int64_t i;
   switch (obj->kind) {
-    case AKind::Tensor: return tensorSetItem(obj, index, value, h);
+    case AKind::Tensor: return tensorSetItem(obj, index, h);
     case AKind::List: {
       if (!obj->homogeneous && constInt(index, &i)) {
         int64_t n = (int64_t)obj->elems.size();
@@ -1309,7 +1309,7 @@ A allAny(A x, A axis, A keepdims, RuleHost& h) {
   return Abstract::boolean();
 }
 
-A absRule(A x, RuleHost& h) {
+A absRule(A x) {
   if (x->isTensor()) return x;
   int64_t v;
   if (x->is(AKind::Bool) || x->is(AKind::Int))
@@ -1608,32 +1608,53 @@ A strConcat(const Vec& parts) {
 
 // ------------------------------------------------------------------ the rule table
 
-A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& h) {
+// The bound arguments of a primitive: the first by position (a[0]), the others by the
+// name of their parameter in ir/Primitives.def, so a reordered signature cannot shift them.
+class Args {
+ public:
+  Args(Prim p, const Vec& v) : p_(p), v_(v) {}
+  A operator[](size_t k) const { return v_.at(k); }
+  A operator()(const char* name) const {
+    const auto& params = primInfo(p_).params;
+    for (size_t k = 0; k < params.size() && k < v_.size(); ++k)
+      if (params[k].name == name) return v_[k];
+    internalError(std::string("shape rule of ") + primName(p_) + ": no parameter '" + name + "'");
+  }
+  const Vec& all() const { return v_; }
+
+ private:
+  Prim p_;
+  const Vec& v_;
+};
+
+A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost& h) {
   switch (p) {
     // ---- core
-    case Prim::MakeTuple: return Abstract::tuple(a);
-    case Prim::MakeList: return Abstract::list(a);
-    case Prim::MakeDict: return makeDict(a);
-    case Prim::TupleGetItem: return tupleGetItem(a[0], a[1]);
-    case Prim::Unpack: return unpack(a[0], a[1], a[2]);
-    case Prim::GetAttr: return getAttr(a[0], a[1], h);
-    case Prim::SetAttr: return setAttr(a[0], a[1], a[2]);
-    case Prim::GetItem: return getItem(a[0], a[1], h);
-    case Prim::SetItem: return setItem(a[0], a[1], a[2], h);
-    case Prim::MakeSlice: return Abstract::slice(a[0], a[1], a[2]);
+    case Prim::MakeTuple: return Abstract::tuple(a.all());
+    case Prim::MakeList: return Abstract::list(a.all());
+    case Prim::MakeDict: return makeDict(a.all());
+    case Prim::TupleGetItem: return tupleGetItem(a[0], a("i"));
+    case Prim::Unpack: return unpack(a[0], a("n"), a("star"));
+    case Prim::GetAttr: return getAttr(a[0], a("name"), h);
+    case Prim::SetAttr: return setAttr(a[0], a("name"), a("value"));
+    case Prim::GetItem: return getItem(a[0], a("index"), h);
+    case Prim::SetItem: return setItem(a[0], a("index"), a("value"), h);
+    case Prim::MakeSlice: return Abstract::slice(a[0], a("upper"), a("step"));
     case Prim::Truth: return truth(a[0]);
     case Prim::Not: {
       A t = truth(a[0]);
       return t->known ? Abstract::boolConst(!t->b) : Abstract::boolean();
     }
-    case Prim::Switch:
-      if (a[0]->is(AKind::Bool) && a[0]->known) return a[0]->b ? a[1] : a[2];
-      return join(a[1], a[2], h.joinSymbols());
-    case Prim::WhileLoop: return h.whileLoop(a[0], a[1], a[2]);
-    case Prim::Scan: return h.scan(a[0], itemOf(a[1]), a[2]);
-    case Prim::CallEx: return callEx(a[0], a[1], a[2], h);
-    case Prim::MethodCall: return methodCall(a, kwnames, false, h);
-    case Prim::MethodUpdate: return methodCall(a, kwnames, true, h);
+    case Prim::Switch: {
+      A c = a[0];
+      if (c->is(AKind::Bool) && c->known) return c->b ? a("a") : a("b");
+      return join(a("a"), a("b"), h.joinSymbols());
+    }
+    case Prim::WhileLoop: return h.whileLoop(a[0], a("body_fn"), a("init"));
+    case Prim::Scan: return h.scan(a[0], itemOf(a("iterable")), a("init"));
+    case Prim::CallEx: return callEx(a[0], a("args"), a("kwargs"), h);
+    case Prim::MethodCall: return methodCall(a.all(), kwnames, false, h);
+    case Prim::MethodUpdate: return methodCall(a.all(), kwnames, true, h);
     case Prim::Depend: return a[0];
     case Prim::UpdateState: return Abstract::token();
     case Prim::GlobalGet: {
@@ -1642,47 +1663,55 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
       if (v->is(AKind::Undef)) fail(DiagId::UnknownName, {a[0]->global->name});
       return v;
     }
-    case Prim::GlobalSet:
-      if (a[1]->is(AKind::Global)) h.globalAssigned(a[1]->global, a[2]);
+    case Prim::GlobalSet: {
+      A slot = a("slot");
+      if (slot->is(AKind::Global)) h.globalAssigned(slot->global, a("value"));
       return Abstract::token();
-    case Prim::MakeClass: return makeClass(a);
+    }
+    case Prim::MakeClass: return makeClass(a.all());
     case Prim::Raise: return bottom();
-    case Prim::Assert: return a[1]->is(AKind::Bool) && a[1]->known && !a[1]->b ? bottom() : Abstract::token();
+    case Prim::Assert: {
+      A c = a("cond");
+      return c->is(AKind::Bool) && c->known && !c->b ? bottom() : Abstract::token();
+    }
     case Prim::FormatValue: return Abstract::str();
-    case Prim::StrConcat: return strConcat(a);
-    case Prim::Contains: return contains(a[0], a[1]);
-    case Prim::Is: return isRule(a[0], a[1]);
-    case Prim::ListAppendLocal: return append(a[0], a[1]);
+    case Prim::StrConcat: return strConcat(a.all());
+    case Prim::Contains: return contains(a[0], a("item"));
+    case Prim::Is: return isRule(a[0], a("b"));
+    case Prim::ListAppendLocal: return append(a[0], a("v"));
     case Prim::CheckBound: {
       std::string name;
-      if (a[0]->is(AKind::Undef)) fail(DiagId::MaybeUnbound, {constStr(a[1], &name) ? name : "?"});
+      if (a[0]->is(AKind::Undef)) fail(DiagId::MaybeUnbound, {constStr(a("name"), &name) ? name : "?"});
       return a[0];
     }
-    case Prim::ImportModule:
-      if (!a[1]->is(AKind::Module)) return any();
-      h.moduleImported(a[1]->module);
-      return a[1];
+    case Prim::ImportModule: {
+      A m = a("module");
+      if (!m->is(AKind::Module)) return any();
+      h.moduleImported(m->module);
+      return m;
+    }
 
     // ---- arithmetic
     case Prim::Add: case Prim::Sub: case Prim::Mul: case Prim::Div: case Prim::FloorDiv: case Prim::Mod:
     case Prim::Pow: case Prim::MatMul: case Prim::BitAnd: case Prim::BitOr: case Prim::BitXor:
     case Prim::Eq: case Prim::Ne: case Prim::Lt: case Prim::Le: case Prim::Gt: case Prim::Ge:
-      return binary(p, a[0], a[1], h);
+      return binary(p, a[0], a("y"), h);
     case Prim::Neg: case Prim::Pos: case Prim::Invert: return unaryOperator(p, a[0], h);
 
     // ---- tensor construction
-    case Prim::TensorNew: return tensorNew(a[0], a[1], h);
+    case Prim::TensorNew: return tensorNew(a[0], a("dtype"), h);
     case Prim::Zeros:
-    case Prim::Ones: return filled(a[0], dtypeArg(a[1]), h);
-    case Prim::Full: return filled(a[0], dtypeOr(a[2], valueDType(a[1], h)), h);
-    case Prim::Arange: return arange(a[0], a[1], a[2], a[3], h);
-    case Prim::Linspace: return tensorOpt(dtypeArg(a[3]), Dims{dimOfInt(a[2], h)});
+    case Prim::Ones: return filled(a[0], dtypeArg(a("dtype")), h);
+    case Prim::Full: return filled(a[0], dtypeOr(a("dtype"), valueDType(a("value"))), h);
+    case Prim::Arange: return arange(a[0], a("stop"), a("step"), a("dtype"), h);
+    case Prim::Linspace: return tensorOpt(dtypeArg(a("dtype")), Dims{dimOfInt(a("num"), h)});
     case Prim::Eye: {
       Dim n = dimOfInt(a[0], h);
-      return tensorOpt(dtypeArg(a[2]), Dims{n, a[1]->is(AKind::None) ? n : dimOfInt(a[1], h)});
+      A m = a("m");
+      return tensorOpt(dtypeArg(a("dtype")), Dims{n, m->is(AKind::None) ? n : dimOfInt(m, h)});
     }
     case Prim::ZerosLike:
-    case Prim::OnesLike: return likeTensor(a[0], a[1], h);
+    case Prim::OnesLike: return likeTensor(a[0], a("dtype"), h);
 
     // ---- elementwise
     case Prim::Exp: case Prim::Log: case Prim::Log1p: case Prim::Sqrt: case Prim::Rsqrt: case Prim::Sin:
@@ -1693,43 +1722,43 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
       return unary(a[0], UnaryDType::Keep, h);
     case Prim::IsNan:
     case Prim::IsFinite: return unary(a[0], UnaryDType::Bool, h);
-    case Prim::Maximum: return elementwise(Prim::Add, "maximum", a[0], a[1], h);
-    case Prim::Minimum: return elementwise(Prim::Add, "minimum", a[0], a[1], h);
+    case Prim::Maximum: return elementwise(Prim::Add, "maximum", a[0], a("y"), h);
+    case Prim::Minimum: return elementwise(Prim::Add, "minimum", a[0], a("y"), h);
     case Prim::Clip: {
       A t = asTensor(a[0], h);
       if (!t) return any();
       OptDims d = dimsOf(t);
-      for (int k = 1; k <= 2; ++k) {
-        if (a[k]->is(AKind::None)) continue;
-        A bound = asTensor(a[k], h);
-        if (!bound) return any();
-        d = broadcast(d, dimsOf(bound), "clip", h);
+      for (A bound : {a("lo"), a("hi")}) {
+        if (bound->is(AKind::None)) continue;
+        A b = asTensor(bound, h);
+        if (!b) return any();
+        d = broadcast(d, dimsOf(b), "clip", h);
       }
       return tensorOpt(dtypeOf(t), d);
     }
     case Prim::Where: {
       A c = asTensor(a[0], h);
-      A xy = elementwise(Prim::Add, "where", a[1], a[2], h);
+      A xy = elementwise(Prim::Add, "where", a("x"), a("y"), h);
       if (!c || !xy->isTensor()) return any();
       return tensorOpt(dtypeOf(xy), broadcast(dimsOf(c), dimsOf(xy), "where", h));
     }
     case Prim::AsType: {
       A t = asTensor(a[0], h);
-      return t ? tensorOpt(dtypeArg(a[1]), dimsOf(t)) : any();
+      return t ? tensorOpt(dtypeArg(a("dtype")), dimsOf(t)) : any();
     }
 
     // ---- reductions
     case Prim::TensorSum:
-    case Prim::Prod: return reduce(a[0], a[1], a[2], RedDType::Sum, h);
+    case Prim::Prod: return reduce(a[0], a("axis"), a("keepdims"), RedDType::Sum, h);
     case Prim::Mean: case Prim::Logsumexp: case Prim::Var: case Prim::Std:
-      return reduce(a[0], a[1], a[2], RedDType::Float, h);
+      return reduce(a[0], a("axis"), a("keepdims"), RedDType::Float, h);
     case Prim::TensorMax:
-    case Prim::TensorMin: return reduce(a[0], a[1], a[2], RedDType::Keep, h);
+    case Prim::TensorMin: return reduce(a[0], a("axis"), a("keepdims"), RedDType::Keep, h);
     case Prim::Argmax:
-    case Prim::Argmin: return argReduce(a[0], a[1], a[2], h);
+    case Prim::Argmin: return argReduce(a[0], a("axis"), a("keepdims"), h);
     case Prim::TensorAll:
-    case Prim::TensorAny: return reduce(a[0], a[1], a[2], RedDType::Bool, h);
-    case Prim::Cumsum: return cumsum(a[0], a[1], h);
+    case Prim::TensorAny: return reduce(a[0], a("axis"), a("keepdims"), RedDType::Bool, h);
+    case Prim::Cumsum: return cumsum(a[0], a("axis"), h);
 
     // ---- shapes
     case Prim::Shape: {
@@ -1754,46 +1783,46 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
       if (n >= 0) return Abstract::intConst(n);
       return t->rank() == 1 ? Abstract::intDim(t->shape[0]) : Abstract::integer();
     }
-    case Prim::Reshape: return reshape(a[0], a[1], h);
-    case Prim::Transpose: return transpose(a[0], a[1], h);
+    case Prim::Reshape: return reshape(a[0], a("shape"), h);
+    case Prim::Transpose: return transpose(a[0], a("axes"), h);
     case Prim::TransposeT: return transpose(a[0], Abstract::tuple({}), h);
-    case Prim::Swapaxes: return swapaxes(a[0], a[1], a[2], h);
-    case Prim::ExpandDims: return expandDims(a[0], a[1], h);
-    case Prim::Squeeze: return squeeze(a[0], a[1], h);
-    case Prim::BroadcastTo: return broadcastTo(a[0], a[1], h);
-    case Prim::Concat: return concat(a[0], a[1], false, h);
-    case Prim::Stack: return concat(a[0], a[1], true, h);
+    case Prim::Swapaxes: return swapaxes(a[0], a("a"), a("b"), h);
+    case Prim::ExpandDims: return expandDims(a[0], a("axis"), h);
+    case Prim::Squeeze: return squeeze(a[0], a("axis"), h);
+    case Prim::BroadcastTo: return broadcastTo(a[0], a("shape"), h);
+    case Prim::Concat: return concat(a[0], a("axis"), false, h);
+    case Prim::Stack: return concat(a[0], a("axis"), true, h);
     case Prim::Flatten: return flatten(a[0], h);
     case Prim::Item: return item(a[0], h);
     case Prim::ToList: return toList(a[0], h);
-    case Prim::Dot: return dot(a[0], a[1], h);
+    case Prim::Dot: return dot(a[0], a("y"), h);
     case Prim::Softmax:
-    case Prim::LogSoftmax: return softmax(a[0], a[1], h);
-    case Prim::TensorGetItem: return tensorGetItem(a[0], a[1], h);
-    case Prim::TensorSetItem: return tensorSetItem(a[0], a[1], a[2], h);
+    case Prim::LogSoftmax: return softmax(a[0], a("axis"), h);
+    case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
+    case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 
     // ---- host built-ins
     case Prim::Print: return Abstract::none();
     case Prim::Len: return len(a[0]);
-    case Prim::Range: return rangeRule(a[0], a[1], a[2]);
+    case Prim::Range: return rangeRule(a[0], a("stop"), a("step"));
     case Prim::Zip: return zipRule(a[0]);
     case Prim::Enumerate: return Abstract::listOf(Abstract::tuple({Abstract::integer(), itemOf(a[0])}));
     case Prim::Sorted: {
       A item = itemOf(a[0]);
-      if (a[1]->isCallable()) h.call(a[1], {item}, {});
+      if (a("key")->isCallable()) h.call(a("key"), {item}, {});
       return Abstract::listOf(item);
     }
     case Prim::Reversed: return reversedRule(a[0]);
     case Prim::ListNew: return listFrom(a[0], false);
     case Prim::TupleNew: return listFrom(a[0], true);
-    case Prim::DictNew: return dictNew(a[0], a[1]);
-    case Prim::Min: return minMax(false, a[0], a[1], a[2], a[3], h);
-    case Prim::Max: return minMax(true, a[0], a[1], a[2], a[3], h);
-    case Prim::Sum: return sum(a[0], a[1], a[2], a[3], h);
+    case Prim::DictNew: return dictNew(a[0], a("kwargs"));
+    case Prim::Min: return minMax(false, a[0], a("axis"), a("keepdims"), a("key"), h);
+    case Prim::Max: return minMax(true, a[0], a("axis"), a("keepdims"), a("key"), h);
+    case Prim::Sum: return sum(a[0], a("axis"), a("keepdims"), a("start"), h);
     case Prim::All:
-    case Prim::Any: return allAny(a[0], a[1], a[2], h);
-    case Prim::Abs: return absRule(a[0], h);
-    case Prim::Round: return roundRule(a[0], a[1]);
+    case Prim::Any: return allAny(a[0], a("axis"), a("keepdims"), h);
+    case Prim::Abs: return absRule(a[0]);
+    case Prim::Round: return roundRule(a[0], a("ndigits"));
     case Prim::IntNew: return intNew(a[0]);
     case Prim::FloatNew: return floatNew(a[0]);
     case Prim::StrNew: return strNew(a[0]);
@@ -1806,14 +1835,14 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
     case Prim::WriteText: return Abstract::none();
     case Prim::Exists: return Abstract::boolean();
     case Prim::Makedirs: return Abstract::none();
-    case Prim::Partial: return partialRule(a[0], a[1], a[2]);
+    case Prim::Partial: return partialRule(a[0], a("args"), a("kwargs"));
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
     case Prim::ExcNotImplementedError:
       return Abstract::exception(primName(p));
     // str methods
     case Prim::StrSplit: return Abstract::listOf(Abstract::str());
-    case Prim::StrJoin: itemOf(a[1]); return Abstract::str();
+    case Prim::StrJoin: itemOf(a("iterable")); return Abstract::str();
     case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip: case Prim::StrReplace:
     case Prim::StrFormat: case Prim::StrUpper: case Prim::StrLower:
       return Abstract::str();
@@ -1821,17 +1850,17 @@ A rule(Prim p, const Vec& a, const std::vector<std::string>& kwnames, RuleHost& 
     case Prim::StrEndswith: return Abstract::boolean();
     case Prim::StrFind: case Prim::StrCount: case Prim::StrIndex: return Abstract::integer();
     // list / tuple methods
-    case Prim::ListAppend: return append(a[0], a[1]);
-    case Prim::ListExtend: return extend(a[0], a[1]);
-    case Prim::ListInsert: return insert(a[0], a[1], a[2]);
+    case Prim::ListAppend: return append(a[0], a("v"));
+    case Prim::ListExtend: return extend(a[0], a("iterable"));
+    case Prim::ListInsert: return insert(a[0], a("i"), a("v"));
     case Prim::SeqIndex:
     case Prim::SeqCount: return Abstract::integer();
     // dict methods
     case Prim::DictKeys: return a[0]->is(AKind::Dict) ? dictKeys(a[0]) : any();
     case Prim::DictValues: return a[0]->is(AKind::Dict) ? dictValues(a[0]) : any();
     case Prim::DictItems: return a[0]->is(AKind::Dict) ? dictItems(a[0]) : any();
-    case Prim::DictGet: return a[0]->is(AKind::Dict) ? dictGet(a[0], a[1], a[2], false) : any();
-    case Prim::DictUpdate: return dictUpdate(a[0], a[1]);
+    case Prim::DictGet: return a[0]->is(AKind::Dict) ? dictGet(a[0], a("key"), a("default"), false) : any();
+    case Prim::DictUpdate: return dictUpdate(a[0], a("other"));
     case Prim::NumPrims: break;
   }
   return nullptr;
@@ -1847,7 +1876,7 @@ RuleResult inferPrim(Prim p, const std::vector<const Abstract*>& args, const std
                   " arguments for " + std::to_string(info.params.size()) + " parameters");
   try {
     RuleResult r;
-    r.value = rule(p, args, kwnames, host);
+    r.value = rule(p, Args(p, args), kwnames, host);
     return r;
   } catch (const Failure& f) {
     return RuleResult::fail(f.id, f.args);

@@ -351,6 +351,15 @@ const Code& Interpreter::codeFor(const Graph* g) {
 
 // ------------------------------------------------------------------ frames and stack
 
+std::atomic<bool> Interpreter::interruptRequested{false};
+
+static inline void checkInterrupt() {
+  if (Interpreter::interruptRequested.load(std::memory_order_relaxed)) {
+    Interpreter::interruptRequested = false;
+    throw Interrupted{};
+  }
+}
+
 Interpreter::Interpreter() = default;
 Interpreter::~Interpreter() {
   for (auto& c : codes_) c->g->code = nullptr;
@@ -528,6 +537,7 @@ Value Interpreter::callValue(const Value& fn, Value* args, size_t npos, const st
       boost::container::small_vector<Value, 6> bound(plan.size());
       applyPlan(plan, args, bound.data(), p, nullptr);
       ++dispatches_;
+      checkInterrupt();
       return impl(*this, bound.data());
     }
     case VKind::Class: return constructRecord(fn, args, npos, kwnames);
@@ -813,6 +823,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
           args.resize(in->plan.size());
           applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
           ++dispatches_;
+          checkInterrupt();
           slots[in->out] = in->fn(*this, args.data());
           break;
         }
@@ -906,6 +917,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               const ClosureObj* cc = cond.as<ClosureObj>();
               const ClosureObj* bc = body.as<ClosureObj>();
               while (true) {
+                checkInterrupt();
                 Value a = carry;
                 if (!valueTruth(callClosure(cc, &a, 1, nullptr))) break;
                 Value r = callClosure(bc, &carry, 1, nullptr);
@@ -927,6 +939,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               int64_t n;
               if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
               for (int64_t i = 0; i < n; ++i) {
+                checkInterrupt();
                 Value args[2] = {std::move(carry), iterItem(iterable, i)};
                 Value r = callClosure(bc, args, 2, nullptr);
                 auto& items = r.as<TupleObj>()->items;

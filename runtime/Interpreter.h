@@ -7,6 +7,7 @@
 // Frames live on a heap-allocated value stack; the depth of calls is limited (reported as
 // an error, never a crash).
 #pragma once
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +19,11 @@ namespace msl {
 
 struct Code;
 struct Frame;
+
+// Thrown (not an msl::Error) when an interrupt was requested: the REPL's Ctrl-C handler
+// sets Interpreter::interruptRequested, and the interpreter checks it at every kernel
+// call and loop back-edge, unwinding to whoever runs the program.
+struct Interrupted {};
 
 class Interpreter : public CallContext {
  public:
@@ -41,6 +47,8 @@ class Interpreter : public CallContext {
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
+  // Set from a signal handler to interrupt the running evaluation (see Interrupted).
+  static std::atomic<bool> interruptRequested;
   // Number of primitive kernel calls made so far (benchmarks confirm work done with it).
   uint64_t dispatchCount() const { return dispatches_; }
 
