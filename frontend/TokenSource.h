@@ -62,7 +62,6 @@ class TokenSource : public antlr4::TokenSource {
   size_t getCharPositionInLine() override { return lexer_.getCharPositionInLine(); }
   antlr4::CharStream* getInputStream() override { return lexer_.getInputStream(); }
   std::string getSourceName() override { return file_ ? file_->name : std::string(); }
-  void setTokenFactory(antlr4::TokenFactory<antlr4::CommonToken>*) {}
   antlr4::TokenFactory<antlr4::CommonToken>* getTokenFactory() override {
     return lexer_.getTokenFactory();
   }
@@ -70,8 +69,7 @@ class TokenSource : public antlr4::TokenSource {
   // True when the input ended inside an open bracket, an open triple-quoted string or
   // right after a line continuation: more lines could complete it (the REPL asks).
   bool incompleteAtEof() const { return incompleteAtEof_; }
-  // True once a synthetic token at the end of input (NEWLINE, DEDENT, EOF) was produced.
-  // `isAtEnd(t)` tells whether token `t` is one of them.
+  // Whether `t` stands at the end of the input: EOF, or a NEWLINE / DEDENT made there.
   static bool isAtEnd(const antlr4::Token* t);
   // True when the input contained an indented block (the REPL then waits for a blank line).
   bool sawIndent() const { return sawIndent_; }

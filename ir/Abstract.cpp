@@ -51,31 +51,34 @@ namespace {
 
 size_t mix(size_t h, size_t v) { return h ^ (v + 0x9e3779b97f4a7c15ULL + (h << 6) + (h >> 2)); }
 
+// Hashes the fields that the kind uses (the others keep their defaults).
 struct AbsHash {
   size_t operator()(const Abstract* a) const {
     size_t h = (size_t)a->kind;
     h = mix(h, a->known | (a->b << 1) | (a->symbolic << 2) | (a->dtypeKnown << 3) | (a->rankKnown << 4) |
                    (a->homogeneous << 5));
-    h = mix(h, (size_t)a->i);
-    h = mix(h, std::bit_cast<uint64_t>(a->f));
-    h = mix(h, std::hash<std::string>()(a->s));
-    h = mix(h, (size_t)a->dtype);
-    h = mix(h, (size_t)a->sym.raw());
-    for (Dim d : a->shape) h = mix(h, (size_t)d.raw());
+    switch (a->kind) {
+      case AKind::Int: return mix(mix(h, (size_t)a->i), (size_t)a->sym.raw());
+      case AKind::Float: return mix(h, std::bit_cast<uint64_t>(a->f));
+      case AKind::DType: return mix(h, (size_t)a->dtype);
+      case AKind::Tensor:
+        h = mix(h, (size_t)a->dtype);
+        for (Dim d : a->shape) h = mix(h, (size_t)d.raw());
+        return h;
+      case AKind::Prim: return mix(h, (size_t)a->prim);
+      case AKind::Module: return mix(h, (size_t)a->module);
+      case AKind::Global: return mix(h, (size_t)a->global);
+      case AKind::ClassDecl: return mix(h, (size_t)a->classInfo);
+      default: break;
+    }
+    if (!a->s.empty()) h = mix(h, std::hash<std::string>()(a->s));
     for (const Abstract* e : a->elems) h = mix(h, (size_t)e);
     for (const std::string& n : a->names) h = mix(h, std::hash<std::string>()(n));
     h = mix(h, (size_t)a->ref);
     h = mix(h, (size_t)a->graph);
     for (const Abstract* e : a->defaults) h = mix(h, (size_t)e);
-    for (const std::string& n : a->methodNames) h = mix(h, std::hash<std::string>()(n));
     for (const Abstract* e : a->methods) h = mix(h, (size_t)e);
-    h = mix(h, (size_t)a->prim);
-    h = mix(h, (size_t)a->module);
-    h = mix(h, (size_t)a->global);
-    h = mix(h, (size_t)a->classInfo);
-    h = mix(h, (size_t)a->loc.file);
-    h = mix(h, ((size_t)a->loc.line << 20) ^ a->loc.col);
-    return h;
+    return mix(h, ((size_t)a->loc.line << 20) ^ a->loc.col);
   }
 };
 
@@ -93,6 +96,22 @@ struct AbsEq {
   }
 };
 
+// The derived flags of a new abstract, from its own fields and its children's flags.
+void derive(Abstract& a) {
+  bool scalar = a.kind == AKind::Bool || a.kind == AKind::Int || a.kind == AKind::Float;
+  a.hasScalarValues = scalar && (a.known || a.symbolic);
+  a.hasFunctions = a.kind == AKind::Function;
+  auto from = [&](const Abstract* c) {
+    if (!c) return;
+    a.hasScalarValues |= c->hasScalarValues;
+    a.hasFunctions |= c->hasFunctions;
+  };
+  for (const Abstract* c : a.elems) from(c);
+  for (const Abstract* c : a.defaults) from(c);
+  for (const Abstract* c : a.methods) from(c);
+  from(a.ref);
+}
+
 class InternTable {
  public:
   const Abstract* intern(const Abstract& candidate) {
@@ -101,6 +120,7 @@ class InternTable {
     if (it != set_.end()) return *it;
     auto owned = std::make_unique<Abstract>(candidate);
     owned->serial = (uint32_t)store_.size() + 1;
+    derive(*owned);
     const Abstract* p = owned.get();
     store_.push_back(std::move(owned));
     set_.insert(p);
@@ -205,7 +225,15 @@ const Abstract* Abstract::tensorOf(const DType* dt, const Dims* shape) {
   return intern(a);
 }
 
-const Abstract* Abstract::tensor(DType dt, Dims shape) { return tensorOf(&dt, &shape); }
+const Abstract* Abstract::tensor(DType dt, Dims shape) {
+  Abstract a;
+  a.kind = AKind::Tensor;
+  a.dtypeKnown = true;
+  a.dtype = dt;
+  a.rankKnown = true;
+  a.shape = std::move(shape);
+  return intern(a);
+}
 
 static const Abstract* sequence(AKind k, std::vector<const Abstract*> items, bool homogeneous) {
   Abstract a;
@@ -686,37 +714,34 @@ const Abstract* mapChildren(const Abstract* a, const std::function<const Abstrac
     }
     return out;
   };
-  Abstract c = *a;
-  c.elems = mapVec(a->elems);
-  c.defaults = mapVec(a->defaults);
-  c.methods = mapVec(a->methods);
-  if (a->ref) {
-    c.ref = f(a->ref);
-    changed |= c.ref != a->ref;
-  }
+  std::vector<const Abstract*> elems = mapVec(a->elems), defaults = mapVec(a->defaults), methods = mapVec(a->methods);
+  const Abstract* ref = a->ref ? f(a->ref) : nullptr;
+  changed |= ref != a->ref;
   if (!changed) return a;
-  if (c.kind == AKind::Union) return Abstract::unionOf(c.elems);
+  if (a->kind == AKind::Union) return Abstract::unionOf(elems);
+  Abstract c = *a;
+  c.elems = std::move(elems);
+  c.defaults = std::move(defaults);
+  c.methods = std::move(methods);
+  c.ref = ref;
   return intern(c);
 }
 
 }  // namespace
 
 const Abstract* dynamicScalars(const Abstract* a) {
+  if (!a->hasScalarValues) return a;
   switch (a->kind) {
     case AKind::Bool: return Abstract::boolean();
     case AKind::Int: return Abstract::integer();
     case AKind::Float: return Abstract::real();
-    case AKind::Tensor: case AKind::Str: case AKind::DType: case AKind::None: case AKind::Any:
-    case AKind::Bottom: case AKind::Token: case AKind::Prim: case AKind::Module:
-      return a;
-    default:
-      return mapChildren(a, dynamicScalars);
+    default: return mapChildren(a, dynamicScalars);
   }
 }
 
 const Abstract* mapGraphs(const Abstract* a, const std::function<const Graph*(const Graph*)>& map) {
   std::function<const Abstract*(const Abstract*)> rec = [&](const Abstract* x) -> const Abstract* {
-    if (x->elems.empty() && x->defaults.empty() && x->methods.empty() && !x->ref && !x->graph) return x;
+    if (!x->hasFunctions) return x;
     const Abstract* y = mapChildren(x, rec);
     if (y->kind != AKind::Function) return y;
     const Graph* g = map(y->graph);

@@ -89,6 +89,10 @@ const char* akindName(AKind k);
 struct Abstract {
   AKind kind = AKind::Any;
   uint32_t serial = 0;  // creation order: a stable order for unions and printing
+  // Derived when interned (not part of the identity): somewhere inside there is a
+  // bool/int/float constant or symbolic int; a Function.
+  bool hasScalarValues = false;
+  bool hasFunctions = false;
 
   // Bool/Int/Float/Str/DType: `known` says the value is known (b, i, f, s, dtype).
   // Int: `symbolic` instead says the value is the run-time size `sym`.

@@ -133,8 +133,8 @@ A dataTensor(A a, int depth, RuleHost& h) {
     if (!item->dtypeKnown) dtUnknown = true;
     else dt = dt ? promote(*dt, item->dtype) : item->dtype;
     if (!item->rankKnown) { rankUnknown = true; continue; }
-    if (!inner && k == 0) { inner = item->shape; continue; }
-    if (!inner || inner->size() != item->shape.size()) fail(DiagId::RaggedData, {std::to_string(depth + 1)});
+    if (!inner) { inner = item->shape; continue; }
+    if (inner->size() != item->shape.size()) fail(DiagId::RaggedData, {std::to_string(depth + 1)});
     for (size_t j = 0; j < inner->size(); ++j) {
       Dim x = (*inner)[j], y = item->shape[j];
       if (x == y) continue;
@@ -419,7 +419,7 @@ A binary(Prim op, A x, A y, RuleHost& h) {
   return any();
 }
 
-A unaryOperator(Prim op, A x, RuleHost& h) {
+A unaryOperator(Prim op, A x) {
   if (x->isTensor()) return x;
   int64_t v;
   switch (x->kind) {
@@ -1696,7 +1696,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Pow: case Prim::MatMul: case Prim::BitAnd: case Prim::BitOr: case Prim::BitXor:
     case Prim::Eq: case Prim::Ne: case Prim::Lt: case Prim::Le: case Prim::Gt: case Prim::Ge:
       return binary(p, a[0], a("y"), h);
-    case Prim::Neg: case Prim::Pos: case Prim::Invert: return unaryOperator(p, a[0], h);
+    case Prim::Neg: case Prim::Pos: case Prim::Invert: return unaryOperator(p, a[0]);
 
     // ---- tensor construction
     case Prim::TensorNew: return tensorNew(a[0], a("dtype"), h);

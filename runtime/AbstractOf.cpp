@@ -1,5 +1,8 @@
 #include "runtime/AbstractOf.h"
 
+#include <mutex>
+#include <unordered_map>
+
 namespace msl {
 
 using ir::Abstract;
@@ -49,7 +52,7 @@ const Abstract* dictOf(const DictObj* d) {
   return Abstract::dictOf(key, value);
 }
 
-const Abstract* classOf(const ClassObj* c) {
+const Abstract* computeClass(const ClassObj* c) {
   std::vector<const Abstract*> defaults;
   for (size_t k = 0; k < c->fields.size(); ++k)
     defaults.push_back(k < c->hasDefault.size() && c->hasDefault[k] ? abstractOf(c->defaults[k]) : nullptr);
@@ -60,6 +63,22 @@ const Abstract* classOf(const ClassObj* c) {
     methods.push_back(abstractOf(fn));
   }
   return Abstract::classType(c->name, c->loc, c->fields, std::move(defaults), std::move(names), std::move(methods));
+}
+
+// Class objects are immutable, so their abstracts are computed once. The cache holds a
+// reference to each class, so that no other class can reuse its address.
+const Abstract* classOf(const Value& cls) {
+  static std::mutex mu;
+  static std::unordered_map<const Object*, std::pair<Value, const Abstract*>> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(cls.obj());
+    if (it != cache.end()) return it->second.second;
+  }
+  const Abstract* a = computeClass(cls.as<ClassObj>());
+  std::lock_guard<std::mutex> lock(mu);
+  cache.emplace(cls.obj(), std::make_pair(cls, a));
+  return a;
 }
 
 const Abstract* closureOf(const ClosureObj* c) {
@@ -98,9 +117,9 @@ const ir::Abstract* abstractOf(const Value& v) {
       const RecordObj* r = v.as<RecordObj>();
       std::vector<const Abstract*> fields;
       for (const Value& f : r->fields) fields.push_back(abstractOf(f));
-      return Abstract::record(classOf(r->classObj()), std::move(fields));
+      return Abstract::record(classOf(r->cls), std::move(fields));
     }
-    case VKind::Class: return classOf(v.as<ClassObj>());
+    case VKind::Class: return classOf(v);
     case VKind::Closure: return closureOf(v.as<ClosureObj>());
     case VKind::BoundMethod: {
       const BoundMethodObj* b = v.as<BoundMethodObj>();

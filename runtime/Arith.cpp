@@ -130,22 +130,9 @@ Value numberArith(BinOp op, const Value& a, const Value& b) {
 // ------------------------------------------------------------------ tensors
 Tensor& tensorOf(const Value& v) { return v.as<TensorObj>()->t; }
 
-// The tensor of `v` if the operation may write its result there.
-Tensor* reuseCandidate(const Value& v) {
-  if (!v.is(VKind::Tensor) || !v.unique()) return nullptr;
-  Tensor& t = tensorOf(v);
-  return reusable(t) ? &t : nullptr;
-}
-
-// Wraps a kernel result. When the kernel wrote it into `reuse` (the tensor of args[0] or
-// args[1], then left empty), it goes back there and that argument is the result.
-Value resultValue(Tensor r, Value* args, Tensor* reuse) {
-  if (reuse && !reuse->defined()) {
-    *reuse = std::move(r);
-    return std::move(args[0].is(VKind::Tensor) && &tensorOf(args[0]) == reuse ? args[0] : args[1]);
-  }
-  return makeTensor(std::move(r));
-}
+// Whether a kernel may write its result into the tensor of `v`: v holds the only
+// reference, and the tensor is the only user of its runtime-allocated buffer.
+bool consumable(const Value& v) { return v.is(VKind::Tensor) && v.unique() && reusable(tensorOf(v)); }
 
 // An elementwise operation with at least one tensor operand. Returns false (leaving
 // `out` alone) when the other operand is neither a tensor nor a Python number.
@@ -155,9 +142,12 @@ bool tensorBinary(BinOp op, Value* args, Value* out) {
   if ((!a.is(VKind::Tensor) && !asScalar(a, &sa)) || (!b.is(VKind::Tensor) && !asScalar(b, &sb))) return false;
   Operand oa = a.is(VKind::Tensor) ? Operand(tensorOf(a)) : Operand(sa);
   Operand ob = b.is(VKind::Tensor) ? Operand(tensorOf(b)) : Operand(sb);
-  Tensor* reuse = reuseCandidate(a);
-  if (!reuse) reuse = reuseCandidate(b);
-  *out = resultValue(binary(op, oa, ob, reuse), args, reuse);
+  for (int k = 0; k < 2; ++k)
+    if (consumable(args[k]) && binaryInPlace(op, oa, ob, tensorOf(args[k]))) {
+      *out = std::move(args[k]);
+      return true;
+    }
+  *out = makeTensor(binary(op, oa, ob));
   return true;
 }
 
@@ -344,8 +334,8 @@ Value prim_MatMul(CallContext&, Value* args) {
 
 // ---- unary
 static Value tensorUnary(UnOp op, Value* args) {
-  Tensor* reuse = reuseCandidate(args[0]);
-  return resultValue(unary(op, tensorOf(args[0]), reuse), args, reuse);
+  if (consumable(args[0]) && unaryInPlace(op, tensorOf(args[0]))) return std::move(args[0]);
+  return makeTensor(unary(op, tensorOf(args[0])));
 }
 
 Value prim_Neg(CallContext&, Value* args) {

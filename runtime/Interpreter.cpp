@@ -5,6 +5,7 @@
 #include <unordered_map>
 
 #include "ir/Manager.h"
+#include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Print.h"
@@ -360,7 +361,11 @@ static inline void checkInterrupt() {
   }
 }
 
-Interpreter::Interpreter() = default;
+Interpreter::Interpreter() {
+  ir::InferHooks hooks;
+  hooks.globalValue = [this](const ir::GlobalVar* gv) { return abstractOf(global(gv->id)); };
+  specializer_ = std::make_unique<ir::Specializer>(std::move(hooks));
+}
 Interpreter::~Interpreter() {
   for (auto& c : codes_) c->g->code = nullptr;
 }
@@ -465,30 +470,49 @@ Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
   return v;
 }
 
+// Eager mode keys specialisations on types, not on string values: a function called with
+// many different messages must not run into the specialisation cap.
+static const ir::Abstract* eagerAbstract(const Value& v) {
+  if (v.is(VKind::Str)) return ir::Abstract::str();
+  return abstractOf(v);
+}
+
 Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
   const Graph* g = cl->graph;
-  const Code& code = codeFor(g);
   if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
     --callDepth_;
     raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
   }
   struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
-  size_t mark;
-  Value* slots = allocSlots(code.nslots, &mark);
-  struct SlotGuard { Interpreter* it; Value* p; size_t n, mark; ~SlotGuard() { it->freeSlots(p, n, mark); } } sg{this, slots, code.nslots, mark};
+  // Bind the arguments to the parameters.
   size_t n = g->params.size();
+  boost::container::small_vector<Value, 8> bound(n);
   bool simple = (!kwnames || kwnames->empty()) && npos <= n;
   for (size_t i = 0; simple && i < n; ++i) simple = g->paramKinds[i] == ir::ParamKind::Positional;
   if (simple) {
-    for (size_t i = 0; i < npos; ++i) slots[i] = std::move(args[i]);
+    for (size_t i = 0; i < npos; ++i) bound[i] = std::move(args[i]);
     for (size_t i = npos; i < n; ++i) {
       if (!g->defaults[i]) raise(DiagId::MissingArgument, SourceLoc{}, {g->name, g->params[i]->name});
-      slots[i] = cl->defaults[i];
+      bound[i] = cl->defaults[i];
     }
   } else {
     auto plan = planBinding(graphSig(g), npos, kwnames);
-    applyPlan(plan, args, slots, Prim::MakeTuple, cl);
+    applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
   }
+  // Functions run as their specialisation to the signature of this call.
+  if (g->isFunction) {
+    std::vector<const ir::Abstract*> argAbs, capAbs;
+    argAbs.reserve(n);
+    for (size_t i = 0; i < n; ++i) argAbs.push_back(eagerAbstract(bound[i]));
+    capAbs.reserve(cl->captured.size());
+    for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
+    g = specializer_->get(g, argAbs, capAbs);
+  }
+  const Code& code = codeFor(g);
+  size_t mark;
+  Value* slots = allocSlots(code.nslots, &mark);
+  struct SlotGuard { Interpreter* it; Value* p; size_t n, mark; ~SlotGuard() { it->freeSlots(p, n, mark); } } sg{this, slots, code.nslots, mark};
+  for (size_t i = 0; i < n; ++i) slots[i] = std::move(bound[i]);
   FrameScope fs(*this, stack_, code, cl, slots);
   return exec(code, fs.f);
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "ir/IR.h"
+#include "ir/Specialize.h"
 #include "runtime/PrimImpl.h"
 
 namespace msl {
@@ -52,6 +53,10 @@ class Interpreter : public CallContext {
   // Number of primitive kernel calls made so far (benchmarks confirm work done with it).
   uint64_t dispatchCount() const { return dispatches_; }
 
+  // One typed clone of each function per signature of its arguments (ir/Specialize.h);
+  // the interpreter runs the clones.
+  ir::Specializer& specializer() { return *specializer_; }
+
   // Implementation (public for the helpers in Interpreter.cpp).
   Value callValue(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames);
   Value callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames);
@@ -66,6 +71,7 @@ class Interpreter : public CallContext {
   std::vector<std::unique_ptr<Code>> codes_;
   std::vector<Frame*> stack_;
   std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running
+  std::unique_ptr<ir::Specializer> specializer_;
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   // Heap value stack for frame slots, in chunks so that pointers stay valid.

@@ -3,10 +3,9 @@
 // computes on tensors.
 //
 // Conventions
-// - Kernels never write into their inputs, except into a `reuse` tensor that the caller
-//   gives up (it held the only reference and the buffer is runtime-allocated): an
-//   elementwise kernel writes its result there when dtype, shape and layout match, and
-//   then returns it moved out of *reuse (which is left empty: !reuse->defined()).
+// - Kernels never write into their inputs. The *InPlace variants of elementwise kernels
+//   write the result into a tensor the caller gives up (see reusable()) when its dtype,
+//   shape and layout fit, which is how `x = x * a + b` on a consumed x allocates nothing.
 // - f16/bf16 are stored as 16-bit patterns (Half, BFloat16) and computed in f32.
 // - Elementwise kernels dispatch on dtype once per call; the inner loops are plain loops
 //   over contiguous rows (the compiler vectorises them) with a general strided path.
@@ -97,8 +96,11 @@ struct Operand {
 DType binaryResultType(BinOp op, const Operand& a, const Operand& b);
 // a op b with broadcasting. Integer // and % by zero give 0 (as JAX does); float
 // operations follow IEEE. Raises ShapeMismatch with `opName` (default: binOpSymbol).
-Tensor binary(BinOp op, const Operand& a, const Operand& b, Tensor* reuse = nullptr,
-              const char* opName = nullptr);
+Tensor binary(BinOp op, const Operand& a, const Operand& b, const char* opName = nullptr);
+// a op b written into `dst`, a tensor the caller gives up (reusable(dst); it may be one
+// of the operands), when the result has dst's dtype and shape and dst is contiguous;
+// false (nothing computed) otherwise. Raises the errors `binary` raises for dtypes.
+bool binaryInPlace(BinOp op, const Operand& a, const Operand& b, Tensor& dst);
 
 enum class UnOp : uint8_t {
   Neg, Invert, Abs, Sign, Floor, Ceil, Relu,  // keep the dtype
@@ -108,7 +110,10 @@ enum class UnOp : uint8_t {
 const char* unOpName(UnOp op);
 // op(x); integer/bool inputs of float functions give f32. Raises DTypeError for `-` of
 // bool and `~` of floats.
-Tensor unary(UnOp op, const Tensor& x, Tensor* reuse = nullptr);
+Tensor unary(UnOp op, const Tensor& x);
+// x = op(x) in place when x is given up (reusable) and the result keeps its dtype (or
+// is x itself, e.g. floor of integers); false (nothing computed) otherwise.
+bool unaryInPlace(UnOp op, Tensor& x);
 // NumPy's round(x, decimals): half to even; integers with decimals >= 0 are unchanged.
 Tensor roundTensor(const Tensor& x, int64_t decimals);
 // where(cond, x, y) with broadcasting of all three; cond is converted to bool.

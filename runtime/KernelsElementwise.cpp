@@ -3,6 +3,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <optional>
 
 #include "ir/Diagnostics.h"
 #include "runtime/KernelLoops.h"
@@ -300,11 +301,6 @@ DType promotedType(const Operand& a, const Operand& b) {
   return promote(weakDefault(a.s.kind), weakDefault(b.s.kind));
 }
 
-// Whether `reuse` can hold a result of dtype dt and this shape.
-bool fits(const Tensor* reuse, DType dt, const Shape& shape) {
-  return reuse && reuse->dtype() == dt && reuse->shape() == shape && reuse->isContiguous() && reusable(*reuse);
-}
-
 }  // namespace
 
 DType binaryResultType(BinOp op, const Operand& a, const Operand& b) {
@@ -321,25 +317,15 @@ DType binaryResultType(BinOp op, const Operand& a, const Operand& b) {
   }
 }
 
-Tensor binary(BinOp op, const Operand& a, const Operand& b, Tensor* reuse, const char* opName) {
-  static const Shape kScalarShape;
-  DType rt = binaryResultType(op, a, b);
-  DType ct = computeDType(isComparison(op) ? promotedType(a, b) : rt);
-  bool sameShape = !(a.t && b.t) || a.t->shape() == b.t->shape();
-  Shape broadcast;
-  if (!sameShape && !broadcastShapes(a.t->shape(), b.t->shape(), &broadcast))
-    raiseShapeMismatch(a.t->shape(), b.t->shape(), opName ? opName : binOpSymbol(op));
-  const Shape& shape = !sameShape ? broadcast : a.t ? a.t->shape() : b.t ? b.t->shape() : kScalarShape;
-  // The output first: `reuse` qualifies only while nothing else references its buffer.
-  bool direct = computeDType(rt) == rt;  // f16/bf16 results are computed in f32 first
-  bool inPlace = direct && fits(reuse, rt, shape);
-  Tensor fresh = inPlace ? Tensor() : Tensor::empty(direct ? rt : DType::F32, shape);
-  void* outData = inPlace ? reuse->data() : fresh.data();
+// out = a op b computed in dtype ct over `shape` (sameShape: no broadcasting needed).
+static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct, bool sameShape, const Shape& shape,
+                          void* outData) {
   // Inputs in the compute dtype (a conversion copies; the common case needs none).
-  Tensor ca, cb;
+  // std::optional: no Tensor is constructed on the common path.
+  std::optional<Tensor> ca, cb;
   const Tensor *pa = a.t, *pb = b.t;
-  if (pa && pa->dtype() != ct) pa = &(ca = astype(*pa, ct));
-  if (pb && pb->dtype() != ct) pb = &(cb = astype(*pb, ct));
+  if (pa && pa->dtype() != ct) pa = &ca.emplace(astype(*pa, ct));
+  if (pb && pb->dtype() != ct) pb = &cb.emplace(astype(*pb, ct));
   bool flat = sameShape && (!pa || pa->isContiguous()) && (!pb || pb->isContiguous());
   visitCompute(ct, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -357,9 +343,40 @@ Tensor binary(BinOp op, const Operand& a, const Operand& b, Tensor* reuse, const
       }
     });
   });
-  if (inPlace) return std::move(*reuse);
-  if (direct) return fresh;
-  return astype(fresh, rt);
+}
+
+// The compute dtype of `a op b` with result dtype rt.
+static DType binaryComputeType(BinOp op, const Operand& a, const Operand& b, DType rt) {
+  return computeDType(isComparison(op) ? promotedType(a, b) : rt);
+}
+
+Tensor binary(BinOp op, const Operand& a, const Operand& b, const char* opName) {
+  static const Shape kScalarShape;
+  DType rt = binaryResultType(op, a, b);
+  bool sameShape = !(a.t && b.t) || a.t->shape() == b.t->shape();
+  Shape broadcast;
+  if (!sameShape && !broadcastShapes(a.t->shape(), b.t->shape(), &broadcast))
+    raiseShapeMismatch(a.t->shape(), b.t->shape(), opName ? opName : binOpSymbol(op));
+  const Shape& shape = !sameShape ? broadcast : a.t ? a.t->shape() : b.t ? b.t->shape() : kScalarShape;
+  bool direct = computeDType(rt) == rt;  // f16/bf16 results are computed in f32 first
+  Tensor out = Tensor::empty(direct ? rt : DType::F32, shape);
+  computeBinary(op, a, b, binaryComputeType(op, a, b, rt), sameShape, shape, out.data());
+  if (direct) return out;
+  return astype(out, rt);
+}
+
+bool binaryInPlace(BinOp op, const Operand& a, const Operand& b, Tensor& dst) {
+  DType rt = binaryResultType(op, a, b);
+  if (rt != dst.dtype() || computeDType(rt) != rt || !dst.isContiguous() || !reusable(dst)) return false;
+  bool sameShape = !(a.t && b.t) || a.t->shape() == b.t->shape();
+  if (sameShape) {
+    if ((a.t ? a.t->shape() : b.t->shape()) != dst.shape()) return false;
+  } else {
+    Shape broadcast;
+    if (!broadcastShapes(a.t->shape(), b.t->shape(), &broadcast) || broadcast != dst.shape()) return false;
+  }
+  computeBinary(op, a, b, binaryComputeType(op, a, b, rt), sameShape, dst.shape(), dst.data());
+  return true;
 }
 
 // ================================================================== unary operations
@@ -468,35 +485,48 @@ void unaryTyped(UnOp op, void* out, const Tensor& x) {
 
 }  // namespace
 
-Tensor unary(UnOp op, const Tensor& x, Tensor* reuse) {
-  DType in = x.dtype(), rt;
-  if (op == UnOp::IsNan || op == UnOp::IsFinite) {
-    rt = DType::Bool;
-  } else if (op >= UnOp::Exp) {
-    rt = isFloat(in) ? in : kDefaultFloat;
-  } else {
-    if (op == UnOp::Neg && in == DType::Bool) raiseDType("-", in);
-    if (op == UnOp::Invert && isFloat(in)) raiseDType("~", in);
-    // Identities: values are immutable, so the input itself is the result.
-    bool identity = (!isFloat(in) && (op == UnOp::Floor || op == UnOp::Ceil)) ||
-                    (in == DType::Bool && op != UnOp::Invert) || (in == DType::U8 && op == UnOp::Abs);
-    if (identity) return x;
-    rt = in;
-  }
-  DType ct = computeDType(op >= UnOp::Exp && op <= UnOp::Softplus ? rt : in);
-  bool direct = computeDType(rt) == rt;
-  bool inPlace = direct && fits(reuse, rt, x.shape());
-  Tensor fresh = inPlace ? Tensor() : Tensor::empty(direct ? rt : DType::F32, x.shape());
-  void* outData = inPlace ? reuse->data() : fresh.data();
-  Tensor converted;
-  const Tensor& tx = x.dtype() == ct ? x : (converted = astype(x, ct));
+// The result dtype of op(x) for an input of dtype `in`; *identity when the result is the
+// input itself (values are immutable, so no copy is needed). Raises DTypeError.
+static DType unaryResultType(UnOp op, DType in, bool* identity) {
+  *identity = false;
+  if (op == UnOp::IsNan || op == UnOp::IsFinite) return DType::Bool;
+  if (op >= UnOp::Exp) return isFloat(in) ? in : kDefaultFloat;
+  if (op == UnOp::Neg && in == DType::Bool) raiseDType("-", in);
+  if (op == UnOp::Invert && isFloat(in)) raiseDType("~", in);
+  *identity = (!isFloat(in) && (op == UnOp::Floor || op == UnOp::Ceil)) ||
+              (in == DType::Bool && op != UnOp::Invert) || (in == DType::U8 && op == UnOp::Abs);
+  return in;
+}
+
+// out = op(x) with result dtype rt (its compute dtype when 16-bit).
+static void computeUnary(UnOp op, const Tensor& x, DType rt, void* outData) {
+  DType ct = computeDType(op >= UnOp::Exp && op <= UnOp::Softplus ? rt : x.dtype());
+  std::optional<Tensor> converted;
+  const Tensor& tx = x.dtype() == ct ? x : converted.emplace(astype(x, ct));
   visitCompute(ct, [&](auto tag) {
     using T = typename decltype(tag)::type;
     unaryTyped<T>(op, outData, tx);
   });
-  if (inPlace) return std::move(*reuse);
-  if (direct) return fresh;
-  return astype(fresh, rt);
+}
+
+Tensor unary(UnOp op, const Tensor& x) {
+  bool identity;
+  DType rt = unaryResultType(op, x.dtype(), &identity);
+  if (identity) return x;
+  bool direct = computeDType(rt) == rt;
+  Tensor out = Tensor::empty(direct ? rt : DType::F32, x.shape());
+  computeUnary(op, x, rt, out.data());
+  if (direct) return out;
+  return astype(out, rt);
+}
+
+bool unaryInPlace(UnOp op, Tensor& x) {
+  bool identity;
+  DType rt = unaryResultType(op, x.dtype(), &identity);
+  if (identity) return true;
+  if (rt != x.dtype() || computeDType(rt) != rt || !x.isContiguous() || !reusable(x)) return false;
+  computeUnary(op, x, rt, x.data());
+  return true;
 }
 
 Tensor roundTensor(const Tensor& x, int64_t decimals) {

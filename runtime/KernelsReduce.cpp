@@ -201,19 +201,18 @@ Tensor meanOf(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
   Tensor s = reduce(RedOp::Sum, astype(x, ct), axes, keepdims, "mean");
   double n = (double)reducedCount(x.shape(), axes);
   Scalar count = Scalar::real(n);
-  return astype(binary(BinOp::Div, s, count, &s), rt);
+  return astype(binary(BinOp::Div, s, count), rt);
 }
 
 Tensor varOf(const Tensor& x, const std::vector<int>& axes, bool keepdims, int64_t ddof) {
   DType rt = floatResult(x.dtype());
   Tensor xf = astype(x, computeDType(rt));
   Tensor m = meanOf(xf, axes, true);
-  Tensor d = binary(BinOp::Sub, xf, m);
-  Tensor sq = binary(BinOp::Mul, d, d, &d);
-  d = Tensor();
+  Tensor sq = binary(BinOp::Sub, xf, m);
+  if (!binaryInPlace(BinOp::Mul, sq, sq, sq)) sq = binary(BinOp::Mul, sq, sq);  // squares, in place
   Tensor s = reduce(RedOp::Sum, sq, axes, keepdims, "var");
   int64_t n = reducedCount(x.shape(), axes) - ddof;
-  return astype(binary(BinOp::Div, s, Scalar::real((double)(n > 0 ? n : 0)), &s), rt);
+  return astype(binary(BinOp::Div, s, Scalar::real((double)(n > 0 ? n : 0))), rt);
 }
 
 Tensor logsumexpOf(const Tensor& x, const std::vector<int>& axes, bool keepdims) {
@@ -230,8 +229,7 @@ Tensor logsumexpOf(const Tensor& x, const std::vector<int>& axes, bool keepdims)
   Tensor e = unary(UnOp::Exp, binary(BinOp::Sub, xf, m));
   Tensor s = reduce(RedOp::Sum, e, axes, keepdims, "logsumexp");
   Tensor mk = keepdims ? m : reshapeTo(m, reducedShape(x.shape(), axes, false));
-  Tensor ls = unary(UnOp::Log, s, &s);
-  return astype(binary(BinOp::Add, ls, mk, &ls), rt);
+  return astype(binary(BinOp::Add, unary(UnOp::Log, s), mk), rt);
 }
 
 Tensor argReduce(bool isMax, const Tensor& x, int axis, bool keepdims, const char* fnName) {

@@ -133,16 +133,17 @@ Tensor Tensor::scalarInt(DType dt, int64_t v) {
 }
 
 bool Tensor::isContiguous() const {
-  for (int64_t d : shape_)
-    if (d == 0) return true;  // no elements: any layout will do
+  bool contiguous = true;
   int64_t expected = 1;
   for (size_t i = shape_.size(); i-- > 0;) {
-    if (shape_[i] != 1) {
-      if (strides_[i] != expected) return false;
-      expected *= shape_[i];
+    int64_t d = shape_[i];
+    if (d == 0) return true;  // no elements: any layout will do
+    if (d != 1) {
+      contiguous &= strides_[i] == expected;
+      expected *= d;
     }
   }
-  return true;
+  return contiguous;
 }
 
 Tensor Tensor::view(const Shape& shape, const Shape& strides, int64_t offset) const {

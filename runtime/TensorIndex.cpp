@@ -142,9 +142,10 @@ Resolved resolve(const Tensor& x, const Value& index) {
     expanded = true;
   };
   for (IndexItem& it : items) {
-    if (it.kind == IndexItem::Ellipsis) fill();
-    else full.push_back(std::move(it));
-  }
+    if (it.kind != IndexItem::Ellipsis) full.push_back(std::move(it));
+    else if (consumed < x.ndim()) fill();
+    else full.push_back(std::move(it));  // stands for no dimension, but still separates
+  }                                      // advanced indices (as in NumPy)
   if (!expanded) fill();
 
   // Masks become the integer arrays of their nonzero positions, one per dimension.
@@ -179,7 +180,7 @@ Resolved resolve(const Tensor& x, const Value& index) {
       continue;
     }
     if (it.kind == IndexItem::Array) anyArray = true;
-    if (it.kind != IndexItem::NewAxis) ++dim;
+    if (it.kind != IndexItem::NewAxis && it.kind != IndexItem::Ellipsis) ++dim;
     flat.push_back(std::move(it));
   }
 
@@ -216,9 +217,12 @@ Resolved resolve(const Tensor& x, const Value& index) {
         ++dim;
         break;
       }
-      default:  // NewAxis
+      case IndexItem::NewAxis:
         r.shape.push_back(1);
         r.strides.push_back(0);
+        break;
+      default:  // an Ellipsis standing for no dimension
+        break;
     }
   }
   if (!anyArray) return r;

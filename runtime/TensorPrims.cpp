@@ -46,15 +46,10 @@ struct OperandArg {
 Value unaryPrim(UnOp op, Value* args, const char* fn) {
   if (args[0].is(VKind::Tensor)) {
     Tensor& x = tensorOf(args[0]);
-    Tensor* reuse = args[0].unique() && reusable(x) ? &x : nullptr;
-    Tensor r = unary(op, x, reuse);
-    if (reuse && !reuse->defined()) {  // written in place: x is the result
-      x = std::move(r);
-      return std::move(args[0]);
-    }
-    return makeTensor(std::move(r));
+    if (args[0].unique() && reusable(x) && unaryInPlace(op, x)) return std::move(args[0]);
+    return makeTensor(unary(op, x));
   }
-  return makeTensor(unary(op, argTensor(args[0], fn, "x"), nullptr));
+  return makeTensor(unary(op, argTensor(args[0], fn, "x")));
 }
 
 Value shapeTuple(const Shape& s) {
@@ -230,15 +225,15 @@ Value prim_TensorRound(CallContext&, Value* args) {
 
 static Value binaryPrim(BinOp op, Value* args, const char* fn) {
   OperandArg x(args[0], fn, "x"), y(args[1], fn, "y");
-  return makeTensor(binary(op, x.op(), y.op(), nullptr, fn));
+  return makeTensor(binary(op, x.op(), y.op(), fn));
 }
 Value prim_Maximum(CallContext&, Value* args) { return binaryPrim(BinOp::Max, args, "maximum"); }
 Value prim_Minimum(CallContext&, Value* args) { return binaryPrim(BinOp::Min, args, "minimum"); }
 
 Value prim_Clip(CallContext&, Value* args) {
   Tensor r = argTensor(args[0], "clip", "x");
-  if (!args[1].isNone()) r = binary(BinOp::Max, r, OperandArg(args[1], "clip", "lo").op(), nullptr, "clip");
-  if (!args[2].isNone()) r = binary(BinOp::Min, r, OperandArg(args[2], "clip", "hi").op(), nullptr, "clip");
+  if (!args[1].isNone()) r = binary(BinOp::Max, r, OperandArg(args[1], "clip", "lo").op(), "clip");
+  if (!args[2].isNone()) r = binary(BinOp::Min, r, OperandArg(args[2], "clip", "hi").op(), "clip");
   return makeTensor(std::move(r));
 }
 
@@ -291,7 +286,7 @@ Value prim_Var(CallContext&, Value* args) {
 Value prim_Std(CallContext&, Value* args) {
   ReduceArgs r(args, "std");
   Tensor v = varOf(r.x, r.axes, r.keepdims, argInt(args[3], "std", "ddof"));
-  return makeTensor(unary(UnOp::Sqrt, v, &v));
+  return makeTensor(unary(UnOp::Sqrt, v));
 }
 
 static Value argPrim(bool isMax, Value* args, const char* fn) {
@@ -466,7 +461,7 @@ Value prim_ToList(CallContext&, Value* args) { return tensorToList(argTensor(arg
 
 Value prim_Dot(CallContext&, Value* args) {
   Tensor a = argTensor(args[0], "dot", "x"), b = argTensor(args[1], "dot", "y");
-  if (a.ndim() == 0 || b.ndim() == 0) return makeTensor(binary(BinOp::Mul, a, b, nullptr, "dot"));
+  if (a.ndim() == 0 || b.ndim() == 0) return makeTensor(binary(BinOp::Mul, a, b, "dot"));
   if (b.ndim() <= 2) return makeTensor(matmul(a, b));
   // N-d: sum over the last axis of a and the second-to-last of b:
   // dot(a, b)[i..., j..., k] = sum(a[i..., :] * b[j..., :, k]).

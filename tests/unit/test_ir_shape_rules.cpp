@@ -238,6 +238,11 @@ TEST(Construction, FromShapesAndData) {
             Abstract::tensor(DType::F32, {n, Dim::of(3)}));
   A r = rule(Prim::Zeros, {Abstract::integer()}).value;
   EXPECT_TRUE(r->shape[0].isSymbol());
+  // Data of unknown length (read from a file, say) gives a symbolic dimension.
+  A data = rule(Prim::TensorNew, {Abstract::listOf(Abstract::real())}).value;
+  ASSERT_TRUE(data->isTensor() && data->rankKnown && data->rank() == 1);
+  EXPECT_TRUE(data->shape[0].isSymbol());
+  EXPECT_EQ(ty(Prim::TensorNew, {Abstract::list({Abstract::any(), Abstract::list({ic(1)})})}), "Tensor[...]");
   EXPECT_EQ(ty(Prim::Exp, {ic(2)}), "f32[]");
   EXPECT_EQ(ty(Prim::Floor, {i64({2})}), "i64[2]");
   EXPECT_EQ(ty(Prim::IsNan, {f32({2})}), "bool[2]");

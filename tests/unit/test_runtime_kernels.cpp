@@ -173,28 +173,37 @@ TEST(Kernels, BinaryPromotionExamples) {
             "-: unsupported dtype bool");
 }
 
-TEST(Kernels, ReuseWritesInPlace) {
+TEST(Kernels, InPlaceVariants) {
   Tensor x = makeT(DType::F32, {3}, {1, 2, 3});
   const void* data = x.data();
-  Tensor y = binary(BinOp::Mul, x, Scalar::real(2.0), &x);
-  EXPECT_FALSE(x.defined());  // moved into the result
-  EXPECT_EQ(y.data(), data);
-  EXPECT_EQ(y.getF64(2), 6.0);
-  Tensor shared = y;  // now the buffer has two owners: no reuse
-  Tensor z = binary(BinOp::Add, y, Scalar::real(1.0), &y);
-  EXPECT_TRUE(y.defined());
-  EXPECT_NE(z.data(), data);
-  EXPECT_EQ(shared.getF64(0), 2.0);
-  // A result of another dtype or shape does not reuse.
+  ASSERT_TRUE(binaryInPlace(BinOp::Mul, x, Scalar::real(2.0), x));
+  EXPECT_EQ(x.data(), data);
+  EXPECT_EQ(x.getF64(2), 6.0);
+  ASSERT_TRUE(binaryInPlace(BinOp::Add, makeT(DType::F32, {1}, {1}), x, x));  // broadcast operand
+  EXPECT_EQ(x.getF64(2), 7.0);
+  Tensor shared = x;  // now the buffer has two owners: never written
+  EXPECT_FALSE(binaryInPlace(BinOp::Add, x, Scalar::real(1.0), x));
+  EXPECT_EQ(shared.getF64(0), 3.0);
+  // A result of another dtype or shape does not fit.
   Tensor w = makeT(DType::F32, {1}, {1});
-  EXPECT_NE(binary(BinOp::Add, w, makeT(DType::F32, {2}, {1, 2}), &w).buffer(), w.buffer());
+  EXPECT_FALSE(binaryInPlace(BinOp::Add, w, makeT(DType::F32, {2}, {1, 2}), w));
   Tensor i = makeT(DType::I64, {2}, {1, 2});
-  EXPECT_NE(binary(BinOp::Div, i, i, &i).buffer(), i.buffer());
+  EXPECT_FALSE(binaryInPlace(BinOp::Div, i, i, i));
+  EXPECT_FALSE(binaryInPlace(BinOp::Lt, i, i, i));
+  Tensor h = makeT(DType::F16, {2}, {1, 2});
+  EXPECT_FALSE(binaryInPlace(BinOp::Add, h, h, h));  // 16-bit floats compute in f32
+  Tensor v = permute(makeT(DType::F32, {2, 2}, {1, 2, 3, 4}), {1, 0});
+  EXPECT_FALSE(binaryInPlace(BinOp::Add, v, v, v));  // not contiguous
+  EXPECT_EQ(errorOf([&] { binaryInPlace(BinOp::BitAnd, w, w, w); }), "&: unsupported dtype f32");
   Tensor u = makeT(DType::F32, {2}, {4, 9});
   data = u.data();
-  Tensor s = unary(UnOp::Sqrt, u, &u);
-  EXPECT_EQ(s.data(), data);
-  EXPECT_EQ(s.getF64(1), 3.0);
+  ASSERT_TRUE(unaryInPlace(UnOp::Sqrt, u));
+  EXPECT_EQ(u.data(), data);
+  EXPECT_EQ(u.getF64(1), 3.0);
+  Tensor k = makeT(DType::I64, {1}, {4});
+  EXPECT_FALSE(unaryInPlace(UnOp::Exp, k));  // gives f32
+  EXPECT_TRUE(unaryInPlace(UnOp::Floor, k));  // identity
+  EXPECT_EQ(k.getI64(0), 4);
 }
 
 // ------------------------------------------------------------------------ unary

@@ -12,10 +12,12 @@
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
 #include "ir/Diagnostics.h"
+#include "ir/Infer.h"
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Print.h"
+#include "tools/msl/Repl.h"
 
 namespace msl {
 
@@ -31,7 +33,10 @@ const char* kHelp =
     "msl — a compiler and runtime for deep learning, shaped as a language\n"
     "\n"
     "usage:\n"
-    "  msl run FILE [ARGS...]      run a program (argv is [FILE, ARGS...])\n"
+    "  msl                         the interactive REPL when stdin is a terminal; otherwise\n"
+    "                              run the program read from stdin (`echo 'print(1)' | msl`)\n"
+    "  msl repl                    the interactive REPL (type :help in it for its commands)\n"
+    "  msl run FILE [ARGS...]      run a program (argv is [FILE, ARGS...]; FILE - is stdin)\n"
     "  msl FILE [ARGS...]          the same as `msl run FILE ARGS...`\n"
     "  msl check FILE              parse, resolve names and imports, lower; do not run\n"
     "  msl --emit=STAGE FILE       print a stage of the pipeline and stop:\n"
@@ -45,6 +50,7 @@ const char* kHelp =
     "\n"
     "environment:\n"
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
+    "  HOME                        the REPL keeps its history in ~/.msl_history\n"
     "\n"
     "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
 
@@ -156,12 +162,23 @@ ir::Module* Program::loadText(const std::string& name, const std::string& text) 
   return load("__main__", addSourceText(name, text));
 }
 
+void Program::extend(ir::Module& m, std::unique_ptr<ast::Module> ast) {
+  loading_.clear();  // an import that failed in an earlier input left its chain behind
+  // Imports resolve from a loaded file's folder (:load FILE), or the current one (<repl>).
+  std::string dir = ast->file && ast->file->name[0] != '<' ? dirOf(ast->file->name) : ".";
+  asts_.push_back(std::move(ast));
+  lowerModule(*asts_.back(), m, [this, dir](const std::string& name, SourceLoc loc, bool required) {
+    return resolve(name, dir, loc, required);
+  });
+  ir::computeFreeVars(m);
+}
+
 // ------------------------------------------------------------------ the command line
 
 namespace {
 
 struct Options {
-  std::string command;  // run, check, emit
+  std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
   std::string file;
@@ -202,10 +219,15 @@ Options parseArgs(int argc, char** argv) {
   }
   if (i < argc && o.command.empty()) {
     std::string c = argv[i];
-    if (c == "run" || c == "check") { o.command = c; ++i; }
+    if (c == "run" || c == "check" || c == "repl") { o.command = c; ++i; }
     else o.command = "run";
   }
-  if (o.command.empty()) usageError("the REPL is not supported yet; give a file: msl run FILE");
+  // No FILE: the REPL when stdin is a terminal, otherwise the program read from stdin.
+  if (o.command.empty()) {
+    o.command = isatty(STDIN_FILENO) ? "repl" : "run";
+    o.file = "-";
+    return o;
+  }
   // Options may also follow the sub-command, before FILE.
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
     std::string a = argv[i];
@@ -213,6 +235,10 @@ Options parseArgs(int argc, char** argv) {
     else usageError("unknown option '" + a + "'");
   }
   if (o.mode != "eager" && o.mode != "graph") usageError("unknown mode '" + o.mode + "' (eager, graph)");
+  if (o.command == "repl") {
+    if (i < argc) usageError("unexpected argument '" + std::string(argv[i]) + "' after repl");
+    return o;
+  }
   if (i >= argc) usageError("missing FILE");
   o.file = argv[i++];
   for (; i < argc; ++i) o.args.push_back(argv[i]);
@@ -229,12 +255,23 @@ int runCommand(const Options& o) {
     return 0;
   }
   if (o.mode == "graph") raise(DiagId::NotSupportedYet, SourceLoc{}, {"--mode=graph"});
-  ir::Module* main = prog.loadMain(o.file);
+  if (o.command == "repl") return runRepl(prog);
+  // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
+  ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
   if (o.command == "emit") {
     outWrite(ir::printModule(*main));
     return 0;
   }
-  if (o.command == "check") return 0;
+  if (o.command == "check") {
+    // Types and shapes: report the definite errors inference finds, in program order.
+    int errors = 0;
+    for (ir::Module* m : prog.modules())
+      for (const Diagnostic& d : ir::checkModule(*m)) {
+        errWrite(renderDiagnostic(d));
+        ++errors;
+      }
+    return errors ? 1 : 0;
+  }
   Interpreter interp;
   std::vector<std::string> argv{o.file};
   argv.insert(argv.end(), o.args.begin(), o.args.end());

@@ -19,6 +19,11 @@ class Program {
   explicit Program(std::vector<std::string> searchPath);
   ir::Module* loadMain(const std::string& path);
   ir::Module* loadText(const std::string& name, const std::string& text);  // "<string>"
+  // The REPL (tools/msl/Repl.h): appends the statements of one input to the session's live
+  // module `m`, its imports resolved from the input file's folder (the current one for
+  // "<repl>"). When this raises, statements already lowered stay appended to m.statements
+  // (the REPL cuts them off).
+  void extend(ir::Module& m, std::unique_ptr<ast::Module> ast);
   const ast::Module* mainAst() const { return mainAst_; }
   const std::vector<ir::Module*>& modules() const { return order_; }
 
