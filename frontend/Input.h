@@ -25,7 +25,7 @@ inline constexpr unsigned kMaxSyntaxDepth = 1000;
 // "nested too deeply" diagnostic after using kParserStackBudget of it: a safety net under
 // the limits above, which input reaches long before.
 inline constexpr size_t kParserStackBytes = size_t(512) << 20;
-inline constexpr size_t kParserStackBudget = size_t(64) << 20;
+inline constexpr size_t kParserStackBudget = size_t(32) << 20;
 }  // namespace limits
 
 // Checks `text` (size, UTF-8, NUL), normalises line ends (CRLF and CR become LF), drops a

@@ -25,3 +25,6 @@ config.substitutions.append((r"\bFileCheck\b", filecheck))
 tools = os.path.dirname(filecheck)
 path = config.environment.get("PATH", os.environ.get("PATH", ""))
 config.environment["PATH"] = os.pathsep.join([tools, path]) if tools else path
+
+# Inputs/ folders hold files that tests read; they are not tests themselves.
+config.excludes = ["Inputs"]

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -38,7 +39,8 @@ const char* kHelp =
     "  msl repl                    the interactive REPL (type :help in it for its commands)\n"
     "  msl run FILE [ARGS...]      run a program (argv is [FILE, ARGS...]; FILE - is stdin)\n"
     "  msl FILE [ARGS...]          the same as `msl run FILE ARGS...`\n"
-    "  msl check FILE              parse, resolve names and imports, lower; do not run\n"
+    "  msl check FILE              parse, resolve names and imports, lower, infer types\n"
+    "                              and shapes; report definite errors; do not run\n"
     "  msl --emit=STAGE FILE       print a stage of the pipeline and stop:\n"
     "                                ast  the syntax tree\n"
     "                                ir   the IR graphs after lowering\n"
@@ -47,6 +49,10 @@ const char* kHelp =
     "options:\n"
     "  --mode=eager                interpret (the default; MindSpore's PYNATIVE_MODE)\n"
     "  --mode=graph                compile every function (not supported yet)\n"
+    "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
+    "  --print-after-all           print the IR after every pass\n"
+    "  --time-passes               time each pass, on stderr\n"
+    "  --stats                     the number of kernel calls, on stderr at exit\n"
     "\n"
     "environment:\n"
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
@@ -86,17 +92,25 @@ std::vector<std::string> searchPathFromEnv() {
 
 Program::Program(std::vector<std::string> searchPath) : searchPath_(std::move(searchPath)) {}
 
+static double secondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
 ir::Module* Program::load(const std::string& modName, const SourceFile* file) {
+  auto t0 = std::chrono::steady_clock::now();
   asts_.push_back(parseModule(file));
+  ir::afterStage("parse", nullptr, secondsSince(t0), pipeline_);
   const ast::Module& ast = *asts_.back();
   if (modName == "__main__") mainAst_ = &ast;
   owned_.push_back(std::make_unique<ir::Module>(modName, file));
   ir::Module* m = owned_.back().get();
   std::string dir = dirOf(file->name);
+  t0 = std::chrono::steady_clock::now();
   lowerModule(ast, *m, [this, dir](const std::string& name, SourceLoc loc, bool required) {
     return resolve(name, dir, loc, required);
   });
-  ir::computeFreeVars(*m);
+  ir::afterStage("lower", m, secondsSince(t0), pipeline_);
+  ir::runModulePasses(*m, pipeline_);
   order_.push_back(m);
   return m;
 }
@@ -178,6 +192,8 @@ void Program::extend(ir::Module& m, std::unique_ptr<ast::Module> ast) {
 namespace {
 
 struct Options {
+  ir::PipelineOptions pipeline;
+  bool stats = false;   // --stats: kernel calls made, on stderr at exit
   std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
@@ -190,6 +206,25 @@ struct Options {
   std::string m = "msl: " + msg + "\n(run `msl --help` for usage)\n";
   errWrite(m);
   throw 1;
+}
+
+// --print-after=PASS, --print-after-all, --time-passes, --stats.
+bool pipelineOption(const std::string& a, Options& o) {
+  if (a.rfind("--print-after=", 0) == 0) {
+    std::string pass = a.substr(14);
+    auto names = ir::passNames();
+    if (std::find(names.begin(), names.end(), pass) == names.end()) {
+      std::string all;
+      for (auto& n : names) all += (all.empty() ? "" : ", ") + n;
+      usageError("unknown pass '" + pass + "' for --print-after (" + all + ")");
+    }
+    o.pipeline.printAfter.push_back(pass);
+    return true;
+  }
+  if (a == "--print-after-all") { o.pipeline.printAfterAll = true; return true; }
+  if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
+  if (a == "--stats") { o.stats = true; return true; }
+  return false;
 }
 
 Options parseArgs(int argc, char** argv) {
@@ -214,6 +249,7 @@ Options parseArgs(int argc, char** argv) {
       if (o.mode != "eager" && o.mode != "graph") usageError("unknown mode '" + o.mode + "' (eager, graph)");
       continue;
     }
+    if (pipelineOption(a, o)) continue;
     if (a.size() > 1 && a[0] == '-') usageError("unknown option '" + a + "'");
     break;
   }
@@ -232,7 +268,7 @@ Options parseArgs(int argc, char** argv) {
   for (; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; ++i) {
     std::string a = argv[i];
     if (a.rfind("--mode=", 0) == 0) o.mode = a.substr(7);
-    else usageError("unknown option '" + a + "'");
+    else if (!pipelineOption(a, o)) usageError("unknown option '" + a + "'");
   }
   if (o.mode != "eager" && o.mode != "graph") usageError("unknown mode '" + o.mode + "' (eager, graph)");
   if (o.command == "repl") {
@@ -246,8 +282,11 @@ Options parseArgs(int argc, char** argv) {
   return o;
 }
 
-int runCommand(const Options& o) {
+int runCommand(Options& o) {
   Program prog(searchPathFromEnv());
+  o.pipeline.out = [](const std::string& s) { outWrite(s); };
+  o.pipeline.err = [](const std::string& s) { errWrite(s); };
+  prog.setPipelineOptions(o.pipeline);
   if (o.command == "emit" && o.emit == "ast") {
     const SourceFile* f = loadSourceFile(o.file);
     auto ast = parseModule(f);
@@ -279,6 +318,13 @@ int runCommand(const Options& o) {
   for (auto& a : argv) items.push_back(makeStr(a));
   interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
   interp.setArgv(argv);
+  struct Stats {  // printed also when the program ends with an error
+    const Interpreter& it;
+    bool on;
+    ~Stats() {
+      if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+    }
+  } stats{interp, o.stats};
   interp.runModule(main);
   return 0;
 }

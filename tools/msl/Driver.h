@@ -7,6 +7,7 @@
 
 #include "frontend/AST.h"
 #include "ir/IR.h"
+#include "ir/Pipeline.h"
 
 namespace msl {
 
@@ -24,6 +25,8 @@ class Program {
   // "<repl>"). When this raises, statements already lowered stay appended to m.statements
   // (the REPL cuts them off).
   void extend(ir::Module& m, std::unique_ptr<ast::Module> ast);
+  // --print-after / --print-after-all / --time-passes for every module loaded.
+  void setPipelineOptions(const ir::PipelineOptions& o) { pipeline_ = o; }
   const ast::Module* mainAst() const { return mainAst_; }
   const std::vector<ir::Module*>& modules() const { return order_; }
 
@@ -37,6 +40,7 @@ class Program {
   std::vector<std::pair<std::string, SourceLoc>> loading_;  // the import chain, for cycles
   std::vector<ir::Module*> order_;
   const ast::Module* mainAst_ = nullptr;
+  ir::PipelineOptions pipeline_;
 };
 
 // Runs the msl command line; returns the process exit code (0, 1 user error, 2 internal).
