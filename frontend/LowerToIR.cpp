@@ -399,13 +399,16 @@ class Lowerer {
       if (i + 1 < body.size()) {
         if (Node* flag = exitFlag(s->loc())) {
           // Statements after one that may have returned / broken run only if it did not.
+          // Paths where the flag is set have left the block already, so the block
+          // definitely leaves when the rest of it does.
+          bool restLeaves = false;
           ifThenElse(flag, nullptr, [&, i] {
             // In here no flag is set: the rest of the block runs unguarded again.
             for (const char* f : {kRet, kBrk, kCont})
               if (env_.count(f)) env_[f] = m_.constBool(false);
-            block(body, i + 1);
+            restLeaves = block(body, i + 1);
           }, body[i + 1]->loc(), "rest");
-          return false;
+          return restLeaves;
         }
       }
     }
@@ -522,9 +525,10 @@ class Lowerer {
     for (size_t i = 0; i < params.size(); ++i) env_[params[i].name] = fg->params[i];
     env_[kState] = token();
     env_[kRet] = m_.constBool(false);
-    env_[kRv] = m_.constNone();
+    // The return value is undefined until a `return`; a path that falls off the end
+    // returns None (so inference sees `int`, not `int or None`, when every path returns).
+    env_[kRv] = m_.constUndef("<return value>");
     Node* out = bodyFn();
-    if (!out) out = env_[kRv];
     fg->output = withState(out, loc);
     g_ = savedG;
     scope_ = savedScope;
@@ -537,8 +541,12 @@ class Lowerer {
   Node* functionDef(const FunctionDef* d) {
     std::set<std::string> locals;
     assignedNames(d->body, locals);
-    Graph* fg = function(d->name, d->nameLoc, d->params, [&]() -> Node* { block(d->body); return nullptr; },
-                         locals, d->name);
+    Graph* fg = function(d->name, d->nameLoc, d->params, [&]() -> Node* {
+      if (block(d->body)) return env_[kRv];
+      Node* ret = env_[kRet];
+      if (isConstFalse(ret)) return m_.constNone();
+      return conditional(ret, [&] { return env_[kRv]; }, [&] { return m_.constNone(); }, d->loc(), "returned");
+    }, locals, d->name);
     fg->qualname = (g_->isFunction ? g_->qualname + "." : std::string()) + d->name;
     Node* f = m_.constGraph(fg, d->loc());
     // Decorators apply bottom-up: @a @b def f  ==  f = a(b(f)).
@@ -617,8 +625,9 @@ class Lowerer {
       case StmtKind::If: {
         auto* i = as<If>(s);
         Node* c = truth(expr(i->test.get()), i->test->loc());
-        ifThenElse(c, [&] { block(i->body); }, [&] { block(i->orelse); }, s->loc());
-        return false;
+        bool thenLeaves = false, elseLeaves = false;
+        ifThenElse(c, [&] { thenLeaves = block(i->body); }, [&] { elseLeaves = block(i->orelse); }, s->loc());
+        return thenLeaves && elseLeaves;
       }
       case StmtKind::While: {
         auto* w = as<While>(s);

@@ -7,7 +7,7 @@
 // reference and its buffer is runtime-allocated) receives the result in place when the
 // result has its dtype and shape, so `x = x * a + b` in a loop allocates nothing.
 #include <cmath>
-#include <cstring>
+#include <type_traits>
 
 #include "ir/Diagnostics.h"
 #include "runtime/MathFns.h"
@@ -161,8 +161,18 @@ size_t repeatCount(const Value& n, size_t itemLen) {
   return (size_t)k;
 }
 
+// a + b on lists or tuples. A consumed list (its Value held the only reference) is
+// extended in place, so `l = l + [x]` in a loop does not copy l each time.
 template <class Obj>
-Value concatSeq(const Value& a, const Value& b) {
+Value concatSeq(Value* args) {
+  const Value &a = args[0], &b = args[1];
+  if constexpr (std::is_same_v<Obj, ListObj>) {
+    if (a.unique()) {
+      const auto& y = b.as<Obj>()->items;
+      a.as<Obj>()->items.insert(a.as<Obj>()->items.end(), y.begin(), y.end());
+      return std::move(args[0]);
+    }
+  }
   auto* o = new Obj();
   const auto &x = a.as<Obj>()->items, &y = b.as<Obj>()->items;
   o->items.reserve(x.size() + y.size());
@@ -197,9 +207,13 @@ Value arith(BinOp op, Value* args) {
   Value out;
   if ((a.is(VKind::Tensor) || b.is(VKind::Tensor)) && tensorBinary(op, args, &out)) return out;
   if (op == BinOp::Add && a.kind() == b.kind()) {
-    if (a.is(VKind::Str)) return makeStr(a.as<StrObj>()->s + b.as<StrObj>()->s);
-    if (a.is(VKind::List)) return concatSeq<ListObj>(a, b);
-    if (a.is(VKind::Tuple)) return concatSeq<TupleObj>(a, b);
+    if (a.is(VKind::Str)) {
+      if (!a.unique()) return makeStr(a.as<StrObj>()->s + b.as<StrObj>()->s);
+      a.as<StrObj>()->s += b.as<StrObj>()->s;  // consumed: extend in place
+      return std::move(args[0]);
+    }
+    if (a.is(VKind::List)) return concatSeq<ListObj>(args);
+    if (a.is(VKind::Tuple)) return concatSeq<TupleObj>(args);
   }
   if (op == BinOp::Mul) {
     bool seqA = a.is(VKind::Str) || isSeq(a), seqB = b.is(VKind::Str) || isSeq(b);

@@ -1,8 +1,6 @@
 // Elementwise kernels: copies and casts, binary operations with broadcasting and JAX
 // promotion, unary functions, rounding and where.
-#include <bit>
 #include <cmath>
-#include <cstring>
 #include <optional>
 
 #include "ir/Diagnostics.h"
@@ -345,9 +343,33 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
   });
 }
 
-// The compute dtype of `a op b` with result dtype rt.
+// Whether `o` is a Python int outside the range of the integer dtype `dt` it meets.
+static bool intOutOfRange(const Operand& o, DType dt) {
+  if (o.t || o.s.kind != WeakKind::Int) return false;
+  if (dt == DType::U8) return o.s.i < 0 || o.s.i > 255;
+  if (dt == DType::I32) return o.s.i < INT32_MIN || o.s.i > INT32_MAX;
+  return false;
+}
+
+// Raises ValueError when a Python int does not fit the integer dtype of the result (JAX
+// refuses too; wrapping would be a silent wrong answer).
+static void checkIntFits(const Operand& a, const Operand& b, DType dt, const char* opName) {
+  for (const Operand* o : {&a, &b})
+    if (intOutOfRange(*o, dt))
+      raise(DiagId::ValueError, SourceLoc{},
+            {"Python int " + std::to_string(o->s.i) + " is out of range for " + dtypeName(dt) + " in " + opName});
+}
+
+// The compute dtype of `a op b` with result dtype rt. Comparisons with a Python int out
+// of the tensor dtype's range compare in i64, so that `u8_tensor < 300` is all true.
 static DType binaryComputeType(BinOp op, const Operand& a, const Operand& b, DType rt) {
-  return computeDType(isComparison(op) ? promotedType(a, b) : rt);
+  if (!isComparison(op)) {
+    checkIntFits(a, b, rt, binOpSymbol(op));
+    return computeDType(rt);
+  }
+  DType p = promotedType(a, b);
+  if (intOutOfRange(a, p) || intOutOfRange(b, p)) return DType::I64;
+  return computeDType(p);
 }
 
 Tensor binary(BinOp op, const Operand& a, const Operand& b, const char* opName) {
@@ -555,6 +577,7 @@ Tensor roundTensor(const Tensor& x, int64_t decimals) {
 // ================================================================== where
 Tensor where(const Tensor& cond, const Operand& x, const Operand& y) {
   DType rt = promotedType(x, y);
+  checkIntFits(x, y, rt, "where");
   Shape shape = cond.shape();
   for (const Operand* o : {&x, &y})
     if (o->t && !broadcastShapes(Shape(shape), o->t->shape(), &shape))

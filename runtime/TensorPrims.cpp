@@ -260,8 +260,8 @@ Value reducePrim(RedOp op, Value* args, const char* fn) {
   ReduceArgs r(args, fn);
   return makeTensor(reduce(op, r.x, r.axes, r.keepdims, fn));
 }
-// argmax/argmin/cumsum take one axis or None.
-int optAxis(const Value& v, int ndim) { return v.isNone() ? -1 : normAxis(intArg(v, "axis", "axis"), ndim); }
+// argmax/argmin/cumsum take one axis or None (-1).
+int optAxis(const Value& v, int ndim, const char* fn) { return v.isNone() ? -1 : normAxis(intArg(v, fn, "axis"), ndim); }
 }  // namespace
 
 Value prim_TensorSum(CallContext&, Value* args) { return reducePrim(RedOp::Sum, args, "sum"); }
@@ -291,14 +291,14 @@ Value prim_Std(CallContext&, Value* args) {
 
 static Value argPrim(bool isMax, Value* args, const char* fn) {
   Tensor x = argTensor(args[0], fn, "x");
-  return makeTensor(argReduce(isMax, x, optAxis(args[1], x.ndim()), argBool(args[2], fn, "keepdims"), fn));
+  return makeTensor(argReduce(isMax, x, optAxis(args[1], x.ndim(), fn), argBool(args[2], fn, "keepdims"), fn));
 }
 Value prim_Argmax(CallContext&, Value* args) { return argPrim(true, args, "argmax"); }
 Value prim_Argmin(CallContext&, Value* args) { return argPrim(false, args, "argmin"); }
 
 Value prim_Cumsum(CallContext&, Value* args) {
   Tensor x = argTensor(args[0], "cumsum", "x");
-  return makeTensor(cumsumOf(x, optAxis(args[1], x.ndim())));
+  return makeTensor(cumsumOf(x, optAxis(args[1], x.ndim(), "cumsum")));
 }
 
 // ================================================================== shapes
@@ -485,7 +485,7 @@ Value prim_Dot(CallContext&, Value* args) {
 
 static Value softmaxPrim(Value* args, bool log, const char* fn) {
   Tensor x = argTensor(args[0], fn, "x");
-  if (x.ndim() == 0) return makeTensor(softmaxOf(reshapeTo(x, {1}), 0, log).view({}, {}, 0));
+  if (x.ndim() == 0) return makeTensor(reshapeTo(softmaxOf(reshapeTo(x, {1}), 0, log), {}));
   return makeTensor(softmaxOf(x, normAxis(intArg(args[1], fn, "axis"), x.ndim()), log));
 }
 Value prim_Softmax(CallContext&, Value* args) { return softmaxPrim(args, false, "softmax"); }

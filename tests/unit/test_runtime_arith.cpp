@@ -94,6 +94,19 @@ TEST(Arith, SequencesAndStrings) {
   EXPECT_EQ(errorOf([] { call(Prim::Sub, {S("a"), S("a")}); }), "unsupported operand types for -: 'str' and 'str'");
   EXPECT_EQ(errorOf([] { call(Prim::Neg, {S("a")}); }), "bad operand type for unary -: 'str'");
   EXPECT_NE(errorOf([] { call(Prim::Mul, {S("ab"), I(1LL << 40)}); }), "");
+  // A consumed list or string is extended in place; a shared one is not changed.
+  Value l = L({I(1)});
+  Object* obj = l.obj();
+  Value args[2] = {std::move(l), L({I(2)})};
+  Value r = prim_Add(*(CallContext*)nullptr, args);
+  EXPECT_EQ(r.obj(), obj);
+  EXPECT_EQ(R(r), "[1, 2]");
+  Value shared = r;
+  EXPECT_EQ(R(call(Prim::Add, {r, L({I(3)})})), "[1, 2, 3]");
+  EXPECT_EQ(R(shared), "[1, 2]");
+  Value s = S("ab");
+  Value sargs[2] = {std::move(s), S("c")};
+  EXPECT_EQ(R(prim_Add(*(CallContext*)nullptr, sargs)), "'abc'");
 }
 
 TEST(Arith, Comparisons) {

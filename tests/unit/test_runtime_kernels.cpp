@@ -109,13 +109,18 @@ void checkBinaryCase(Rng& r, BinOp op, DType da, DType db, bool scalarB) {
   DType p = scalarB ? promoteWeak(da, s.kind) : promote(da, db);
   bool bad = ((op == BinOp::BitAnd || op == BinOp::BitOr || op == BinOp::BitXor) && isFloat(p)) ||
              ((op == BinOp::Sub || op == BinOp::FloorDiv || op == BinOp::Mod || op == BinOp::Pow) && p == DType::Bool);
-  if (bad) {
+  DType rt = isComparison(op) ? DType::Bool : op == BinOp::Div && !isFloat(p) ? DType::F32 : p;
+  // A Python int outside the range of an u8/i32 result is an error; comparisons with it
+  // are computed in i64.
+  DType rangeT = isComparison(op) ? p : rt;
+  bool outOfRange = scalarB && s.kind == WeakKind::Int &&
+                    ((rangeT == DType::U8 && (s.i < 0 || s.i > 255)) || (rangeT == DType::I32 && (s.i < INT32_MIN || s.i > INT32_MAX)));
+  if (bad || (outOfRange && !isComparison(op))) {
     EXPECT_NE(errorOf([&] { binary(op, a, ob); }), "") << binOpSymbol(op) << dtypeName(p);
     return;
   }
   Tensor out = binary(op, a, ob);
-  DType rt = isComparison(op) ? DType::Bool : op == BinOp::Div && !isFloat(p) ? DType::F32 : p;
-  DType ct = computeOf(isComparison(op) ? p : rt);
+  DType ct = outOfRange ? DType::I64 : computeOf(isComparison(op) ? p : rt);
   ASSERT_EQ(out.dtype(), rt) << binOpSymbol(op) << " " << dtypeName(da) << " " << dtypeName(db);
   Shape expect;
   if (scalarB) expect = sa;
@@ -163,6 +168,9 @@ TEST(Kernels, BinaryPromotionExamples) {
   EXPECT_EQ(binary(BinOp::Mul, i64, Scalar::real(0.5)).dtype(), DType::F32);
   EXPECT_EQ(binary(BinOp::Div, i64, i64).dtype(), DType::F32);
   EXPECT_EQ(binary(BinOp::Add, u8, Scalar::integer(1)).getI64(1), 0);  // u8 wraps
+  EXPECT_EQ(errorOf([&] { binary(BinOp::Add, u8, Scalar::integer(300)); }), "Python int 300 is out of range for u8 in +");
+  EXPECT_EQ(binary(BinOp::Lt, u8, Scalar::integer(300)).getI64(1), 1);  // compared in i64
+  EXPECT_EQ(binary(BinOp::Gt, u8, Scalar::integer(-1)).getI64(0), 1);
   EXPECT_EQ(binary(BinOp::Add, makeT(DType::Bool, {1}, {1}), Scalar::integer(1)).dtype(), DType::I64);
   EXPECT_EQ(binary(BinOp::Lt, i64, Scalar::real(2.5)).dtype(), DType::Bool);
   EXPECT_EQ(binary(BinOp::FloorDiv, i64, Scalar::integer(0)).getI64(0), 0);  // as JAX
