@@ -189,6 +189,20 @@ class SyntaxErrorStrategy : public antlr4::DefaultErrorStrategy {
     return lit.empty() ? p->getVocabulary().getSymbolicName(size_t(type)) : lit;
   }
 
+  // The first token of the logical line that holds `t`.
+  static Token* statementStart(antlr4::Parser* p, Token* t) {
+    Token* first = nullptr;
+    for (ssize_t i = ssize_t(t->getTokenIndex()); i >= 0; --i) {
+      Token* x = p->getTokenStream()->get(size_t(i));
+      size_t xt = x->getType();
+      if (x != t && (xt == P::NEWLINE || xt == P::INDENT || xt == P::DEDENT || xt == P::SEMI)) break;
+      first = x;
+    }
+    return first;
+  }
+
+  [[noreturn]] void syntax(SourceLoc at, const std::string& msg) { raise(DiagId::SyntaxError, at, {msg}); }
+
   [[noreturn]] void fail(antlr4::Parser* p, Token* t, const antlr4::misc::IntervalSet& expected) {
     size_t type = t->getType();
     bool atEnd = type == Token::EOF || TokenSource::isAtEnd(t);
@@ -206,6 +220,15 @@ class SyntaxErrorStrategy : public antlr4::DefaultErrorStrategy {
       }
     }
     if (type == P::INDENT) raise(DiagId::UnexpectedIndent, here);
+    // Python statements that start with a plain name: `match x:`, Python 2's `print x`.
+    if (Token* first = statementStart(p, t); first && first != t && first->getType() == P::NAME) {
+      bool second = p->getTokenStream()->get(first->getTokenIndex() + 1) == t && type != P::NEWLINE && !atEnd;
+      bool colonEnds = type == P::NEWLINE && t->getTokenIndex() > 0 &&
+                       p->getTokenStream()->get(t->getTokenIndex() - 1)->getType() == P::COLON;
+      if (first->getText() == "match" && (second || type == P::COLON || colonEnds))
+        raise(DiagId::NotInLanguage, tokenLoc(file_, first), {"the 'match' statement", "use if/elif/else"});
+      if (first->getText() == "print" && second) syntax(tokenLoc(file_, first), "missing parentheses in call to 'print'");
+    }
     if (expected.contains(size_t(P::INDENT)))
       raise(DiagId::ExpectedIndent, type == P::NEWLINE || atEnd ? afterPrevious : here);
 
@@ -450,7 +473,6 @@ class Builder {
   SourceLoc loc(TerminalNode* n) const { return loc(n->getSymbol()); }
   SourceLoc end(const Token* t) const { return tokenEnd(file_, t); }
   SourceRange range(ParserRuleContext* c) const { return {loc(c->getStart()), end(c->getStop())}; }
-  SourceRange range(const Token* a, const Token* b) const { return {loc(a), end(b)}; }
 
   template <class T>
   std::unique_ptr<T> make(SourceRange r) {
@@ -468,9 +490,9 @@ class Builder {
 
   // ------------------------------------------------------------------ depth bound
   // Every node is sealed once its children are in place: its depth (longest path to a
-  // leaf) is recorded, and a tree deeper than the limit is an error.
-  // A node's depth is read once, by its parent's seal, and then forgotten, which keeps the
-  // table as small as the nodes waiting for a parent.
+  // leaf) is recorded, and a tree deeper than the limit is an error. A node's depth is
+  // read once, by its parent's seal, and then forgotten, which keeps the table as small
+  // as the set of nodes waiting for a parent.
   uint32_t depthOf(const void* n) {
     if (!n) return 0;
     auto it = depth_.find(n);

@@ -3,11 +3,13 @@
 // at a scratch folder (for ~/.msl_history). Reads wait generously (the test machine is
 // slow and may run sanitizers); nothing here asserts on timing.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -35,7 +37,7 @@ class Repl {
     struct winsize ws {};
     ws.ws_row = 40;
     ws.ws_col = 200;  // wide: libedit does not wrap the lines the tests type
-    pid_ = forkpty(&fd_, nullptr, nullptr, &ws);
+    pid_ = forkpty(&fd_, slaveName_, nullptr, &ws);
     if (pid_ == 0) {
       setenv("HOME", home_.c_str(), 1);
       setenv("TERM", "dumb", 1);
@@ -57,6 +59,15 @@ class Repl {
   bool started() const { return pid_ > 0; }
   const std::string& home() const { return home_; }
 
+  // Types `s` at the line editor: first waits until it reads the terminal in raw mode.
+  // (It prints its prompt before leaving cooked mode; a Ctrl-D typed in cooked mode would
+  // reach it as a NUL byte, not as end of input.)
+  void type(const std::string& s) {
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kTimeoutSec);
+    while (std::chrono::steady_clock::now() < deadline && cookedMode()) pump(20);
+    send(s);
+  }
+  // Writes `s` at once (a Ctrl-C for a running evaluation).
   void send(const std::string& s) {
     size_t off = 0;
     while (off < s.size()) {
@@ -106,6 +117,15 @@ class Repl {
   const std::string& output() const { return out_; }
 
  private:
+  // The slave side's canonical-mode flag (true as well when it cannot be read).
+  bool cookedMode() const {
+    int fd = open(slaveName_, O_RDWR | O_NOCTTY);
+    if (fd < 0) return false;
+    termios t{};
+    bool cooked = tcgetattr(fd, &t) != 0 || (t.c_lflag & ICANON) != 0;
+    close(fd);
+    return cooked;
+  }
   // Reads what is available within `ms`; false when nothing came.
   bool pump(int ms) {
     pollfd p{fd_, POLLIN, 0};
@@ -131,6 +151,7 @@ class Repl {
   }
 
   std::string home_;
+  char slaveName_[4096] = {};
   pid_t pid_ = -1;
   int fd_ = -1;
   bool exited_ = false;
@@ -143,21 +164,21 @@ TEST(ReplPty, EchoesExpressionValues) {
   Repl r;
   ASSERT_TRUE(r.started());
   ASSERT_TRUE(r.prompt());
-  r.send("6 * 7\n");
+  r.type("6 * 7\n");
   EXPECT_TRUE(r.expect("42\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("'ab' + 'cd'\n");          // strings echo with their repr
+  r.type("'ab' + 'cd'\n");          // strings echo with their repr
   EXPECT_TRUE(r.expect("'abcd'\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("x = 5\n");                // a statement echoes nothing
+  r.type("x = 5\n");                // a statement echoes nothing
   ASSERT_TRUE(r.prompt());
-  r.send("print(x + 100)\n");       // print's None is not echoed
+  r.type("print(x + 100)\n");       // print's None is not echoed
   EXPECT_TRUE(r.expect("105\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("tensor([1.0, 2.0])\n");
+  r.type("tensor([1.0, 2.0])\n");
   EXPECT_TRUE(r.expect("tensor([1., 2.])"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
   EXPECT_EQ(r.output().find("None"), std::string::npos);
 }
@@ -165,165 +186,169 @@ TEST(ReplPty, EchoesExpressionValues) {
 TEST(ReplPty, MultiLineDefinition) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("def twice(v):\n");
+  r.type("def twice(v):\n");
   ASSERT_TRUE(r.expect("... "));
-  r.send("    w = v * 2\n");
+  r.type("    w = v * 2\n");
   ASSERT_TRUE(r.expect("... "));
-  r.send("    return w\n");
+  r.type("    return w\n");
   ASSERT_TRUE(r.expect("... "));
-  r.send("\n");                     // the empty line ends the block
+  r.type("\n");                     // the empty line ends the block
   ASSERT_TRUE(r.prompt());
-  r.send("twice(21)\n");
+  r.type("twice(21)\n");
   EXPECT_TRUE(r.expect("42\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, RedefinitionIsSeenByCallers) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("def base():\n    return 1\n\n");
+  r.type("def base():\n    return 1\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send("def user():\n    return base() + 10\n\n");
+  r.type("def user():\n    return base() + 10\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send("user()\n");
+  r.type("user()\n");
   EXPECT_TRUE(r.expect("11\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("def base():\n    return 5\n\n");
+  r.type("def base():\n    return 5\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send("user()\n");
+  r.type("user()\n");
   EXPECT_TRUE(r.expect("15\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("class P:\n    a: int\n\n");
+  r.type("class P:\n    a: int\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send("class P:\n    a: int\n    b: int\n\n");   // a class too may be redefined
+  r.type("class P:\n    a: int\n    b: int\n\n");   // a class too may be redefined
   ASSERT_TRUE(r.prompt());
-  r.send("P(a=1, b=2).b\n");
+  r.type("P(a=1, b=2).b\n");
   EXPECT_TRUE(r.expect("2\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, ErrorKeepsTheSession) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("count = 10\n");
+  r.type("count = 10\n");
   ASSERT_TRUE(r.prompt());
-  r.send("count + no_such_name\n");
+  r.type("count + no_such_name\n");
   EXPECT_TRUE(r.expect("<repl>:1:9: error: name 'no_such_name' is not defined"));
   EXPECT_TRUE(r.expect("^"));         // the caret under the input line
   ASSERT_TRUE(r.prompt());
   // The first statement completes and keeps its effect; the second fails; the third
   // never runs.
-  r.send("count = count + 1; boom = 1 // 0; count = 100\n");
+  r.type("count = count + 1; boom = 1 // 0; count = 100\n");
   EXPECT_TRUE(r.expect("<repl>:1:"));
   EXPECT_TRUE(r.expect("error"));
   ASSERT_TRUE(r.prompt());
-  r.send("count\n");
+  r.type("count\n");
   EXPECT_TRUE(r.expect("\r\n11\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("(1 +\n");                   // an open bracket continues the input
+  r.type("(1 +\n");                   // an open bracket continues the input
   ASSERT_TRUE(r.expect("... "));
-  r.send("2) * 3 +\n");               // a syntax error at the end of the input
-  ASSERT_TRUE(r.expect("... "));
-  r.send(")\n");
-  EXPECT_TRUE(r.expect("<repl>:"));
+  r.type("2) * 3\n");
+  EXPECT_TRUE(r.expect("\r\n9\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("count * 2\n");
+  r.type("(1 +\n");
+  ASSERT_TRUE(r.expect("... "));
+  r.type("2) * 3 +\n");               // a syntax error: reported at once, as Python does
+  EXPECT_TRUE(r.expect("<repl>:2:"));
+  EXPECT_TRUE(r.expect("error: invalid syntax"));
+  ASSERT_TRUE(r.prompt());
+  r.type("count * 2\n");
   EXPECT_TRUE(r.expect("22\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, TabCompletesGlobalsAndTensorMethods) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("my_long_variable = 37\n");
+  r.type("my_long_variable = 37\n");
   ASSERT_TRUE(r.prompt());
-  r.send("my_long_v\t\n");           // completed to my_long_variable
+  r.type("my_long_v\t\n");           // completed to my_long_variable
   EXPECT_TRUE(r.expect("37\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("t = ones((2, 3))\n");
+  r.type("t = ones((2, 3))\n");
   ASSERT_TRUE(r.prompt());
-  r.send("t.resh\t(3, 2)).shape\n");  // completed to t.reshape(
+  r.type("t.resh\t(3, 2)).shape\n");  // completed to t.reshape(
   EXPECT_TRUE(r.expect("(3, 2)\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("t.nd\t\n");                 // a property: no parenthesis
+  r.type("t.nd\t\n");                 // a property: no parenthesis
   EXPECT_TRUE(r.expect("\r\n2\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, Commands) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send(":type ones((2, 3))\n");
+  r.type(":type ones((2, 3))\n");
   EXPECT_TRUE(r.expect("f32[2,3]"));
   ASSERT_TRUE(r.prompt());
-  r.send("def square(v):\n    return v * v\n\n");
+  r.type("def square(v):\n    return v * v\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send(":ir square\n");
+  r.type(":ir square\n");
   EXPECT_TRUE(r.expect("graph @square("));
   EXPECT_TRUE(r.expect("return"));
   ASSERT_TRUE(r.prompt());
-  r.send(":time square(12)\n");
+  r.type(":time square(12)\n");
   EXPECT_TRUE(r.expect("144\r\n"));
   EXPECT_TRUE(r.expect("wall time: "));
   ASSERT_TRUE(r.prompt());
-  r.send(":help\n");
+  r.type(":help\n");
   EXPECT_TRUE(r.expect(":type EXPR"));
   EXPECT_TRUE(r.expect(":quit"));
   ASSERT_TRUE(r.prompt());
-  r.send(":frobnicate\n");
+  r.type(":frobnicate\n");
   EXPECT_TRUE(r.expect("unknown command ':frobnicate'"));
   ASSERT_TRUE(r.prompt());
   {
     std::ofstream f(r.home() + "/lib.msl");
     f << "def cube(v):\n    return v * v * v\n";
   }
-  r.send(":load " + r.home() + "/lib.msl\n");
+  r.type(":load " + r.home() + "/lib.msl\n");
   ASSERT_TRUE(r.prompt());
-  r.send("cube(3)\n");
+  r.type("cube(3)\n");
   EXPECT_TRUE(r.expect("27\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send(":quit\n");
+  r.type(":quit\n");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, CtrlCInterruptsAndClears) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("def spin():\n    print('spin' + 'ning')\n    while True:\n        pass\n\n");
+  r.type("def spin():\n    print('spin' + 'ning')\n    while True:\n        pass\n\n");
   ASSERT_TRUE(r.prompt());
-  r.send("spin()\n");
+  r.type("spin()\n");
   ASSERT_TRUE(r.expect("spinning"));  // the loop is running
   r.send("\x03");
   EXPECT_TRUE(r.expect("KeyboardInterrupt"));
   ASSERT_TRUE(r.prompt());
-  r.send("6 * 7\n");                  // the session goes on
+  r.type("6 * 7\n");                  // the session goes on
   EXPECT_TRUE(r.expect("42\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("garbage that is never run");
+  r.type("garbage that is never run");
   r.send("\x03");                      // at the prompt: clears the line
   EXPECT_TRUE(r.expect("KeyboardInterrupt"));
   ASSERT_TRUE(r.prompt());
-  r.send("5 + 5\n");
+  r.type("5 + 5\n");
   EXPECT_TRUE(r.expect("10\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 
 TEST(ReplPty, CtrlDExitsZeroAndSavesHistory) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("history_marker = 1\n");
+  r.type("history_marker = 1\n");
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
   std::ifstream f(r.home() + "/.msl_history");
   std::stringstream ss;
@@ -334,17 +359,17 @@ TEST(ReplPty, CtrlDExitsZeroAndSavesHistory) {
 TEST(ReplPty, ExitStatus) {
   Repl r;
   ASSERT_TRUE(r.prompt());
-  r.send("exit(3)\n");
+  r.type("exit(3)\n");
   EXPECT_EQ(r.wait(), 3);
 }
 
 TEST(ReplPty, ReplSubcommand) {
   Repl r({"repl"});
   ASSERT_TRUE(r.prompt());
-  r.send("1 + 1\n");
+  r.type("1 + 1\n");
   EXPECT_TRUE(r.expect("2\r\n"));
   ASSERT_TRUE(r.prompt());
-  r.send("\x04");
+  r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
 }
 

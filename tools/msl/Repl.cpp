@@ -206,6 +206,13 @@ void restoreDocstring(ast::Module& m) {
   m.body.insert(m.body.begin(), std::move(stmt));
 }
 
+// An input parsed for the session.
+std::unique_ptr<ast::Module> parseInput(const SourceFile* file) {
+  std::unique_ptr<ast::Module> m = parseModule(file);
+  restoreDocstring(*m);
+  return m;
+}
+
 // ------------------------------------------------------------------ the session
 
 class Session;
@@ -233,9 +240,14 @@ class Session {
   // Runs `f`, reporting a diagnostic, an interrupt or an internal error; the session goes
   // on. exit(n) (ExitRequest) passes through.
   template <class F> bool guarded(F&& f);
-  // Parses, lowers and runs one input; echoes the values of expression statements when
-  // `echo`. Returns the value of the last statement.
-  Value execute(const SourceFile* file, bool echo);
+  // Appends the statements of an input to the session's module; returns the index of the
+  // first. An input that fails to parse or lower leaves nothing behind to run.
+  size_t append(std::unique_ptr<ast::Module> ast);
+  // Runs the statements from `first` on, echoing the values of expression statements
+  // (None excepted) when `echo`; returns the value of the last one.
+  Value runFrom(size_t first, bool echo);
+  // Parses, lowers and runs one input.
+  void execute(const SourceFile* file, bool echo);
   // Evaluates the expression `text` (for :type, :time, :ir).
   Value evalExpr(const std::string& text, const std::string& cmd);
   void command(const std::string& line);
@@ -287,9 +299,7 @@ template <class F> bool Session::guarded(F&& f) {
   return false;
 }
 
-Value Session::execute(const SourceFile* file, bool echo) {
-  std::unique_ptr<ast::Module> ast = parseModule(file);
-  restoreDocstring(*ast);
+size_t Session::append(std::unique_ptr<ast::Module> ast) {
   size_t first = module_.statements.size();
   try {
     prog_.extend(module_, std::move(ast));
@@ -297,6 +307,10 @@ Value Session::execute(const SourceFile* file, bool echo) {
     module_.statements.resize(first);  // nothing of an input that failed to lower runs
     throw;
   }
+  return first;
+}
+
+Value Session::runFrom(size_t first, bool echo) {
   EvalScope scope;
   Value last;
   for (size_t i = first; i < module_.statements.size(); ++i) {
@@ -306,24 +320,15 @@ Value Session::execute(const SourceFile* file, bool echo) {
   return last;
 }
 
+void Session::execute(const SourceFile* file, bool echo) { runFrom(append(parseInput(file)), echo); }
+
 Value Session::evalExpr(const std::string& text, const std::string& cmd) {
   const SourceFile* file = addSourceText("<repl>", text + "\n");
-  std::unique_ptr<ast::Module> ast = parseModule(file);
-  restoreDocstring(*ast);
+  std::unique_ptr<ast::Module> ast = parseInput(file);
   if (ast->body.size() != 1 || ast->body[0]->kind != ast::StmtKind::ExprStmt)
     raise(DiagId::TypeError, ast->body.empty() ? SourceLoc{file, 1, 1} : ast->body[0]->loc(),
           {":" + cmd + " needs an expression"});
-  size_t first = module_.statements.size();
-  try {
-    prog_.extend(module_, std::move(ast));
-  } catch (...) {
-    module_.statements.resize(first);
-    throw;
-  }
-  EvalScope scope;
-  Value last;
-  for (size_t i = first; i < module_.statements.size(); ++i) last = interp_.runStatement(module_.statements[i]);
-  return last;
+  return runFrom(append(std::move(ast)), false);
 }
 
 void Session::command(const std::string& line) {
@@ -393,7 +398,7 @@ void Session::showIr(const std::string& what) {
   } else if (v.is(VKind::Prim)) {
     outWrite(what + " is the built-in primitive '" + primName((Prim)v.primId()) + "' (it has no IR graph)\n");
   } else {
-    errWrite("error: " + what + " is a " + v.typeName() + " value, not a function\n");
+    errWrite("error: " + what + " is a value of type " + v.typeName() + ", not a function\n");
   }
 }
 
@@ -625,7 +630,8 @@ int Session::run() {
 // ------------------------------------------------------------------ entry points
 
 int runRepl(Program& prog) {
-  bool editor = isatty(STDIN_FILENO);
+  // As Python does: line editing only when both ends are a terminal.
+  bool editor = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   Session session(prog, editor);
   gSession = &session;
   struct sigaction sa {}, oldSa{};

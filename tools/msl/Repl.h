@@ -8,8 +8,8 @@
 // its repr unless it is None, as Python does.
 //
 // Line editing, persistent history (~/.msl_history, bounded) and tab completion come from
-// libedit's readline-compatible API when stdin is a terminal; otherwise lines are read
-// plainly and the prompts go to stderr (as `python -i` does).
+// libedit's readline-compatible API when stdin and stdout are terminals; otherwise lines
+// are read plainly and the prompts go to stderr (as `python -i` does).
 //
 // Commands (at the `>>> ` prompt): :type EXPR, :ir NAME, :time EXPR, :load FILE, :help,
 // :quit. Ctrl-C clears the line being typed or interrupts the running evaluation
