@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <optional>
 
 #include "ir/IR.h"
@@ -1606,6 +1607,313 @@ A strConcat(const Vec& parts) {
   return Abstract::strConst(s);
 }
 
+// ------------------------------------------------------------------ neural networks
+// (runtime/NNPrims.cpp). Rules fail only where every dimension involved is static, so
+// their messages are the run time's.
+
+bool allStatic(const Dims& d) {
+  for (Dim x : d)
+    if (!x.isStatic()) return false;
+  return true;
+}
+
+OptDType floatOf(OptDType dt) { return reducedDType(dt, RedDType::Float); }
+
+// The promoted dtype of tensors (nullptr entries skipped); nullopt when one is unknown.
+OptDType promoteKnown(std::initializer_list<A> ts) {
+  OptDType dt;
+  for (A t : ts) {
+    if (!t) continue;
+    if (!t->dtypeKnown) return std::nullopt;
+    dt = dt ? promote(*dt, t->dtype) : t->dtype;
+  }
+  return dt;
+}
+
+// An int-or-pair argument (kernel, stride, padding): its two values, when constant.
+bool constPair(A a, int64_t* h, int64_t* w) {
+  if (constInt(a, h)) { *w = *h; return true; }
+  if (a->isSequence() && !a->homogeneous && a->elems.size() == 2) return constInt(a->elems[0], h) && constInt(a->elems[1], w);
+  return false;
+}
+
+// One output size of a window: floor((in + 2p - k) / s) + 1 when everything is known.
+Dim windowDim(Dim in, int64_t k, int64_t s, int64_t p, bool known, RuleHost& h) {
+  if (!known || !in.isStatic() || s < 1) return h.freshDim();
+  int64_t span = in.size() + 2 * p - k;
+  return span < 0 ? h.freshDim() : Dim::of(span / s + 1);
+}
+
+A conv2dRule(A x, A w, A b, A stride, A padding, RuleHost& h) {
+  A tx = asTensor(x, h), tw = asTensor(w, h), tb = b->is(AKind::None) ? nullptr : asTensor(b, h);
+  if (!tx || !tw || (!b->is(AKind::None) && !tb)) return any();
+  OptDType dt = floatOf(promoteKnown({tx, tw, tb}));
+  if (!tx->rankKnown || !tw->rankKnown) return tensorOpt(dt, std::nullopt);
+  std::string shapes = dimsStr(tx->shape) + " and weights " + dimsStr(tw->shape);
+  bool stat = allStatic(tx->shape) && allStatic(tw->shape);
+  if (tx->rank() != 4 || tw->rank() != 4) {
+    if (stat) fail(DiagId::ValueError, {"conv2d: expects input (N, C, H, W) and weights (O, C, KH, KW); got input " + shapes});
+    return tensorOpt(dt, std::nullopt);
+  }
+  if (stat && tx->shape[1] != tw->shape[1])
+    fail(DiagId::ValueError, {"conv2d: input " + shapes + " have different channel counts (" + tx->shape[1].str() +
+                                  " != " + tw->shape[1].str() + ")"});
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0;
+  bool known = constPair(stride, &sh, &sw) && constPair(padding, &ph, &pw);
+  Dims out = {tx->shape[0], tw->shape[0]};
+  Dim kh = tw->shape[2], kw = tw->shape[3];
+  out.push_back(windowDim(tx->shape[2], kh.isStatic() ? kh.size() : 0, sh, ph, known && kh.isStatic(), h));
+  out.push_back(windowDim(tx->shape[3], kw.isStatic() ? kw.size() : 0, sw, pw, known && kw.isStatic(), h));
+  return tensorOpt(dt, out);
+}
+
+A poolRule(A x, A kernel, A stride, A padding, bool isMax, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  OptDType dt = isMax ? dtypeOf(t) : floatOf(dtypeOf(t));
+  if (!t->rankKnown) return tensorOpt(dt, std::nullopt);
+  if (t->rank() < 3) {
+    if (allStatic(t->shape))
+      fail(DiagId::ValueError, {std::string(isMax ? "max_pool2d" : "avg_pool2d") +
+                                    ": expects a tensor (..., H, W) of rank 3 or more, got shape " + dimsStr(t->shape)});
+    return tensorOpt(dt, std::nullopt);
+  }
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, ph = 0, pw = 0;
+  bool known = constPair(kernel, &kh, &kw) && constPair(padding, &ph, &pw);
+  if (stride->is(AKind::None)) sh = kh, sw = kw;
+  else known = known && constPair(stride, &sh, &sw);
+  int n = t->rank();
+  Dims out(t->shape.begin(), t->shape.end() - 2);
+  out.push_back(windowDim(t->shape[n - 2], kh, sh, ph, known, h));
+  out.push_back(windowDim(t->shape[n - 1], kw, sw, pw, known, h));
+  return tensorOpt(dt, out);
+}
+
+A crossEntropyRule(A logits, A labels, RuleHost& h) {
+  A t = asTensor(logits, h), l = asTensor(labels, h);
+  if (!t || !l) return any();
+  OptDType dt = floatOf(dtypeOf(t));
+  if (!t->rankKnown || t->rank() < 1) return tensorOpt(dt, std::nullopt);
+  return tensorOpt(dt, Dims(t->shape.begin(), t->shape.end() - 1));
+}
+
+A mseRule(A a, A b, RuleHost& h) {
+  A ta = asTensor(a, h), tb = asTensor(b, h);
+  if (!ta || !tb) return any();
+  broadcast(dimsOf(ta), dimsOf(tb), "mse", h);
+  return tensorOpt(floatOf(promoteKnown({ta, tb})), Dims{});
+}
+
+A layerNormRule(A x, A gamma, A beta, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  OptDims d = dimsOf(t);
+  OptDType dt = floatOf(dtypeOf(t));
+  for (A p : {gamma, beta}) {
+    if (p->is(AKind::None)) continue;
+    A tp = asTensor(p, h);
+    if (!tp) return any();
+    d = broadcast(d, dimsOf(tp), "layer_norm", h);
+    dt = dt && tp->dtypeKnown ? OptDType(promote(*dt, tp->dtype)) : std::nullopt;
+  }
+  return tensorOpt(dt, d);
+}
+
+A batchNormRule(A x, A mean, A var, A gamma, A beta, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  A ps[4] = {mean, var, gamma, beta};
+  A ts[4] = {nullptr, nullptr, nullptr, nullptr};
+  for (int k = 0; k < 4; ++k) {
+    if (ps[k]->is(AKind::None)) continue;
+    ts[k] = asTensor(ps[k], h);
+    if (!ts[k]) return any();
+  }
+  return tensorOpt(floatOf(promoteKnown({t, ts[0], ts[1], ts[2], ts[3]})), dimsOf(t));
+}
+
+A embeddingRule(A table, A ids, RuleHost& h) {
+  A t = asTensor(table, h), i = asTensor(ids, h);
+  if (!t || !i) return any();
+  if (!t->rankKnown || !i->rankKnown || t->rank() < 1) return tensorOpt(dtypeOf(t), std::nullopt);
+  Dims out = i->shape;
+  out.insert(out.end(), t->shape.begin() + 1, t->shape.end());
+  return tensorOpt(dtypeOf(t), out);
+}
+
+A oneHotRule(A ids, A n, A dtype, RuleHost& h) {
+  A i = asTensor(ids, h);
+  if (!i) return any();
+  OptDType dt = dtypeArg(dtype);
+  if (!i->rankKnown) return tensorOpt(dt, std::nullopt);
+  Dims out = i->shape;
+  out.push_back(dimOfInt(n, h));
+  return tensorOpt(dt, out);
+}
+
+// ------------------------------------------------------------------ selection and layout
+// (runtime/ShapeOpsPrims.cpp)
+
+// A new dimension the product of d and a constant factor.
+Dim scaledDim(Dim d, int64_t f, RuleHost& h) {
+  if (f == 1) return d;
+  if (f == 0) return Dim::of(0);
+  return d.isStatic() ? Dim::of(d.size() * f) : h.freshDim();
+}
+
+// An int-or-sequence argument of constants.
+bool constInts(A a, std::vector<int64_t>* out) {
+  int64_t v;
+  if (constInt(a, &v)) { out->push_back(v); return true; }
+  if (!a->isSequence() || a->homogeneous) return false;
+  for (A e : a->elems) {
+    if (!constInt(e, &v)) return false;
+    out->push_back(v);
+  }
+  return true;
+}
+
+A takeRule(A x, A indices, A axis, RuleHost& h) {
+  A t = asTensor(x, h), i = asTensor(indices, h);
+  if (!t || !i) return any();
+  if (!t->rankKnown || !i->rankKnown) return tensorOpt(dtypeOf(t), std::nullopt);
+  if (axis->is(AKind::None)) return tensorOpt(dtypeOf(t), i->shape);
+  int64_t a;
+  if (!constInt(axis, &a)) return tensorOpt(dtypeOf(t), std::nullopt);
+  int ax = normAxis(a, t->rank());
+  Dims out(t->shape.begin(), t->shape.begin() + ax);
+  out.insert(out.end(), i->shape.begin(), i->shape.end());
+  out.insert(out.end(), t->shape.begin() + ax + 1, t->shape.end());
+  return tensorOpt(dtypeOf(t), out);
+}
+
+A tileRule(A x, A reps, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  std::vector<int64_t> r;
+  if (!t->rankKnown || !constInts(reps, &r)) return tensorOpt(dtypeOf(t), std::nullopt);
+  Dims xs = t->shape;
+  size_t nd = std::max(r.size(), xs.size());
+  r.insert(r.begin(), nd - r.size(), 1);
+  xs.insert(xs.begin(), nd - xs.size(), Dim::of(1));
+  Dims out;
+  for (size_t d = 0; d < nd; ++d) {
+    if (r[d] < 0) return tensorOpt(dtypeOf(t), std::nullopt);
+    out.push_back(scaledDim(xs[d], r[d], h));
+  }
+  return tensorOpt(dtypeOf(t), out);
+}
+
+A splitRule(A x, A sections, A axis, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  int64_t a, n;
+  if (!t->rankKnown || !constInt(axis, &a) || t->rank() == 0) return Abstract::listOf(tensorOpt(dtypeOf(t), std::nullopt));
+  int ax = normAxis(a, t->rank());
+  Dims part = t->shape;
+  Dim d = t->shape[ax];
+  if (constInt(sections, &n) && n > 0 && d.isStatic() && d.size() % n == 0) {
+    part[ax] = Dim::of(d.size() / n);
+    return Abstract::list(Vec((size_t)n, tensorOpt(dtypeOf(t), part)));
+  }
+  part[ax] = h.freshDim();
+  return Abstract::listOf(tensorOpt(dtypeOf(t), part));
+}
+
+A padRule(A x, A widths, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  if (!t->rankKnown) return tensorOpt(dtypeOf(t), std::nullopt);
+  int nd = t->rank();
+  std::vector<std::pair<int64_t, int64_t>> w;
+  std::vector<int64_t> flat;
+  if (constInts(widths, &flat)) {
+    if (flat.size() == 1) w.assign(nd, {flat[0], flat[0]});
+    else if (flat.size() == 2) w.assign(nd, {flat[0], flat[1]});
+  } else if (widths->isSequence() && !widths->homogeneous && (int)widths->elems.size() == nd) {
+    for (A e : widths->elems) {
+      std::vector<int64_t> v;
+      if (!constInts(e, &v) || v.empty() || v.size() > 2) break;
+      w.push_back({v[0], v.back()});
+    }
+  }
+  Dims out;
+  for (int d = 0; d < nd; ++d) {
+    Dim s = t->shape[d];
+    bool known = (int)w.size() == nd && s.isStatic() && w[d].first >= 0 && w[d].second >= 0;
+    out.push_back(known ? Dim::of(s.size() + w[d].first + w[d].second) : h.freshDim());
+  }
+  return tensorOpt(dtypeOf(t), out);
+}
+
+A sortRule(A x, A axis, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  int64_t a;
+  if (!t->rankKnown) return tensorOpt(dtypeOf(t), std::nullopt);
+  if (axis->is(AKind::None) || t->rank() == 0) {
+    int64_t n = t->staticNumel();
+    return tensorOpt(dtypeOf(t), Dims{n >= 0 ? Dim::of(n) : t->rank() == 1 ? t->shape[0] : h.freshDim()});
+  }
+  if (constInt(axis, &a)) normAxis(a, t->rank());
+  return t;
+}
+
+A topkRule(A x, A k, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  OptDims d = dimsOf(t);
+  if (d && !d->empty()) d->back() = dimOfInt(k, h);
+  DType i64 = DType::I64;
+  return Abstract::tuple({tensorOpt(dtypeOf(t), d), tensorOpt(i64, d)});
+}
+
+A einsumRule(A spec, A operands, RuleHost& h) {
+  Vec ops;
+  std::string s;
+  if (!fixedItems(operands, &ops)) return anyTensor();
+  Vec ts;
+  for (A o : ops) {
+    A t = asTensor(o, h);
+    if (!t) return any();
+    ts.push_back(t);
+  }
+  OptDType dt = promoteAll(ts);
+  if (!constStr(spec, &s)) return tensorOpt(dt, std::nullopt);
+  // Only the plain form "ab,bc->ac" with known ranks is followed; the run time checks.
+  size_t arrow = s.find("->");
+  std::string lhs = arrow == std::string::npos ? s : s.substr(0, arrow), out;
+  std::vector<std::string> ins(1);
+  for (char c : lhs) {
+    if (c == ',') ins.emplace_back();
+    else if (c != ' ') ins.back() += c;
+  }
+  if (ins.size() != ts.size()) return tensorOpt(dt, std::nullopt);
+  std::map<char, Dim> sizes;
+  std::map<char, int> count;
+  for (size_t k = 0; k < ts.size(); ++k) {
+    if (!ts[k]->rankKnown || (int)ins[k].size() != ts[k]->rank()) return tensorOpt(dt, std::nullopt);
+    for (size_t p = 0; p < ins[k].size(); ++p) {
+      sizes.emplace(ins[k][p], ts[k]->shape[p]);
+      count[ins[k][p]]++;
+    }
+  }
+  if (arrow != std::string::npos) {
+    for (char c : s.substr(arrow + 2))
+      if (c != ' ') out += c;
+  } else {
+    for (auto& [c, n] : count)
+      if (n == 1) out += c;
+  }
+  Dims d;
+  for (char c : out) {
+    auto it = sizes.find(c);
+    if (it == sizes.end()) return tensorOpt(dt, std::nullopt);
+    d.push_back(it->second);
+  }
+  return tensorOpt(dt, d);
+}
+
 // ------------------------------------------------------------------ the rule table
 
 // The bound arguments of a primitive: the first by position (a[0]), the others by the
@@ -1798,6 +2106,22 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Dot: return dot(a[0], a("y"), h);
     case Prim::Softmax:
     case Prim::LogSoftmax: return softmax(a[0], a("axis"), h);
+    case Prim::Conv2d: return conv2dRule(a[0], a("w"), a("b"), a("stride"), a("padding"), h);
+    case Prim::MaxPool2d: return poolRule(a[0], a("kernel"), a("stride"), a("padding"), true, h);
+    case Prim::AvgPool2d: return poolRule(a[0], a("kernel"), a("stride"), a("padding"), false, h);
+    case Prim::CrossEntropy: return crossEntropyRule(a[0], a("labels"), h);
+    case Prim::Mse: return mseRule(a[0], a("b"), h);
+    case Prim::LayerNorm: return layerNormRule(a[0], a("gamma"), a("beta"), h);
+    case Prim::BatchNorm: return batchNormRule(a[0], a("mean"), a("var"), a("gamma"), a("beta"), h);
+    case Prim::Embedding: return embeddingRule(a[0], a("ids"), h);
+    case Prim::OneHot: return oneHotRule(a[0], a("n"), a("dtype"), h);
+    case Prim::Take: return takeRule(a[0], a("indices"), a("axis"), h);
+    case Prim::Tile: return tileRule(a[0], a("reps"), h);
+    case Prim::Split: return splitRule(a[0], a("sections"), a("axis"), h);
+    case Prim::Pad: return padRule(a[0], a("widths"), h);
+    case Prim::Sort: return sortRule(a[0], a("axis"), h);
+    case Prim::Topk: return topkRule(a[0], a("k"), h);
+    case Prim::Einsum: return einsumRule(a[0], a("operands"), h);
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 
@@ -1835,6 +2159,12 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::WriteText: return Abstract::none();
     case Prim::Exists: return Abstract::boolean();
     case Prim::Makedirs: return Abstract::none();
+    case Prim::LoadIdx:
+    case Prim::LoadNpy: return anyTensor();
+    case Prim::LoadNpz: return Abstract::dictOf(Abstract::str(), anyTensor());
+    case Prim::SaveNpy:
+    case Prim::SaveNpz: return Abstract::none();
+    case Prim::LoadCsv: return tensorOpt(dtypeArg(a("dtype")), Dims{h.freshDim(), h.freshDim()});
     case Prim::Partial: return partialRule(a[0], a("args"), a("kwargs"));
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:

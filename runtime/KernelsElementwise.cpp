@@ -324,7 +324,8 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
   const Tensor *pa = a.t, *pb = b.t;
   if (pa && pa->dtype() != ct) pa = &ca.emplace(astype(*pa, ct));
   if (pb && pb->dtype() != ct) pb = &cb.emplace(astype(*pb, ct));
-  bool flat = sameShape && (!pa || pa->isContiguous()) && (!pb || pb->isContiguous());
+  int64_t n = numel(shape);
+  bool flat = n == 1 || (sameShape && (!pa || pa->isContiguous()) && (!pb || pb->isContiguous()));
   visitCompute(ct, [&](auto tag) {
     using T = typename decltype(tag)::type;
     T sa = pa ? T() : scalarAs<T>(a.s), sb = pb ? T() : scalarAs<T>(b.s);
@@ -334,7 +335,7 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
       using R = decltype(f(T(), T()));
       R* o = static_cast<R*>(outData);
       if (flat) {
-        binaryFlat(o, numel(shape), xa, pa ? 1 : 0, xb, pb ? 1 : 0, f);
+        binaryFlat(o, n, xa, pa ? 1 : 0, xb, pb ? 1 : 0, f);
       } else {
         Shape zeros(shape.size(), 0);
         binaryStrided(o, shape, xa, pa ? broadcastStrides(*pa, shape) : zeros, xb, pb ? broadcastStrides(*pb, shape) : zeros, f);
@@ -389,7 +390,7 @@ Tensor binary(BinOp op, const Operand& a, const Operand& b, const char* opName) 
 
 bool binaryInPlace(BinOp op, const Operand& a, const Operand& b, Tensor& dst) {
   DType rt = binaryResultType(op, a, b);
-  if (rt != dst.dtype() || computeDType(rt) != rt || !dst.isContiguous() || !reusable(dst)) return false;
+  if (rt != dst.dtype() || computeDType(rt) != rt || !reusable(dst)) return false;
   bool sameShape = !(a.t && b.t) || a.t->shape() == b.t->shape();
   if (sameShape) {
     if ((a.t ? a.t->shape() : b.t->shape()) != dst.shape()) return false;
@@ -397,6 +398,7 @@ bool binaryInPlace(BinOp op, const Operand& a, const Operand& b, Tensor& dst) {
     Shape broadcast;
     if (!broadcastShapes(a.t->shape(), b.t->shape(), &broadcast) || broadcast != dst.shape()) return false;
   }
+  if (!dst.isContiguous()) return false;
   computeBinary(op, a, b, binaryComputeType(op, a, b, rt), sameShape, dst.shape(), dst.data());
   return true;
 }

@@ -13,6 +13,7 @@
 #include <map>
 
 #include "ir/Diagnostics.h"
+#include "runtime/Dnnl.h"
 #include "runtime/Kernels.h"
 
 namespace msl {
@@ -46,6 +47,13 @@ Dnnl& dnnlState() {
   static Dnnl d;
   return d;
 }
+
+}  // namespace
+
+dnnl::engine& dnnlEngine() { return dnnlState().engine; }
+dnnl::stream& dnnlStream() { return dnnlState().stream; }
+
+namespace {
 
 void gemmF32(int64_t B, int64_t M, int64_t N, int64_t K, const MatArg& a, const MatArg& b, float* c) {
   using dt = dnnl::memory::data_type;

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -24,10 +25,11 @@ namespace {
 
 constexpr int kTimeoutSec = 120;  // per expectation
 
+// A fresh folder for HOME (removed with the Repl), or "" when none can be made.
 std::string scratchHome() {
   char tmpl[] = "/tmp/msl_repl_test_XXXXXX";
   const char* d = mkdtemp(tmpl);
-  return d ? d : "/tmp";
+  return d ? d : "";
 }
 
 // An msl process on a pseudo-terminal.
@@ -39,7 +41,8 @@ class Repl {
     ws.ws_col = 200;  // wide: libedit does not wrap the lines the tests type
     pid_ = forkpty(&fd_, slaveName_, nullptr, &ws);
     if (pid_ == 0) {
-      setenv("HOME", home_.c_str(), 1);
+      if (home_.empty()) unsetenv("HOME");
+      else setenv("HOME", home_.c_str(), 1);
       setenv("TERM", "dumb", 1);
       unsetenv("MSL_PATH");
       std::vector<char*> argv{const_cast<char*>(MSL_BINARY)};
@@ -55,6 +58,7 @@ class Repl {
       waitpid(pid_, nullptr, 0);
     }
     if (fd_ >= 0) close(fd_);
+    if (!home_.empty()) std::filesystem::remove_all(home_);
   }
   bool started() const { return pid_ > 0; }
   const std::string& home() const { return home_; }
@@ -117,12 +121,12 @@ class Repl {
   const std::string& output() const { return out_; }
 
  private:
-  // The slave side's canonical-mode flag (true as well when it cannot be read).
+  // The slave side's canonical-mode flag (false when it cannot be read: do not wait).
   bool cookedMode() const {
     int fd = open(slaveName_, O_RDWR | O_NOCTTY);
     if (fd < 0) return false;
     termios t{};
-    bool cooked = tcgetattr(fd, &t) != 0 || (t.c_lflag & ICANON) != 0;
+    bool cooked = tcgetattr(fd, &t) == 0 && (t.c_lflag & ICANON) != 0;
     close(fd);
     return cooked;
   }
@@ -216,6 +220,13 @@ TEST(ReplPty, RedefinitionIsSeenByCallers) {
   r.type("user()\n");
   EXPECT_TRUE(r.expect("15\r\n"));
   ASSERT_TRUE(r.prompt());
+  r.type("def early():\n    return later + 1\n\n");   // `later` is defined afterwards
+  ASSERT_TRUE(r.prompt());
+  r.type("later = 41\n");
+  ASSERT_TRUE(r.prompt());
+  r.type("early()\n");
+  EXPECT_TRUE(r.expect("42\r\n"));
+  ASSERT_TRUE(r.prompt());
   r.type("class P:\n    a: int\n\n");
   ASSERT_TRUE(r.prompt());
   r.type("class P:\n    a: int\n    b: int\n\n");   // a class too may be redefined
@@ -306,6 +317,7 @@ TEST(ReplPty, Commands) {
   r.type(":frobnicate\n");
   EXPECT_TRUE(r.expect("unknown command ':frobnicate'"));
   ASSERT_TRUE(r.prompt());
+  ASSERT_FALSE(r.home().empty());
   {
     std::ofstream f(r.home() + "/lib.msl");
     f << "def cube(v):\n    return v * v * v\n";
@@ -350,6 +362,7 @@ TEST(ReplPty, CtrlDExitsZeroAndSavesHistory) {
   ASSERT_TRUE(r.prompt());
   r.type("\x04");
   EXPECT_EQ(r.wait(), 0);
+  ASSERT_FALSE(r.home().empty());
   std::ifstream f(r.home() + "/.msl_history");
   std::stringstream ss;
   ss << f.rdbuf();
@@ -395,6 +408,17 @@ TEST(PipedStdin, RunsTheProgram) {
   std::string err = runShell("echo 'print(nope)' | " MSL_BINARY " 2>&1", &status);
   EXPECT_NE(err.find("<stdin>:1:7: error: name 'nope' is not defined"), std::string::npos) << err;
   EXPECT_EQ(status, 1);
+}
+
+// `msl repl` without a terminal: no line editing, prompts on stderr, values on stdout; a
+// block still open at the end of input runs.
+TEST(PipedStdin, ReplWithoutTerminal) {
+  int status = -1;
+  std::string out = runShell("printf 'x = 2\\nx * 21\\nfor i in range(2):\\n    print(i)\\n' | " MSL_BINARY
+                             " repl 2>/dev/null",
+                             &status);
+  EXPECT_EQ(out, "42\n0\n1\n");
+  EXPECT_EQ(status, 0);
 }
 
 }  // namespace

@@ -23,6 +23,7 @@
 #include <cstring>
 #include <new>
 #include <set>
+#include <string_view>
 
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
@@ -206,6 +207,22 @@ void restoreDocstring(ast::Module& m) {
   m.body.insert(m.body.begin(), std::move(stmt));
 }
 
+// The identifier at `loc` (where an unknown-name diagnostic points).
+bool nameAt(SourceLoc loc, std::string* name) {
+  if (!loc.valid()) return false;
+  std::string_view line = loc.file->line(loc.line);
+  size_t i = 0;
+  for (uint32_t col = 1; col < loc.col && i < line.size(); ++col) {  // columns count code points
+    ++i;
+    while (i < line.size() && ((unsigned char)line[i] & 0xc0) == 0x80) ++i;
+  }
+  size_t j = i;
+  while (j < line.size() && isIdentChar(line[j])) ++j;
+  if (j == i || !isIdentStart(line[i])) return false;
+  *name = std::string(line.substr(i, j - i));
+  return true;
+}
+
 // An input parsed for the session.
 std::unique_ptr<ast::Module> parseInput(const SourceFile* file) {
   std::unique_ptr<ast::Module> m = parseModule(file);
@@ -240,9 +257,9 @@ class Session {
   // Runs `f`, reporting a diagnostic, an interrupt or an internal error; the session goes
   // on. exit(n) (ExitRequest) passes through.
   template <class F> bool guarded(F&& f);
-  // Appends the statements of an input to the session's module; returns the index of the
-  // first. An input that fails to parse or lower leaves nothing behind to run.
-  size_t append(std::unique_ptr<ast::Module> ast);
+  // Parses an input and appends its statements to the session's module; returns the index
+  // of the first. An input that fails to parse or lower leaves nothing behind to run.
+  size_t append(const SourceFile* file);
   // Runs the statements from `first` on, echoing the values of expression statements
   // (None excepted) when `echo`; returns the value of the last one.
   Value runFrom(size_t first, bool echo);
@@ -258,6 +275,7 @@ class Session {
   std::vector<std::pair<std::string, bool>> attributesOf(const Value& v);  // (name, callable)
   Value globalValue(const ir::Module* m, const std::string& name);
 
+  struct Rebinding;
   Program& prog_;
   Interpreter interp_;
   ir::Module module_;
@@ -299,18 +317,56 @@ template <class F> bool Session::guarded(F&& f) {
   return false;
 }
 
-size_t Session::append(std::unique_ptr<ast::Module> ast) {
-  size_t first = module_.statements.size();
-  try {
-    prog_.extend(module_, std::move(ast));
-  } catch (...) {
-    module_.statements.resize(first);  // nothing of an input that failed to lower runs
-    throw;
+size_t Session::append(const SourceFile* file) {
+  for (int attempt = 0;; ++attempt) {
+    size_t first = module_.statements.size();
+    try {
+      prog_.extend(module_, parseInput(file));
+      return first;
+    } catch (Error& e) {
+      module_.statements.resize(first);  // nothing of an input that failed to lower runs
+      // A name no statement has assigned yet (a function may use a global defined by a
+      // later input): make it a module-level name, looked up when used, and lower again;
+      // using it before it has a value is then the run-time error Python's prompt gives.
+      std::string name;
+      if (e.diag.id != DiagId::UnknownName || attempt >= 1000 || !nameAt(e.diag.loc, &name) ||
+          module_.findGlobal(name))
+        throw;
+      module_.global(name);
+    } catch (...) {
+      module_.statements.resize(first);
+      throw;
+    }
   }
-  return first;
 }
 
+// Specialisations read the abstracts of module-level values when they are made
+// (ir/Specialize.h): once an input has rebound a name to a value of another abstract,
+// they are forgotten. Runs when the input ends, also when it fails part-way.
+struct Session::Rebinding {
+  Session& s;
+  std::vector<std::pair<int, Value>> before;  // every slot of the session's module
+  explicit Rebinding(Session& s) : s(s) {
+    for (const ir::GlobalVar* gv : s.module_.globals) before.push_back({gv->id, s.interp_.global(gv->id)});
+  }
+  ~Rebinding() {
+    try {
+      for (auto& [id, old] : before) {
+        const Value& now = s.interp_.global(id);
+        bool same = old.kind() == now.kind() && (isInline(old.kind()) ? old.asInt() == now.asInt() : old.obj() == now.obj());
+        if (!same && abstractOf(old) != abstractOf(now)) {
+          s.interp_.specializer().clear();
+          return;
+        }
+      }
+    } catch (...) {
+      s.interp_.specializer().clear();
+    }
+  }
+};
+
 Value Session::runFrom(size_t first, bool echo) {
+  Rebinding rebinding(*this);
   EvalScope scope;
   Value last;
   for (size_t i = first; i < module_.statements.size(); ++i) {
@@ -320,7 +376,7 @@ Value Session::runFrom(size_t first, bool echo) {
   return last;
 }
 
-void Session::execute(const SourceFile* file, bool echo) { runFrom(append(parseInput(file)), echo); }
+void Session::execute(const SourceFile* file, bool echo) { runFrom(append(file), echo); }
 
 Value Session::evalExpr(const std::string& text, const std::string& cmd) {
   const SourceFile* file = addSourceText("<repl>", text + "\n");
@@ -328,7 +384,7 @@ Value Session::evalExpr(const std::string& text, const std::string& cmd) {
   if (ast->body.size() != 1 || ast->body[0]->kind != ast::StmtKind::ExprStmt)
     raise(DiagId::TypeError, ast->body.empty() ? SourceLoc{file, 1, 1} : ast->body[0]->loc(),
           {":" + cmd + " needs an expression"});
-  return runFrom(append(std::move(ast)), false);
+  return runFrom(append(file), false);
 }
 
 void Session::command(const std::string& line) {
