@@ -164,8 +164,9 @@ Tensor pool2d(const Tensor& x, bool isMax, const Window2d& win, const char* fn) 
   outShape.push_back(OW);
   int64_t planes = numel(Shape(x.shape().begin(), x.shape().end() - 2));
   DType rt = isMax ? x.dtype() : floatResult(x.dtype());
-  Tensor y = Tensor::empty(rt, outShape);
-  if (y.numel() == 0) return y;
+  // Max pooling writes x's dtype directly; average pooling sums into f64 first.
+  Tensor y = Tensor::empty(isMax ? rt : DType::F64, outShape);
+  if (y.numel() == 0) return astype(y, rt);
   Tensor xc = x.contiguous();
   visitDType(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -188,24 +189,17 @@ Tensor pool2d(const Tensor& x, bool isMax, const Window2d& win, const char* fn) 
                 C v = convertValue<C>(plane[i * W + j]);
                 if (v > m || v != v) m = v;  // NaN propagates: nothing is greater than it
               }
-            visitDType(rt, [&](auto otag) {
-              using O = typename decltype(otag)::type;
-              y.ptr<O>()[at] = convertValue<O>(m);
-            });
+            y.ptr<T>()[at] = convertValue<T>(m);
           } else {
             double s = 0;
             for (int64_t i = h0; i < h1; ++i)
               for (int64_t j = w0; j < w1; ++j) s += convertValue<double>(plane[i * W + j]);
-            double v = s / (double)(win.kh * win.kw);
-            visitDType(rt, [&](auto otag) {
-              using O = typename decltype(otag)::type;
-              y.ptr<O>()[at] = convertValue<O>(v);
-            });
+            y.ptr<double>()[at] = s / (double)(win.kh * win.kw);
           }
         }
     }
   });
-  return y;
+  return astype(y, rt);
 }
 
 // ------------------------------------------------------------------ losses and normalisation

@@ -80,7 +80,12 @@ double refBinary(BinOp op, double a, double b, DType ct) {
     case BinOp::Mul: r = x * y; break;
     case BinOp::Div: r = x / y; break;
     case BinOp::FloorDiv: r = y == 0 ? x / y : std::floor(x / y); break;
-    case BinOp::Mod: r = y == 0 ? NAN : x - y * std::floor(x / y); if (r == 0) r = std::copysign(0.0L, y); break;
+    case BinOp::Mod:  // the exact remainder (fmod is exact), moved to the divisor's sign
+      r = std::fmod(x, y);
+      if (y == 0) r = NAN;
+      else if (r == 0) r = std::copysign(0.0L, y);
+      else if ((r < 0) != (y < 0)) r += y;
+      break;
     case BinOp::Pow: r = ct == DType::F64 ? std::pow(a, b) : std::pow((float)a, (float)b); break;
     case BinOp::Max: r = (a != a || b != b) ? NAN : std::max(a, b); break;
     default: r = (a != a || b != b) ? NAN : std::min(a, b); break;  // Min
@@ -147,7 +152,7 @@ void checkBinaryCase(Rng& r, BinOp op, DType da, DType db, bool scalarB) {
 }
 
 TEST(Kernels, BinaryMatchesReference) {
-  Rng r(7);
+  Rng r(7 + 303);
   const BinOp ops[] = {BinOp::Add, BinOp::Sub, BinOp::Mul, BinOp::Div, BinOp::FloorDiv, BinOp::Mod,
                        BinOp::Pow, BinOp::Max, BinOp::Min, BinOp::BitAnd, BinOp::BitOr, BinOp::BitXor,
                        BinOp::Eq, BinOp::Ne, BinOp::Lt, BinOp::Le, BinOp::Gt, BinOp::Ge};
@@ -243,7 +248,7 @@ double refUnary(UnOp op, double x, DType ct) {
 }
 
 TEST(Kernels, UnaryMatchesReference) {
-  Rng r(11);
+  Rng r(11 + 303);
   for (int op = 0; op <= (int)UnOp::IsFinite; ++op)
     for (int c = 0; c < 40; ++c) {
       DType dt = kAll[r.uniformInt(0, 7)];
@@ -296,7 +301,7 @@ TEST(Kernels, RoundHalfToEven) {
 
 // ------------------------------------------------------------------------ casts, where
 TEST(Kernels, AstypeAllPairs) {
-  Rng r(3);
+  Rng r(3 + 303);
   for (DType from : kAll)
     for (DType to : kAll) {
       Tensor x = r.tensor(from, r.shape(3, 4));
@@ -324,7 +329,7 @@ TEST(Kernels, AstypeAllPairs) {
 }
 
 TEST(Kernels, WhereBroadcasts) {
-  Rng r(5);
+  Rng r(5 + 303);
   for (int c = 0; c < 100; ++c) {
     Shape s = r.shape();
     Shape sc = broadcastPartner(r, s), sx = broadcastPartner(r, s);
@@ -368,7 +373,7 @@ int64_t reducedIndex(const Shape& s, const std::vector<int>& axes, int64_t flat)
 }
 
 TEST(Kernels, ReductionsMatchReference) {
-  Rng r(13);
+  Rng r(13 + 303);
   const RedOp ops[] = {RedOp::Sum, RedOp::Prod, RedOp::Max, RedOp::Min, RedOp::All, RedOp::Any};
   for (RedOp op : ops)
     for (int c = 0; c < 80; ++c) {
@@ -433,7 +438,7 @@ TEST(Kernels, SumIsNumpyPairwise) {
 }
 
 TEST(Kernels, MeanVarLogsumexp) {
-  Rng r(17);
+  Rng r(17 + 303);
   for (int c = 0; c < 60; ++c) {
     DType dt = kAll[r.uniformInt(1, 7)];
     Shape s = r.shape(3, 5);
@@ -479,7 +484,7 @@ TEST(Kernels, MeanVarLogsumexp) {
 }
 
 TEST(Kernels, ArgReduceFirstOccurrenceAndNan) {
-  Rng r(19);
+  Rng r(19 + 303);
   for (int c = 0; c < 80; ++c) {
     DType dt = kAll[r.uniformInt(0, 7)];
     Shape s = r.shape(3, 5);
@@ -509,7 +514,7 @@ TEST(Kernels, ArgReduceFirstOccurrenceAndNan) {
 }
 
 TEST(Kernels, CumsumAndSoftmax) {
-  Rng r(23);
+  Rng r(23 + 303);
   for (int c = 0; c < 60; ++c) {
     DType dt = kAll[r.uniformInt(0, 7)];
     Shape s = r.shape(3, 5);
@@ -530,11 +535,12 @@ TEST(Kernels, CumsumAndSoftmax) {
     }
     if (x.ndim() == 0 || !isFloat(dt)) continue;
     int sax = (int)r.uniformInt(0, x.ndim() - 1);
+    if (x.dim(sax) == 0) continue;  // nothing sums to one
     Tensor sm = softmaxOf(x, sax, false), lsm = softmaxOf(x, sax, true);
     Tensor total = reduce(RedOp::Sum, astype(sm, DType::F64), {sax}, false, "sum");
     for (int64_t o = 0; o < total.numel(); ++o) ASSERT_NEAR(total.getF64(o), 1.0, 2e-2);
     for (int64_t i = 0; i < x.numel(); ++i)
-      ASSERT_NEAR(std::exp(lsm.getF64(i)), sm.getF64(i), 2e-2 * sm.getF64(i) + 1e-6);
+      ASSERT_NEAR(std::exp(lsm.getF64(i)), sm.getF64(i), 5e-2 * sm.getF64(i) + 1e-6);  // bf16: 8 bits
   }
   Tensor big = softmaxOf(makeT(DType::F32, {3}, {1000, 1000, -INFINITY}), 0, false);
   EXPECT_EQ(big.getF64(0), 0.5);
@@ -543,7 +549,7 @@ TEST(Kernels, CumsumAndSoftmax) {
 
 // ------------------------------------------------------------------------ matmul
 TEST(Kernels, MatmulMatchesNaive) {
-  Rng r(29);
+  Rng r(29 + 303);
   for (int c = 0; c < 120; ++c) {
     DType dt = c % 3 == 0 ? DType::F32 : kAll[r.uniformInt(0, 7)];
     int64_t M = r.uniformInt(1, 6), K = r.uniformInt(0, 6), N = r.uniformInt(1, 6);
