@@ -1,5 +1,7 @@
 #include "ir/Diagnostics.h"
 
+#include <algorithm>
+
 namespace msl {
 
 const char* diagTemplate(DiagId id) {
@@ -64,10 +66,21 @@ std::string renderDiagnostic(const Diagnostic& d) {
   }
   if (!d.traceback.empty()) {
     out += "Traceback (most recent call last):\n";
-    for (const TraceEntry& e : d.traceback) {
-      out += "  ";
-      appendLocation(out, e.loc);
-      out += " in " + e.function + "\n";
+    // As Python does, a run of identical entries (deep recursion) shows its first three
+    // and then how many more there were.
+    auto same = [](const TraceEntry& a, const TraceEntry& b) {
+      return a.function == b.function && a.loc.file == b.loc.file && a.loc.line == b.loc.line && a.loc.col == b.loc.col;
+    };
+    for (size_t i = 0; i < d.traceback.size();) {
+      size_t run = 1;
+      while (i + run < d.traceback.size() && same(d.traceback[i], d.traceback[i + run])) ++run;
+      for (size_t k = 0; k < std::min<size_t>(run, 3); ++k) {
+        out += "  ";
+        appendLocation(out, d.traceback[i].loc);
+        out += " in " + d.traceback[i].function + "\n";
+      }
+      if (run > 3) out += "  [Previous line repeated " + std::to_string(run - 3) + " more times]\n";
+      i += run;
     }
   }
   return out;

@@ -56,11 +56,8 @@ inline bool reusable(const Tensor& t) { return t.uniquelyOwned() && runtimeAlloc
 // dst[...] = src converted to dst's dtype; src broadcasts to dst's shape; both may have
 // any strides. dst must not overlap src unless they are the same elements.
 void assignInto(const Tensor& dst, const Tensor& src);
-// A contiguous tensor of dtype `dt` with t's values (t itself when nothing changes).
+// t with dtype `dt`: t itself when it has that dtype, else a new contiguous tensor.
 Tensor astype(const Tensor& t, DType dt);
-// A 0-d tensor of dtype `dt` holding a Python scalar (wrapping/saturating as astype does).
-struct Scalar;
-Tensor scalarTensor(DType dt, const Scalar& s);
 
 // ------------------------------------------------------------------ elementwise
 enum class BinOp : uint8_t {
@@ -81,13 +78,15 @@ struct Scalar {
   static Scalar integer(int64_t v) { return {WeakKind::Int, v, 0}; }
   static Scalar real(double v) { return {WeakKind::Float, 0, v}; }
 };
+// A 0-d tensor of dtype `dt` holding a Python scalar (converted as astype converts).
+Tensor scalarTensor(DType dt, const Scalar& s);
+
 // An operand of an elementwise operation: a tensor or a Python scalar.
 struct Operand {
   const Tensor* t = nullptr;
   Scalar s;
   Operand(const Tensor& x) : t(&x) {}  // NOLINT: implicit on purpose
   Operand(Scalar x) : s(x) {}          // NOLINT
-  DType dtypeOr(DType d) const { return t ? t->dtype() : d; }
 };
 
 // The result dtype of `a op b`: JAX promotion (Python scalars weak), `/` of integers
@@ -160,8 +159,6 @@ Tensor matmul(const Tensor& a, const Tensor& b);
 
 // ================================================================== implementation
 namespace detail {
-template <class T> inline constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
-
 template <class D> inline D fromFloat(double v) {
   if constexpr (std::is_same_v<D, bool>) {
     return v != 0;

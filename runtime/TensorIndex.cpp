@@ -336,6 +336,13 @@ Tensor assignedValue(const Value& v, const Shape& shape) {
   return broadcastTo(t, shape, "assignment");
 }
 
+// Whether distinct indices of `t` may share memory (a broadcast view has stride 0).
+bool selfOverlapping(const Tensor& t) {
+  for (int d = 0; d < t.ndim(); ++d)
+    if (t.dim(d) > 1 && t.strides()[d] == 0) return true;
+  return false;
+}
+
 }  // namespace
 
 Value prim_TensorGetItem(CallContext&, Value* args) {
@@ -346,7 +353,8 @@ Value prim_TensorGetItem(CallContext&, Value* args) {
 }
 
 Value prim_TensorSetItem(CallContext&, Value* args) {
-  bool inPlace = args[0].is(VKind::Tensor) && args[0].unique() && reusable(args[0].as<TensorObj>()->t);
+  bool inPlace = args[0].is(VKind::Tensor) && args[0].unique() && reusable(args[0].as<TensorObj>()->t) &&
+                 !selfOverlapping(args[0].as<TensorObj>()->t);
   Tensor x = inPlace ? args[0].as<TensorObj>()->t : argTensor(args[0], "setitem", "x").clone();
   Resolved r = resolve(x, args[1]);
   if (!r.advanced) {

@@ -116,6 +116,10 @@ TEST(TensorIndex, SetItemCopiesOnlyWhenShared) {
   EXPECT_EQ(tensorCopyCount(), before + 2);
   EXPECT_EQ(TOf(y).getF64(0), -1.0);
   EXPECT_EQ(TOf(z).getF64(0), 5.0);
+  // A broadcast view is the only owner of its buffer, but its rows share memory.
+  Value rows = call(Prim::BroadcastTo, {TV(makeT(DType::F32, {3}, {1, 2, 3})), T({I(2), I(3)})});
+  Value args3[3] = {std::move(rows), T({I(0), I(0)}), F(9.0)};
+  EXPECT_EQ(reprOf(prim_TensorSetItem(*(CallContext*)nullptr, args3)), "tensor([[9., 2., 3.],\n        [1., 2., 3.]])");
 }
 
 // ------------------------------------------------------------------------ against NumPy

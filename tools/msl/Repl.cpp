@@ -277,8 +277,8 @@ class Session {
 
   struct Rebinding;
   Program& prog_;
+  ir::Module module_;    // the session's live module: outlives the interpreter's caches
   Interpreter interp_;
-  ir::Module module_;
   bool editor_;
   std::string historyPath_;
   std::string lastHistory_;
