@@ -29,7 +29,7 @@ struct Interrupted {};
 class Interpreter : public CallContext {
  public:
   // User-visible recursion limit (function calls), documented in docs/limits.md.
-  static constexpr int kMaxCallDepth = 10000;
+  static constexpr int kMaxCallDepth = 1000;  // as Python's default
 
   Interpreter();
   ~Interpreter() override;

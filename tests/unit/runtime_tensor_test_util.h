@@ -25,6 +25,11 @@ inline Tensor makeT(DType dt, const Shape& shape, const std::vector<double>& val
 }
 
 inline Value TV(Tensor t) { return makeTensor(std::move(t)); }
+// A context for calling primitive implementations directly.
+inline CallContext& testContext() {
+  static PrimContext cx;
+  return cx;
+}
 inline Tensor& TOf(const Value& v) { return v.as<TensorObj>()->t; }
 
 // Offset of the element at multi-index `idx` (row-major flat index `flat`).

@@ -98,7 +98,7 @@ TEST(Arith, SequencesAndStrings) {
   Value l = L({I(1)});
   Object* obj = l.obj();
   Value args[2] = {std::move(l), L({I(2)})};
-  Value r = prim_Add(*(CallContext*)nullptr, args);
+  Value r = prim_Add(testContext(), args);
   EXPECT_EQ(r.obj(), obj);
   EXPECT_EQ(R(r), "[1, 2]");
   Value shared = r;
@@ -106,7 +106,7 @@ TEST(Arith, SequencesAndStrings) {
   EXPECT_EQ(R(shared), "[1, 2]");
   Value s = S("ab");
   Value sargs[2] = {std::move(s), S("c")};
-  EXPECT_EQ(R(prim_Add(*(CallContext*)nullptr, sargs)), "'abc'");
+  EXPECT_EQ(R(prim_Add(testContext(), sargs)), "'abc'");
 }
 
 TEST(Arith, Comparisons) {
@@ -177,16 +177,16 @@ TEST(Arith, ConsumedTensorsAreReused) {
   Value a = F(0.5), b = TV(makeT(DType::F32, {4}, {1, 2, 3, 4}));
   for (int i = 0; i < 10; ++i) {
     Value args1[2] = {std::move(x), a};
-    Value t = prim_Mul(*(CallContext*)nullptr, args1);
+    Value t = prim_Mul(testContext(), args1);
     Value args2[2] = {std::move(t), b};
-    x = prim_Add(*(CallContext*)nullptr, args2);
+    x = prim_Add(testContext(), args2);
   }
   EXPECT_EQ(TOf(x).data(), data);
   EXPECT_NEAR(TOf(x).getF64(3), 8.0 - 7.0 / 1024, 1e-6);
   // A shared tensor is never overwritten.
   Value y = x;
   Value args[2] = {x, F(1.0)};
-  Value z = prim_Add(*(CallContext*)nullptr, args);
+  Value z = prim_Add(testContext(), args);
   EXPECT_NE(TOf(z).data(), TOf(y).data());
   EXPECT_NEAR(TOf(y).getF64(3), 8.0 - 7.0 / 1024, 1e-6);
 }

@@ -98,28 +98,28 @@ TEST(TensorIndex, SetItemCopiesOnlyWhenShared) {
   uint64_t before = tensorCopyCount();
   for (int i = 0; i < 100000; ++i) {
     Value args[3] = {std::move(x), I(i % 1000), F((double)i)};
-    x = prim_TensorSetItem(*(CallContext*)nullptr, args);
+    x = prim_TensorSetItem(testContext(), args);
   }
   EXPECT_EQ(tensorCopyCount(), before);
   EXPECT_EQ(TOf(x).getF64(999), 99999.0);
   // With a second reference, the update copies once and the other holder sees nothing.
   Value keep = x;
   Value args[3] = {std::move(x), I(0), F(-1.0)};
-  Value y = prim_TensorSetItem(*(CallContext*)nullptr, args);
+  Value y = prim_TensorSetItem(testContext(), args);
   EXPECT_EQ(tensorCopyCount(), before + 1);
   EXPECT_EQ(TOf(keep).getF64(0), 99000.0);
   EXPECT_EQ(TOf(y).getF64(0), -1.0);
   // A view shares its buffer: updating it copies.
   Value view = call(Prim::TensorGetItem, {y, Sl(I(0), I(10))});
   Value args2[3] = {std::move(view), I(0), F(5.0)};
-  Value z = prim_TensorSetItem(*(CallContext*)nullptr, args2);
+  Value z = prim_TensorSetItem(testContext(), args2);
   EXPECT_EQ(tensorCopyCount(), before + 2);
   EXPECT_EQ(TOf(y).getF64(0), -1.0);
   EXPECT_EQ(TOf(z).getF64(0), 5.0);
   // A broadcast view is the only owner of its buffer, but its rows share memory.
   Value rows = call(Prim::BroadcastTo, {TV(makeT(DType::F32, {3}, {1, 2, 3})), T({I(2), I(3)})});
   Value args3[3] = {std::move(rows), T({I(0), I(0)}), F(9.0)};
-  EXPECT_EQ(reprOf(prim_TensorSetItem(*(CallContext*)nullptr, args3)), "tensor([[9., 2., 3.],\n        [1., 2., 3.]])");
+  EXPECT_EQ(reprOf(prim_TensorSetItem(testContext(), args3)), "tensor([[9., 2., 3.],\n        [1., 2., 3.]])");
 }
 
 // ------------------------------------------------------------------------ against NumPy
