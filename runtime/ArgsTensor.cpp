@@ -14,10 +14,6 @@ namespace {
 
 constexpr int kMaxDataDepth = 64;
 
-bool isSeq(const Value& v) { return v.is(VKind::List) || v.is(VKind::Tuple); }
-const std::vector<Value>& seqItems(const Value& v) {
-  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-}
 
 // First pass over nested data: its shape and the kinds of its leaves. A tensor inside the
 // data stands for the nested lists of its elements.

@@ -21,10 +21,6 @@ namespace {
 bool isNumber(const Value& v) { return v.is(VKind::Int) || v.is(VKind::Float) || v.is(VKind::Bool); }
 int64_t intOf(const Value& v) { return v.is(VKind::Bool) ? (int64_t)v.asBool() : v.asInt(); }
 double floatOf(const Value& v) { return v.is(VKind::Float) ? v.asFloat() : (double)intOf(v); }
-bool isSeq(const Value& v) { return v.is(VKind::List) || v.is(VKind::Tuple); }
-const std::vector<Value>& seqItems(const Value& v) {
-  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-}
 
 [[noreturn]] void badOperands(const char* sym, const Value& a, const Value& b) {
   raise(DiagId::BadOperandTypes, SourceLoc{}, {sym, typeNameOf(a), typeNameOf(b)});

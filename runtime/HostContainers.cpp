@@ -9,9 +9,6 @@
 
 namespace msl {
 
-static const std::vector<Value>& seqItems(const Value& v) {
-  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-}
 
 Value prim_ListAppend(CallContext& cx, Value* args) {
   Value l = std::move(args[0]);

@@ -19,7 +19,6 @@ namespace msl {
 namespace {
 
 [[noreturn]] void typeError(const std::string& msg) { raise(DiagId::TypeError, SourceLoc{}, {msg}); }
-[[noreturn]] void valueError(const std::string& msg) { raise(DiagId::ValueError, SourceLoc{}, {msg}); }
 
 const std::vector<Value>& tupleItems(const Value& v) { return v.as<TupleObj>()->items; }
 

@@ -13,7 +13,6 @@ namespace msl {
 namespace {
 
 [[noreturn]] void typeError(const std::string& msg) { raise(DiagId::TypeError, SourceLoc{}, {msg}); }
-[[noreturn]] void valueError(const std::string& msg) { raise(DiagId::ValueError, SourceLoc{}, {msg}); }
 
 const std::string& str(const Value& v) { return v.as<StrObj>()->s; }
 

@@ -809,6 +809,13 @@ bool containsOf(Interpreter& it, const Value& c, const Value& x) {
   }
 }
 
+// A loop body returned (go_on, carry): takes the carry, says whether to go on.
+bool loopStep(Value r, Value& carry) {
+  auto& items = r.as<TupleObj>()->items;
+  carry = std::move(items[1]);
+  return items[0].asBool();
+}
+
 bool identical(const Value& a, const Value& b) {
   if (a.kind() != b.kind()) return false;
   switch (a.kind()) {
@@ -944,11 +951,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
                 checkInterrupt();
                 Value a = carry;
                 if (!valueTruth(callClosure(cc, &a, 1, nullptr))) break;
-                Value r = callClosure(bc, &carry, 1, nullptr);
-                auto& items = r.as<TupleObj>()->items;
-                bool go = items[0].asBool();
-                carry = std::move(items[1]);
-                if (!go) break;
+                if (!loopStep(callClosure(bc, &carry, 1, nullptr), carry)) break;
               }
               out = std::move(carry);
               break;
@@ -965,11 +968,7 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               for (int64_t i = 0; i < n; ++i) {
                 checkInterrupt();
                 Value args[2] = {std::move(carry), iterItem(iterable, i)};
-                Value r = callClosure(bc, args, 2, nullptr);
-                auto& items = r.as<TupleObj>()->items;
-                bool go = items[0].asBool();
-                carry = std::move(items[1]);
-                if (!go) break;
+                if (!loopStep(callClosure(bc, args, 2, nullptr), carry)) break;
               }
               out = std::move(carry);
               break;

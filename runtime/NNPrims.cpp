@@ -14,12 +14,7 @@ namespace msl {
 
 namespace {
 
-[[noreturn]] void valueError(const std::string& msg) { raise(DiagId::ValueError, SourceLoc{}, {msg}); }
 
-bool isSeq(const Value& v) { return v.is(VKind::List) || v.is(VKind::Tuple); }
-const std::vector<Value>& seqItems(const Value& v) {
-  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-}
 
 int64_t intArg(const Value& v, const char* fn, const char* param) {
   int64_t n;

@@ -74,4 +74,12 @@ int normAxis(int64_t axis, int ndim);
 // Python-style type name of a value for messages: "int", "Tensor", or a class name.
 std::string typeNameOf(const Value& v);
 
+// Small helpers shared by the implementation files.
+[[noreturn]] inline void valueError(const std::string& msg) { raise(DiagId::ValueError, SourceLoc{}, {msg}); }
+inline bool isSeq(const Value& v) { return v.is(VKind::List) || v.is(VKind::Tuple); }
+// The items of a list or tuple (isSeq(v) must hold).
+inline const std::vector<Value>& seqItems(const Value& v) {
+  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
+}
+
 }  // namespace msl

@@ -16,12 +16,7 @@ namespace msl {
 namespace {
 
 Tensor& tensorOf(const Value& v) { return v.as<TensorObj>()->t; }
-bool isSeq(const Value& v) { return v.is(VKind::List) || v.is(VKind::Tuple); }
-const std::vector<Value>& seqItems(const Value& v) {
-  return v.is(VKind::List) ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
-}
 
-[[noreturn]] void valueError(const std::string& msg) { raise(DiagId::ValueError, SourceLoc{}, {msg}); }
 
 // An optional dtype argument (None gives false).
 bool optDType(const Value& v, const char* fn, DType* out) {
