@@ -475,25 +475,6 @@ const Abstract* Abstract::method(const std::string& name) const {
 
 namespace {
 
-std::string floatText(double d) {
-  char buf[64];
-  auto r = std::to_chars(buf, buf + sizeof buf, d);
-  std::string s(buf, r.ptr);
-  if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
-  return s;
-}
-
-std::string quoted(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '\\' || c == '\'') { out += '\\'; out += c; }
-    else out += c;
-  }
-  return out + "'";
-}
-
 std::string joinStrs(const std::vector<const Abstract*>& xs, const char* sep = ", ") {
   std::string s;
   for (size_t k = 0; k < xs.size(); ++k) {
@@ -521,8 +502,8 @@ std::string toString(const Abstract* a) {
       if (a->known) return "i64=" + std::to_string(a->i);
       if (a->symbolic) return "i64=" + a->sym.str();
       return "i64";
-    case AKind::Float: return a->known ? "f64=" + floatText(a->f) : "f64";
-    case AKind::Str: return a->known ? "str=" + quoted(a->s) : "str";
+    case AKind::Float: return a->known ? "f64=" + floatLiteral(a->f) : "f64";
+    case AKind::Str: return a->known ? "str=" + quoteLiteral(a->s) : "str";
     case AKind::DType: return a->known ? std::string("dtype=") + dtypeName(a->dtype) : "dtype";
     case AKind::Tensor: {
       std::string s = a->dtypeKnown ? dtypeName(a->dtype) : "Tensor";
@@ -545,7 +526,7 @@ std::string toString(const Abstract* a) {
       std::string s = "{";
       for (size_t k = 0; k < a->names.size(); ++k) {
         if (k) s += ", ";
-        s += quoted(a->names[k]) + ": " + toString(a->elems[k]);
+        s += quoteLiteral(a->names[k]) + ": " + toString(a->elems[k]);
       }
       return s + "}";
     }

@@ -10,9 +10,7 @@ namespace msl::ir {
 
 std::string (*abstractToString)(const Abstract*) = nullptr;
 
-namespace {
-
-std::string quote(const std::string& s) {
+std::string quoteLiteral(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
     if (c == '\n') out += "\\n";
@@ -23,13 +21,15 @@ std::string quote(const std::string& s) {
   return out + "'";
 }
 
-std::string floatText(double d) {
+std::string floatLiteral(double d) {
   char buf[64];
   auto r = std::to_chars(buf, buf + sizeof buf, d);
   std::string s(buf, r.ptr);
   if (s.find_first_of(".eEn") == std::string::npos) s += ".0";
   return s;
 }
+
+namespace {
 
 class Namer {
  public:
@@ -58,8 +58,8 @@ class Namer {
       case ConstKind::None: return "None";
       case ConstKind::Bool: return n->b ? "True" : "False";
       case ConstKind::Int: return std::to_string(n->i);
-      case ConstKind::Float: return floatText(n->f);
-      case ConstKind::Str: return quote(n->s);
+      case ConstKind::Float: return floatLiteral(n->f);
+      case ConstKind::Str: return quoteLiteral(n->s);
       case ConstKind::DType: return dtypeName(n->dtype);
       case ConstKind::Prim: return primName(n->prim);
       case ConstKind::Graph: return "@" + n->g->qualname;

@@ -27,6 +27,12 @@ std::string printGraphTree(const Graph* g, const PrintOptions& o = {});
 // All statement graphs of a module and everything they reference.
 std::string printModule(const Module& m, const PrintOptions& o = {});
 
+// Literal text shared by the printer and ir/Abstract's toString: a string in single
+// quotes with \n \t \\ \' escaped; a float as its shortest round-trip digits with ".0"
+// added when it would read as an integer.
+std::string quoteLiteral(const std::string& s);
+std::string floatLiteral(double d);
+
 // Hook for printing abstract values without ir depending on ir/Abstract (set by Abstract.cpp).
 extern std::string (*abstractToString)(const Abstract*);
 

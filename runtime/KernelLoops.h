@@ -9,6 +9,7 @@
 #pragma once
 #include <algorithm>
 #include <array>
+#include <type_traits>
 
 #include "runtime/Tensor.h"
 
@@ -76,6 +77,22 @@ void forEachRow(const StridedLoop<K>& L, Body&& body) {
     }
     if (d < 0) return;
   }
+}
+
+// The dtype a computation runs in: f16/bf16 compute in f32.
+inline DType computeDType(DType d) { return d == DType::F16 || d == DType::BF16 ? DType::F32 : d; }
+
+// Calls f(std::type_identity<T>{}) for a compute dtype (not f16/bf16).
+template <class F> decltype(auto) visitCompute(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Bool: return f(std::type_identity<bool>{});
+    case DType::U8: return f(std::type_identity<uint8_t>{});
+    case DType::I32: return f(std::type_identity<int32_t>{});
+    case DType::I64: return f(std::type_identity<int64_t>{});
+    case DType::F32: return f(std::type_identity<float>{});
+    default: break;
+  }
+  return f(std::type_identity<double>{});
 }
 
 }  // namespace msl

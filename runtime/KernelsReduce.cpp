@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "ir/Diagnostics.h"
+#include "runtime/KernelLoops.h"
 #include "runtime/Kernels.h"
 #include "runtime/MathFns.h"
 
@@ -28,7 +29,6 @@ Shape reducedShape(const Shape& s, const std::vector<int>& axes, bool keepdims) 
 
 namespace {
 
-DType computeDType(DType d) { return d == DType::F16 || d == DType::BF16 ? DType::F32 : d; }
 
 // The input as [O, R, I] blocks of a contiguous tensor.
 struct Blocks {
@@ -132,18 +132,6 @@ template <class T> T minOf(T acc, T v) {
   return v < acc ? v : acc;
 }
 
-// Calls f(std::type_identity<T>{}) for a compute dtype (not f16/bf16).
-template <class F> decltype(auto) visitCompute(DType dt, F&& f) {
-  switch (dt) {
-    case DType::Bool: return f(std::type_identity<bool>{});
-    case DType::U8: return f(std::type_identity<uint8_t>{});
-    case DType::I32: return f(std::type_identity<int32_t>{});
-    case DType::I64: return f(std::type_identity<int64_t>{});
-    case DType::F32: return f(std::type_identity<float>{});
-    default: break;
-  }
-  return f(std::type_identity<double>{});
-}
 
 // The float dtype mean, var, logsumexp and softmax compute in and return.
 DType floatResult(DType d) { return isFloat(d) ? d : kDefaultFloat; }
