@@ -1804,9 +1804,53 @@ A tileRule(A x, A reps, RuleHost& h) {
   return tensorOpt(dtypeOf(t), out);
 }
 
+// ------------------------------------------------------------------ random numbers
+// (runtime/RandomPrims.cpp): a key is a u32 tensor of shape (2,).
+
+bool isKey(A t) {
+  return t->is(AKind::Tensor) && t->dtypeKnown && t->dtype == DType::U32 && t->rankKnown && t->rank() == 1 &&
+         t->shape[0].isStatic() && t->shape[0].size() == 2;
+}
+A keyAbstract() { return tensorOpt(DType::U32, Dims{Dim::of(2)}); }
+// A draw's shape argument: None is ().
+OptDims drawShape(A shape, RuleHost& h) { return shape->is(AKind::None) ? OptDims(Dims{}) : shapeArg(shape, h); }
+
+A permutationRule(A x, RuleHost& h) {
+  if (x->is(AKind::Int) || x->is(AKind::Bool)) return tensorOpt(DType::I64, Dims{dimOfInt(x, h)});
+  A t = asTensor(x, h);
+  return t ? tensorOpt(dtypeOf(t), dimsOf(t)) : any();
+}
+
+A bernoulliRule(A p, A shape, RuleHost& h) {
+  if (!shape->is(AKind::None)) return tensorOpt(DType::Bool, drawShape(shape, h));
+  if (weakKind(p)) return tensorOpt(DType::Bool, Dims{});
+  A t = asTensor(p, h);
+  return tensorOpt(DType::Bool, t ? dimsOf(t) : std::nullopt);
+}
+
+A categoricalRule(A logits, A axis, A shape, RuleHost& h) {
+  if (!shape->is(AKind::None)) return tensorOpt(DType::I64, drawShape(shape, h));
+  A t = asTensor(logits, h);
+  int64_t a;
+  if (!t || !t->rankKnown || t->rank() == 0 || !constInt(axis, &a)) return tensorOpt(DType::I64, std::nullopt);
+  Dims out = t->shape;
+  out.erase(out.begin() + normAxis(a, t->rank()));
+  return tensorOpt(DType::I64, out);
+}
+
+A dropoutRule(A x, RuleHost& h) {
+  A t = asTensor(x, h);
+  if (!t) return any();
+  OptDType dt = dtypeOf(t);
+  if (dt && !isFloat(*dt)) dt = kDefaultFloat;  // x / (1 - p)
+  return tensorOpt(dt, dimsOf(t));
+}
+
 A splitRule(A x, A sections, A axis, RuleHost& h) {
   A t = asTensor(x, h);
   if (!t) return any();
+  if (isKey(t)) return tensorOpt(DType::U32, Dims{sections->is(AKind::None) ? Dim::of(2) : dimOfInt(sections, h), Dim::of(2)});
+  if (!t->dtypeKnown || t->dtype == DType::U32) return any();  // perhaps a key
   int64_t a, n;
   if (!t->rankKnown || !constInt(axis, &a) || t->rank() == 0) return Abstract::listOf(tensorOpt(dtypeOf(t), std::nullopt));
   int ax = normAxis(a, t->rank());
@@ -2122,6 +2166,15 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Sort: return sortRule(a[0], a("axis"), h);
     case Prim::Topk: return topkRule(a[0], a("k"), h);
     case Prim::Einsum: return einsumRule(a[0], a("operands"), h);
+    case Prim::Prng:
+    case Prim::FoldIn: return keyAbstract();
+    case Prim::Bits: return tensorOpt(DType::U32, drawShape(a("shape"), h));
+    case Prim::Uniform: return tensorOpt(dtypeArg(a("dtype")), drawShape(a("shape"), h));
+    case Prim::Normal: return tensorOpt(DType::F32, drawShape(a("shape"), h));
+    case Prim::Permutation: return permutationRule(a("x"), h);
+    case Prim::Bernoulli: return bernoulliRule(a("p"), a("shape"), h);
+    case Prim::Categorical: return categoricalRule(a("logits"), a("axis"), a("shape"), h);
+    case Prim::Dropout: return dropoutRule(a("x"), h);
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 

@@ -7,8 +7,8 @@
 
 namespace msl {
 
-static const char* const kNames[kNumDTypes] = {"bool", "u8", "i32", "i64", "f16", "bf16", "f32", "f64"};
-static const size_t kSizes[kNumDTypes] = {1, 1, 4, 8, 2, 2, 4, 8};
+static const char* const kNames[kNumDTypes] = {"bool", "u8", "u32", "i32", "i64", "f16", "bf16", "f32", "f64"};
+static const size_t kSizes[kNumDTypes] = {1, 1, 4, 4, 8, 2, 2, 4, 8};
 
 const char* dtypeName(DType t) { return kNames[(int)t]; }
 
@@ -25,6 +25,7 @@ size_t dtypeSize(DType t) { return kSizes[(int)t]; }
 
 DType promote(DType a, DType b) {
   if ((a == DType::F16 && b == DType::BF16) || (a == DType::BF16 && b == DType::F16)) return DType::F32;
+  if ((a == DType::U32 && b == DType::I32) || (a == DType::I32 && b == DType::U32)) return DType::I64;
   return a > b ? a : b;
 }
 

@@ -6,20 +6,22 @@
 
 namespace msl {
 
-// Order matters: it is the promotion lattice bool < u8 < i32 < i64 < f16/bf16 < f32 < f64.
-enum class DType : uint8_t { Bool, U8, I32, I64, F16, BF16, F32, F64 };
-constexpr int kNumDTypes = 8;
+// Order matters: it is the promotion lattice bool < u8 < u32 < i32 < i64 < f16/bf16 < f32 < f64
+// (with u32 and i32 meeting at i64, as in JAX). u32 holds raw random bits and key data.
+enum class DType : uint8_t { Bool, U8, U32, I32, I64, F16, BF16, F32, F64 };
+constexpr int kNumDTypes = 9;
 
 const char* dtypeName(DType t);          // "f32", "i64", "bool", ...
 bool dtypeFromName(const std::string& s, DType* out);
 size_t dtypeSize(DType t);
 inline bool isFloat(DType t) { return t >= DType::F16; }
-inline bool isInteger(DType t) { return t == DType::U8 || t == DType::I32 || t == DType::I64; }
+inline bool isInteger(DType t) { return t >= DType::U8 && t <= DType::I64; }
+inline bool isUnsigned(DType t) { return t == DType::U8 || t == DType::U32; }
 
 constexpr DType kDefaultFloat = DType::F32;
 constexpr DType kDefaultInt = DType::I64;
 
-// Promotion of two tensor dtypes (f16 with bf16 gives f32).
+// Promotion of two tensor dtypes (f16 with bf16 gives f32, u32 with i32 gives i64).
 DType promote(DType a, DType b);
 // The kind of a Python scalar taking part in a tensor operation ("weakly typed").
 enum class WeakKind : uint8_t { Bool, Int, Float };

@@ -248,7 +248,7 @@ Tensor parseIdx(const Src& s, const uint8_t* p, size_t n) {
 
 // The element type of a .npy descr: our dtype, the file's item size, its byte order, and
 // how elements are converted.
-enum class NpyKind { Same, Bool, I8, I16, U16, U32 };
+enum class NpyKind { Same, Bool, I8, I16, U16 };
 struct NpyType {
   DType dt;
   size_t item;
@@ -267,7 +267,7 @@ bool npyType(const std::string& descr, NpyType* out) {
       {"i8", DType::I64, 8, NpyKind::Same}, {"u1", DType::U8, 1, NpyKind::Same},
       {"b1", DType::Bool, 1, NpyKind::Bool}, {"i1", DType::I32, 1, NpyKind::I8},
       {"i2", DType::I32, 2, NpyKind::I16},   {"u2", DType::I32, 2, NpyKind::U16},
-      {"u4", DType::I64, 4, NpyKind::U32},
+      {"u4", DType::U32, 4, NpyKind::Same},
   };
   for (const auto& t : kTypes) {
     if (code != t.code) continue;
@@ -429,7 +429,6 @@ Tensor parseNpy(const Src& s, const uint8_t* p, size_t n) {
     case NpyKind::I8: for (int64_t i = 0; i < count; ++i) t.ptr<int32_t>()[i] = (int8_t)d[i]; break;
     case NpyKind::I16: for (int64_t i = 0; i < count; ++i) t.ptr<int32_t>()[i] = (int16_t)load((size_t)i); break;
     case NpyKind::U16: for (int64_t i = 0; i < count; ++i) t.ptr<int32_t>()[i] = (int32_t)load((size_t)i); break;
-    case NpyKind::U32: for (int64_t i = 0; i < count; ++i) t.ptr<int64_t>()[i] = (int64_t)load((size_t)i); break;
   }
   if (fortran && shape.size() > 1) {
     Shape strides = contiguousStrides(stored);
@@ -444,6 +443,7 @@ const char* npyDescr(DType dt) {
   switch (dt) {
     case DType::Bool: return "|b1";
     case DType::U8: return "|u1";
+    case DType::U32: return "<u4";
     case DType::I32: return "<i4";
     case DType::I64: return "<i8";
     case DType::F16: return "<f2";
@@ -616,10 +616,12 @@ void storeField(const Src& s, size_t line, size_t col, std::string_view f, DType
   if (ptr != num.data() + num.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) notNumber();
   bool range = ec != std::errc::result_out_of_range;
   if (dt == DType::U8) range = range && v >= 0 && v <= 255;
+  if (dt == DType::U32) range = range && v >= 0 && v <= (int64_t)UINT32_MAX;
   if (dt == DType::I32) range = range && v >= INT32_MIN && v <= INT32_MAX;
   if (!range) csvError(s, line, col, "'" + std::string(f) + "' is out of range for " + dtypeName(dt));
   switch (dt) {
     case DType::U8: out.ptr<uint8_t>()[i] = (uint8_t)v; break;
+    case DType::U32: out.ptr<uint32_t>()[i] = (uint32_t)v; break;
     case DType::I32: out.ptr<int32_t>()[i] = (int32_t)v; break;
     default: out.ptr<int64_t>()[i] = v; break;
   }

@@ -200,6 +200,7 @@ template <class F> decltype(auto) visitDType(DType dt, F&& f) {
   switch (dt) {
     case DType::Bool: return f(std::type_identity<bool>{});
     case DType::U8: return f(std::type_identity<uint8_t>{});
+    case DType::U32: return f(std::type_identity<uint32_t>{});
     case DType::I32: return f(std::type_identity<int32_t>{});
     case DType::I64: return f(std::type_identity<int64_t>{});
     case DType::F16: return f(std::type_identity<Half>{});

@@ -333,6 +333,7 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
 static bool intOutOfRange(const Operand& o, DType dt) {
   if (o.t || o.s.kind != WeakKind::Int) return false;
   if (dt == DType::U8) return o.s.i < 0 || o.s.i > 255;
+  if (dt == DType::U32) return o.s.i < 0 || o.s.i > (int64_t)UINT32_MAX;
   if (dt == DType::I32) return o.s.i < INT32_MIN || o.s.i > INT32_MAX;
   return false;
 }
@@ -503,7 +504,7 @@ static DType unaryResultType(UnOp op, DType in, bool* identity) {
   if (op == UnOp::Neg && in == DType::Bool) raiseDType("-", in);
   if (op == UnOp::Invert && isFloat(in)) raiseDType("~", in);
   *identity = (!isFloat(in) && (op == UnOp::Floor || op == UnOp::Ceil)) ||
-              (in == DType::Bool && op != UnOp::Invert) || (in == DType::U8 && op == UnOp::Abs);
+              (in == DType::Bool && op != UnOp::Invert) || (isUnsigned(in) && op == UnOp::Abs);
   return in;
 }
 

@@ -128,9 +128,12 @@ Value prim_Tile(CallContext&, Value* args) {
 }
 
 // ================================================================== split
-Value prim_Split(CallContext&, Value* args) {
+// split(x, sections, axis=0) of a tensor; prim_Split (runtime/RandomPrims.cpp) sends keys
+// elsewhere.
+Value splitTensor(Value* args) {
   const char* fn = "split";
   Tensor x = argTensor(args[0], fn, "x");
+  if (args[1].is(VKind::None)) raise(DiagId::MissingArgument, SourceLoc{}, {"split", "sections"});
   if (x.ndim() == 0) valueError("split: cannot split a 0-d tensor");
   int axis = normAxis(intArg(args[2], fn, "axis"), x.ndim());
   int64_t n = x.dim(axis);

@@ -13,7 +13,7 @@ namespace {
 
 using namespace msl::test;
 
-constexpr DType kAll[] = {DType::Bool, DType::U8, DType::I32, DType::I64, DType::F16, DType::BF16, DType::F32, DType::F64};
+constexpr DType kAll[] = {DType::Bool, DType::U8, DType::U32, DType::I32, DType::I64, DType::F16, DType::BF16, DType::F32, DType::F64};
 
 // Rounds a double to dtype dt's values (what storing it in a tensor of dt gives).
 double roundTo(double v, DType dt) { return Tensor::scalar(dt, v).getF64(0); }
@@ -128,7 +128,7 @@ void checkBinaryCase(Rng& r, BinOp op, DType da, DType db, bool scalarB) {
   // are computed in i64.
   DType rangeT = isComparison(op) ? p : rt;
   bool outOfRange = scalarB && s.kind == WeakKind::Int &&
-                    ((rangeT == DType::U8 && (s.i < 0 || s.i > 255)) || (rangeT == DType::I32 && (s.i < INT32_MIN || s.i > INT32_MAX)));
+                    ((rangeT == DType::U8 && (s.i < 0 || s.i > 255)) || (rangeT == DType::U32 && (s.i < 0 || s.i > (int64_t)UINT32_MAX)) || (rangeT == DType::I32 && (s.i < INT32_MIN || s.i > INT32_MAX)));
   if (bad || (outOfRange && !isComparison(op))) {
     EXPECT_NE(errorOf([&] { binary(op, a, ob); }), "") << binOpSymbol(op) << dtypeName(p);
     return;

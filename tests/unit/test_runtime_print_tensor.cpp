@@ -60,7 +60,7 @@ def msl_repr(a, name):
     last = len(s) - (s.rfind("\n") + 1)
     return s + ("\n" + " " * len(prefix) if last + len(d) + 1 > 75 else " ") + d
 types = [("f16", np.float16), ("f32", np.float32), ("f64", np.float64), ("u8", np.uint8),
-         ("i32", np.int32), ("i64", np.int64), ("bool", np.bool_)]
+         ("u32", np.uint32), ("i32", np.int32), ("i64", np.int64), ("bool", np.bool_)]
 def floats(n):
     kind = rng.integers(0, 7)
     scale = 10.0 ** rng.integers(-12, 13)
@@ -89,6 +89,8 @@ for case in range(400):
         data = rng.random(n) < 0.5
     elif name == "u8":
         data = rng.integers(0, 256, n)
+    elif name == "u32":
+        data = rng.integers(0, 2 ** 32, n) // (10 ** rng.integers(0, 9))
     else:
         lim = 2 ** 31 - 1 if name == "i32" else 2 ** 63 - 1
         data = rng.integers(-lim, lim, n) // (10 ** rng.integers(0, 18))

@@ -12,12 +12,12 @@ namespace {
 
 using namespace msl::test;
 
-constexpr DType kAll[] = {DType::Bool, DType::U8, DType::I32, DType::I64, DType::F16, DType::BF16, DType::F32, DType::F64};
+constexpr DType kAll[] = {DType::Bool, DType::U8, DType::U32, DType::I32, DType::I64, DType::F16, DType::BF16, DType::F32, DType::F64};
 
 // ------------------------------------------------------------------------ dtypes
 TEST(DType, NamesAndSizes) {
-  const char* names[] = {"bool", "u8", "i32", "i64", "f16", "bf16", "f32", "f64"};
-  const size_t sizes[] = {1, 1, 4, 8, 2, 2, 4, 8};
+  const char* names[] = {"bool", "u8", "u32", "i32", "i64", "f16", "bf16", "f32", "f64"};
+  const size_t sizes[] = {1, 1, 4, 4, 8, 2, 2, 4, 8};
   for (int i = 0; i < kNumDTypes; ++i) {
     EXPECT_STREQ(dtypeName((DType)i), names[i]);
     EXPECT_EQ(dtypeSize((DType)i), sizes[i]);
@@ -30,20 +30,22 @@ TEST(DType, NamesAndSizes) {
 }
 
 TEST(DType, PromotionTable) {
-  // JAX's lattice bool < u8 < i32 < i64 < f16/bf16 < f32 < f64 (x64 enabled), f16 + bf16 = f32.
-  const char* expect[8][8] = {
-      // bool    u8     i32    i64    f16    bf16   f32    f64
-      {"bool", "u8", "i32", "i64", "f16", "bf16", "f32", "f64"},   // bool
-      {"u8", "u8", "i32", "i64", "f16", "bf16", "f32", "f64"},     // u8
-      {"i32", "i32", "i32", "i64", "f16", "bf16", "f32", "f64"},   // i32
-      {"i64", "i64", "i64", "i64", "f16", "bf16", "f32", "f64"},   // i64
-      {"f16", "f16", "f16", "f16", "f16", "f32", "f32", "f64"},    // f16
-      {"bf16", "bf16", "bf16", "bf16", "f32", "bf16", "f32", "f64"},  // bf16
-      {"f32", "f32", "f32", "f32", "f32", "f32", "f32", "f64"},    // f32
-      {"f64", "f64", "f64", "f64", "f64", "f64", "f64", "f64"},    // f64
+  // JAX's lattice bool < u8 < u32 < i32 < i64 < f16/bf16 < f32 < f64 (x64 enabled), u32 + i32 = i64,
+  // f16 + bf16 = f32.
+  const char* expect[9][9] = {
+      // bool    u8     u32    i32    i64    f16    bf16   f32    f64
+      {"bool", "u8", "u32", "i32", "i64", "f16", "bf16", "f32", "f64"},   // bool
+      {"u8", "u8", "u32", "i32", "i64", "f16", "bf16", "f32", "f64"},     // u8
+      {"u32", "u32", "u32", "i64", "i64", "f16", "bf16", "f32", "f64"},   // u32
+      {"i32", "i32", "i64", "i32", "i64", "f16", "bf16", "f32", "f64"},   // i32
+      {"i64", "i64", "i64", "i64", "i64", "f16", "bf16", "f32", "f64"},   // i64
+      {"f16", "f16", "f16", "f16", "f16", "f16", "f32", "f32", "f64"},    // f16
+      {"bf16", "bf16", "bf16", "bf16", "bf16", "f32", "bf16", "f32", "f64"},  // bf16
+      {"f32", "f32", "f32", "f32", "f32", "f32", "f32", "f32", "f64"},    // f32
+      {"f64", "f64", "f64", "f64", "f64", "f64", "f64", "f64", "f64"},    // f64
   };
-  for (int a = 0; a < 8; ++a)
-    for (int b = 0; b < 8; ++b) EXPECT_STREQ(dtypeName(promote(kAll[a], kAll[b])), expect[a][b]) << a << " " << b;
+  for (int a = 0; a < 9; ++a)
+    for (int b = 0; b < 9; ++b) EXPECT_STREQ(dtypeName(promote(kAll[a], kAll[b])), expect[a][b]) << a << " " << b;
 }
 
 TEST(DType, WeakPromotion) {
