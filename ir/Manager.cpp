@@ -23,10 +23,15 @@ std::vector<Graph*> referencedGraphs(const Graph* g) {
 }
 
 void computeFreeVars(Module& m) {
+  std::vector<Graph*> all;
+  for (auto& gp : m.graphs()) all.push_back(gp.get());
+  computeFreeVars(all);
+}
+
+void computeFreeVars(const std::vector<Graph*>& graphs) {
   // Direct free variables: inputs owned by a graph that does not contain g.
   std::unordered_map<Graph*, std::vector<Graph*>> refs;
-  for (auto& gp : m.graphs()) {
-    Graph* g = gp.get();
+  for (Graph* g : graphs) {
     g->freeVars.clear();
     auto add = [&](Node* in) {
       if (in->isConst() || isWithin(in->graph, g)) return;
@@ -45,8 +50,7 @@ void computeFreeVars(Module& m) {
   bool changed = true;
   while (changed) {
     changed = false;
-    for (auto& gp : m.graphs()) {
-      Graph* g = gp.get();
+    for (Graph* g : graphs) {
       for (Graph* c : refs[g]) {
         for (size_t k = 0; k < c->freeVars.size(); ++k) {
           Node* fv = c->freeVars[k];

@@ -16,6 +16,8 @@ bool isWithin(const Graph* inner, const Graph* outer);
 // include those of the graphs it references that it does not own itself, and the
 // non-constant defaults of those graphs).
 void computeFreeVars(Module& m);
+// The same for `graphs` only (graphs they reference keep their free-variable lists).
+void computeFreeVars(const std::vector<Graph*>& graphs);
 
 // The graphs referenced by graph constants among g's nodes' inputs (and g's output).
 std::vector<Graph*> referencedGraphs(const Graph* g);

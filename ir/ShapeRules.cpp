@@ -2175,6 +2175,15 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Bernoulli: return bernoulliRule(a("p"), a("shape"), h);
     case Prim::Categorical: return categoricalRule(a("logits"), a("axis"), a("shape"), h);
     case Prim::Dropout: return dropoutRule(a("x"), h);
+    // ---- differentiation: grad(f) is a function; the helpers of J keep their primal's
+    // structure, which J does not need inferred
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall:
+    case Prim::JCall: case Prim::JSiteBprop: case Prim::CtAdd: case Prim::CtFill: case Prim::CtIndex:
+    case Prim::Unbroadcast: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd:
+    case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:
+    case Prim::UnpackBwd: case Prim::TensorNewBwd:
+      return any();
+    case Prim::StopGradient: return a[0];
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 

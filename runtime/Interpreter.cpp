@@ -4,6 +4,7 @@
 #include <boost/container/small_vector.hpp>
 #include <unordered_map>
 
+#include "autodiff/J.h"
 #include "ir/Manager.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
@@ -515,6 +516,151 @@ Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, c
   for (size_t i = 0; i < n; ++i) slots[i] = std::move(bound[i]);
   FrameScope fs(*this, stack_, code, cl, slots);
   return exec(code, fs.f);
+}
+
+// ------------------------------------------------------------------ differentiation
+
+namespace {
+
+// A binding plan as __jsite_bprop reads it (see runtime/AutodiffPrims.cpp); None when
+// parameter i is argument i for every i.
+Value planValue(const std::vector<ParamSrc>& plan, size_t nargs) {
+  bool trivial = plan.size() == nargs;
+  for (size_t i = 0; trivial && i < plan.size(); ++i) trivial = plan[i].kind == ParamSrc::One && plan[i].srcs[0] == i;
+  if (trivial) return Value::none();
+  std::vector<Value> out;
+  for (const ParamSrc& s : plan) {
+    switch (s.kind) {
+      case ParamSrc::One: out.push_back(Value::integer(s.srcs[0])); break;
+      case ParamSrc::Default: out.push_back(Value::none()); break;
+      case ParamSrc::Tuple: {
+        std::vector<Value> items;
+        for (uint16_t a : s.srcs) items.push_back(Value::integer(a));
+        out.push_back(makeTuple(std::move(items)));
+        break;
+      }
+      case ParamSrc::Dict: {
+        Value d = makeDict();
+        for (size_t k = 0; k < s.srcs.size(); ++k) d.as<DictObj>()->set(makeStr(s.keys[k]), Value::integer(s.srcs[k]));
+        out.push_back(std::move(d));
+        break;
+      }
+    }
+  }
+  out.push_back(Value::integer((int64_t)nargs));
+  return makeTuple(std::move(out));
+}
+
+Value sitePartial(Value bprop, Value plan) {
+  auto* po = new PartialObj();
+  Value v = Value::object(po);
+  po->func = Value::prim((int)Prim::JSiteBprop);
+  po->args = {std::move(bprop), std::move(plan)};
+  return v;
+}
+
+}  // namespace
+
+Value Interpreter::runGraph(const Graph* g, const ClosureObj* cl, Value* bound) {
+  const Code& code = codeFor(g);
+  size_t mark;
+  Value* slots = allocSlots(code.nslots, &mark);
+  struct SlotGuard { Interpreter* it; Value* p; size_t n, mark; ~SlotGuard() { it->freeSlots(p, n, mark); } } sg{this, slots, code.nslots, mark};
+  for (size_t i = 0; i < g->params.size(); ++i) slots[i] = std::move(bound[i]);
+  FrameScope fs(*this, stack_, code, cl, slots);
+  return exec(code, fs.f);
+}
+
+Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  switch (fn.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = fn.as<ClosureObj>();
+      const Graph* g = cl->graph;
+      if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+        --callDepth_;
+        raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+      }
+      struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+      std::vector<Value> bound(g->params.size());
+      auto plan = planBinding(graphSig(g), npos, kwnames);
+      Value pv = planValue(plan, nargs);
+      applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
+      Value result;
+      if (autodiff::isJGraph(g)) {
+        result = runGraph(g, cl, bound.data());
+      } else {
+        const Graph* s = g;
+        if (g->isFunction) {
+          std::vector<const ir::Abstract*> argAbs, capAbs;
+          for (const Value& v : bound) argAbs.push_back(eagerAbstract(v));
+          for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
+          s = specializer_->get(g, argAbs, capAbs);
+        }
+        Graph* jg = autodiff::jGraph(const_cast<Graph*>(s));
+        auto* jc = new ClosureObj();
+        Value jv = Value::object(jc);
+        jc->graph = jg;
+        jc->defaults = cl->defaults;
+        for (Node* fv : jg->freeVars) {
+          auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+          jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+        }
+        result = runGraph(jg, jc, bound.data());
+      }
+      if (pv.isNone()) return result;
+      return makeTuple({seqItems(result)[0], sitePartial(seqItems(result)[1], pv)});
+    }
+    case VKind::BoundMethod:
+    case VKind::Record: {
+      // A method called with its receiver first; the receiver's cotangent is the callee's.
+      Value func, self = fn;
+      if (fn.is(VKind::BoundMethod)) {
+        func = fn.as<BoundMethodObj>()->func;
+        self = fn.as<BoundMethodObj>()->self;
+      } else {
+        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+        func = *m;
+      }
+      std::vector<Value> a{self};
+      for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
+      Value r = jcall(func, a.data(), npos + 1, kwnames);
+      return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeStr("method"))});
+    }
+    case VKind::Prim: {
+      // A primitive called as a value: differentiate a graph that calls it.
+      Prim p = (Prim)fn.asInt();
+      if (primInfo(p).group == PrimGroup::Core)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called as a value"});
+      std::string key = std::to_string((int)p) + "/" + std::to_string(npos);
+      if (kwnames)
+        for (const auto& k : *kwnames) key += "/" + k;
+      auto found = primWrappers_.find(key);
+      if (found == primWrappers_.end()) {
+        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+        ir::Module& m = *adModule_;
+        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
+        w->qualname = primName(p);
+        std::vector<Node*> in{m.constPrim(p)};
+        for (size_t i = 0; i < nargs; ++i) {
+          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+          w->paramKinds.push_back(ir::ParamKind::Positional);
+          w->defaults.push_back(nullptr);
+        }
+        w->output = m.newApply(w, in, SourceLoc{});
+        if (kwnames) w->output->kwnames = *kwnames;
+        found = primWrappers_.emplace(key, autodiff::jGraph(w)).first;
+      }
+      auto* jc = new ClosureObj();
+      Value jv = Value::object(jc);
+      jc->graph = found->second;
+      jc->defaults.assign(nargs, Value::undef());
+      return runGraph(found->second, jc, args);
+    }
+    default:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a call of a " + typeNameOf(fn)});
+  }
 }
 
 Value Interpreter::call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs) {

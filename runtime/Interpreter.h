@@ -10,6 +10,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "ir/IR.h"
@@ -45,6 +46,7 @@ class Interpreter : public CallContext {
 
   Value call(const Value& fn, std::vector<Value> args,
              std::vector<std::pair<std::string, Value>> kwargs = {}) override;
+  Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -62,6 +64,8 @@ class Interpreter : public CallContext {
   Value callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames);
   const Code& codeFor(const ir::Graph* g);
   Value exec(const Code& c, Frame& f);
+  // Runs g with its parameters bound (moved from `bound`) and cl's captured values.
+  Value runGraph(const ir::Graph* g, const ClosureObj* cl, Value* bound);
   [[noreturn]] void fail(Error& e);
 
  private:
@@ -72,6 +76,8 @@ class Interpreter : public CallContext {
   std::vector<Frame*> stack_;
   std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running
   std::unique_ptr<ir::Specializer> specializer_;
+  std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
+  std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   // Heap value stack for frame slots, in chunks so that pointers stay valid.

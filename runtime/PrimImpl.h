@@ -28,6 +28,9 @@ class CallContext {
   // Calls any callable value (closure, primitive, class, bound method, partial).
   virtual Value call(const Value& fn, std::vector<Value> args,
                      std::vector<std::pair<std::string, Value>> kwargs = {}) = 0;
+  // The differentiated call J(fn)(args) (autodiff/J.h): returns (out, bprop) where
+  // bprop(ct) returns (ct_fn, one cotangent per argument).
+  virtual Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames);
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };

@@ -371,3 +371,35 @@ Value prim_TensorSetItem(CallContext&, Value* args) {
 }
 
 }  // namespace msl
+
+namespace msl {
+
+// The cotangent of x[index]: zeros of x's shape in dtype dt (f32 or f64) with ct added at
+// the indexed positions (an index array that repeats a position adds there repeatedly).
+Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DType dt) {
+  Tensor z = Tensor::zeros(dt, x.shape());
+  Resolved r = resolve(z, index);
+  if (!r.advanced) {
+    Tensor target = z.view(r.shape, r.strides, r.offset);
+    assignInto(target, broadcastTo(ct, target.shape(), "getitem"));
+    return z;
+  }
+  AdvLayout L = advLayout(r);
+  Tensor values = Tensor::empty(dt, L.outShape);
+  assignInto(values, broadcastTo(ct, L.outShape, "getitem"));
+  auto accumulate = [&](auto* tag) {
+    using T = std::remove_pointer_t<decltype(tag)>;
+    T* dst = static_cast<T*>(z.buffer()->data) + r.offset;
+    const T* v = values.ptr<T>();
+    for (int64_t p : L.pre)
+      for (int64_t a : r.advOffsets) {
+        T* d = dst + p + a;
+        for (int64_t q : L.post) d[q] += *v++;
+      }
+  };
+  if (dt == DType::F64) accumulate((double*)nullptr);
+  else accumulate((float*)nullptr);
+  return z;
+}
+
+}  // namespace msl

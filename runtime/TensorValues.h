@@ -25,6 +25,10 @@ inline bool asScalar(const Value& v, Scalar* out) {
 // t.tolist(): nested lists of Python numbers (a 0-d tensor gives its number).
 Value tensorToList(const Tensor& t);
 
+// The cotangent of x[index] (autodiff): zeros of x's shape in dtype dt (f32 or f64) with ct
+// added at the indexed positions, repeated positions accumulating.
+Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DType dt);
+
 // An integer index or dimension: an int, a bool, or a one-element integer tensor.
 bool asIndexInt(const Value& v, int64_t* out);
 

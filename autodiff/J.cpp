@@ -1,0 +1,384 @@
+// J: reverse-mode differentiation of a graph (see autodiff/J.h for the construction).
+#include "autodiff/J.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autodiff/Rules.h"
+#include "ir/Diagnostics.h"
+#include "ir/Manager.h"
+
+namespace msl::autodiff {
+
+using ir::ConstKind;
+using ir::Graph;
+using ir::Module;
+using ir::Node;
+
+namespace {
+
+std::unordered_map<const Graph*, Graph*>& jCache() {
+  static std::unordered_map<const Graph*, Graph*> c;
+  return c;
+}
+std::unordered_set<const Graph*>& jGraphs() {
+  static std::unordered_set<const Graph*> s;
+  return s;
+}
+
+// How one parameter of a primitive is bound by a call node.
+struct ParamBind {
+  enum Kind { One, Tuple, Dict, Default } kind = Default;
+  std::vector<size_t> inputs;     // indices into node->inputs
+  std::vector<std::string> keys;  // Dict: the keyword names
+};
+
+// A primitive's default literal (ir/Primitives.def) as a constant.
+Node* defaultConst(Module& m, const PrimParam& p) {
+  const std::string& t = p.defaultText;
+  if (t == "None") return m.constNone();
+  if (t == "True" || t == "False") return m.constBool(t == "True");
+  if (!t.empty() && (t[0] == '\'' || t[0] == '"')) return m.constStr(t.substr(1, t.size() - 2));
+  DType d;
+  if (dtypeFromName(t, &d)) return m.constDType(d);
+  if (t.find_first_of(".e") != std::string::npos) return m.constFloat(std::stod(t));
+  return m.constInt(std::stoll(t));
+}
+
+std::vector<ParamBind> bindPrim(const PrimInfo& info, const Node* n) {
+  std::vector<ParamBind> b(info.params.size());
+  size_t npos = n->numPositional(), next = 1;
+  for (size_t i = 0; i < info.params.size(); ++i) {
+    const PrimParam& p = info.params[i];
+    if (p.kind == PrimParam::VarArgs) {
+      b[i].kind = ParamBind::Tuple;
+      while (next <= npos) b[i].inputs.push_back(next++);
+    } else if (p.kind == PrimParam::Positional && next <= npos) {
+      b[i] = {ParamBind::One, {next++}, {}};
+    } else if (p.kind == PrimParam::VarKw) {
+      b[i].kind = ParamBind::Dict;
+    }
+  }
+  for (size_t k = 0; k < n->kwnames.size(); ++k) {
+    size_t input = 1 + npos + k;
+    bool found = false;
+    for (size_t i = 0; i < info.params.size() && !found; ++i)
+      if (info.params[i].name == n->kwnames[k] && info.params[i].kind != PrimParam::VarArgs &&
+          info.params[i].kind != PrimParam::VarKw) {
+        b[i] = {ParamBind::One, {input}, {}};
+        found = true;
+      }
+    if (found) continue;
+    for (size_t i = 0; i < info.params.size(); ++i)
+      if (info.params[i].kind == PrimParam::VarKw) {
+        b[i].inputs.push_back(input);
+        b[i].keys.push_back(n->kwnames[k]);
+      }
+  }
+  return b;
+}
+
+// Whether n calls a primitive, directly or through depend(prim, state) (the lowering's
+// ordering of calls whose callee it does not know).
+bool primCall(const Node* n, Prim* p) {
+  if (!n->isApply()) return false;
+  const Node* callee = n->inputs[0];
+  while (callee->isPrimApply(Prim::Depend)) callee = callee->inputs[1];
+  if (!callee->isConst() || callee->ckind != ConstKind::Prim) return false;
+  *p = callee->prim;
+  return true;
+}
+
+// A readable name for what cannot be differentiated yet.
+std::string whatOf(Prim p) {
+  switch (p) {
+    case Prim::WhileLoop: return "differentiating through a while loop";
+    case Prim::Scan: return "differentiating through a for loop";
+    case Prim::CallEx: return "differentiating a call with *args or **kwargs";
+    case Prim::SetItem: return "differentiating through an item assignment";
+    case Prim::SetAttr: return "differentiating through an attribute assignment";
+    case Prim::MethodUpdate: return "differentiating through an updating method call";
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall: case Prim::JCall:
+      return "differentiating a function that differentiates (higher-order derivatives)";
+    default: return std::string("differentiating '") + primName(p) + "'";
+  }
+}
+
+class Builder {
+ public:
+  Builder(Module& m, Graph* root) : m_(m), root_(root) {}
+
+  Graph* transform(Graph* g) {
+    auto found = jmap_.find(g);
+    if (found != jmap_.end()) return found->second;
+    Graph* jparent = g == root_ ? g->parent : jmap_.at(g->parent);
+    Graph* jg = m_.newGraph(g->name, jparent, g->loc);
+    jg->qualname = g->qualname;
+    jmap_[g] = jg;
+    made_.push_back(jg);
+    jGraphs().insert(jg);
+    for (Node* p : g->params) fwd_[p] = m_.newParam(jg, p->name, p->loc);
+    jg->paramKinds = g->paramKinds;
+    for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
+
+    std::vector<Node*> order = topo(g);
+    for (Node* n : order) forward(n, jg);
+    Node* out = F(g->output);
+
+    // The backward graph.
+    Graph* b = m_.newGraph(g->name + ".bprop", jg, g->loc);
+    b->qualname = g->qualname;
+    made_.push_back(b);
+    jGraphs().insert(b);
+    Node* ct = m_.newParam(b, "ct", g->loc);
+    b->paramKinds = {ir::ParamKind::Positional};
+    b->defaults = {nullptr};
+    Contribs contrib;
+    add(contrib, g->output, ct, b);
+    for (auto it = order.rbegin(); it != order.rend(); ++it) {
+      auto c = contrib.find(*it);
+      if (c == contrib.end()) continue;
+      backward(*it, sum(c->second, b), contrib, b);
+    }
+    std::vector<Node*> env{m_.constPrim(Prim::MakeDict)};
+    for (Node* fv : g->freeVars) {
+      auto c = contrib.find(fv);
+      if (c == contrib.end()) continue;
+      env.push_back(key(fv));
+      env.push_back(sum(c->second, b));
+    }
+    std::vector<Node*> outs{m_.constPrim(Prim::MakeTuple)};
+    outs.push_back(env.size() > 1 ? m_.newApply(b, env, g->loc) : m_.constNone());
+    for (Node* p : g->params) {
+      auto c = contrib.find(p);
+      outs.push_back(c == contrib.end() ? m_.constNone() : sum(c->second, b));
+    }
+    b->output = m_.newApply(b, outs, g->loc);
+    jg->output = m_.newApply(jg, {m_.constPrim(Prim::MakeTuple), out, m_.constGraph(b, g->loc)}, g->loc);
+    return jg;
+  }
+
+  const std::vector<Graph*>& made() const { return made_; }
+
+ private:
+  using Contribs = std::unordered_map<const Node*, std::vector<Node*>>;
+
+  Module& m_;
+  Graph* root_;
+  std::unordered_map<const Graph*, Graph*> jmap_;
+  std::unordered_map<const Node*, Node*> fwd_;       // node -> its forward value in the J world
+  std::unordered_map<const Node*, Node*> bprop_;     // call node -> the bprop of the call
+  std::unordered_map<const Node*, std::vector<Node*>> args_;  // prim call -> arguments by parameter
+  std::unordered_map<const Node*, std::vector<ParamBind>> binds_;
+  std::vector<Graph*> made_;
+
+  bool nested(const Graph* g) const { return g && ir::isWithin(g, root_); }
+
+  // The forward (J world) value of an input.
+  Node* F(Node* n) {
+    if (n->isConst()) {
+      if (n->isGraphConst() && nested(n->g)) return m_.constGraph(transform(n->g), n->loc);
+      return n;
+    }
+    auto found = fwd_.find(n);
+    return found != fwd_.end() ? found->second : n;  // a value captured from outside
+  }
+
+  Node* key(const Node* fv) { return m_.constInt((int64_t)fv->id); }
+
+  Node* call(Graph* g, Prim p, std::vector<Node*> args, SourceLoc loc) {
+    args.insert(args.begin(), m_.constPrim(p, loc));
+    return m_.newApply(g, std::move(args), loc);
+  }
+
+  Node* sum(const std::vector<Node*>& cs, Graph* b) {
+    Node* s = cs[0];
+    for (size_t i = 1; i < cs.size(); ++i) s = call(b, Prim::CtAdd, {s, cs[i]}, cs[i]->loc);
+    return s;
+  }
+
+  // Records a contribution to the cotangent of n. A closure made in the differentiated
+  // graph hands its cotangent (a dict) to its free variables.
+  void add(Contribs& contrib, Node* n, Node* ct, Graph* b) {
+    if (!ct) return;
+    if (n->isConst()) {
+      if (!n->isGraphConst() || !nested(n->g)) return;
+      for (Node* fv : n->g->freeVars) add(contrib, fv, call(b, Prim::CtIndex, {ct, key(fv)}, n->loc), b);
+      return;
+    }
+    contrib[n].push_back(ct);
+  }
+
+  // Nodes of g in an order where each comes after its inputs and after the free variables
+  // (in g) of the closures it uses.
+  std::vector<Node*> topo(Graph* g) {
+    std::vector<Node*> order;
+    std::unordered_set<const Node*> seen;
+    std::vector<std::pair<Node*, size_t>> stack;
+    auto deps = [&](Node* n) {
+      std::vector<Node*> d;
+      for (Node* in : n->inputs) {
+        if (in->isGraphConst() && nested(in->g)) {
+          for (Node* fv : in->g->freeVars)
+            if (fv->graph == g) d.push_back(fv);
+        } else if (!in->isConst() && in->graph == g) {
+          d.push_back(in);
+        }
+      }
+      return d;
+    };
+    auto visit = [&](Node* root) {
+      if (root->isConst() || root->graph != g || !seen.insert(root).second) return;
+      stack.push_back({root, 0});
+      while (!stack.empty()) {
+        auto& [n, i] = stack.back();
+        std::vector<Node*> d = n->isApply() ? deps(n) : std::vector<Node*>{};
+        if (i < d.size()) {
+          Node* next = d[i++];
+          if (seen.insert(next).second) stack.push_back({next, 0});
+          continue;
+        }
+        if (n->isApply()) order.push_back(n);
+        stack.pop_back();
+      }
+    };
+    if (g->output->isGraphConst() && nested(g->output->g)) {
+      for (Node* fv : g->output->g->freeVars) visit(fv);
+    }
+    visit(g->output);
+    return order;
+  }
+
+  void forward(Node* n, Graph* jg) {
+    Prim p;
+    if (primCall(n, &p)) {
+      if (p == Prim::MethodCall) {
+        // method_call(name, recv, args...): the bound method, called in the J world.
+        Node* bm = call(jg, Prim::GetAttr, {F(n->inputs[2]), F(n->inputs[1])}, n->loc);
+        std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc), bm};
+        for (size_t i = 3; i < n->inputs.size(); ++i) in.push_back(F(n->inputs[i]));
+        jcallNode(n, jg, std::move(in));
+        return;
+      }
+      DiffKind kind = diffKind(p);
+      if (kind == DiffKind::NotYet || p == Prim::JCall) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+      std::vector<Node*> in;
+      for (Node* i : n->inputs) in.push_back(F(i));
+      Node* c = m_.newApply(jg, in, n->loc);
+      c->kwnames = n->kwnames;
+      c->name = n->name;
+      fwd_[n] = c;
+      if (kind != DiffKind::Rule) return;
+      // Arguments by parameter, for the rule.
+      const PrimInfo& info = primInfo(p);
+      std::vector<Node*> args;
+      if (info.variadicNode) {
+        for (size_t i = 1; i < n->inputs.size(); ++i) args.push_back(F(n->inputs[i]));
+      } else {
+        std::vector<ParamBind> b = bindPrim(info, n);
+        for (size_t i = 0; i < b.size(); ++i) {
+          switch (b[i].kind) {
+            case ParamBind::One: args.push_back(F(n->inputs[b[i].inputs[0]])); break;
+            case ParamBind::Default: args.push_back(defaultConst(m_, info.params[i])); break;
+            case ParamBind::Tuple: {
+              std::vector<Node*> items;
+              for (size_t k : b[i].inputs) items.push_back(F(n->inputs[k]));
+              args.push_back(call(jg, Prim::MakeTuple, items, n->loc));
+              break;
+            }
+            case ParamBind::Dict: {
+              std::vector<Node*> kv;
+              for (size_t k = 0; k < b[i].inputs.size(); ++k) {
+                kv.push_back(m_.constStr(b[i].keys[k]));
+                kv.push_back(F(n->inputs[b[i].inputs[k]]));
+              }
+              args.push_back(call(jg, Prim::MakeDict, kv, n->loc));
+              break;
+            }
+          }
+        }
+        binds_[n] = std::move(b);
+      }
+      args_[n] = std::move(args);
+      return;
+    }
+    // A call of a function value: (out, bprop) = __jcall(fn, args...).
+    std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc)};
+    for (Node* i : n->inputs) in.push_back(F(i));
+    jcallNode(n, jg, std::move(in));
+  }
+
+  void jcallNode(Node* n, Graph* jg, std::vector<Node*> in) {
+    Node* t = m_.newApply(jg, std::move(in), n->loc);
+    t->kwnames = n->kwnames;
+    fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
+    fwd_[n]->name = n->name;
+    bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
+  }
+
+  void backward(Node* n, Node* c, Contribs& contrib, Graph* b) {
+    Prim p;
+    bool isPrim = primCall(n, &p);
+    if (!isPrim || p == Prim::MethodCall) {
+      // cts = bprop(c): (ct of the callee, ct of each argument).
+      Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
+      auto part = [&](int64_t k) { return call(b, Prim::CtIndex, {cts, m_.constInt(k)}, n->loc); };
+      if (!isPrim) {
+        for (size_t k = 0; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k), b);
+      } else {  // (name, recv, args...): the bound method's cotangent is its receiver's
+        Node* recv = n->inputs[2];
+        add(contrib, recv, call(b, Prim::GetAttrBwd, {part(0), F(recv), F(n->inputs[1])}, n->loc), b);
+        for (size_t k = 3; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k - 2), b);
+      }
+      return;
+    }
+    if (p == Prim::Switch) {  // the branch taken receives c
+      Node* cond = F(n->inputs[1]);
+      add(contrib, n->inputs[2], call(b, Prim::Switch, {cond, c, m_.constNone()}, n->loc), b);
+      add(contrib, n->inputs[3], call(b, Prim::Switch, {cond, m_.constNone(), c}, n->loc), b);
+      return;
+    }
+    if (diffKind(p) != DiffKind::Rule) return;
+    RuleCtx r{m_, b, n->loc, args_.at(n), fwd_.at(n), call(b, Prim::CtFill, {c, fwd_.at(n)}, n->loc)};
+    std::vector<Node*> cts = reverseRule(p, r);
+    const PrimInfo& info = primInfo(p);
+    if (info.variadicNode) {
+      for (size_t i = 0; i < cts.size(); ++i) add(contrib, n->inputs[i + 1], cts[i], b);
+      return;
+    }
+    const std::vector<ParamBind>& bind = binds_.at(n);
+    for (size_t i = 0; i < cts.size() && i < bind.size(); ++i) {
+      if (!cts[i]) continue;
+      const ParamBind& pb = bind[i];
+      switch (pb.kind) {
+        case ParamBind::One: add(contrib, n->inputs[pb.inputs[0]], cts[i], b); break;
+        case ParamBind::Default: break;
+        case ParamBind::Tuple:
+          for (size_t k = 0; k < pb.inputs.size(); ++k)
+            add(contrib, n->inputs[pb.inputs[k]], call(b, Prim::CtIndex, {cts[i], m_.constInt((int64_t)k)}, n->loc), b);
+          break;
+        case ParamBind::Dict:
+          for (size_t k = 0; k < pb.inputs.size(); ++k)
+            add(contrib, n->inputs[pb.inputs[k]], call(b, Prim::CtIndex, {cts[i], m_.constStr(pb.keys[k])}, n->loc), b);
+          break;
+      }
+    }
+  }
+};
+
+}  // namespace
+
+bool isJGraph(const Graph* g) { return jGraphs().count(g) > 0; }
+
+Graph* jGraph(Graph* g) {
+  auto found = jCache().find(g);
+  if (found != jCache().end()) return found->second;
+  Builder builder(*g->module, g);
+  Graph* jg = builder.transform(g);
+  ir::computeFreeVars(builder.made());
+  jCache()[g] = jg;
+  return jg;
+}
+
+}  // namespace msl::autodiff

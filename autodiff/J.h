@@ -1,0 +1,45 @@
+// Reverse-mode differentiation as a transformation of the IR (DESIGN.md section 3).
+//
+// J(g) is a graph with g's parameters that returns (out, bprop): `out` is g's output and
+// `bprop` a closure nested in J(g), over the forward values it needs, with one parameter
+// (the cotangent of out) that returns (ct_env, ct_param_1, ..., ct_param_n). There is no
+// tape: the backward pass is ordinary IR that the interpreter runs (and codegen compiles).
+//
+//   - A primitive call is copied, and its reverse rule (autodiff/Rules.cpp) emits the
+//     cotangents of its arguments into bprop. Contributions to a value used several times
+//     are summed (__ct_add).
+//   - A call of any other function goes through __jcall(fn, args...), which returns
+//     (out, bprop_of_the_call); the backward pass calls that bprop. Graph constants (local
+//     functions, branches) become the constants of their own J graphs, nested in J(g).
+//   - Closures: the cotangent of a closure is a dict from the ids of its free variables to
+//     their cotangents (`ct_env`); the backward pass of the graph that created it hands
+//     each entry to the free variable. A branch of `switch` receives the cotangent only
+//     when it was taken.
+//   - None is the symbolic zero. Values without a derivative (ints, bools, strings) get
+//     no cotangent.
+//
+// g should be a specialised clone (ir/Specialize.h): abstract values let J skip the
+// cotangents of ints and strings; where they are missing the runtime helpers decide.
+// Not yet: while/for loops, differentiating a function that itself differentiates
+// (both are reported as "not supported yet" at the operation).
+#pragma once
+#include "ir/IR.h"
+
+namespace msl::autodiff {
+
+// J(g), built in g's module and cached per graph. Raises NotSupportedYet at the first
+// operation that cannot be differentiated yet.
+ir::Graph* jGraph(ir::Graph* g);
+// Whether g was made by jGraph (its closures are already in the differentiated world).
+bool isJGraph(const ir::Graph* g);
+
+// How a primitive is differentiated.
+enum class DiffKind : uint8_t {
+  Rule,       // a reverse rule in autodiff/Rules.cpp
+  Zero,       // its result has no derivative (ints, bools, strings, effects, shapes)
+  Structural, // handled by J itself (calls, switch, J's own helpers)
+  NotYet,     // reported as not supported yet
+};
+DiffKind diffKind(Prim p);
+
+}  // namespace msl::autodiff

@@ -1,0 +1,590 @@
+// The differentiation primitives of ir/Primitives.def: the user API (grad, value_and_grad,
+// vjp, stop_gradient) and the cotangent helpers the J transform emits (autodiff/J.h).
+//
+// Cotangents have the structure of their primal values: a tensor's is a tensor of its
+// shape and dtype, a Python float's a float, a tuple's a tuple, a record's a record of
+// the same class. None is the zero of any structure; values without a derivative (ints,
+// bools, strings, integer tensors) only ever get None.
+#include <algorithm>
+#include <numeric>
+
+#include "ir/Diagnostics.h"
+#include "runtime/Kernels.h"
+#include "runtime/PrimImpl.h"
+#include "runtime/TensorValues.h"
+
+namespace msl {
+
+Value CallContext::jcall(const Value&, Value*, size_t, const std::vector<std::string>*) {
+  raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiation here"});
+}
+
+namespace {
+
+bool floatTensor(const Value& v) { return v.is(VKind::Tensor) && isFloat(v.as<TensorObj>()->t.dtype()); }
+const Tensor& tensorOf(const Value& v) { return v.as<TensorObj>()->t; }
+
+// t summed over broadcast axes down to `shape` (numpy broadcasting in reverse).
+Tensor sumToShape(const Tensor& t, const Shape& shape) {
+  if (t.shape() == shape) return t;
+  int lead = t.ndim() - (int)shape.size();
+  std::vector<int> axes;
+  for (int d = 0; d < t.ndim(); ++d)
+    if (d < lead || (shape[d - lead] == 1 && t.dim(d) != 1)) axes.push_back(d);
+  Tensor s = axes.empty() ? t : reduce(RedOp::Sum, t, axes, true, "grad");
+  return reshapeTo(s, shape);
+}
+
+Value zerosLike(const Value& like);
+
+// ct for a value shaped like `like` (None: no cotangent).
+Value unbroadcast(const Value& ct, const Value& like) {
+  if (ct.isNone()) return ct;
+  if (like.is(VKind::Float)) {
+    if (ct.is(VKind::Tensor)) return Value::real(reduce(RedOp::Sum, astype(tensorOf(ct), DType::F64), {}, false, "grad").getF64(0));
+    if (ct.is(VKind::Float)) return ct;
+    if (ct.is(VKind::Int) || ct.is(VKind::Bool)) return Value::real((double)ct.asInt());
+    return Value::none();
+  }
+  if (!floatTensor(like)) return Value::none();
+  const Tensor& l = tensorOf(like);
+  if (ct.is(VKind::Tensor)) {
+    Tensor s = sumToShape(tensorOf(ct), l.shape());
+    return makeTensor(s.dtype() == l.dtype() ? s : astype(s, l.dtype()));
+  }
+  Scalar sc;
+  if (asScalar(ct, &sc)) return makeTensor(binary(BinOp::Add, Tensor::zeros(l.dtype(), l.shape()), sc));
+  return Value::none();
+}
+
+Value ctAdd(const Value& a, const Value& b) {
+  if (a.isNone()) return b;
+  if (b.isNone()) return a;
+  if (a.is(VKind::Tensor) || b.is(VKind::Tensor)) {
+    Scalar sa, sb;
+    if (a.is(VKind::Tensor) && b.is(VKind::Tensor)) return makeTensor(binary(BinOp::Add, tensorOf(a), tensorOf(b)));
+    if (a.is(VKind::Tensor) && asScalar(b, &sb)) return makeTensor(binary(BinOp::Add, tensorOf(a), sb));
+    if (b.is(VKind::Tensor) && asScalar(a, &sa)) return makeTensor(binary(BinOp::Add, sa, tensorOf(b)));
+  }
+  if ((a.is(VKind::Float) || a.is(VKind::Int)) && (b.is(VKind::Float) || b.is(VKind::Int))) {
+    double x = a.is(VKind::Float) ? a.asFloat() : (double)a.asInt();
+    double y = b.is(VKind::Float) ? b.asFloat() : (double)b.asInt();
+    return Value::real(x + y);
+  }
+  if (isSeq(a) && isSeq(b)) {
+    const auto &x = seqItems(a), &y = seqItems(b);
+    std::vector<Value> out;
+    for (size_t i = 0; i < std::max(x.size(), y.size()); ++i)
+      out.push_back(ctAdd(i < x.size() ? x[i] : Value::none(), i < y.size() ? y[i] : Value::none()));
+    return a.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+  }
+  if (a.is(VKind::Dict) && b.is(VKind::Dict)) {
+    Value d = makeDict();
+    auto* o = d.as<DictObj>();
+    for (const auto& [k, v] : a.as<DictObj>()->entries) o->set(k, v);
+    for (const auto& [k, v] : b.as<DictObj>()->entries) {
+      const Value* old = o->find(k);
+      o->set(k, old ? ctAdd(*old, v) : v);
+    }
+    return d;
+  }
+  if (a.is(VKind::Record) && b.is(VKind::Record)) {
+    auto* r = new RecordObj();
+    Value rv = Value::object(r);
+    r->cls = a.as<RecordObj>()->cls;
+    const auto &x = a.as<RecordObj>()->fields, &y = b.as<RecordObj>()->fields;
+    for (size_t i = 0; i < x.size(); ++i) r->fields.push_back(ctAdd(x[i], i < y.size() ? y[i] : Value::none()));
+    return rv;
+  }
+  raise(DiagId::TypeError, SourceLoc{},
+        {"internal: cannot add cotangents of types " + typeNameOf(a) + " and " + typeNameOf(b)});
+}
+
+// Zeros with the structure of `like` (for the cotangent a rule receives).
+Value zerosLike(const Value& like) {
+  switch (like.kind()) {
+    case VKind::Tensor: return makeTensor(Tensor::zeros(tensorOf(like).dtype(), tensorOf(like).shape()));
+    case VKind::Float: return Value::real(0.0);
+    case VKind::Int:
+    case VKind::Bool: return Value::integer(0);
+    case VKind::Tuple:
+    case VKind::List: {
+      std::vector<Value> items;
+      for (const Value& v : seqItems(like)) items.push_back(zerosLike(v));
+      return like.is(VKind::List) ? makeList(std::move(items)) : makeTuple(std::move(items));
+    }
+    default: return Value::none();
+  }
+}
+
+// The gradient handed to the user: ct with like's structure, zeros where ct is None, and
+// static leaves (ints, strings, functions, integer tensors) carried along as they are.
+Value materialize(const Value& ct, const Value& like) {
+  switch (like.kind()) {
+    case VKind::Tensor: {
+      if (!floatTensor(like)) return like;
+      const Tensor& l = tensorOf(like);
+      if (ct.is(VKind::Tensor)) return unbroadcast(ct, like);
+      if (ct.isNone()) return makeTensor(Tensor::zeros(l.dtype(), l.shape()));
+      return unbroadcast(ct, like);
+    }
+    case VKind::Float: return ct.isNone() ? Value::real(0.0) : unbroadcast(ct, like);
+    case VKind::Tuple:
+    case VKind::List: {
+      const auto& items = seqItems(like);
+      std::vector<Value> out;
+      for (size_t i = 0; i < items.size(); ++i) {
+        Value c = isSeq(ct) && i < seqItems(ct).size() ? seqItems(ct)[i] : Value::none();
+        out.push_back(materialize(c, items[i]));
+      }
+      return like.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, v] : like.as<DictObj>()->entries) {
+        const Value* c = ct.is(VKind::Dict) ? ct.as<DictObj>()->find(k) : nullptr;
+        d.as<DictObj>()->set(k, materialize(c ? *c : Value::none(), v));
+      }
+      return d;
+    }
+    case VKind::Record: {
+      auto* r = new RecordObj();
+      Value rv = Value::object(r);
+      const auto* l = like.as<RecordObj>();
+      r->cls = l->cls;
+      for (size_t i = 0; i < l->fields.size(); ++i) {
+        Value c = ct.is(VKind::Record) && i < ct.as<RecordObj>()->fields.size() ? ct.as<RecordObj>()->fields[i] : Value::none();
+        r->fields.push_back(materialize(c, l->fields[i]));
+      }
+      return rv;
+    }
+    default: return like;
+  }
+}
+
+// Whether a tree has a float leaf (something to differentiate with respect to).
+bool hasFloatLeaf(const Value& v) {
+  switch (v.kind()) {
+    case VKind::Float: return true;
+    case VKind::Tensor: return floatTensor(v);
+    case VKind::Tuple:
+    case VKind::List:
+      for (const Value& x : seqItems(v))
+        if (hasFloatLeaf(x)) return true;
+      return false;
+    case VKind::Dict:
+      for (const auto& kv : v.as<DictObj>()->entries)
+        if (hasFloatLeaf(kv.second)) return true;
+      return false;
+    case VKind::Record:
+      for (const Value& x : v.as<RecordObj>()->fields)
+        if (hasFloatLeaf(x)) return true;
+      return false;
+    default: return false;
+  }
+}
+
+std::string describe(const Value& v) {
+  if (v.is(VKind::Tensor)) return std::string("a ") + dtypeName(tensorOf(v).dtype()) + " tensor of shape " + shapeStr(tensorOf(v).shape());
+  return typeNameOf(v);
+}
+
+// Calls J(fn) with a tuple of positional arguments and a dict of keyword arguments.
+Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value& kwargs) {
+  std::vector<Value> flat(seqItems(args).begin(), seqItems(args).end());
+  size_t npos = flat.size();
+  std::vector<std::string> names;
+  if (kwargs.is(VKind::Dict))
+    for (const auto& [k, v] : kwargs.as<DictObj>()->entries) {
+      names.push_back(k.as<StrObj>()->s);
+      flat.push_back(v);
+    }
+  return cx.jcall(fn, flat.data(), npos, &names);
+}
+
+Value partialOf(Prim p, std::vector<Value> args) {
+  auto* po = new PartialObj();
+  Value v = Value::object(po);
+  po->func = Value::prim((int)p);
+  po->args = std::move(args);
+  return v;
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ the API
+
+Value prim_Grad(CallContext&, Value* args) {
+  return partialOf(Prim::GradCall, {args[0], args[1], args[2], makeStr("grad")});
+}
+Value prim_ValueAndGrad(CallContext&, Value* args) {
+  return partialOf(Prim::GradCall, {args[0], args[1], args[2], makeStr("value_and_grad")});
+}
+Value prim_StopGradient(CallContext&, Value* args) { return std::move(args[0]); }
+
+Value prim_GradCall(CallContext& cx, Value* args) {
+  const Value &f = args[0], &argnums = args[1], &primals = args[4];
+  bool hasAux = argBool(args[2], "grad", "has_aux");
+  bool valueToo = args[3].as<StrObj>()->s == "value_and_grad";
+  const char* fn = valueToo ? "value_and_grad" : "grad";
+  const auto& xs = seqItems(primals);
+  // argnums: an int or a tuple of ints, each naming a positional argument.
+  std::vector<int64_t> which;
+  bool many = isSeq(argnums);
+  if (many) {
+    for (const Value& a : seqItems(argnums)) which.push_back(argInt(a, fn, "argnums"));
+  } else {
+    which.push_back(argInt(argnums, fn, "argnums"));
+  }
+  for (int64_t& i : which) {
+    int64_t n = (int64_t)xs.size();
+    if (i < -n || i >= n)
+      raise(DiagId::GradArgnums, SourceLoc{}, {fn, std::to_string(i), std::to_string(n), n == 1 ? "" : "s"});
+    if (i < 0) i += n;
+    if (!hasFloatLeaf(xs[(size_t)i]))
+      raise(DiagId::GradNoFloat, SourceLoc{}, {fn, std::to_string(i), describe(xs[(size_t)i])});
+  }
+  Value r = jcallWith(cx, f, primals, args[5]);
+  Value out = seqItems(r)[0], bprop = seqItems(r)[1];
+  Value loss = out, aux;
+  if (hasAux) {
+    if (!out.is(VKind::Tuple) || seqItems(out).size() != 2) raise(DiagId::GradHasAux, SourceLoc{}, {fn, describe(out)});
+    loss = seqItems(out)[0];
+    aux = seqItems(out)[1];
+  }
+  Value ct;
+  if (loss.is(VKind::Float)) {
+    ct = Value::real(1.0);
+  } else if (floatTensor(loss) && tensorOf(loss).ndim() == 0) {
+    ct = makeTensor(Tensor::scalar(tensorOf(loss).dtype(), 1.0));
+  } else {
+    raise(DiagId::GradNotScalar, SourceLoc{}, {fn, describe(loss)});
+  }
+  Value cts = cx.call(bprop, {hasAux ? makeTuple({ct, Value::none()}) : ct});
+  const auto& c = seqItems(cts);
+  std::vector<Value> grads;
+  for (int64_t i : which) grads.push_back(materialize(c[(size_t)i + 1], xs[(size_t)i]));
+  Value g = many ? makeTuple(std::move(grads)) : std::move(grads[0]);
+  Value value = hasAux ? makeTuple({loss, aux}) : loss;
+  if (valueToo) return makeTuple({value, g});
+  return hasAux ? makeTuple({g, aux}) : g;
+}
+
+// vjp(f, *primals) -> (out, f_vjp); f_vjp(ct) is a tuple of one cotangent per primal.
+Value prim_Vjp(CallContext& cx, Value* args) {
+  Value r = jcallWith(cx, args[0], args[1], Value::none());
+  return makeTuple({seqItems(r)[0], partialOf(Prim::VjpCall, {seqItems(r)[1], args[1]})});
+}
+
+Value prim_VjpCall(CallContext& cx, Value* args) {
+  Value cts = cx.call(args[0], {args[2]});
+  const auto& xs = seqItems(args[1]);
+  std::vector<Value> out;
+  for (size_t i = 0; i < xs.size(); ++i) out.push_back(materialize(seqItems(cts)[i + 1], xs[i]));
+  return makeTuple(std::move(out));
+}
+
+Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], args[1], args[2]); }
+
+// bprop's per-parameter cotangents (ct_env, ct_p...) turned into per-argument ones
+// (ct_fn, ct_a...). plan: one entry per parameter: an int (the argument it came from),
+// a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default); then the
+// number of arguments. A plan "method" drops the first entry (a bound method's receiver
+// is its cotangent).
+Value prim_JSiteBprop(CallContext& cx, Value* args) {
+  Value cts = cx.call(args[0], {args[2]});
+  const auto& c = seqItems(cts);
+  if (args[1].is(VKind::Str)) return makeTuple(std::vector<Value>(c.begin() + 1, c.end()));
+  const auto& plan = seqItems(args[1]);
+  size_t nargs = (size_t)plan.back().asInt();
+  std::vector<Value> out(nargs + 1);
+  out[0] = c[0];
+  for (size_t i = 0; i + 1 < plan.size(); ++i) {
+    const Value& e = plan[i];
+    const Value& ci = c[i + 1];
+    if (e.is(VKind::Int)) {
+      out[(size_t)e.asInt() + 1] = ci;
+    } else if (e.is(VKind::Tuple)) {
+      const auto& srcs = seqItems(e);
+      for (size_t k = 0; k < srcs.size(); ++k)
+        out[(size_t)srcs[k].asInt() + 1] = isSeq(ci) && k < seqItems(ci).size() ? seqItems(ci)[k] : Value::none();
+    } else if (e.is(VKind::Dict)) {
+      for (const auto& [kw, src] : e.as<DictObj>()->entries) {
+        const Value* v = ci.is(VKind::Dict) ? ci.as<DictObj>()->find(kw) : nullptr;
+        out[(size_t)src.asInt() + 1] = v ? *v : Value::none();
+      }
+    }
+  }
+  return makeTuple(std::move(out));
+}
+
+// ------------------------------------------------------------------ cotangent helpers
+
+Value prim_CtAdd(CallContext&, Value* args) { return ctAdd(args[0], args[1]); }
+
+Value prim_CtFill(CallContext&, Value* args) { return args[0].isNone() ? zerosLike(args[1]) : std::move(args[0]); }
+
+Value prim_CtIndex(CallContext&, Value* args) {
+  const Value &ct = args[0], &i = args[1];
+  if (isSeq(ct) && i.is(VKind::Int)) {
+    const auto& items = seqItems(ct);
+    int64_t k = i.asInt() < 0 ? i.asInt() + (int64_t)items.size() : i.asInt();
+    return k >= 0 && k < (int64_t)items.size() ? items[(size_t)k] : Value::none();
+  }
+  if (ct.is(VKind::Dict)) {
+    const Value* v = ct.as<DictObj>()->find(i);
+    return v ? *v : Value::none();
+  }
+  if (ct.is(VKind::Record) && i.is(VKind::Str)) {
+    auto* r = ct.as<RecordObj>();
+    int f = r->classObj()->fieldIndex(i.as<StrObj>()->s);
+    return f >= 0 ? r->fields[(size_t)f] : Value::none();
+  }
+  return Value::none();
+}
+
+Value prim_Unbroadcast(CallContext&, Value* args) { return unbroadcast(args[0], args[1]); }
+
+// sum(x, axis, keepdims): c broadcast back to x's shape; for a sequence (Python's sum of
+// items), each item's share.
+Value prim_SumBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &x = args[1];
+  if (ct.isNone()) return ct;
+  if (isSeq(x)) {
+    std::vector<Value> out;
+    for (const Value& item : seqItems(x)) out.push_back(unbroadcast(ct, item));
+    return x.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+  }
+  if (!floatTensor(x)) return Value::none();
+  const Tensor& xt = tensorOf(x);
+  Tensor c = ct.is(VKind::Tensor) ? tensorOf(ct) : argTensor(ct, "grad", "ct");
+  if (!argBool(args[3], "sum", "keepdims")) {
+    Shape kept = xt.shape();
+    for (int a : argAxes(args[2], xt.ndim(), "sum")) kept[a] = 1;
+    c = reshapeTo(c.contiguous(), kept);
+  }
+  Tensor b = broadcastTo(c, xt.shape(), "grad").contiguous();
+  return makeTensor(b.dtype() == xt.dtype() ? b : astype(b, xt.dtype()));
+}
+
+// max/min: the cotangent goes to the elements equal to the result, shared among ties. For
+// the builtin max(*args): one tensor reduces; several values (or one sequence) compare,
+// and the first largest takes it.
+Value prim_MinMaxBwd(CallContext& cx, Value* args) {
+  const Value &ct = args[0], &x = args[1], &out = args[2];
+  if (ct.isNone()) return ct;
+  if (x.is(VKind::Tuple) && seqItems(x).size() == 1 && seqItems(x)[0].is(VKind::Tensor)) {
+    Value inner[5] = {ct, seqItems(x)[0], out, args[3], args[4]};
+    return makeTuple({prim_MinMaxBwd(cx, inner)});
+  }
+  if (x.is(VKind::Tensor)) {
+    if (!floatTensor(x)) return Value::none();
+    const Tensor& xt = tensorOf(x);
+    Value keep[4] = {out, x, args[3], args[4]};
+    Tensor ob = tensorOf(prim_SumBwd(cx, keep));  // the result broadcast back
+    Tensor mask = binary(BinOp::Eq, xt, ob);
+    std::vector<int> axes = argAxes(args[3], xt.ndim(), "max");
+    Tensor count = reduce(RedOp::Sum, mask, axes, true, "max");
+    Value cb[4] = {ct, x, args[3], args[4]};
+    Tensor share = binary(BinOp::Div, tensorOf(prim_SumBwd(cx, cb)), broadcastTo(count, xt.shape(), "max"));
+    return makeTensor(astype(binary(BinOp::Mul, share, mask), xt.dtype()));
+  }
+  // Python's max over items.
+  const Value& items = isSeq(x) && seqItems(x).size() == 1 && isSeq(seqItems(x)[0]) ? seqItems(x)[0] : x;
+  if (!isSeq(items)) return Value::none();
+  std::vector<Value> cts(seqItems(items).size());
+  for (size_t i = 0; i < cts.size(); ++i)
+    if (valueEquals(seqItems(items)[i], out)) {
+      cts[i] = unbroadcast(ct, seqItems(items)[i]);
+      break;
+    }
+  Value res = items.is(VKind::List) ? makeList(std::move(cts)) : makeTuple(std::move(cts));
+  return &items == &x ? res : makeTuple({res});
+}
+
+// x @ y: ct_x = ct @ y^T, ct_y = x^T @ ct, vectors taken as rows (x) or columns (y), batch
+// axes summed back to each operand's shape.
+Value prim_MatMulBwd(CallContext&, Value* args) {
+  const Value& ctv = args[0];
+  int64_t which = args[3].asInt();
+  const Value& self = which == 0 ? args[1] : args[2];
+  if (ctv.isNone() || !floatTensor(self)) return Value::none();
+  Tensor x = argTensor(args[1], "matmul", "x"), y = argTensor(args[2], "matmul", "y");
+  Tensor c = argTensor(ctv, "matmul", "ct");
+  Tensor X = x.ndim() == 1 ? reshapeTo(x, Shape{1, x.dim(0)}) : x;
+  Tensor Y = y.ndim() == 1 ? reshapeTo(y, Shape{y.dim(0), 1}) : y;
+  Shape cs = c.shape();
+  if (x.ndim() == 1) cs.insert(cs.end() - (y.ndim() == 1 ? 0 : 1), 1);
+  if (y.ndim() == 1) cs.push_back(1);
+  Tensor C = reshapeTo(c.contiguous(), cs);
+  auto swapLast = [](const Tensor& t) {
+    std::vector<int> perm(t.ndim());
+    std::iota(perm.begin(), perm.end(), 0);
+    std::swap(perm[perm.size() - 1], perm[perm.size() - 2]);
+    return permute(t, perm);
+  };
+  Tensor g = which == 0 ? matmul(C, swapLast(Y)) : matmul(swapLast(X), C);
+  const Tensor& target = which == 0 ? x : y;
+  Shape ts = which == 0 ? X.shape() : Y.shape();
+  Tensor s = reshapeTo(sumToShape(g, ts).contiguous(), target.shape());
+  return makeTensor(s.dtype() == target.dtype() ? s : astype(s, target.dtype()));
+}
+
+// The cotangent of obj[index]: zeros of obj's structure with ct at index.
+Value prim_GetItemBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &obj = args[1], &index = args[2];
+  if (ct.isNone()) return ct;
+  if (obj.is(VKind::Tensor)) {
+    if (!floatTensor(obj)) return Value::none();
+    const Tensor& x = tensorOf(obj);
+    DType dt = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
+    Tensor g = indexBackward(x, index, astype(argTensor(ct, "getitem", "ct"), dt), dt);
+    return makeTensor(g.dtype() == x.dtype() ? g : astype(g, x.dtype()));
+  }
+  if (isSeq(obj)) {
+    const auto& items = seqItems(obj);
+    std::vector<Value> out(items.size());
+    int64_t n = (int64_t)items.size();
+    if (index.is(VKind::Int) || index.is(VKind::Bool)) {
+      int64_t k = index.asInt() < 0 ? index.asInt() + n : index.asInt();
+      if (k >= 0 && k < n) out[(size_t)k] = ct;
+    } else if (index.is(VKind::Slice) && isSeq(ct)) {
+      auto* s = index.as<SliceObj>();
+      int64_t step = s->step.isNone() ? 1 : s->step.asInt();
+      int64_t start = s->lower.isNone() ? (step > 0 ? 0 : n - 1) : s->lower.asInt();
+      int64_t stop = s->upper.isNone() ? (step > 0 ? n : -n - 1) : s->upper.asInt();
+      if (start < 0) start = std::max<int64_t>(start + n, step > 0 ? 0 : -1);
+      if (stop < 0) stop = std::max<int64_t>(stop + n, step > 0 ? 0 : -1);
+      start = std::min(start, step > 0 ? n : n - 1);
+      stop = std::min(stop, n);
+      size_t j = 0;
+      for (int64_t k = start; step > 0 ? k < stop : k > stop; k += step)
+        if (j < seqItems(ct).size()) out[(size_t)k] = seqItems(ct)[j++];
+    }
+    return obj.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+  }
+  if (obj.is(VKind::Dict)) {
+    Value d = makeDict();
+    d.as<DictObj>()->set(index, ct);
+    return d;
+  }
+  return Value::none();
+}
+
+// The cotangent of obj.name: a record of obj's class with only that field (a method's
+// cotangent is already its receiver's).
+Value prim_GetAttrBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &obj = args[1];
+  if (ct.isNone()) return ct;
+  if (obj.is(VKind::Tensor)) {  // x.T, or a method (its cotangent is x's); other properties are ints
+    const std::string& name = args[2].as<StrObj>()->s;
+    if (name == "T") {
+      Tensor c = argTensor(ct, "T", "ct");
+      std::vector<int> perm(c.ndim());
+      std::iota(perm.rbegin(), perm.rend(), 0);
+      return makeTensor(permute(c, perm));
+    }
+    if (name == "shape" || name == "dtype" || name == "ndim" || name == "size") return Value::none();
+    return ct;
+  }
+  if (!obj.is(VKind::Record)) return ct;
+  auto* src = obj.as<RecordObj>();
+  int f = src->classObj()->fieldIndex(args[2].as<StrObj>()->s);
+  if (f < 0) return ct;
+  auto* r = new RecordObj();
+  Value rv = Value::object(r);
+  r->cls = src->cls;
+  r->fields.assign(src->fields.size(), Value::none());
+  r->fields[(size_t)f] = ct;
+  return rv;
+}
+
+Value prim_TransposeBwd(CallContext&, Value* args) {
+  if (args[0].isNone()) return args[0];
+  Tensor c = argTensor(args[0], "transpose", "ct");
+  const Value* axes = &args[1];
+  if (isSeq(*axes) && seqItems(*axes).size() == 1 && isSeq(seqItems(*axes)[0])) axes = &seqItems(*axes)[0];
+  if (!isSeq(*axes) || seqItems(*axes).empty()) {
+    std::vector<int> perm(c.ndim());
+    std::iota(perm.rbegin(), perm.rend(), 0);
+    return makeTensor(permute(c, perm));
+  }
+  std::vector<int> inv(c.ndim());
+  const auto& a = seqItems(*axes);
+  for (size_t i = 0; i < a.size(); ++i) inv[(size_t)normAxis(a[i].asInt(), c.ndim())] = (int)i;
+  return makeTensor(permute(c, inv));
+}
+
+// concat/stack: the piece of ct that came from each input.
+Value prim_ConcatBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &xs = args[1];
+  bool stacked = argBool(args[3], "stack", "stacked");
+  const auto& items = seqItems(xs);
+  std::vector<Value> out(items.size());
+  if (!ct.isNone()) {
+    Tensor c = argTensor(ct, "concat", "ct");
+    int axis = normAxis(args[2].asInt(), c.ndim());
+    int64_t at = 0;
+    for (size_t i = 0; i < items.size(); ++i) {
+      Tensor xi = argTensor(items[i], "concat", "xs");
+      int64_t len = stacked ? 1 : xi.dim(axis);
+      Shape shape = c.shape();
+      shape[axis] = len;
+      int64_t offset = c.offset() + at * c.strides()[axis];
+      Tensor piece = c.view(shape, c.strides(), offset).contiguous();
+      if (stacked) piece = reshapeTo(piece, xi.shape());
+      out[i] = unbroadcast(makeTensor(piece), items[i]);
+      at += len;
+    }
+  }
+  return xs.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+}
+
+// unpack(x, n, star): c holds one cotangent per target (the starred one a list).
+Value prim_UnpackBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &x = args[1];
+  if (ct.isNone() || !isSeq(ct)) return Value::none();
+  std::vector<Value> flat;
+  int64_t star = args[2].is(VKind::Int) ? args[2].asInt() : -1;
+  const auto& c = seqItems(ct);
+  for (size_t i = 0; i < c.size(); ++i) {
+    if ((int64_t)i == star && isSeq(c[i])) {
+      for (const Value& v : seqItems(c[i])) flat.push_back(v);
+    } else {
+      flat.push_back(c[i]);
+    }
+  }
+  if (x.is(VKind::Tuple)) return makeTuple(std::move(flat));
+  if (x.is(VKind::List)) return makeList(std::move(flat));
+  if (floatTensor(x)) {  // rows of a tensor
+    const Tensor& t = tensorOf(x);
+    Shape row(t.shape().begin() + 1, t.shape().end());
+    std::vector<Tensor> rows;
+    for (Value& v : flat) rows.push_back(v.isNone() ? Tensor::zeros(t.dtype(), row) : astype(argTensor(v, "unpack", "ct"), t.dtype()));
+    std::vector<Tensor> expanded;
+    for (Tensor& r : rows) expanded.push_back(reshapeTo(r.contiguous(), [&] { Shape s{1}; s.insert(s.end(), row.begin(), row.end()); return s; }()));
+    return makeTensor(concatenate(expanded, 0, "unpack"));
+  }
+  return Value::none();
+}
+
+// tensor(data): the cotangent split back into data's nested items (tensors and floats).
+static Value tensorNewBwd(const Value& ct, const Value& data) {
+  if (ct.isNone()) return ct;
+  if (isSeq(data)) {
+    Tensor c = argTensor(ct, "tensor", "ct");
+    std::vector<Value> out;
+    const auto& items = seqItems(data);
+    for (size_t i = 0; i < items.size() && c.ndim() > 0; ++i) {
+      Shape rest(c.shape().begin() + 1, c.shape().end()), strides(c.strides().begin() + 1, c.strides().end());
+      Value row = makeTensor(c.view(rest, strides, c.offset() + (int64_t)i * c.strides()[0]));
+      out.push_back(tensorNewBwd(row, items[i]));
+    }
+    return data.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+  }
+  return unbroadcast(ct, data);
+}
+
+Value prim_TensorNewBwd(CallContext&, Value* args) { return tensorNewBwd(args[0], args[1]); }
+
+}  // namespace msl
