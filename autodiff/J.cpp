@@ -93,8 +93,6 @@ bool primCall(const Node* n, Prim* p) {
 // A readable name for what cannot be differentiated yet.
 std::string whatOf(Prim p) {
   switch (p) {
-    case Prim::WhileLoop: return "differentiating through a while loop";
-    case Prim::Scan: return "differentiating through a for loop";
     case Prim::CallEx: return "differentiating a call with *args or **kwargs";
     case Prim::SetItem: return "differentiating through an item assignment";
     case Prim::SetAttr: return "differentiating through an attribute assignment";
@@ -261,6 +259,13 @@ class Builder {
         jcallNode(n, jg, std::move(in));
         return;
       }
+      if (p == Prim::Scan || p == Prim::WhileLoop) {
+        // The loop runs J of its body; the stack of per-iteration bprops is the call's bprop.
+        std::vector<Node*> in{m_.constPrim(p == Prim::Scan ? Prim::ScanJ : Prim::WhileJ, n->loc)};
+        for (size_t i = 1; i < n->inputs.size(); ++i) in.push_back(F(n->inputs[i]));
+        jcallNode(n, jg, std::move(in));
+        return;
+      }
       DiffKind kind = diffKind(p);
       if (kind == DiffKind::NotYet || p == Prim::JCall) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
       std::vector<Node*> in;
@@ -331,6 +336,12 @@ class Builder {
         add(contrib, recv, call(b, Prim::GetAttrBwd, {part(0), F(recv), F(n->inputs[1])}, n->loc), b);
         for (size_t k = 3; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k - 2), b);
       }
+      return;
+    }
+    if (p == Prim::Scan || p == Prim::WhileLoop) {  // (body or cond, body), iterable or init, init
+      Node* cts = call(b, p == Prim::Scan ? Prim::ScanBwd : Prim::WhileBwd, {bprop_.at(n), c}, n->loc);
+      for (size_t k = 1; k < n->inputs.size(); ++k)
+        add(contrib, n->inputs[k], call(b, Prim::CtIndex, {cts, m_.constInt((int64_t)k - 1)}, n->loc), b);
       return;
     }
     if (p == Prim::Switch) {  // the branch taken receives c

@@ -126,6 +126,13 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::Stack: return {C(Prim::ConcatBwd, {c, x[0], x[1], r.m.constBool(true)}), nullptr};
     case Prim::TensorGetItem: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
 
+    // ---- sequences made from iterables
+    case Prim::Enumerate: return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("enumerate")}), nullptr};
+    case Prim::Zip: return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("zip")})};
+    case Prim::ListNew:
+    case Prim::TupleNew: return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("list")})};
+    case Prim::Reversed: return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("reversed")})};
+
     // ---- structure (core)
     case Prim::GetItem:
     case Prim::TupleGetItem: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
@@ -171,10 +178,11 @@ DiffKind diffKind(Prim p) {
     case Prim::Concat: case Prim::Stack: case Prim::TensorGetItem: case Prim::GetItem:
     case Prim::TupleGetItem: case Prim::GetAttr: case Prim::Unpack: case Prim::MakeTuple:
     case Prim::MakeList: case Prim::MakeDict: case Prim::Depend: case Prim::CheckBound:
-    case Prim::CtAdd: case Prim::CtIndex: case Prim::Unbroadcast:
+    case Prim::CtAdd: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::Enumerate: case Prim::Zip:
+    case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
       return DiffKind::Rule;
 
-    case Prim::Switch: case Prim::JCall: case Prim::MethodCall:
+    case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:
       return DiffKind::Structural;
 
     // Results without a derivative: comparisons and logic, integer-valued functions,

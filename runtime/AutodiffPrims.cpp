@@ -9,6 +9,8 @@
 #include <numeric>
 
 #include "ir/Diagnostics.h"
+#include "runtime/Host.h"
+#include "runtime/Iter.h"
 #include "runtime/Kernels.h"
 #include "runtime/PrimImpl.h"
 #include "runtime/TensorValues.h"
@@ -41,7 +43,12 @@ Value zerosLike(const Value& like);
 Value unbroadcast(const Value& ct, const Value& like) {
   if (ct.isNone()) return ct;
   if (like.is(VKind::Float)) {
-    if (ct.is(VKind::Tensor)) return Value::real(reduce(RedOp::Sum, astype(tensorOf(ct), DType::F64), {}, false, "grad").getF64(0));
+    if (ct.is(VKind::Tensor)) {
+      const Tensor& c = tensorOf(ct);
+      std::vector<int> all(c.ndim());
+      std::iota(all.begin(), all.end(), 0);
+      return Value::real(reduce(RedOp::Sum, astype(c, DType::F64), all, false, "grad").getF64(0));
+    }
     if (ct.is(VKind::Float)) return ct;
     if (ct.is(VKind::Int) || ct.is(VKind::Bool)) return Value::real((double)ct.asInt());
     return Value::none();
@@ -290,12 +297,17 @@ Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], a
 // (ct_fn, ct_a...). plan: one entry per parameter: an int (the argument it came from),
 // a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default); then the
 // number of arguments. A plan "method" drops the first entry (a bound method's receiver
-// is its cotangent).
+// is its cotangent); a plan ("pick", i...) keeps entries i (a partial's own arguments).
 Value prim_JSiteBprop(CallContext& cx, Value* args) {
   Value cts = cx.call(args[0], {args[2]});
   const auto& c = seqItems(cts);
   if (args[1].is(VKind::Str)) return makeTuple(std::vector<Value>(c.begin() + 1, c.end()));
   const auto& plan = seqItems(args[1]);
+  if (plan[0].is(VKind::Str)) {  // ("pick", i...): a partial's own arguments
+    std::vector<Value> out{Value::none()};
+    for (size_t i = 1; i < plan.size(); ++i) out.push_back(c[(size_t)plan[i].asInt()]);
+    return makeTuple(std::move(out));
+  }
   size_t nargs = (size_t)plan.back().asInt();
   std::vector<Value> out(nargs + 1);
   out[0] = c[0];
@@ -586,5 +598,120 @@ static Value tensorNewBwd(const Value& ct, const Value& data) {
 }
 
 Value prim_TensorNewBwd(CallContext&, Value* args) { return tensorNewBwd(args[0], args[1]); }
+
+// enumerate/zip/list/tuple/reversed(x): the cotangent (a list or tuple of per-item
+// cotangents) given back the structure of x (a sequence, or a tensor's rows).
+static Value itemsBack(std::vector<Value> items, const Value& x) {
+  if (floatTensor(x)) {
+    const Tensor& t = tensorOf(x);
+    Shape row(t.shape().begin() + 1, t.shape().end()), one{1};
+    one.insert(one.end(), row.begin(), row.end());
+    std::vector<Tensor> rows;
+    for (int64_t i = 0; i < t.dim(0); ++i) {
+      Value c = (size_t)i < items.size() ? items[(size_t)i] : Value::none();
+      Tensor r = c.isNone() ? Tensor::zeros(t.dtype(), row) : astype(argTensor(c, "for", "ct"), t.dtype());
+      rows.push_back(reshapeTo(r.contiguous(), one));
+    }
+    return rows.empty() ? makeTensor(Tensor::zeros(t.dtype(), t.shape())) : makeTensor(concatenate(rows, 0, "grad"));
+  }
+  if (x.is(VKind::List)) return makeList(std::move(items));
+  if (x.is(VKind::Tuple)) return makeTuple(std::move(items));
+  return Value::none();
+}
+
+Value prim_SeqBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &x = args[1];
+  const std::string& kind = args[2].as<StrObj>()->s;
+  if (ct.isNone() || !isSeq(ct)) return Value::none();
+  std::vector<Value> c(seqItems(ct).begin(), seqItems(ct).end());
+  if (kind == "enumerate") {
+    for (Value& v : c) v = isSeq(v) && seqItems(v).size() == 2 ? seqItems(v)[1] : Value::none();
+    return itemsBack(std::move(c), x);
+  }
+  if (kind == "reversed") {
+    std::reverse(c.begin(), c.end());
+    return itemsBack(std::move(c), x);
+  }
+  if (kind == "zip") {  // x: the tuple of iterables; c: one tuple per position
+    const auto& its = seqItems(x);
+    std::vector<Value> out;
+    for (size_t k = 0; k < its.size(); ++k) {
+      std::vector<Value> col;
+      for (const Value& v : c) col.push_back(isSeq(v) && k < seqItems(v).size() ? seqItems(v)[k] : Value::none());
+      out.push_back(itemsBack(std::move(col), its[k]));
+    }
+    return makeTuple(std::move(out));
+  }
+  return itemsBack(std::move(c), x);
+}
+
+// ------------------------------------------------------------------ loops
+// A loop body returns (go_on, carry). Under J it returns ((go_on, carry), bprop); the
+// bprops of all iterations form the stack (a list) the backward pass walks in reverse.
+
+namespace {
+// One J call of a loop body: the new carry, whether to go on; pushes its bprop.
+bool jstep(CallContext& cx, const Value& body, std::vector<Value> args, Value& carry, std::vector<Value>& stack) {
+  Value r = cx.jcall(body, args.data(), args.size(), nullptr);
+  const auto& out = seqItems(seqItems(r)[0]);
+  stack.push_back(seqItems(r)[1]);
+  carry = out[1];
+  return valueTruth(out[0]);
+}
+}  // namespace
+
+// scan(body, iterable, init) under J: (carry, (bprops, iterable)).
+Value prim_ScanJ(CallContext& cx, Value* args) {
+  Value iterable = args[1].is(VKind::Str) ? makeList(iterToVector(args[1], "for")) : args[1];
+  int64_t n;
+  if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
+  Value carry = args[2];
+  std::vector<Value> stack;
+  for (int64_t i = 0; i < n; ++i)
+    if (!jstep(cx, args[0], {carry, iterItem(iterable, i)}, carry, stack)) break;
+  return makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
+}
+
+// -> (ct of the body closure, ct of the iterable, ct of init).
+Value prim_ScanBwd(CallContext& cx, Value* args) {
+  const auto& stack = seqItems(seqItems(args[0])[0]);
+  const Value& iterable = seqItems(args[0])[1];
+  Value ct = args[1], env;
+  std::vector<Value> items(stack.size());
+  for (size_t i = stack.size(); i-- > 0;) {
+    Value cts = cx.call(stack[i], {makeTuple({Value::none(), ct})});
+    const auto& c = seqItems(cts);
+    env = ctAdd(env, c[0]);
+    ct = c[1];
+    items[i] = c[2];
+  }
+  // The iterable's cotangent: one per item (zeros past a break).
+  if (isSeq(iterable)) items.resize(seqItems(iterable).size());
+  return makeTuple({env, itemsBack(std::move(items), iterable), ct});
+}
+
+// while_loop(cond, body, init) under J: cond runs (its result is a bool), body under J.
+Value prim_WhileJ(CallContext& cx, Value* args) {
+  Value carry = args[2];
+  std::vector<Value> stack;
+  while (true) {
+    Value c = carry;
+    Value r = cx.jcall(args[0], &c, 1, nullptr);
+    if (!valueTruth(seqItems(r)[0])) break;
+    if (!jstep(cx, args[1], {carry}, carry, stack)) break;
+  }
+  return makeTuple({carry, makeList(std::move(stack))});
+}
+
+Value prim_WhileBwd(CallContext& cx, Value* args) {
+  const auto& stack = seqItems(args[0]);
+  Value ct = args[1], env;
+  for (size_t i = stack.size(); i-- > 0;) {
+    Value cts = cx.call(stack[i], {makeTuple({Value::none(), ct})});
+    env = ctAdd(env, seqItems(cts)[0]);
+    ct = seqItems(cts)[1];
+  }
+  return makeTuple({Value::none(), env, ct});
+}
 
 }  // namespace msl

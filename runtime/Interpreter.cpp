@@ -658,6 +658,30 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       jc->defaults.assign(nargs, Value::undef());
       return runGraph(found->second, jc, args);
     }
+    case VKind::Partial: {
+      const auto* po = fn.as<PartialObj>();
+      if (po->func.is(VKind::Prim) && ((Prim)po->func.asInt() == Prim::GradCall || (Prim)po->func.asInt() == Prim::VjpCall))
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates (higher-order derivatives)"});
+      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2): pick the
+      // cotangents of this call's own arguments.
+      std::vector<Value> all(po->args.begin(), po->args.end());
+      size_t nb = all.size(), nkw = kwnames ? kwnames->size() : 0;
+      for (size_t i = 0; i < npos; ++i) all.push_back(std::move(args[i]));
+      std::vector<std::string> names;
+      for (const auto& [k, v] : po->kwargs) {
+        names.push_back(k);
+        all.push_back(v);
+      }
+      for (size_t k = 0; k < nkw; ++k) {
+        names.push_back((*kwnames)[k]);
+        all.push_back(std::move(args[npos + k]));
+      }
+      Value r = jcall(po->func, all.data(), nb + npos, &names);
+      std::vector<Value> pick{makeStr("pick")};
+      for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
+      for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
+      return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeTuple(std::move(pick)))});
+    }
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a call of a " + typeNameOf(fn)});
   }
