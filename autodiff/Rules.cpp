@@ -110,6 +110,27 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {ub(mul(p, C(Prim::ExpandDims, {c, r.integer(-1)})), x[0]), nullptr};
     }
 
+    // ---- neural-network operations: one helper computes the cotangents of all arguments
+    case Prim::Conv2d: case Prim::MaxPool2d: case Prim::AvgPool2d: case Prim::LayerNorm:
+    case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip: {
+      Node* cts = C(Prim::NNBwd, {c, r.m.constStr(primName(p)), C(Prim::MakeTuple, x)});
+      std::vector<Node*> out;
+      for (size_t i = 0; i < x.size(); ++i) out.push_back(C(Prim::CtIndex, {cts, r.integer((int64_t)i)}));
+      return out;
+    }
+    case Prim::Embedding: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};  // table[ids]
+    case Prim::Swapaxes: return {C(Prim::Swapaxes, {c, x[1], x[2]}), nullptr, nullptr};
+    case Prim::Dropout: return {nullptr, C(Prim::Dropout, {x[0], c, x[2]}), nullptr};  // the same mask
+    case Prim::Var:
+    case Prim::Std: {
+      // var = sum((x - m)^2) / (n - ddof): dx = 2 (x - m) c / (n - ddof), broadcast back;
+      // std = sqrt(var): its c becomes c / (2 y) first.
+      Node* d = sub(x[0], C(Prim::Mean, {x[0], x[1], r.m.constBool(true)}));
+      Node* n = sub(div(C(Prim::Size, {x[0]}), C(Prim::Size, {y})), x[3]);
+      Node* cv = p == Prim::Std ? div(c, mul(y, r.num(2.0))) : c;
+      return {mul(C(Prim::SumBwd, {cv, x[0], x[1], x[2]}), mul(d, div(r.num(2.0), n))), nullptr, nullptr, nullptr};
+    }
+
     // ---- shape
     case Prim::Reshape:
     case Prim::ExpandDims:
@@ -179,7 +200,9 @@ DiffKind diffKind(Prim p) {
     case Prim::TupleGetItem: case Prim::GetAttr: case Prim::Unpack: case Prim::MakeTuple:
     case Prim::MakeList: case Prim::MakeDict: case Prim::Depend: case Prim::CheckBound:
     case Prim::CtAdd: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::Enumerate: case Prim::Zip:
-    case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
+    case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed: case Prim::Conv2d: case Prim::MaxPool2d:
+    case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
+    case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:

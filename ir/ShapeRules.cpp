@@ -2182,7 +2182,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Unbroadcast: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd:
     case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
-    case Prim::WhileBwd: case Prim::SeqBwd:
+    case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd:
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);

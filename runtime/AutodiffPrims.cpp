@@ -6,12 +6,14 @@
 // the same class. None is the zero of any structure; values without a derivative (ints,
 // bools, strings, integer tensors) only ever get None.
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "ir/Diagnostics.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Kernels.h"
+#include "runtime/KernelsNN.h"
 #include "runtime/PrimImpl.h"
 #include "runtime/TensorValues.h"
 
@@ -643,6 +645,128 @@ Value prim_SeqBwd(CallContext&, Value* args) {
     return makeTuple(std::move(out));
   }
   return itemsBack(std::move(c), x);
+}
+
+// ------------------------------------------------------------------ neural-network operations
+
+namespace {
+void pairOf(const Value& v, int64_t* a, int64_t* b) {
+  if (isSeq(v)) {
+    *a = seqItems(v)[0].asInt();
+    *b = seqItems(v)[1].asInt();
+  } else {
+    *a = *b = v.asInt();
+  }
+}
+Value tensorOrNone(const Value& like, Tensor t) {
+  if (!floatTensor(like)) return Value::none();
+  return unbroadcast(makeTensor(std::move(t)), like);
+}
+// A per-channel vector (C,) shaped to broadcast along axis 1 of a rank-nd tensor.
+Tensor channels(const Tensor& v, int nd) {
+  Shape s(nd, 1);
+  s[1] = v.numel();
+  return reshapeTo(v.contiguous(), s);
+}
+// Sum over every axis but 1 (the channels), as a (C,) vector.
+Tensor perChannel(const Tensor& t) {
+  std::vector<int> axes;
+  for (int d = 0; d < t.ndim(); ++d)
+    if (d != 1) axes.push_back(d);
+  return reduce(RedOp::Sum, t, axes, false, "batch_norm");
+}
+}  // namespace
+
+// __nn_bwd(ct, name, args): the cotangents of name(*args), one per parameter.
+Value prim_NNBwd(CallContext&, Value* args) {
+  const std::string& kind = args[1].as<StrObj>()->s;
+  const auto& a = seqItems(args[2]);
+  std::vector<Value> out(a.size());
+  if (args[0].isNone()) return makeTuple(std::move(out));
+  Tensor ct = argTensor(args[0], kind.c_str(), "ct");
+  if (kind == "conv2d") {  // x, w, b, stride, padding
+    Tensor x = argTensor(a[0], "conv2d", "x"), w = argTensor(a[1], "conv2d", "w");
+    int64_t sh, sw, ph, pw;
+    pairOf(a[3], &sh, &sw);
+    pairOf(a[4], &ph, &pw);
+    out[0] = tensorOrNone(a[0], conv2dBackward(ct, x, w, sh, sw, ph, pw, true));
+    out[1] = tensorOrNone(a[1], conv2dBackward(ct, x, w, sh, sw, ph, pw, false));
+    if (!a[2].isNone()) out[2] = tensorOrNone(a[2], reduce(RedOp::Sum, ct, {0, 2, 3}, false, "conv2d"));
+  } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // x, kernel, stride, padding
+    Window2d win;
+    pairOf(a[1], &win.kh, &win.kw);
+    if (a[2].isNone()) {
+      win.sh = win.kh;
+      win.sw = win.kw;
+    } else {
+      pairOf(a[2], &win.sh, &win.sw);
+    }
+    pairOf(a[3], &win.ph, &win.pw);
+    out[0] = tensorOrNone(a[0], pool2dBackward(ct, argTensor(a[0], kind.c_str(), "x"), kind == "max_pool2d", win));
+  } else if (kind == "layer_norm") {  // x, gamma, beta, eps
+    Tensor x = argTensor(a[0], "layer_norm", "x"), g, dx, dg, db;
+    if (!a[1].isNone()) g = argTensor(a[1], "layer_norm", "gamma");
+    layerNormBackward(ct, x, a[1].isNone() ? nullptr : &g, argFloat(a[3], "layer_norm", "eps"), &dx, &dg, &db);
+    out[0] = tensorOrNone(a[0], dx);
+    if (!a[1].isNone()) out[1] = tensorOrNone(a[1], dg);
+    if (!a[2].isNone()) out[2] = tensorOrNone(a[2], db);
+  } else if (kind == "batch_norm") {  // x, mean, var, gamma, beta, eps: y = (x - m) s g + b, s = rsqrt(var + eps)
+    Tensor x = argTensor(a[0], "batch_norm", "x");
+    int nd = x.ndim();
+    Tensor m = channels(argTensor(a[1], "batch_norm", "mean"), nd), v = channels(argTensor(a[2], "batch_norm", "var"), nd);
+    Tensor s = unary(UnOp::Rsqrt, binary(BinOp::Add, v, Scalar::real(argFloat(a[5], "batch_norm", "eps"))));
+    Tensor g = a[3].isNone() ? Tensor::scalar(s.dtype(), 1.0) : channels(argTensor(a[3], "batch_norm", "gamma"), nd);
+    Tensor xm = binary(BinOp::Sub, x, m), sg = binary(BinOp::Mul, s, g);
+    out[0] = tensorOrNone(a[0], binary(BinOp::Mul, ct, sg));
+    Tensor sumct = perChannel(ct), sumctxm = perChannel(binary(BinOp::Mul, ct, xm));
+    Tensor sv = reshapeTo(s.contiguous(), Shape{s.numel()});
+    Tensor gv = a[3].isNone() ? Tensor::scalar(s.dtype(), 1.0) : argTensor(a[3], "batch_norm", "gamma");
+    out[1] = tensorOrNone(a[1], unary(UnOp::Neg, binary(BinOp::Mul, sumct, binary(BinOp::Mul, sv, gv))));
+    Tensor s3 = binary(BinOp::Mul, binary(BinOp::Mul, sv, sv), sv);
+    out[2] = tensorOrNone(a[2], binary(BinOp::Mul, binary(BinOp::Mul, sumctxm, gv), binary(BinOp::Mul, s3, Scalar::real(-0.5))));
+    if (!a[3].isNone()) out[3] = tensorOrNone(a[3], binary(BinOp::Mul, sumctxm, sv));
+    if (!a[4].isNone()) out[4] = tensorOrNone(a[4], sumct);
+  } else if (kind == "gelu") {  // x, approximate
+    Tensor x = argTensor(a[0], "gelu", "x");
+    DType dt = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
+    Tensor xc = astype(x, DType::F64).contiguous(), cc = astype(broadcastTo(ct, x.shape(), "gelu"), DType::F64).contiguous();
+    Tensor d = Tensor::empty(DType::F64, x.shape());
+    bool approx = argBool(a[1], "gelu", "approximate");
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = xc.ptr<double>()[i], g;
+      if (approx) {  // x sigmoid(2z), z = sqrt(2/pi) (x + 0.044715 x^3)
+        double k = std::sqrt(2.0 / M_PI), z = k * (v + 0.044715 * v * v * v), s = 1.0 / (1.0 + std::exp(-2.0 * z));
+        g = s + v * s * (1.0 - s) * 2.0 * k * (1.0 + 3.0 * 0.044715 * v * v);
+      } else {  // Phi(x) + x phi(x)
+        g = 0.5 * std::erfc(-v / std::sqrt(2.0)) + v * std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI);
+      }
+      d.ptr<double>()[i] = g * cc.ptr<double>()[i];
+    }
+    out[0] = tensorOrNone(a[0], astype(d, dt));
+  } else if (kind == "clip") {  // x, lo, hi: as minimum(maximum(x, lo), hi), ties share
+    const Value &x = a[0], &lo = a[1], &hi = a[2];
+    auto share = [&](BinOp strict, const Value& u, const Value& v) {  // 1 where u strict v, 1/2 where equal
+      Scalar su, sv;
+      auto cmp = [&](BinOp op) {
+        if (asScalar(u, &su) && asScalar(v, &sv)) return Tensor::scalar(DType::F32, 0.0);  // unused: x is a tensor
+        if (asScalar(v, &sv)) return binary(op, argTensor(u, "clip", "x"), sv);
+        if (asScalar(u, &su)) return binary(op, su, argTensor(v, "clip", "x"));
+        return binary(op, argTensor(u, "clip", "x"), argTensor(v, "clip", "x"));
+      };
+      return binary(BinOp::Add, cmp(strict), binary(BinOp::Mul, cmp(BinOp::Eq), Scalar::real(0.5)));
+    };
+    Tensor wx = Tensor::scalar(DType::F32, 1.0);
+    if (!lo.isNone()) wx = binary(BinOp::Mul, wx, share(BinOp::Gt, x, lo));
+    if (!hi.isNone()) wx = binary(BinOp::Mul, wx, share(BinOp::Lt, x, hi));
+    out[0] = unbroadcast(makeTensor(binary(BinOp::Mul, ct, wx)), x);
+    if (!lo.isNone()) {
+      Tensor wl = share(BinOp::Gt, lo, x);
+      if (!hi.isNone()) wl = binary(BinOp::Mul, wl, share(BinOp::Lt, x, hi));
+      out[1] = unbroadcast(makeTensor(binary(BinOp::Mul, ct, wl)), lo);
+    }
+    if (!hi.isNone()) out[2] = unbroadcast(makeTensor(binary(BinOp::Mul, ct, share(BinOp::Gt, x, hi))), hi);
+  }
+  return makeTuple(std::move(out));
 }
 
 // ------------------------------------------------------------------ loops

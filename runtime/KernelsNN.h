@@ -46,6 +46,17 @@ Tensor layerNormalize(const Tensor& x, double eps);
 // IndexOutOfRange.
 Tensor embeddingLookup(const Tensor& table, const Tensor& ids);
 
+// ---- gradients (runtime/KernelsNNBwd.cpp), in the dtype of the input they belong to
+// conv2d's cotangent dy (N, O, OH, OW) for its input x (wantInput) or its weights w.
+Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_t sh, int64_t sw, int64_t ph,
+                      int64_t pw, bool wantInput);
+// pool2d's cotangent for x: max pooling to the first largest element of each window,
+// average pooling spread over the window.
+Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Window2d& win);
+// layer_norm's cotangents for x, gamma and beta (the last two of shape (D,)).
+void layerNormBackward(const Tensor& dy, const Tensor& x, const Tensor* gamma, double eps, Tensor* dx,
+                       Tensor* dgamma, Tensor* dbeta);
+
 // one_hot(ids, n): ids.shape + (n,) of dtype dt, 1 where the last index equals the id;
 // ids outside [0, n) give rows of zeros (as in JAX).
 Tensor oneHot(const Tensor& ids, int64_t n, DType dt);
