@@ -2185,6 +2185,8 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd:
       return any();
     case Prim::StopGradient: return a[0];
+    case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:
+      return any();
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 

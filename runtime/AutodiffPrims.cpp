@@ -231,6 +231,26 @@ Value prim_ValueAndGrad(CallContext&, Value* args) {
 }
 Value prim_StopGradient(CallContext&, Value* args) { return std::move(args[0]); }
 
+// @custom_vjp(fwd, bwd): calling the function runs it as written; differentiating a call
+// runs fwd(*args) = (out, residuals), and the backward pass bwd(residuals, ct), which
+// returns one cotangent per argument (runtime/Interpreter.cpp, jcall).
+Value prim_CustomVjp(CallContext&, Value* args) { return partialOf(Prim::CustomVjpWrap, {args[0], args[1]}); }
+Value prim_CustomVjpWrap(CallContext&, Value* args) { return partialOf(Prim::CustomVjpCall, {args[2], args[0], args[1]}); }
+Value prim_CustomVjpCall(CallContext& cx, Value* args) {
+  std::vector<Value> flat(seqItems(args[3]).begin(), seqItems(args[3]).end());
+  std::vector<std::pair<std::string, Value>> kw;
+  for (const auto& [k, v] : args[4].as<DictObj>()->entries) kw.push_back({k.as<StrObj>()->s, v});
+  return cx.call(args[0], std::move(flat), std::move(kw));
+}
+Value prim_CustomVjpBprop(CallContext& cx, Value* args) {
+  Value cts = cx.call(args[0], {args[1], args[2]});
+  if (!isSeq(cts))
+    raise(DiagId::TypeError, SourceLoc{}, {"custom_vjp: bwd must return a tuple with one cotangent per argument, got " + typeNameOf(cts)});
+  std::vector<Value> out{Value::none()};
+  for (const Value& c : seqItems(cts)) out.push_back(c);
+  return makeTuple(std::move(out));
+}
+
 Value prim_GradCall(CallContext& cx, Value* args) {
   const Value &f = args[0], &argnums = args[1], &primals = args[4];
   bool hasAux = argBool(args[2], "grad", "has_aux");

@@ -662,6 +662,21 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       const auto* po = fn.as<PartialObj>();
       if (po->func.is(VKind::Prim) && ((Prim)po->func.asInt() == Prim::GradCall || (Prim)po->func.asInt() == Prim::VjpCall))
         raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates (higher-order derivatives)"});
+      if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::CustomVjpCall) {
+        // (out, residuals) = fwd(*args); bprop: bwd(residuals, ct), one cotangent per argument.
+        std::vector<Value> a(args, args + nargs);
+        std::vector<std::pair<std::string, Value>> kw;
+        for (size_t k = 0; kwnames && k < kwnames->size(); ++k) kw.push_back({(*kwnames)[k], a[npos + k]});
+        a.resize(npos);
+        Value r = call(po->args[1], std::move(a), std::move(kw));
+        if (!r.is(VKind::Tuple) || seqItems(r).size() != 2)
+          raise(DiagId::TypeError, SourceLoc{}, {"custom_vjp: fwd must return a pair (out, residuals), got " + typeNameOf(r)});
+        auto* bp = new PartialObj();
+        Value bpv = Value::object(bp);
+        bp->func = Value::prim((int)Prim::CustomVjpBprop);
+        bp->args = {po->args[2], seqItems(r)[1]};
+        return makeTuple({seqItems(r)[0], bpv});
+      }
       // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2): pick the
       // cotangents of this call's own arguments.
       std::vector<Value> all(po->args.begin(), po->args.end());
