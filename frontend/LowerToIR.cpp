@@ -28,7 +28,7 @@ namespace {
 const std::set<std::string> kNotYet = {
     "grad", "value_and_grad", "vjp", "jvp", "jacobian", "vmap", "stop_gradient", "custom_vjp",
     "jit", "shard", "prng", "uniform", "normal", "permutation", "bernoulli", "categorical",
-    "dropout", "tree_map", "tree_leaves", "tree_zeros_like", "tree_size", "save_checkpoint",
+    "dropout", "save_checkpoint",
     "load_checkpoint"};
 
 // Statement-level methods that update their receiver (the lowering rebinds it).
