@@ -2,6 +2,9 @@
 # Benchmarks (see ../shared/BENCHMARKING.md): msl and a peer alternate in the same run,
 # pinned to one core, one thread; median and min-max of the repetitions, and the ratio.
 #   bench/run.sh dispatch      eager per-primitive overhead vs PyTorch eager
+#   bench/run.sh bandwidth     GB/s of eager kernels over 64 MiB f32 tensors vs NumPy and
+#                              PyTorch, and vs the machine's STREAM bandwidth, on 1 and 2
+#                              threads (MSL_NUM_THREADS, torch.set_num_threads)
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch (apt-get install python3-torch).
 set -euo pipefail
@@ -32,5 +35,32 @@ case "$figure" in
     printf '%-34s %6s [%s-%s] %6s [%s-%s] %8.2f\n' "ns per primitive, 1-element f32" "$mm" "$mlo" "$mhi" "$tm" "$tlo" "$thi" \
       "$(awk -v a="$tm" -v b="$mm" 'BEGIN {print a / b}')"
     ;;
-  *) echo "unknown figure '$figure' (dispatch)"; exit 1 ;;
+  bandwidth)
+    # The machine's bandwidth: bench/stream.cpp, built here (-O3 -march=native).
+    CXX=${CXX:-g++}
+    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
+    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
+    N=${N:-16777216}
+    INNER=${INNER:-7}   # repetitions inside each process (median reported)
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    for threads in 1 2; do
+      cpus=0; [ "$threads" = 2 ] && cpus=0,1
+      MSL_NUM_THREADS=1 taskset -c "$cpus" "$MSL" run bandwidth.msl "$N" 2 >/dev/null  # warm-up
+      for i in $(seq "$REPS"); do
+        # Alternate: STREAM, msl, NumPy, PyTorch.
+        taskset -c "$cpus" "$STREAM" "$threads" 5 | awk -v t="$threads" '/copy_GBps/ {c=$2} /triad_GBps/ {print "STREAM", t, c, $2}' >>"$out"
+        MSL_NUM_THREADS=$threads taskset -c "$cpus" "$MSL" run bandwidth.msl "$N" "$INNER" |
+          awk -v t="$threads" 'NF == 3 {print "RESULT", t, "msl", $1, $2, $3}' >>"$out"
+        for lib in numpy torch; do
+          OMP_NUM_THREADS=$threads taskset -c "$cpus" "$PY" bandwidth_peers.py "$lib" "$threads" "$N" "$INNER" |
+            awk -v t="$threads" -v l="$lib" 'NF == 3 {print "RESULT", t, l, $1, $2, $3}' >>"$out"
+        done
+      done
+    done
+    echo "bandwidth over $N-element f32 tensors; GB/s = least bytes moved / median time;"
+    echo "[min-max] over $REPS alternating runs of $INNER repetitions each"
+    "$PY" bandwidth_peers.py --report "$out"
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth)"; exit 1 ;;
 esac

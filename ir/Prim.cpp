@@ -1,5 +1,7 @@
 #include "ir/Prim.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <unordered_map>
 
 #include "ir/Diagnostics.h"
@@ -20,6 +22,12 @@ static std::vector<PrimParam> parseSignature(const std::string& sig) {
     else p.kind = kwOnly ? PrimParam::KwOnly : PrimParam::Positional;
     while (i < sig.size() && (isalnum((unsigned char)sig[i]) || sig[i] == '_')) p.name += sig[i++];
     skipWs();
+    if (i < sig.size() && sig[i] == ':') {  // an annotation: `x: Tensor`
+      ++i;
+      skipWs();
+      while (i < sig.size() && (isalnum((unsigned char)sig[i]) || sig[i] == '_')) p.annotation += sig[i++];
+      skipWs();
+    }
     if (i < sig.size() && sig[i] == '=') {
       ++i;
       p.hasDefault = true;
@@ -46,8 +54,11 @@ static std::vector<PrimInfo> buildTable() {
 #define PRIM(Id, Name, Sig, Group, Effect) \
   t.push_back(PrimInfo{Prim::Id, Name, Sig, PrimGroup::Group, PrimEffect::Effect, std::string(Sig) == "...", {}});
 #include "ir/Primitives.def"
-  for (PrimInfo& p : t)
+  for (PrimInfo& p : t) {
     if (!p.variadicNode) p.params = parseSignature(p.signature);
+    p.tensorMethod = p.group == PrimGroup::Builtin && !p.params.empty() &&
+                     p.params[0].kind == PrimParam::Positional && p.params[0].annotation == "Tensor";
+  }
   return t;
 }
 
@@ -69,6 +80,36 @@ bool builtinPrim(const std::string& name, Prim* out) {
   if (it == byName.end()) return false;
   *out = it->second;
   return true;
+}
+
+std::string methodHint(const std::string& name, const std::vector<std::string>& methods) {
+  // Levenshtein distance, to suggest a method the user may have meant.
+  auto distance = [](const std::string& a, const std::string& b) {
+    std::vector<size_t> row(b.size() + 1);
+    for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+    for (size_t i = 1; i <= a.size(); ++i) {
+      size_t diag = row[0];
+      row[0] = i;
+      for (size_t j = 1; j <= b.size(); ++j) {
+        size_t up = row[j];
+        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+        diag = up;
+      }
+    }
+    return row[b.size()];
+  };
+  std::string best;
+  size_t bestD = SIZE_MAX;
+  for (const std::string& m : methods) {
+    size_t d = distance(name, m);
+    if (d < bestD) { bestD = d; best = m; }
+  }
+  // At most a third of the name's letters wrong (at least one), as Python's suggestions.
+  size_t limit = std::max<size_t>(1, (name.size() + 2) / 3);
+  if (!best.empty() && bestD <= limit) return "; did you mean '" + best + "'?";
+  Prim p;
+  if (builtinPrim(name, &p)) return "; " + name + "() is a function: call " + name + "(...)";
+  return "";
 }
 
 }  // namespace msl

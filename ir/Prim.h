@@ -24,6 +24,7 @@ struct PrimParam {
   std::string name;
   bool hasDefault = false;
   std::string defaultText;
+  std::string annotation;  // `x: Tensor` in the signature; "" when none
 };
 
 struct PrimInfo {
@@ -34,11 +35,17 @@ struct PrimInfo {
   PrimEffect effect;
   bool variadicNode;               // signature "...": no argument binding
   std::vector<PrimParam> params;   // parsed signature
+  // A Builtin whose first parameter is annotated `Tensor` ("x: Tensor, ..."): also a method
+  // of tensors, `x.name(args)` being `name(x, args)` (ir/Primitives.def, METHOD).
+  bool tensorMethod = false;
 };
 
 const PrimInfo& primInfo(Prim p);
 inline const char* primName(Prim p) { return primInfo(p).name; }
 // The Builtin primitive a program can call by `name`, if any.
 bool builtinPrim(const std::string& name, Prim* out);
+// The end of the message for an unknown method `name` of a receiver whose methods are
+// `methods`: "; did you mean 'sum'?", "; concat() is a function: call concat(...)", or "".
+std::string methodHint(const std::string& name, const std::vector<std::string>& methods);
 
 }  // namespace msl

@@ -1451,12 +1451,33 @@ A tupleGetItem(A t, A index) {
 struct MethodRow { AKind recv; const char* name; Prim prim; bool property; };
 
 const std::vector<MethodRow>& methodRows() {
-  static const std::vector<MethodRow> rows = {
+  static const std::vector<MethodRow> rows = [] {
+    std::vector<MethodRow> t = {
 #define METHOD(Recv, Name, Id) {AKind::Recv, Name, Prim::Id, false},
 #define PROPERTY(Recv, Name, Id) {AKind::Recv, Name, Prim::Id, true},
 #include "ir/Primitives.def"
-  };
+    };
+    // Builtins whose first parameter is `x: Tensor` are tensor methods too (a METHOD row
+    // of the same name wins); runtime/PrimTable.cpp builds the same table.
+    size_t explicitRows = t.size();
+    for (int k = 0; k < kNumPrims; ++k) {
+      const PrimInfo& info = primInfo((Prim)k);
+      if (!info.tensorMethod) continue;
+      bool shadowed = false;
+      for (size_t r = 0; r < explicitRows; ++r)
+        if (t[r].recv == AKind::Tensor && std::string(t[r].name) == info.name) shadowed = true;
+      if (!shadowed) t.push_back({AKind::Tensor, info.name, info.id, false});
+    }
+    return t;
+  }();
   return rows;
+}
+
+std::string methodHintFor(AKind recv, const std::string& name) {
+  std::vector<std::string> names;
+  for (const MethodRow& r : methodRows())
+    if (r.recv == recv) names.push_back(r.name);
+  return methodHint(name, names);
 }
 
 A moduleMember(A mod, const std::string& name, RuleHost& h) {
@@ -1554,7 +1575,8 @@ A methodCall(const Vec& in, const std::vector<std::string>& kwnames, bool update
       bool updates = updatesReceiver(recv, name);
       if (updates && !update) fail(DiagId::UpdateInExpression, {recv->typeName(), name, recv->typeName(), name});
       if (!methodPrim(recv->kind, name, &p, &property)) {
-        if (plainHostValue(recv) || recv->isTensor()) fail(DiagId::NoAttribute, {recv->typeName(), name});
+        if (plainHostValue(recv) || recv->isTensor())
+          fail(DiagId::NoMethod, {recv->typeName(), name, methodHintFor(recv->kind, name)});
         return any();
       }
       if (property) {
@@ -1583,6 +1605,103 @@ A partialRule(A fn, A args, A kwargs) {
   if (!fixedItems(args, &pos) || !kwargs->is(AKind::Dict) || kwargs->homogeneous) return any();
   pos.insert(pos.end(), kwargs->elems.begin(), kwargs->elems.end());
   return Abstract::partial(fn, pos, kwargs->names);
+}
+
+// ------------------------------------------------------------------ trees
+// (runtime/Trees.cpp). The rules follow the structure where it is fully known and give up
+// (Any) elsewhere; structure mismatches are reported by the run time.
+
+bool isTreeNode(A t) {
+  return t->is(AKind::Tuple) || t->is(AKind::List) || t->is(AKind::Dict) || t->is(AKind::Record);
+}
+bool unknownTree(A t) {
+  return t->isAny() || t->is(AKind::Union) || t->is(AKind::Undef) || t->isBottom() ||
+         (isTreeNode(t) && t->homogeneous);
+}
+
+bool treeLeaves(A t, Vec& out) {
+  if (unknownTree(t)) return false;
+  if (t->is(AKind::None)) return true;
+  if (isTreeNode(t)) {
+    for (A e : t->elems)
+      if (!treeLeaves(e, out)) return false;
+    return true;
+  }
+  out.push_back(t);
+  return true;
+}
+
+A rebuildTree(A t0, Vec elems) {
+  switch (t0->kind) {
+    case AKind::Tuple: return Abstract::tuple(std::move(elems));
+    case AKind::List: return Abstract::list(std::move(elems));
+    case AKind::Dict: return Abstract::dict(t0->names, std::move(elems));
+    default: return Abstract::record(t0->ref, std::move(elems));
+  }
+}
+
+A treeMapAbstract(A f, const Vec& ts, RuleHost& h) {
+  A t0 = ts[0];
+  for (A t : ts)
+    if (unknownTree(t)) return any();
+  if (t0->is(AKind::None)) {
+    for (A t : ts)
+      if (!t->is(AKind::None)) return any();
+    return t0;
+  }
+  if (isTreeNode(t0)) {
+    for (A t : ts)
+      if (t->kind != t0->kind || t->elems.size() != t0->elems.size() || t->ref != t0->ref) return any();
+    Vec out;
+    for (size_t i = 0; i < t0->elems.size(); ++i) {
+      Vec sub;
+      for (A t : ts) {
+        if (t0->is(AKind::Dict)) {  // matched by key
+          auto it = std::find(t->names.begin(), t->names.end(), t0->names[i]);
+          if (it == t->names.end()) return any();
+          sub.push_back(t->elems[it - t->names.begin()]);
+        } else {
+          sub.push_back(t->elems[i]);
+        }
+      }
+      A r = treeMapAbstract(f, sub, h);
+      if (r->isBottom()) return r;
+      out.push_back(r);
+    }
+    return rebuildTree(t0, std::move(out));
+  }
+  for (A t : ts)
+    if (isTreeNode(t) || t->is(AKind::None)) return any();
+  return h.call(f, ts, {});
+}
+
+A treeMapRule(A f, A tree, A rest, RuleHost& h) {
+  Vec ts{tree};
+  Vec others;
+  if (!fixedItems(rest, &others)) return any();
+  ts.insert(ts.end(), others.begin(), others.end());
+  return treeMapAbstract(f, ts, h);
+}
+
+A treeLeavesRule(A tree) {
+  Vec leaves;
+  if (!treeLeaves(tree, leaves)) return Abstract::listOf(any());
+  return Abstract::list(leaves);
+}
+
+A treeZerosLikeRule(A t) {
+  if (unknownTree(t)) return any();
+  if (isTreeNode(t)) {
+    Vec out;
+    for (A e : t->elems) out.push_back(treeZerosLikeRule(e));
+    return rebuildTree(t, std::move(out));
+  }
+  switch (t->kind) {
+    case AKind::Float: return Abstract::real();
+    case AKind::Int: return Abstract::integer();
+    case AKind::Bool: return Abstract::boolean();
+    default: return t;  // tensors keep dtype and shape; static leaves are carried along
+  }
 }
 
 A makeClass(const Vec& in) {
@@ -2231,6 +2350,10 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::SaveNpz: return Abstract::none();
     case Prim::LoadCsv: return tensorOpt(dtypeArg(a("dtype")), Dims{h.freshDim(), h.freshDim()});
     case Prim::Partial: return partialRule(a[0], a("args"), a("kwargs"));
+    case Prim::TreeMap: return treeMapRule(a[0], a("tree"), a("rest"), h);
+    case Prim::TreeLeaves: return treeLeavesRule(a[0]);
+    case Prim::TreeZerosLike: return treeZerosLikeRule(a[0]);
+    case Prim::TreeSize: return Abstract::integer();
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
     case Prim::ExcNotImplementedError:

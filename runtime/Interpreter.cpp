@@ -747,6 +747,12 @@ Value Interpreter::callValue(const Value& fn, Value* args, size_t npos, const st
       applyPlan(plan, args, bound.data(), p, nullptr);
       ++dispatches_;
       checkInterrupt();
+      if (__builtin_expect(debugNans_, 0)) {
+        boost::container::small_vector<Value, 6> inputs(bound.begin(), bound.end());
+        Value r = impl(*this, bound.data());
+        checkNonFinite(p, inputs.data(), inputs.size(), r);
+        return r;
+      }
       return impl(*this, bound.data());
     }
     case VKind::Class: return constructRecord(fn, args, npos, kwnames);
@@ -1040,6 +1046,13 @@ Value Interpreter::exec(const Code& c, Frame& f) {
           applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
           ++dispatches_;
           checkInterrupt();
+          if (__builtin_expect(debugNans_, 0)) {
+            boost::container::small_vector<Value, 6> inputs(args.begin(), args.end());
+            Value r = in->fn(*this, args.data());
+            checkNonFinite(in->prim, inputs.data(), inputs.size(), r);
+            slots[in->out] = std::move(r);
+            break;
+          }
           slots[in->out] = in->fn(*this, args.data());
           break;
         }
@@ -1199,7 +1212,8 @@ Value Interpreter::exec(const Code& c, Frame& f) {
               } else {
                 Prim p;
                 bool property;
-                if (!lookupMethod(recv.kind(), name, &p, &property)) raise(DiagId::NoAttribute, SourceLoc{}, {typeNameOf(recv), name});
+                if (!lookupMethod(recv.kind(), name, &p, &property))
+                  raise(DiagId::NoMethod, SourceLoc{}, {typeNameOf(recv), name, methodHintFor(recv.kind(), name)});
                 if (property) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(getAttr(*this, recv, name))});
                 boost::container::small_vector<Value, 6> all;
                 all.push_back(builtinUpdate || in->prim == Prim::MethodCall ? std::move(recv) : recv);

@@ -27,6 +27,10 @@ struct Frame;
 // call and loop back-edge, unwinding to whoever runs the program.
 struct Interrupted {};
 
+// --debug-nans (runtime/DebugNans.cpp): raises DebugNan when `out`, the result of
+// primitive p on `inputs`, holds a NaN or Inf that no input held.
+void checkNonFinite(Prim p, const Value* inputs, size_t n, const Value& out);
+
 class Interpreter : public CallContext {
  public:
   // User-visible recursion limit (function calls), documented in docs/limits.md.
@@ -54,6 +58,10 @@ class Interpreter : public CallContext {
   static std::atomic<bool> interruptRequested;
   // Number of primitive kernel calls made so far (benchmarks confirm work done with it).
   uint64_t dispatchCount() const { return dispatches_; }
+  // --debug-nans: after every kernel call, a float result (tensor or Python float) holding
+  // a NaN (or an Inf) that none of its inputs held is an error naming the operation.
+  void setDebugNans(bool on) { debugNans_ = on; }
+  bool debugNans() const { return debugNans_; }
 
   // One typed clone of each function per signature of its arguments (ir/Specialize.h);
   // the interpreter runs the clones.
@@ -80,6 +88,7 @@ class Interpreter : public CallContext {
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
+  bool debugNans_ = false;
   // Heap value stack for frame slots, in chunks so that pointers stay valid.
   std::vector<std::unique_ptr<Value[]>> chunks_;
   size_t chunkIndex_ = 0, chunkUsed_ = 0;

@@ -11,6 +11,7 @@
 #include <array>
 #include <type_traits>
 
+#include "runtime/Parallel.h"
 #include "runtime/Tensor.h"
 
 namespace msl {
@@ -77,6 +78,51 @@ void forEachRow(const StridedLoop<K>& L, Body&& body) {
     }
     if (d < 0) return;
   }
+}
+
+// forEachRow on the thread pool (runtime/Parallel.h) when the loop has kParallelMin
+// elements or more: rows are split among threads, or a single row into pieces whose
+// boundaries are multiples of 64 elements. The body must treat each element on its own
+// (elementwise kernels), so the result does not depend on the split.
+template <int K, class Body>
+void forEachRowParallel(const StridedLoop<K>& L, Body&& body) {
+  int nd = (int)L.shape.size();
+  int64_t total = 1;
+  for (int64_t s : L.shape) total *= s;
+  if (nd == 0 || total < kParallelMin || numThreads() <= 1) {
+    forEachRow(L, body);
+    return;
+  }
+  int64_t inner = L.shape[nd - 1];
+  int64_t ist[K];
+  for (int k = 0; k < K; ++k) ist[k] = L.strides[k][nd - 1];
+  if (nd == 1) {
+    parallelFor(inner, 64, [&](int64_t b, int64_t e) {
+      int64_t off[K];
+      for (int k = 0; k < K; ++k) off[k] = b * ist[k];
+      body(off, e - b, ist);
+    });
+    return;
+  }
+  parallelFor(total / inner, 1, [&](int64_t rb, int64_t re) {
+    Shape idx(nd - 1, 0);
+    int64_t off[K] = {};
+    int64_t r = rb;
+    for (int d = nd - 2; d >= 0; --d) {
+      idx[d] = r % L.shape[d];
+      r /= L.shape[d];
+      for (int k = 0; k < K; ++k) off[k] += idx[d] * L.strides[k][d];
+    }
+    for (int64_t row = rb; row < re; ++row) {
+      body(off, inner, ist);
+      for (int d = nd - 2; d >= 0; --d) {
+        for (int k = 0; k < K; ++k) off[k] += L.strides[k][d];
+        if (++idx[d] < L.shape[d]) break;
+        for (int k = 0; k < K; ++k) off[k] -= L.strides[k][d] * L.shape[d];
+        idx[d] = 0;
+      }
+    }
+  }, total);
 }
 
 // The dtype a computation runs in: f16/bf16 compute in f32.

@@ -43,7 +43,7 @@ void raiseShapeMismatch(const Shape& a, const Shape& b, const char* op) {
 // ================================================================== copies and casts
 template <class D, class S>
 static void convertRows(const StridedLoop<2>& L, D* dst, const S* src) {
-  forEachRow(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
+  forEachRowParallel(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
     D* d = dst + off[0];
     const S* s = src + off[1];
     if (st[0] == 1 && st[1] == 1) {
@@ -216,15 +216,19 @@ template <class R, class T, class F>
 void binaryFlat(R* out, int64_t n, const T* a, int64_t sa, const T* b, int64_t sb, F f) {
   if (n == 1) {
     out[0] = f(a[0], b[0]);
-  } else if (sa && sb) {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], b[i]);
-  } else if (sa) {
-    T vb = *b;
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i], vb);
-  } else {
-    T va = *a;
-    for (int64_t i = 0; i < n; ++i) out[i] = f(va, b[i]);
+    return;
   }
+  parallelFor(n, 64, [&](int64_t lo, int64_t hi) {
+    if (sa && sb) {
+      for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i], b[i]);
+    } else if (sa) {
+      T vb = *b;
+      for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i], vb);
+    } else {
+      T va = *a;
+      for (int64_t i = lo; i < hi; ++i) out[i] = f(va, b[i]);
+    }
+  });
 }
 
 // out (contiguous, `shape`) = f(a, b) with a and b seen through broadcast strides.
@@ -233,7 +237,7 @@ void binaryStrided(R* out, const Shape& shape, const T* a, const Shape& sa, cons
   if (numel(shape) == 0) return;
   Shape so = contiguousStrides(shape);
   StridedLoop<3> L = collapseLoop<3>(shape, {&so, &sa, &sb});
-  forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
+  forEachRowParallel(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
     R* o = out + off[0];
     const T* pa = a + off[1];
     const T* pb = b + off[2];
@@ -404,12 +408,14 @@ void unaryLoop(R* out, const Tensor& x, F f) {
   int64_t n = x.numel();
   const T* a = x.ptr<T>();
   if (x.isContiguous()) {
-    for (int64_t i = 0; i < n; ++i) out[i] = f(a[i]);
+    parallelFor(n, 64, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) out[i] = f(a[i]);
+    });
     return;
   }
   Shape so = contiguousStrides(x.shape());
   StridedLoop<2> L = collapseLoop<2>(x.shape(), {&so, &x.strides()});
-  forEachRow(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
+  forEachRowParallel(L, [&](const int64_t* off, int64_t len, const int64_t* st) {
     R* o = out + off[0];
     const T* p = a + off[1];
     if (st[1] == 1) {
@@ -583,7 +589,7 @@ Tensor where(const Tensor& cond, const Operand& x, const Operand& y) {
     T* o = out.ptr<T>();
     const bool* pc = c.ptr<bool>();
     const T *px = tx.ptr<T>(), *py = ty.ptr<T>();
-    forEachRow(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
+    forEachRowParallel(L, [&](const int64_t* off, int64_t n, const int64_t* st) {
       for (int64_t i = 0; i < n; ++i)
         o[off[0] + i] = pc[off[1] + i * st[1]] ? px[off[2] + i * st[2]] : py[off[3] + i * st[3]];
     });

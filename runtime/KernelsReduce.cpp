@@ -6,7 +6,18 @@
 // dimensions need no copy; others are permuted to the end first. With I == 1 the kernel
 // reduces contiguous rows (float sums pairwise, exactly as NumPy's pairwise_sum), else it
 // accumulates whole rows of I elements into the output, which vectorises.
+//
+// Threads (runtime/Parallel.h): outputs are split among threads, each computed exactly as
+// on one thread; a single long row is split only where the split does not change the
+// result (NumPy's fixed 8192-element blocks of a float sum, or exact operations: max, min,
+// integer sums, and, or). Results never depend on MSL_NUM_THREADS.
+#include <algorithm>
 #include <cmath>
+#if defined(__SSE2__)
+#include <immintrin.h>
+#endif
+#include <memory>
+#include <vector>
 
 #include "ir/Diagnostics.h"
 #include "runtime/KernelLoops.h"
@@ -84,33 +95,99 @@ template <class T> T pairwiseSum(const T* a, int64_t n) {
   return pairwiseSum(a, n2) + pairwiseSum(a + n2, n - n2);
 }
 
+// A float sum of a contiguous row as NumPy computes it: NumPy's reduction loop sees the
+// row in buffers of 8192 elements, sums each pairwise and adds the buffers' sums in
+// order (checked against NumPy 1.24 for f32 rows of up to 3M elements). The blocks are
+// fixed by n alone: on the thread pool they are summed in parallel and added in order, so
+// the result is the same, bit for bit, for every thread count.
+constexpr int64_t kNumpyBuffer = 8192;
+
+template <class T> T numpySum(const T* a, int64_t n) {
+  if (n <= kNumpyBuffer) return T(0) + pairwiseSum(a, n);
+  int64_t blocks = (n + kNumpyBuffer - 1) / kNumpyBuffer;
+  auto blockSum = [&](int64_t k) { return pairwiseSum(a + k * kNumpyBuffer, std::min(kNumpyBuffer, n - k * kNumpyBuffer)); };
+  T acc = T(0);
+  if (n < kParallelMin || numThreads() <= 1) {
+    for (int64_t k = 0; k < blocks; ++k) acc += blockSum(k);
+    return acc;
+  }
+  std::vector<T> sums((size_t)blocks);
+  parallelFor(blocks, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) sums[k] = blockSum(k);
+  }, n);
+  for (T v : sums) acc += v;
+  return acc;
+}
+
 // Reduces blocks with `step`, starting from `init` or, when `fromFirst`, from the first
-// reduced element (R > 0 then).
+// reduced element (R > 0 then). On the thread pool, outputs are split among threads
+// (each output is computed as on one thread); a single long row (O == 1, I == 1) is split
+// into pieces only when `exact` (the step is associative in exact arithmetic: max, min,
+// integer sums and products, and, or), the pieces being combined in order with `step`.
 template <class T, class A, class Step>
-void reduceBlocks(const Blocks& b, A* out, A init, bool fromFirst, Step step) {
+void reduceBlocks(const Blocks& b, A* out, A init, bool fromFirst, Step step, bool exact = false) {
   const T* x = b.x.ptr<T>();
-  for (int64_t o = 0; o < b.O; ++o) {
-    const T* p = x + o * b.R * b.I;
-    A* q = out + o * b.I;
-    int64_t r0 = fromFirst ? 1 : 0;
-    if (b.I == 1) {
-      A acc = fromFirst ? (A)p[0] : init;
-      for (int64_t r = r0; r < b.R; ++r) acc = step(acc, p[r]);
-      q[0] = acc;
-    } else {
-      for (int64_t i = 0; i < b.I; ++i) q[i] = fromFirst ? (A)p[i] : init;
+  int64_t work = b.O * b.R * b.I;
+  int64_t r0 = fromFirst ? 1 : 0;
+  if (b.I == 1) {
+    if (b.O == 1 && exact && work >= kParallelMin && numThreads() > 1 && b.R > 0) {
+      constexpr int64_t kPiece = 1 << 14;
+      int64_t pieces = (b.R + kPiece - 1) / kPiece;
+      std::unique_ptr<A[]> part(new A[pieces]);  // not std::vector<bool>: threads write it
+      parallelFor(pieces, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t k = lo; k < hi; ++k) {
+          int64_t rb = k * kPiece, re = std::min(b.R, rb + kPiece);
+          A acc = (A)x[rb];
+          for (int64_t r = rb + 1; r < re; ++r) acc = step(acc, x[r]);
+          part[k] = acc;
+        }
+      }, work);
+      A acc = fromFirst ? part[0] : step(init, part[0]);
+      for (int64_t k = 1; k < pieces; ++k) acc = step(acc, part[k]);
+      out[0] = acc;
+      return;
+    }
+    parallelFor(b.O, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) {
+        const T* p = x + o * b.R;
+        A acc = fromFirst ? (A)p[0] : init;
+        for (int64_t r = r0; r < b.R; ++r) acc = step(acc, p[r]);
+        out[o] = acc;
+      }
+    }, work);
+    return;
+  }
+  // Columns: units of (outer position, a run of inner positions). Rows are read in runs
+  // as long as possible (one thread: whole rows, streamed like NumPy), split only to give
+  // each thread a share; every output is computed the same way whatever the split.
+  int64_t threads = work >= kParallelMin ? numThreads() : 1;
+  int64_t perO = b.O >= threads ? 1 : (threads + b.O - 1) / b.O;
+  int64_t kCols = std::max<int64_t>(64, ((b.I + perO - 1) / perO + 15) / 16 * 16);
+  int64_t runs = (b.I + kCols - 1) / kCols;
+  parallelFor(b.O * runs, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t u = lo; u < hi; ++u) {
+      int64_t o = u / runs, i0 = (u % runs) * kCols, i1 = std::min(b.I, i0 + kCols);
+      const T* p = x + o * b.R * b.I;
+      A* q = out + o * b.I;
+      for (int64_t i = i0; i < i1; ++i) q[i] = fromFirst ? (A)p[i] : init;
       for (int64_t r = r0; r < b.R; ++r) {
         const T* row = p + r * b.I;
-        for (int64_t i = 0; i < b.I; ++i) q[i] = step(q[i], row[i]);
+        for (int64_t i = i0; i < i1; ++i) q[i] = step(q[i], row[i]);
       }
     }
-  }
+  }, work);
 }
 
 template <class T> void floatSum(const Blocks& b, T* out) {
   if (b.I == 1) {
     const T* x = b.x.ptr<T>();
-    for (int64_t o = 0; o < b.O; ++o) out[o] = T(0) + pairwiseSum(x + o * b.R, b.R);
+    if (b.O == 1) {
+      out[0] = numpySum(x, b.R);
+      return;
+    }
+    parallelFor(b.O, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) out[o] = numpySum(x + o * b.R, b.R);
+    }, b.O * b.R);
     return;
   }
   reduceBlocks<T, T>(b, out, T(0), false, [](T acc, T v) { return acc + v; });
@@ -132,6 +209,65 @@ template <class T> T minOf(T acc, T v) {
   return v < acc ? v : acc;
 }
 
+
+// max/min of one contiguous float row, as the sequential maxOf/minOf loop computes it but
+// over 8 vector lanes. The lanes agree with the sequential loop
+// except for which of two equal values wins, which matters only for zeros (+0.0 / -0.0)
+// and NaNs (the first one is the result): then the row is scanned again sequentially.
+template <class T, bool isMax> T extremeRow(const T* p, int64_t n) {
+  auto seq = [&] {
+    T acc = p[0];
+    for (int64_t i = 1; i < n; ++i) acc = isMax ? maxOf(acc, p[i]) : minOf(acc, p[i]);
+    return acc;
+  };
+  if (n < 64) return seq();
+  // Lanes of SSE2 (x86-64's baseline): maxps(v, r) is `v > r ? v : r`, the sequential
+  // step when there is no NaN; z sums v - v, NaN once a NaN or an Inf was met (then the
+  // sequential loop decides). Elsewhere, 8 scalar lanes.
+  T acc, zs;
+  int64_t i;
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, float>) {
+    __m128 r0 = _mm_loadu_ps(p), r1 = _mm_loadu_ps(p + 4);
+    __m128 z0 = _mm_sub_ps(r0, r0), z1 = _mm_sub_ps(r1, r1);
+    for (i = 8; i + 8 <= n; i += 8) {
+      __m128 v0 = _mm_loadu_ps(p + i), v1 = _mm_loadu_ps(p + i + 4);
+      r0 = isMax ? _mm_max_ps(v0, r0) : _mm_min_ps(v0, r0);
+      r1 = isMax ? _mm_max_ps(v1, r1) : _mm_min_ps(v1, r1);
+      z0 = _mm_add_ps(z0, _mm_sub_ps(v0, v0));
+      z1 = _mm_add_ps(z1, _mm_sub_ps(v1, v1));
+    }
+    alignas(16) float r[8], z[8];
+    _mm_store_ps(r, r0), _mm_store_ps(r + 4, r1), _mm_store_ps(z, z0), _mm_store_ps(z + 4, z1);
+    acc = r[0], zs = z[0];
+    for (int j = 1; j < 8; ++j) {
+      acc = isMax ? (r[j] > acc ? r[j] : acc) : (r[j] < acc ? r[j] : acc);
+      zs += z[j];
+    }
+  } else
+#endif
+  {
+    T r[8], z[8];
+    for (int j = 0; j < 8; ++j) { r[j] = p[j]; z[j] = p[j] - p[j]; }
+    for (i = 8; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; ++j) {
+        T v = p[i + j];
+        r[j] = isMax ? (v > r[j] ? v : r[j]) : (v < r[j] ? v : r[j]);
+        z[j] += v - v;
+      }
+    acc = r[0], zs = z[0];
+    for (int j = 1; j < 8; ++j) {
+      acc = isMax ? (r[j] > acc ? r[j] : acc) : (r[j] < acc ? r[j] : acc);
+      zs += z[j];
+    }
+  }
+  for (; i < n; ++i) {
+    acc = isMax ? (p[i] > acc ? p[i] : acc) : (p[i] < acc ? p[i] : acc);
+    zs += p[i] - p[i];
+  }
+  if (zs != zs || acc == T(0)) return seq();
+  return acc;
+}
 
 // The float dtype mean, var, logsumexp and softmax compute in and return.
 DType floatResult(DType d) { return isFloat(d) ? d : kDefaultFloat; }
@@ -165,19 +301,39 @@ Tensor reduce(RedOp op, const Tensor& x, const std::vector<int>& axes, bool keep
     T* q = out.ptr<T>();
     if constexpr (std::is_same_v<T, bool>) {
       // all/min are "and", any/max are "or".
-      if (op == RedOp::All || op == RedOp::Min) reduceBlocks<T, T>(b, q, true, false, [](bool a, bool v) { return a && v; });
-      else reduceBlocks<T, T>(b, q, false, false, [](bool a, bool v) { return a || v; });
+      if (op == RedOp::All || op == RedOp::Min) reduceBlocks<T, T>(b, q, true, false, [](bool a, bool v) { return a && v; }, true);
+      else reduceBlocks<T, T>(b, q, false, false, [](bool a, bool v) { return a || v; }, true);
+    } else if ((op == RedOp::Max || op == RedOp::Min) && std::is_floating_point_v<T> && b.I == 1) {
+      // Rows (or pieces of one long row, exact for max and min) on 8 vector lanes.
+      bool isMax = op == RedOp::Max;
+      const T* x = b.x.ptr<T>();
+      auto row = [&](const T* p, int64_t n) { return isMax ? extremeRow<T, true>(p, n) : extremeRow<T, false>(p, n); };
+      if (b.O == 1 && b.R >= kParallelMin && numThreads() > 1) {
+        constexpr int64_t kPiece = 1 << 14;
+        int64_t pieces = (b.R + kPiece - 1) / kPiece;
+        std::unique_ptr<T[]> part(new T[pieces]);
+        parallelFor(pieces, 1, [&](int64_t lo, int64_t hi) {
+          for (int64_t k = lo; k < hi; ++k) part[k] = row(x + k * kPiece, std::min(kPiece, b.R - k * kPiece));
+        }, b.R);
+        T acc = part[0];
+        for (int64_t k = 1; k < pieces; ++k) acc = isMax ? maxOf(acc, part[k]) : minOf(acc, part[k]);
+        q[0] = acc;
+      } else {
+        parallelFor(b.O, 1, [&](int64_t lo, int64_t hi) {
+          for (int64_t o = lo; o < hi; ++o) q[o] = row(x + o * b.R, b.R);
+        }, b.O * b.R);
+      }
     } else if (op == RedOp::Max) {
-      reduceBlocks<T, T>(b, q, T(), true, maxOf<T>);
+      reduceBlocks<T, T>(b, q, T(), true, maxOf<T>, true);
     } else if (op == RedOp::Min) {
-      reduceBlocks<T, T>(b, q, T(), true, minOf<T>);
+      reduceBlocks<T, T>(b, q, T(), true, minOf<T>, true);
     } else if constexpr (std::is_floating_point_v<T>) {
       if (op == RedOp::Sum) floatSum<T>(b, q);
       else reduceBlocks<T, T>(b, q, T(1), false, [](T a, T v) { return a * v; });
     } else if constexpr (std::is_same_v<T, int64_t>) {
       // Integer sums and products wrap.
-      if (op == RedOp::Sum) reduceBlocks<T, T>(b, q, 0, false, [](T a, T v) { return (T)((uint64_t)a + (uint64_t)v); });
-      else reduceBlocks<T, T>(b, q, 1, false, [](T a, T v) { return (T)((uint64_t)a * (uint64_t)v); });
+      if (op == RedOp::Sum) reduceBlocks<T, T>(b, q, 0, false, [](T a, T v) { return (T)((uint64_t)a + (uint64_t)v); }, true);
+      else reduceBlocks<T, T>(b, q, 1, false, [](T a, T v) { return (T)((uint64_t)a * (uint64_t)v); }, true);
     }
   });
   return astype(out, rt);
@@ -239,8 +395,9 @@ Tensor argReduce(bool isMax, const Tensor& x, int axis, bool keepdims, const cha
   visitCompute(b.x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* base = b.x.ptr<T>();
-    for (int64_t o = 0; o < b.O; ++o)
-      for (int64_t i = 0; i < b.I; ++i) {
+    parallelFor(b.O * b.I, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t u = lo; u < hi; ++u) {
+        int64_t o = u / b.I, i = u % b.I;
         const T* p = base + o * b.R * b.I + i;
         T best = p[0];
         int64_t at = 0;
@@ -255,6 +412,7 @@ Tensor argReduce(bool isMax, const Tensor& x, int axis, bool keepdims, const cha
         }
         q[o * b.I + i] = at;
       }
+    }, b.O * b.R * b.I);
   });
   return out;
 }
@@ -304,10 +462,12 @@ Tensor softmaxOf(const Tensor& x, int axis, bool log) {
     if constexpr (std::is_floating_point_v<T>) {
       const T* p = b.x.ptr<T>();
       T* q = out.ptr<T>();
-      for (int64_t o = 0; o < b.O; ++o)
-        for (int64_t i = 0; i < b.I; ++i) {
+      if (b.R == 0) return;
+      // Each (outer, inner) position is independent: split them among threads.
+      parallelFor(b.O * b.I, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t u = lo; u < hi; ++u) {
+          int64_t o = u / b.I, i = u % b.I;
           int64_t base = o * b.R * b.I + i;
-          if (b.R == 0) continue;
           T m = p[base];
           for (int64_t r = 1; r < b.R; ++r) m = maxOf(m, p[base + r * b.I]);
           T s = 0;
@@ -323,6 +483,7 @@ Tensor softmaxOf(const Tensor& x, int axis, bool log) {
             for (int64_t r = 0; r < b.R; ++r) q[base + r * b.I] /= s;
           }
         }
+      }, b.O * b.R * b.I);
     }
   });
   return astype(out, rt);

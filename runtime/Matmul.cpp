@@ -14,6 +14,7 @@
 
 #include "ir/Diagnostics.h"
 #include "runtime/Dnnl.h"
+#include "runtime/Parallel.h"
 #include "runtime/Kernels.h"
 
 namespace msl {
@@ -38,6 +39,9 @@ MatArg matrixArg(Tensor& t) {
 
 // ------------------------------------------------------------------ oneDNN (f32)
 struct Dnnl {
+  // oneDNN runs on OpenMP threads: as many as MSL_NUM_THREADS (runtime/Parallel.h). The
+  // count is per calling thread in OpenMP, so it is set by the thread that starts oneDNN.
+  int threads = (setNumThreads(numThreads()), numThreads());
   dnnl::engine engine{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream{engine};
   std::map<std::array<int64_t, 10>, dnnl::matmul> cache;

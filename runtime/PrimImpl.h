@@ -53,6 +53,8 @@ struct MethodEntry { VKind recv; const char* name; Prim prim; bool property; };
 const std::vector<MethodEntry>& methodTable();
 // The primitive behind `recv.name`, or false.
 bool lookupMethod(VKind recv, const std::string& name, Prim* prim, bool* property);
+// The end of the NoMethod message for `recv.name(...)`: a did-you-mean or "" (ir/Prim.h).
+std::string methodHintFor(VKind recv, const std::string& name);
 
 // The default value of a parameter of a primitive (parsed once and cached).
 const Value& primDefault(Prim p, size_t paramIndex);

@@ -2,6 +2,7 @@
 // methods and properties by receiver kind, and parsed signature defaults.
 #include <cstdlib>
 #include <mutex>
+#include <string>
 
 #include "runtime/PrimImpl.h"
 
@@ -19,11 +20,25 @@ PrimFn primImpl(Prim p) {
 }
 
 const std::vector<MethodEntry>& methodTable() {
-  static const std::vector<MethodEntry> t = {
+  static const std::vector<MethodEntry> t = [] {
+    std::vector<MethodEntry> rows = {
 #define METHOD(Recv, Name, Id) {VKind::Recv, Name, Prim::Id, false},
 #define PROPERTY(Recv, Name, Id) {VKind::Recv, Name, Prim::Id, true},
 #include "ir/Primitives.def"
-  };
+    };
+    // Builtins whose first parameter is `x: Tensor` are tensor methods too; a METHOD row
+    // of the same name wins.
+    size_t explicitRows = rows.size();
+    for (int k = 0; k < kNumPrims; ++k) {
+      const PrimInfo& info = primInfo((Prim)k);
+      if (!info.tensorMethod) continue;
+      bool shadowed = false;
+      for (size_t r = 0; r < explicitRows; ++r)
+        if (rows[r].recv == VKind::Tensor && std::string(rows[r].name) == info.name) shadowed = true;
+      if (!shadowed) rows.push_back({VKind::Tensor, info.name, info.id, false});
+    }
+    return rows;
+  }();
   return t;
 }
 
@@ -35,6 +50,13 @@ bool lookupMethod(VKind recv, const std::string& name, Prim* prim, bool* propert
       return true;
     }
   return false;
+}
+
+std::string methodHintFor(VKind recv, const std::string& name) {
+  std::vector<std::string> names;
+  for (const MethodEntry& e : methodTable())
+    if (e.recv == recv) names.push_back(e.name);
+  return methodHint(name, names);
 }
 
 // Signature defaults are literals: None True False numbers 'strings' dtype names ().

@@ -9,7 +9,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <utility>
+#include <vector>
 
 #include "ir/Diagnostics.h"
 #include "runtime/Kernels.h"
@@ -30,21 +33,93 @@ Buffer::~Buffer() {
 
 void intrusive_ptr_add_ref(Buffer* b) { ++b->refs; }
 
+namespace {
+
+// ---- the cache of large blocks
+// Large blocks (kCacheMin bytes or more) come from mmap in glibc and go back to the system
+// when freed, so every new large tensor pays a page fault per 4 KiB page on first touch
+// (about as long as writing the data). Freed large blocks are kept instead, by size class
+// (sizes rounded up to 1/8 of their power of two), up to kCacheLimit bytes in all, and
+// reused by the next allocation of the same class: `y = x + 1` in a loop touches fresh
+// pages only once. Small blocks go to malloc as before (no cost added).
+constexpr size_t kCacheMin = size_t(1) << 20;
+constexpr size_t kCacheLimit = size_t(512) << 20;
+
+size_t sizeClass(size_t total) {
+  if (total < kCacheMin) return total;
+  size_t p = size_t(1) << (63 - __builtin_clzll(total));  // highest power of two <= total
+  size_t step = p / 8;
+  return (total + step - 1) / step * step;
+}
+
+struct BlockCache {
+  std::mutex m;
+  std::vector<std::pair<size_t, void*>> blocks;  // (size class, block)
+  size_t bytes = 0;
+};
+BlockCache& blockCache() {
+  static BlockCache* c = new BlockCache();  // never destroyed: blocks stay reachable
+  return *c;
+}
+
+void* takeCached(size_t cls) {
+  BlockCache& c = blockCache();
+  std::lock_guard<std::mutex> g(c.m);
+  for (size_t i = c.blocks.size(); i-- > 0;)
+    if (c.blocks[i].first == cls) {
+      void* raw = c.blocks[i].second;
+      c.blocks.erase(c.blocks.begin() + i);
+      c.bytes -= cls;
+      return raw;
+    }
+  return nullptr;
+}
+
+void freeBlock(void* raw, size_t cls) {
+  if (cls >= kCacheMin) {
+    BlockCache& c = blockCache();
+    std::lock_guard<std::mutex> g(c.m);
+    // Keep it, dropping the oldest blocks if the cache would grow past its limit.
+    while (!c.blocks.empty() && c.bytes + cls > kCacheLimit) {
+      c.bytes -= c.blocks.front().first;
+      std::free(c.blocks.front().second);
+      c.blocks.erase(c.blocks.begin());
+    }
+    if (cls <= kCacheLimit) {
+      c.blocks.push_back({cls, raw});
+      c.bytes += cls;
+      return;
+    }
+  }
+  std::free(raw);
+}
+
+constexpr size_t kAlign = 64;
+size_t blockBytes(size_t bytes) { return sizeof(Buffer) + (kAlign - 1) + bytes; }
+}  // namespace
+
 void intrusive_ptr_release(Buffer* b) {
   if (--b->refs != 0) return;
   if (b->release == releaseInline) {
+    size_t cls = sizeClass(blockBytes(b->bytes));
     b->~Buffer();
-    std::free(b);
+    freeBlock(b, cls);
   } else {
     delete b;
   }
 }
 
 BufferRef allocBuffer(size_t bytes) {
-  constexpr size_t kAlign = 64;
-  size_t total = sizeof(Buffer) + (kAlign - 1) + bytes;
+  size_t total = blockBytes(bytes);
   if (total < bytes) raiseAllocFailure(std::to_string(bytes) + " bytes");
-  void* raw = std::malloc(total);
+  void* raw = nullptr;
+  if (total >= kCacheMin) {
+    size_t cls = sizeClass(total);
+    if (cls < total) raiseAllocFailure(std::to_string(bytes) + " bytes");
+    total = cls;
+    raw = takeCached(total);
+  }
+  if (!raw) raw = std::malloc(total);
   if (!raw) raiseAllocFailure(std::to_string(bytes) + " bytes");
   Buffer* b = new (raw) Buffer();
   uintptr_t data = ((uintptr_t)raw + sizeof(Buffer) + (kAlign - 1)) & ~(uintptr_t)(kAlign - 1);

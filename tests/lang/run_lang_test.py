@@ -13,6 +13,7 @@ next to this file; in short:
     # expect stderr:     ^           a line of stderr (these lines in order, exact)
     # expect exit: 3                 exit status (default 0, or 1 with an error)
     # args: a "b c"                  argv after the file name (shell-like quoting)
+    # flags: --debug-nans            options of `msl run`, before the file name
     # env: MSL_PATH={dir}/_modules   environment ({dir}: this folder, {tmp}: scratch)
     # generate: NAME COUNT TEXT      write TEXT (escapes decoded) COUNT times to {tmp}/NAME
     # file: {tmp}/NAME               run `msl run` on this path instead of the test
@@ -42,7 +43,7 @@ SKIP = 77
 # after its colon (minus ONE space) is its text.
 EXPECT_RE = re.compile(r"#\s*expect\b(?P<kind>[^:]*):(?P<text>.*)$")
 # The other directives stand alone on their line.
-OTHER_RE = re.compile(r"^\s*#\s*(?P<kind>args|env|eager-only|not-built|file|generate|timeout):(?P<text>.*)$")
+OTHER_RE = re.compile(r"^\s*#\s*(?P<kind>args|flags|env|eager-only|not-built|file|generate|timeout):(?P<text>.*)$")
 # What msl must never show (LANGUAGE.md 8): internal errors, C++ exception texts, sanitizer
 # reports.
 INTERNAL_RE = re.compile(r"^internal error|terminate called after throwing|^\s*what\(\):|"
@@ -64,6 +65,7 @@ class Spec:
         self.stderr = []            # (line, text): lines expected in stderr, in order
         self.exit = None
         self.args = []
+        self.flags = []             # msl options before the file name
         self.env = []               # (name, value)
         self.eager_only = None
         self.not_built = None
@@ -89,6 +91,8 @@ def parse(path):
             kind, text = m.group("kind"), strip_one_space(m.group("text"))
             if kind == "args":
                 spec.args += shlex.split(text)
+            elif kind == "flags":
+                spec.flags += shlex.split(text)
             elif kind == "env":
                 name, eq, value = text.partition("=")
                 if not eq or not name.strip():
@@ -212,7 +216,7 @@ def run(args):
         cmd = [msl, "run"]
         if args.mode != "eager":
             cmd.append(f"--mode={args.mode}")
-        cmd += [target] + [expand(a, folder, tmp) for a in spec.args]
+        cmd += spec.flags + [target] + [expand(a, folder, tmp) for a in spec.args]
         env = dict(os.environ)
         env.pop("MSL_PATH", None)  # hermetic: only what the test asks for
         for k, v in spec.env:

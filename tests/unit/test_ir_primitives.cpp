@@ -35,5 +35,30 @@ TEST(PrimitiveTables, EveryPrimitiveHasAShapeRule) {
   }
 }
 
+// A Builtin whose first parameter is written `x: Tensor` is also a tensor method
+// (LANGUAGE.md 3: "Methods on tensors mirror the functions").
+TEST(PrimitiveTables, TensorMethodsFromAnnotations) {
+  auto flag = [](const char* name) {
+    Prim p;
+    EXPECT_TRUE(builtinPrim(name, &p)) << name;
+    return primInfo(p).tensorMethod;
+  };
+  for (const char* m : {"exp", "relu", "sigmoid", "softmax", "maximum", "take", "pad", "sort", "topk", "tile",
+                        "cumsum", "mean", "reshape", "astype", "add"})
+    EXPECT_TRUE(flag(m)) << m;
+  for (const char* f : {"where", "concat", "stack", "einsum", "zeros", "tensor", "len", "sum", "print", "tree_map"})
+    EXPECT_FALSE(flag(f)) << f;
+  Prim p;
+  ASSERT_TRUE(builtinPrim("exp", &p));
+  EXPECT_EQ(primInfo(p).params[0].name, "x");
+  EXPECT_EQ(primInfo(p).params[0].annotation, "Tensor");
+}
+
+TEST(PrimitiveTables, MethodHint) {
+  EXPECT_EQ(methodHint("sigmod", {"sigmoid", "sum"}), "; did you mean 'sigmoid'?");
+  EXPECT_EQ(methodHint("concat", {"exp", "sum"}), "; concat() is a function: call concat(...)");
+  EXPECT_EQ(methodHint("zzzzzz", {"exp", "sum"}), "");
+}
+
 }  // namespace
 }  // namespace msl::ir

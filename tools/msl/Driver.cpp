@@ -17,6 +17,7 @@
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "runtime/Interpreter.h"
+#include "runtime/Parallel.h"
 #include "runtime/Print.h"
 #include "tools/msl/Repl.h"
 
@@ -53,9 +54,14 @@ const char* kHelp =
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
     "  --stats                     the number of kernel calls, on stderr at exit\n"
+    "  --debug-nans                after every operation, check float results: the first\n"
+    "                              one producing a NaN or Inf (from inputs without one) is\n"
+    "                              an error with its place and traceback (exit status 1)\n"
     "\n"
     "environment:\n"
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
+    "  MSL_NUM_THREADS             threads for the kernels and oneDNN (default: all cores);\n"
+    "                              results do not depend on it (docs/tensors.md)\n"
     "  HOME                        the REPL keeps its history in ~/.msl_history\n"
     "\n"
     "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
@@ -194,6 +200,7 @@ namespace {
 struct Options {
   ir::PipelineOptions pipeline;
   bool stats = false;   // --stats: kernel calls made, on stderr at exit
+  bool debugNans = false;  // --debug-nans: the first operation producing a NaN or Inf is an error
   std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
@@ -224,6 +231,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--print-after-all") { o.pipeline.printAfterAll = true; return true; }
   if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
   if (a == "--stats") { o.stats = true; return true; }
+  if (a == "--debug-nans") { o.debugNans = true; return true; }
   return false;
 }
 
@@ -283,6 +291,19 @@ Options parseArgs(int argc, char** argv) {
 }
 
 int runCommand(Options& o) {
+  // MSL_NUM_THREADS: threads of the kernels and of oneDNN (runtime/Parallel.h).
+  if (const char* e = std::getenv("MSL_NUM_THREADS")) {
+    int n;
+    std::string err;
+    if (!parseNumThreads(e, &n, &err)) {
+      outFlush();
+      errWrite("msl: " + err + "\n");
+      return 2;
+    }
+    setNumThreads(n);
+  } else {
+    setNumThreads(availableCpus());
+  }
   Program prog(searchPathFromEnv());
   o.pipeline.out = [](const std::string& s) { outWrite(s); };
   o.pipeline.err = [](const std::string& s) { errWrite(s); };
@@ -294,7 +315,7 @@ int runCommand(Options& o) {
     return 0;
   }
   if (o.mode == "graph") raise(DiagId::NotSupportedYet, SourceLoc{}, {"--mode=graph"});
-  if (o.command == "repl") return runRepl(prog);
+  if (o.command == "repl") return runRepl(prog, o.debugNans);
   // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
   ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
   if (o.command == "emit") {
@@ -312,6 +333,7 @@ int runCommand(Options& o) {
     return errors ? 1 : 0;
   }
   Interpreter interp;
+  interp.setDebugNans(o.debugNans);
   std::vector<std::string> argv{o.file};
   argv.insert(argv.end(), o.args.begin(), o.args.end());
   std::vector<Value> items;

@@ -246,6 +246,7 @@ class Session {
 
   int run();
   std::vector<std::string> completions(const std::string& text, const std::string& before);
+  void setDebugNans(bool on) { interp_.setDebugNans(on); }
 
  private:
   enum class Read { Line, Eof, Interrupted };
@@ -685,10 +686,11 @@ int Session::run() {
 
 // ------------------------------------------------------------------ entry points
 
-int runRepl(Program& prog) {
+int runRepl(Program& prog, bool debugNans) {
   // As Python does: line editing only when both ends are a terminal.
   bool editor = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   Session session(prog, editor);
+  session.setDebugNans(debugNans);
   gSession = &session;
   struct sigaction sa {}, oldSa{};
   sa.sa_handler = onSigint;

@@ -24,7 +24,7 @@ namespace msl {
 
 // Runs the session until Ctrl-D, :quit or exit(n); returns the process exit status.
 // `prog` resolves the session's imports.
-int runRepl(Program& prog);
+int runRepl(Program& prog, bool debugNans = false);
 
 // All of standard input (the program of `echo 'print(1)' | msl`). Raises a diagnostic when
 // it cannot be read.
