@@ -169,5 +169,10 @@ class Module {
 
 // Process-wide counter of global variable ids.
 int nextGlobalId();
+// The id the next global will get, and restarting the count there. Only for a process that
+// runs many independent programs (the fuzz harness): after a program's modules are gone,
+// it reuses their ids so that interpreters' global tables stay small.
+int peekGlobalId();
+void resetGlobalIds(int next);
 
 }  // namespace msl::ir
