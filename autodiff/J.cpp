@@ -18,15 +18,6 @@ using ir::Node;
 
 namespace {
 
-std::unordered_map<const Graph*, Graph*>& jCache() {
-  static std::unordered_map<const Graph*, Graph*> c;
-  return c;
-}
-std::unordered_set<const Graph*>& jGraphs() {
-  static std::unordered_set<const Graph*> s;
-  return s;
-}
-
 // How one parameter of a primitive is bound by a call node.
 struct ParamBind {
   enum Kind { One, Tuple, Dict, Default } kind = Default;
@@ -115,7 +106,7 @@ class Builder {
     jg->qualname = g->qualname;
     jmap_[g] = jg;
     made_.push_back(jg);
-    jGraphs().insert(jg);
+    jg->madeByJ = true;
     for (Node* p : g->params) fwd_[p] = m_.newParam(jg, p->name, p->loc);
     jg->paramKinds = g->paramKinds;
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
@@ -128,7 +119,7 @@ class Builder {
     Graph* b = m_.newGraph(g->name + ".bprop", jg, g->loc);
     b->qualname = g->qualname;
     made_.push_back(b);
-    jGraphs().insert(b);
+    b->madeByJ = true;
     Node* ct = m_.newParam(b, "ct", g->loc);
     b->paramKinds = {ir::ParamKind::Positional};
     b->defaults = {nullptr};
@@ -380,15 +371,14 @@ class Builder {
 
 }  // namespace
 
-bool isJGraph(const Graph* g) { return jGraphs().count(g) > 0; }
+bool isJGraph(const Graph* g) { return g->madeByJ; }
 
 Graph* jGraph(Graph* g) {
-  auto found = jCache().find(g);
-  if (found != jCache().end()) return found->second;
+  if (g->jgraph) return g->jgraph;
   Builder builder(*g->module, g);
   Graph* jg = builder.transform(g);
   ir::computeFreeVars(builder.made());
-  jCache()[g] = jg;
+  g->jgraph = jg;
   return jg;
 }
 

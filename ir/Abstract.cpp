@@ -9,6 +9,8 @@
 #include <unordered_set>
 
 #include "ir/IR.h"
+#include "ir/InternTable.h"
+#include "ir/ShapeRules.h"
 #include "ir/Printer.h"
 
 namespace msl::ir {
@@ -126,6 +128,15 @@ class InternTable {
     set_.insert(p);
     return p;
   }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return store_.size();
+  }
+  void truncate(size_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (size_t i = n; i < store_.size(); ++i) set_.erase(store_[i].get());
+    if (n < store_.size()) store_.resize(n);
+  }
 
  private:
   std::mutex mu_;
@@ -167,6 +178,20 @@ const Abstract* Abstract::integer() { static const Abstract* a = simple(AKind::I
 const Abstract* Abstract::real() { static const Abstract* a = simple(AKind::Float); return a; }
 const Abstract* Abstract::str() { static const Abstract* a = simple(AKind::Str); return a; }
 const Abstract* Abstract::dtypeAny() { static const Abstract* a = simple(AKind::DType); return a; }
+
+size_t internedCount() {
+  for (auto make : {Abstract::any, Abstract::bottom, Abstract::undef, Abstract::none, Abstract::token,
+                    Abstract::ellipsis, Abstract::boolean, Abstract::integer, Abstract::real, Abstract::str,
+                    Abstract::dtypeAny})
+    (void)make();
+  // The argument binder's table of default values (ir/ShapeRules.cpp) is another.
+  std::vector<const Abstract*> bound;
+  RuleResult unused;
+  (void)bindPrimArgs((Prim)0, {}, {}, &bound, &unused);
+  return table().size();
+}
+
+void dropInternedAfter(size_t n) { table().truncate(n); }
 
 const Abstract* Abstract::boolConst(bool v) {
   Abstract a;

@@ -2,10 +2,11 @@
 
 namespace msl::ir {
 
-int nextGlobalId() {
-  static int next = 0;
-  return next++;
-}
+static int gNextGlobalId = 0;
+
+int nextGlobalId() { return gNextGlobalId++; }
+int peekGlobalId() { return gNextGlobalId; }
+void resetGlobalIds(int next) { gNextGlobalId = next; }
 
 Graph* Module::newGraph(const std::string& name, Graph* parent, SourceLoc loc) {
   graphs_.push_back(std::make_unique<Graph>());

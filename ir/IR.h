@@ -125,6 +125,10 @@ class Graph {
 
   // Interpreter cache (runtime/Interpreter owns the object).
   mutable void* code = nullptr;
+  // Autodiff (autodiff/J.h): J of this graph once built, and whether this graph was made
+  // by J (its closures are already differentiated).
+  Graph* jgraph = nullptr;
+  bool madeByJ = false;
 };
 
 // Owns the graphs and nodes of one source module (file, REPL input, stdlib module).
@@ -169,5 +173,10 @@ class Module {
 
 // Process-wide counter of global variable ids.
 int nextGlobalId();
+// The id the next global will get, and restarting the count there. Only for a process that
+// runs many independent programs (the fuzz harness): after a program's modules are gone,
+// it reuses their ids so that interpreters' global tables stay small.
+int peekGlobalId();
+void resetGlobalIds(int next);
 
 }  // namespace msl::ir

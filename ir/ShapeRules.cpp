@@ -2433,7 +2433,7 @@ bool bindArguments(const std::string& fnName, const std::vector<BindParam>& para
   std::vector<std::string> extraNames;
   Vec extraValues;
   for (const auto& [name, value] : kwargs) {
-    auto it = std::find_if(params.begin(), params.end(), [&](const BindParam& p) {
+    auto it = std::find_if(params.begin(), params.end(), [&name = name](const BindParam& p) {
       return p.name == name && (p.kind == PrimParam::Positional || p.kind == PrimParam::KwOnly);
     });
     if (it == params.end()) {

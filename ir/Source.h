@@ -38,6 +38,13 @@ class SourceManager {
   static SourceManager& get();
   // Registers a text; computes line starts. Does not validate (see frontend/Input.h).
   const SourceFile* add(std::string name, std::string text);
+  // Number of files registered so far, and dropping those registered after the first `n`.
+  // Only for a process that runs many independent programs (the fuzz harness,
+  // tests/fuzz): it truncates once nothing refers to the later files any more.
+  size_t count() const { return files_.size(); }
+  void truncate(size_t n) {
+    if (n < files_.size()) files_.resize(n);
+  }
 
  private:
   std::vector<std::unique_ptr<SourceFile>> files_;

@@ -67,9 +67,17 @@ const Abstract* computeClass(const ClassObj* c) {
 
 // Class objects are immutable, so their abstracts are computed once. The cache holds a
 // reference to each class, so that no other class can reuse its address.
+struct ClassCache {
+  std::mutex mu;
+  std::unordered_map<const Object*, std::pair<Value, const Abstract*>> map;
+};
+ClassCache& classCache() {
+  static ClassCache* c = new ClassCache;  // never destroyed: values may outlive statics
+  return *c;
+}
+
 const Abstract* classOf(const Value& cls) {
-  static std::mutex mu;
-  static std::unordered_map<const Object*, std::pair<Value, const Abstract*>> cache;
+  auto& [mu, cache] = classCache();
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(cls.obj());
@@ -89,6 +97,12 @@ const Abstract* closureOf(const ClosureObj* c) {
 }
 
 }  // namespace
+
+void clearClassAbstractCache() {
+  ClassCache& c = classCache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  c.map.clear();
+}
 
 const ir::Abstract* abstractOf(const Value& v) {
   switch (v.kind()) {

@@ -20,5 +20,8 @@ constexpr size_t kMaxStaticStr = 256;
 constexpr size_t kMaxStructural = 32;
 
 const ir::Abstract* abstractOf(const Value& v);
+// Drops the abstracts of class objects, which abstractOf keeps (with a reference to each
+// class) for the life of the process. For the fuzz harness, between programs.
+void clearClassAbstractCache();
 
 }  // namespace msl

@@ -162,15 +162,15 @@ size_t repeatCount(const Value& n, size_t itemLen) {
 template <class Obj>
 Value concatSeq(Value* args) {
   const Value &a = args[0], &b = args[1];
+  const auto &x = a.as<Obj>()->items, &y = b.as<Obj>()->items;
+  checkAllocation((uint64_t)(x.size() + y.size()) * sizeof(Value), "a sequence", x.size() + y.size(), "items");
   if constexpr (std::is_same_v<Obj, ListObj>) {
     if (a.unique()) {
-      const auto& y = b.as<Obj>()->items;
       a.as<Obj>()->items.insert(a.as<Obj>()->items.end(), y.begin(), y.end());
       return std::move(args[0]);
     }
   }
   auto* o = new Obj();
-  const auto &x = a.as<Obj>()->items, &y = b.as<Obj>()->items;
   o->items.reserve(x.size() + y.size());
   o->items.insert(o->items.end(), x.begin(), x.end());
   o->items.insert(o->items.end(), y.begin(), y.end());
@@ -181,6 +181,7 @@ Value repeatSeq(const Value& seq, const Value& n) {
   if (seq.is(VKind::Str)) {
     const std::string& s = seq.as<StrObj>()->s;
     size_t k = repeatCount(n, s.size());
+    checkAllocation((uint64_t)s.size() * k, "a string", (uint64_t)s.size() * k, "bytes");
     std::string r;
     r.reserve(s.size() * k);
     for (size_t i = 0; i < k; ++i) r += s;
@@ -188,6 +189,7 @@ Value repeatSeq(const Value& seq, const Value& n) {
   }
   const auto& items = seqItems(seq);
   size_t k = repeatCount(n, items.size());
+  checkAllocation((uint64_t)items.size() * k * sizeof(Value), "a sequence", (uint64_t)items.size() * k, "items");
   std::vector<Value> r;
   r.reserve(items.size() * k);
   for (size_t i = 0; i < k; ++i) r.insert(r.end(), items.begin(), items.end());
@@ -204,6 +206,8 @@ Value arith(BinOp op, Value* args) {
   if ((a.is(VKind::Tensor) || b.is(VKind::Tensor)) && tensorBinary(op, args, &out)) return out;
   if (op == BinOp::Add && a.kind() == b.kind()) {
     if (a.is(VKind::Str)) {
+      uint64_t n = (uint64_t)a.as<StrObj>()->s.size() + b.as<StrObj>()->s.size();
+      checkAllocation(n, "a string", n, "bytes");
       if (!a.unique()) return makeStr(a.as<StrObj>()->s + b.as<StrObj>()->s);
       a.as<StrObj>()->s += b.as<StrObj>()->s;  // consumed: extend in place
       return std::move(args[0]);

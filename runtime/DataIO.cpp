@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "runtime/Host.h"
 #include "runtime/PrimImpl.h"
 
 namespace msl {
@@ -50,6 +51,7 @@ struct Src {
 // ------------------------------------------------------------------ files
 
 Bytes readFile(const Src& s) {
+  checkFileAccess(s.fn, s.path);
   int fd = ::open(s.path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ioError(s, std::strerror(errno));
   struct stat st;
@@ -82,6 +84,7 @@ Bytes readFile(const Src& s) {
 
 // Writes the pieces to `path` (created or truncated).
 void writeFile(const Src& s, const std::vector<std::pair<const void*, size_t>>& pieces) {
+  checkFileAccess(s.fn, s.path);
   int fd = ::open(s.path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ioError(s, std::strerror(errno));
   for (auto [ptr, size] : pieces) {

@@ -16,6 +16,12 @@ static void flushAndExit(int code) {
 }
 void (*exitHook)(int code) = flushAndExit;
 
+bool fileAccessDisabled = false;
+
+void checkFileAccess(const std::string& fn, const std::string& path) {
+  if (fileAccessDisabled) raise(DiagId::IoError, SourceLoc{}, {fn, path, "file access is disabled"});
+}
+
 uint64_t& listCopyCount() {
   static uint64_t n = 0;
   return n;

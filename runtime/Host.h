@@ -12,6 +12,14 @@ namespace msl {
 // _exit(code); the driver may install its own (e.g. to unwind the REPL instead).
 extern void (*exitHook)(int code);
 
+// A sandbox for untrusted programs (the fuzz harness, tests/fuzz): when set, every
+// built-in that reads, writes or creates a file or folder (read_text, write_text,
+// makedirs, load_*/save_*) raises IoError "file access is disabled" instead; exists()
+// still answers.
+extern bool fileAccessDisabled;
+// Raises that IoError for built-in `fn` and `path` when file access is disabled.
+void checkFileAccess(const std::string& fn, const std::string& path);
+
 // Python truthiness: None, False, 0, 0.0, empty containers and empty ranges are false. A
 // tensor is its one element's truth; any other number of elements raises TruthOfTensor.
 bool valueTruth(const Value& v);

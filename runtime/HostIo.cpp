@@ -42,6 +42,7 @@ Value prim_Exit(CallContext& cx, Value* args) {
 
 Value prim_ReadText(CallContext& cx, Value* args) {
   const std::string& path = argStr(args[0], "read_text", "path");
+  checkFileAccess("read_text", path);
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) ioError("read_text", path, std::strerror(errno));
   std::string text;
@@ -65,6 +66,7 @@ Value prim_ReadText(CallContext& cx, Value* args) {
 Value prim_WriteText(CallContext& cx, Value* args) {
   const std::string& path = argStr(args[0], "write_text", "path");
   const std::string& s = argStr(args[1], "write_text", "s");
+  checkFileAccess("write_text", path);
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) ioError("write_text", path, std::strerror(errno));
   for (size_t done = 0; done < s.size();) {
@@ -91,6 +93,7 @@ Value prim_Exists(CallContext& cx, Value* args) {
 // is fine (Python's os.makedirs(path, exist_ok=True)).
 Value prim_Makedirs(CallContext& cx, Value* args) {
   const std::string& path = argStr(args[0], "makedirs", "path");
+  checkFileAccess("makedirs", path);
   if (path.empty()) ioError("makedirs", path, std::strerror(ENOENT));
   for (size_t end = 1; end <= path.size(); ++end) {
     if (end < path.size() && path[end] != '/') continue;

@@ -56,6 +56,8 @@ Value iterItem(const Value& v, int64_t i) {
 }
 
 std::vector<Value> iterPrefix(const Value& v, int64_t n) {
+  // list(range(10**18)): a diagnostic, not a failed reserve (maxAllocationBytes).
+  if ((uint64_t)n > maxAllocationBytes / sizeof(Value)) allocationTooLarge("a sequence", (uint64_t)n, "items");
   switch (v.kind()) {
     case VKind::List: {
       const auto& items = v.as<ListObj>()->items;

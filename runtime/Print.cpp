@@ -575,6 +575,7 @@ namespace {
 // Writes all of `n` bytes to `fd`, retrying after signals and partial writes. Errors
 // (a closed pipe) are dropped: there is nowhere left to report them.
 void writeAll(int fd, const char* p, size_t n) {
+  if (discardOutput) return;
   while (n > 0) {
     ssize_t w = ::write(fd, p, n);
     if (w < 0) {
@@ -604,6 +605,8 @@ StdoutBuffer& stdoutBuffer() {
 }
 
 }  // namespace
+
+bool discardOutput = false;
 
 void outWrite(const std::string& s) {
   StdoutBuffer& b = stdoutBuffer();

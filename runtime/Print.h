@@ -31,5 +31,8 @@ std::string tensorRepr(const Tensor& t);
 void outWrite(const std::string& s);
 void errWrite(const std::string& s);  // stderr: flushes stdout first
 void outFlush();
+// When set, what outWrite and errWrite would write is dropped (the fuzz harness runs
+// programs with their output going nowhere).
+extern bool discardOutput;
 
 }  // namespace msl

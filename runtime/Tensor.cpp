@@ -7,6 +7,9 @@
 // are deleted normally and their data released by their own `release`.
 #include "runtime/Tensor.h"
 
+#include <sys/sysinfo.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -109,7 +112,34 @@ void intrusive_ptr_release(Buffer* b) {
   }
 }
 
+uint64_t maxAllocationBytes = (uint64_t)1 << 62;
+
+// Tensor buffers are also refused past the machine's memory, so that
+// `zeros((10**6, 10**6))` is a diagnostic whatever maxAllocationBytes is. RAM plus swap: a
+// larger request cannot succeed (and sanitizers abort on a request far
+// past it instead of failing it), so it is refused before malloc sees it.
+static uint64_t machineMemory() {
+  static const uint64_t bytes = [] {
+    struct sysinfo si;
+    if (sysinfo(&si) != 0) return ~(uint64_t)0;
+    return ((uint64_t)si.totalram + (uint64_t)si.totalswap) * (uint64_t)si.mem_unit;
+  }();
+  return bytes;
+}
+
+static uint64_t allocationLimit() { return std::min(maxAllocationBytes, machineMemory()); }
+
+static std::string limitNote() {
+  if (maxAllocationBytes <= machineMemory()) return " (the limit is " + std::to_string(maxAllocationBytes) + " bytes)";
+  return " (the machine has " + std::to_string(machineMemory()) + " bytes of memory)";
+}
+
+void allocationTooLarge(const char* kind, uint64_t n, const char* unit) {
+  raiseAllocFailure(std::string(kind) + " of " + std::to_string(n) + " " + unit + limitNote());
+}
+
 BufferRef allocBuffer(size_t bytes) {
+  if (bytes > allocationLimit()) raiseAllocFailure(std::to_string(bytes) + " bytes" + limitNote());
   size_t total = blockBytes(bytes);
   if (total < bytes) raiseAllocFailure(std::to_string(bytes) + " bytes");
   void* raw = nullptr;
@@ -172,8 +202,8 @@ Tensor Tensor::empty(DType dt, const Shape& shape) {
   }
   uint64_t bytes = 0;
   overflow |= __builtin_mul_overflow(n, (uint64_t)dtypeSize(dt), &bytes);
-  if (overflow || bytes > ((uint64_t)1 << 62))
-    raiseAllocFailure(std::string("a tensor of shape ") + shapeStr(shape) + " and dtype " + dtypeName(dt));
+  if (overflow || bytes > allocationLimit())
+    raiseAllocFailure(std::string("a tensor of shape ") + shapeStr(shape) + " and dtype " + dtypeName(dt) + limitNote());
   Tensor t;
   t.dtype_ = dt;
   t.shape_ = shape;

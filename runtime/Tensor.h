@@ -30,6 +30,16 @@ void intrusive_ptr_release(Buffer* b);
 using BufferRef = boost::intrusive_ptr<Buffer>;
 // A new 64-byte aligned, uninitialised buffer.
 BufferRef allocBuffer(size_t bytes);
+// The largest single piece of a program's data that the runtime makes: a tensor's buffer,
+// a string, the items of a repeated list or tuple. Past it (and when malloc fails),
+// ValueError "out of memory: cannot allocate ...". Unlimited (2^62 bytes) by default; the
+// fuzz harness lowers it to 256 MiB so that `zeros((10**6, 10**6))` is a diagnostic.
+extern uint64_t maxAllocationBytes;
+// Raises that ValueError ("... cannot allocate KIND of N UNIT") when `bytes` is over the limit.
+[[noreturn]] void allocationTooLarge(const char* kind, uint64_t n, const char* unit);
+inline void checkAllocation(uint64_t bytes, const char* kind, uint64_t n, const char* unit) {
+  if (bytes > maxAllocationBytes) allocationTooLarge(kind, n, unit);
+}
 
 class Tensor {
  public:

@@ -129,6 +129,7 @@ ir::Module* Program::resolve(const std::string& name, const std::string& fromDir
   const char* stdlibText = nullptr;
   std::vector<std::string> dirs{fromDir};
   dirs.insert(dirs.end(), searchPath_.begin(), searchPath_.end());
+  if (stdlibOnly_) dirs.clear();
   for (const std::string& d : dirs) {
     std::string p = d + "/" + rel + ".msl";
     if (isFile(p)) { path = p; key = p; break; }

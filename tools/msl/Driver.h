@@ -27,6 +27,9 @@ class Program {
   void extend(ir::Module& m, std::unique_ptr<ast::Module> ast);
   // --print-after / --print-after-all / --time-passes for every module loaded.
   void setPipelineOptions(const ir::PipelineOptions& o) { pipeline_ = o; }
+  // Imports find only the standard library built into the binary, never a file (the fuzz
+  // harness runs untrusted programs).
+  void setStdlibOnly(bool on) { stdlibOnly_ = on; }
   const ast::Module* mainAst() const { return mainAst_; }
   const std::vector<ir::Module*>& modules() const { return order_; }
 
@@ -41,6 +44,7 @@ class Program {
   std::vector<ir::Module*> order_;
   const ast::Module* mainAst_ = nullptr;
   ir::PipelineOptions pipeline_;
+  bool stdlibOnly_ = false;
 };
 
 // Runs the msl command line; returns the process exit code (0, 1 user error, 2 internal).
