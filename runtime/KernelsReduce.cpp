@@ -129,6 +129,7 @@ void reduceBlocks(const Blocks& b, A* out, A init, bool fromFirst, Step step, bo
   const T* x = b.x.ptr<T>();
   int64_t work = b.O * b.R * b.I;
   int64_t r0 = fromFirst ? 1 : 0;
+  if (b.O == 0 || b.I == 0) return;  // no outputs
   if (b.I == 1) {
     if (b.O == 1 && exact && work >= kParallelMin && numThreads() > 1 && b.R > 0) {
       constexpr int64_t kPiece = 1 << 14;
