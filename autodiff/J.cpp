@@ -117,7 +117,7 @@ class Builder {
 
     // The backward graph.
     Graph* b = m_.newGraph(g->name + ".bprop", jg, g->loc);
-    b->qualname = g->qualname;
+    b->qualname = g->qualname + ".bprop";
     made_.push_back(b);
     b->madeByJ = true;
     Node* ct = m_.newParam(b, "ct", g->loc);

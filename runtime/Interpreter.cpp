@@ -6,6 +6,7 @@
 
 #include "autodiff/J.h"
 #include "ir/Manager.h"
+#include "ir/Printer.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
@@ -597,7 +598,14 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
           for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
           s = specializer_->get(g, argAbs, capAbs);
         }
+        bool fresh = !s->jgraph;
         Graph* jg = autodiff::jGraph(const_cast<Graph*>(s));
+        if (fresh && emitGrad_) {
+          ir::PrintOptions po;
+          po.types = false;
+          emitGrad_("# J(" + s->qualname + "): returns (out, bprop); bprop(ct) returns (ct of captured values, ct per parameter)\n" +
+                    ir::printGraphTree(jg, po));
+        }
         auto* jc = new ClosureObj();
         Value jv = Value::object(jc);
         jc->graph = jg;

@@ -8,6 +8,7 @@
 // an error, never a crash).
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -61,6 +62,8 @@ class Interpreter : public CallContext {
   // --debug-nans: after every kernel call, a float result (tensor or Python float) holding
   // a NaN (or an Inf) that none of its inputs held is an error naming the operation.
   void setDebugNans(bool on) { debugNans_ = on; }
+  // --emit=grad: called with the text of every gradient graph J builds (autodiff/J.h).
+  void setEmitGrad(std::function<void(const std::string&)> f) { emitGrad_ = std::move(f); }
   bool debugNans() const { return debugNans_; }
 
   // One typed clone of each function per signature of its arguments (ir/Specialize.h);
@@ -84,6 +87,7 @@ class Interpreter : public CallContext {
   std::vector<Frame*> stack_;
   std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running
   std::unique_ptr<ir::Specializer> specializer_;
+  std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
   int callDepth_ = 0;

@@ -45,6 +45,8 @@ const char* kHelp =
     "  msl --emit=STAGE FILE       print a stage of the pipeline and stop:\n"
     "                                ast  the syntax tree\n"
     "                                ir   the IR graphs after lowering\n"
+    "                                grad run the program and print each gradient graph\n"
+    "                                     J builds (not cleaned yet), among its output\n"
     "  msl --help | --version\n"
     "\n"
     "options:\n"
@@ -245,10 +247,10 @@ Options parseArgs(int argc, char** argv) {
     if (a == "--version") { outWrite(std::string(kVersion) + "\n"); throw 0; }
     if (a.rfind("--emit=", 0) == 0) {
       o.emit = a.substr(7);
-      if (o.emit != "ast" && o.emit != "ir") {
-        if (o.emit == "grad" || o.emit == "opt" || o.emit == "llvm" || o.emit == "ptx")
+      if (o.emit != "ast" && o.emit != "ir" && o.emit != "grad") {
+        if (o.emit == "opt" || o.emit == "llvm" || o.emit == "ptx")
           usageError("--emit=" + o.emit + " is not supported yet");
-        usageError("unknown stage '" + o.emit + "' for --emit (ast, ir)");
+        usageError("unknown stage '" + o.emit + "' for --emit (ast, ir, grad)");
       }
       o.command = "emit";
       continue;
@@ -319,7 +321,7 @@ int runCommand(Options& o) {
   if (o.command == "repl") return runRepl(prog, o.debugNans);
   // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
   ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
-  if (o.command == "emit") {
+  if (o.command == "emit" && o.emit == "ir") {
     outWrite(ir::printModule(*main));
     return 0;
   }
@@ -335,6 +337,7 @@ int runCommand(Options& o) {
   }
   Interpreter interp;
   interp.setDebugNans(o.debugNans);
+  if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
   std::vector<std::string> argv{o.file};
   argv.insert(argv.end(), o.args.begin(), o.args.end());
   std::vector<Value> items;
