@@ -96,7 +96,7 @@ std::string whatOf(Prim p) {
 
 class Builder {
  public:
-  Builder(Module& m, Graph* root) : m_(m), root_(root) {}
+  Builder(Module& m, Graph* root, uint64_t skip) : m_(m), root_(root), skip_(skip) {}
 
   Graph* transform(Graph* g) {
     auto found = jmap_.find(g);
@@ -139,22 +139,41 @@ class Builder {
     }
     std::vector<Node*> outs{m_.constPrim(Prim::MakeTuple)};
     outs.push_back(env.size() > 1 ? m_.newApply(b, env, g->loc) : m_.constNone());
-    for (Node* p : g->params) {
-      auto c = contrib.find(p);
-      outs.push_back(c == contrib.end() ? m_.constNone() : sum(c->second, b));
+    for (size_t i = 0; i < g->params.size(); ++i) {
+      auto c = contrib.find(g->params[i]);
+      bool skip = g == root_ && i < 64 && (skip_ >> i & 1);
+      outs.push_back(c == contrib.end() || skip ? m_.constNone() : sum(c->second, b));
     }
     b->output = m_.newApply(b, outs, g->loc);
+    if (skip_) prune(b);
     jg->output = m_.newApply(jg, {m_.constPrim(Prim::MakeTuple), out, m_.constGraph(b, g->loc)}, g->loc);
     return jg;
   }
 
   const std::vector<Graph*>& made() const { return made_; }
 
+  // Drops the nodes of b its output does not need (the interpreter runs every node).
+  static void prune(Graph* b) {
+    std::unordered_set<const Node*> live;
+    std::vector<Node*> work{b->output};
+    while (!work.empty()) {
+      Node* n = work.back();
+      work.pop_back();
+      if (n->graph != b || !live.insert(n).second) continue;
+      for (Node* in : n->inputs) work.push_back(in);
+    }
+    std::vector<Node*> kept;
+    for (Node* n : b->nodes)
+      if (live.count(n)) kept.push_back(n);
+    b->nodes = std::move(kept);
+  }
+
  private:
   using Contribs = std::unordered_map<const Node*, std::vector<Node*>>;
 
   Module& m_;
   Graph* root_;
+  uint64_t skip_;  // root parameters whose cotangents are not wanted
   std::unordered_map<const Graph*, Graph*> jmap_;
   std::unordered_map<const Node*, Node*> fwd_;       // node -> its forward value in the J world
   std::unordered_map<const Node*, Node*> bprop_;     // call node -> the bprop of the call
@@ -373,12 +392,15 @@ class Builder {
 
 bool isJGraph(const Graph* g) { return g->madeByJ; }
 
-Graph* jGraph(Graph* g) {
-  if (g->jgraph) return g->jgraph;
-  Builder builder(*g->module, g);
+Graph* jGraph(Graph* g, uint64_t skipParams) {
+  if (!skipParams && g->jgraph) return g->jgraph;
+  for (auto& [mask, jg] : g->jvariants)
+    if (mask == skipParams) return jg;
+  Builder builder(*g->module, g, skipParams);
   Graph* jg = builder.transform(g);
   ir::computeFreeVars(builder.made());
-  g->jgraph = jg;
+  if (skipParams) g->jvariants.push_back({skipParams, jg});
+  else g->jgraph = jg;
   return jg;
 }
 

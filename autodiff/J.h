@@ -28,8 +28,9 @@
 namespace msl::autodiff {
 
 // J(g), built in g's module and cached per graph. Raises NotSupportedYet at the first
-// operation that cannot be differentiated yet.
-ir::Graph* jGraph(ir::Graph* g);
+// operation that cannot be differentiated yet. Bit i of `skipParams` set: bprop returns
+// None for parameter i and computes nothing only it needed (grad with argnums).
+ir::Graph* jGraph(ir::Graph* g, uint64_t skipParams = 0);
 // Whether g was made by jGraph (its closures are already in the differentiated world).
 bool isJGraph(const ir::Graph* g);
 

@@ -128,6 +128,7 @@ class Graph {
   // Autodiff (autodiff/J.h): J of this graph once built, and whether this graph was made
   // by J (its closures are already differentiated).
   Graph* jgraph = nullptr;
+  std::vector<std::pair<uint64_t, Graph*>> jvariants;  // J without some parameters' cotangents
   bool madeByJ = false;
 };
 

@@ -19,7 +19,7 @@
 
 namespace msl {
 
-Value CallContext::jcall(const Value&, Value*, size_t, const std::vector<std::string>*) {
+Value CallContext::jcall(const Value&, Value*, size_t, const std::vector<std::string>*, uint64_t) {
   raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiation here"});
 }
 
@@ -199,7 +199,7 @@ std::string describe(const Value& v) {
 }
 
 // Calls J(fn) with a tuple of positional arguments and a dict of keyword arguments.
-Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value& kwargs) {
+Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value& kwargs, uint64_t skipArgs = 0) {
   std::vector<Value> flat(seqItems(args).begin(), seqItems(args).end());
   size_t npos = flat.size();
   std::vector<std::string> names;
@@ -208,7 +208,7 @@ Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value
       names.push_back(k.as<StrObj>()->s);
       flat.push_back(v);
     }
-  return cx.jcall(fn, flat.data(), npos, &names);
+  return cx.jcall(fn, flat.data(), npos, &names, skipArgs);
 }
 
 Value partialOf(Prim p, std::vector<Value> args) {
@@ -273,7 +273,10 @@ Value prim_GradCall(CallContext& cx, Value* args) {
     if (!hasFloatLeaf(xs[(size_t)i]))
       raise(DiagId::GradNoFloat, SourceLoc{}, {fn, std::to_string(i), describe(xs[(size_t)i])});
   }
-  Value r = jcallWith(cx, f, primals, args[5]);
+  uint64_t skip = ~uint64_t{0};  // only the cotangents of argnums are computed
+  for (int64_t i : which)
+    if (i < 64) skip &= ~(uint64_t{1} << i);
+  Value r = jcallWith(cx, f, primals, args[5], skip);
   Value out = seqItems(r)[0], bprop = seqItems(r)[1];
   Value loss = out, aux;
   if (hasAux) {

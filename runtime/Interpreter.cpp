@@ -572,7 +572,8 @@ Value Interpreter::runGraph(const Graph* g, const ClosureObj* cl, Value* bound) 
   return exec(code, fs.f);
 }
 
-Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                         uint64_t skipArgs) {
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
   switch (fn.kind()) {
     case VKind::Closure: {
@@ -598,8 +599,11 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
           for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
           s = specializer_->get(g, argAbs, capAbs);
         }
-        bool fresh = !s->jgraph;
-        Graph* jg = autodiff::jGraph(const_cast<Graph*>(s));
+        // Arguments whose cotangents are not wanted map to parameters when bound one to one.
+        uint64_t skip = pv.isNone() ? skipArgs : 0;
+        bool fresh = skip ? std::none_of(s->jvariants.begin(), s->jvariants.end(), [&](auto& v) { return v.first == skip; })
+                          : !s->jgraph;
+        Graph* jg = autodiff::jGraph(const_cast<Graph*>(s), skip);
         if (fresh && emitGrad_) {
           ir::PrintOptions po;
           po.types = false;

@@ -51,7 +51,8 @@ class Interpreter : public CallContext {
 
   Value call(const Value& fn, std::vector<Value> args,
              std::vector<std::pair<std::string, Value>> kwargs = {}) override;
-  Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames) override;
+  Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+              uint64_t skipArgs = 0) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);

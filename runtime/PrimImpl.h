@@ -29,8 +29,10 @@ class CallContext {
   virtual Value call(const Value& fn, std::vector<Value> args,
                      std::vector<std::pair<std::string, Value>> kwargs = {}) = 0;
   // The differentiated call J(fn)(args) (autodiff/J.h): returns (out, bprop) where
-  // bprop(ct) returns (ct_fn, one cotangent per argument).
-  virtual Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames);
+  // bprop(ct) returns (ct_fn, one cotangent per argument). Bit i of skipArgs: argument i's
+  // cotangent is not wanted (it may come back as None, and is not computed).
+  virtual Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                      uint64_t skipArgs = 0);
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };
