@@ -5,6 +5,9 @@
 #   bench/run.sh bandwidth     GB/s of eager kernels over 64 MiB f32 tensors vs NumPy and
 #                              PyTorch, and vs the machine's STREAM bandwidth, on 1 and 2
 #                              threads (MSL_NUM_THREADS, torch.set_num_threads)
+#   bench/run.sh autodiff      time of loss and of value_and_grad(loss) and their ratio
+#                              (MLP, conv net, data-dependent while loop) vs PyTorch
+#                              autograd, one thread each
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch (apt-get install python3-torch).
 set -euo pipefail
@@ -62,5 +65,23 @@ case "$figure" in
     echo "[min-max] over $REPS alternating runs of $INNER repetitions each"
     "$PY" bandwidth_peers.py --report "$out"
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth)"; exit 1 ;;
+  autodiff)
+    INNER=${INNER:-20}
+    for i in $(seq "$REPS"); do
+      MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run autodiff.msl "$INNER" | sed 's/^/msl /'
+      taskset -c 0 "$PY" autodiff_torch.py "$INNER" | sed 's/^/torch /'
+    done | awk '
+      { key = $2; loss[$1 " " key] = loss[$1 " " key] " " $4; vg[$1 " " key] = vg[$1 " " key] " " $6; names[key] = 1 }
+      function median(s,   a, n, i, j, t) { n = split(s, a, " ");
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+      END {
+        printf "%-12s %10s %10s %7s %10s %10s %7s %12s\n", "program", "msl loss", "msl v&g", "ratio", "torch loss", "torch v&g", "ratio", "v&g torch/msl"
+        for (k in names) {
+          ml = median(loss["msl " k]); mv = median(vg["msl " k]); tl = median(loss["torch " k]); tv = median(vg["torch " k])
+          printf "%-12s %9.3fms %9.3fms %7.2f %9.3fms %9.3fms %7.2f %12.2f\n", k, ml, mv, mv / ml, tl, tv, tv / tl, tv / mv
+        }
+      }'
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff)"; exit 1 ;;
 esac

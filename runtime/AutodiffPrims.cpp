@@ -221,6 +221,29 @@ Value partialOf(Prim p, std::vector<Value> args) {
 
 }  // namespace
 
+namespace {
+// enumerate/zip/list/tuple/reversed(x): the cotangent (a list or tuple of per-item
+// cotangents) given back the structure of x (a sequence, or a tensor's rows).
+Value itemsBack(std::vector<Value> items, const Value& x) {
+  if (floatTensor(x)) {
+    const Tensor& t = tensorOf(x);
+    Shape row(t.shape().begin() + 1, t.shape().end()), one{1};
+    one.insert(one.end(), row.begin(), row.end());
+    std::vector<Tensor> rows;
+    for (int64_t i = 0; i < t.dim(0); ++i) {
+      Value c = (size_t)i < items.size() ? items[(size_t)i] : Value::none();
+      Tensor r = c.isNone() ? Tensor::zeros(t.dtype(), row) : astype(argTensor(c, "for", "ct"), t.dtype());
+      rows.push_back(reshapeTo(r.contiguous(), one));
+    }
+    return rows.empty() ? makeTensor(Tensor::zeros(t.dtype(), t.shape())) : makeTensor(concatenate(rows, 0, "grad"));
+  }
+  if (x.is(VKind::List)) return makeList(std::move(items));
+  if (x.is(VKind::Tuple)) return makeTuple(std::move(items));
+  return Value::none();
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ the API
 
 Value prim_Grad(CallContext&, Value* args) {
@@ -591,18 +614,7 @@ Value prim_UnpackBwd(CallContext&, Value* args) {
       flat.push_back(c[i]);
     }
   }
-  if (x.is(VKind::Tuple)) return makeTuple(std::move(flat));
-  if (x.is(VKind::List)) return makeList(std::move(flat));
-  if (floatTensor(x)) {  // rows of a tensor
-    const Tensor& t = tensorOf(x);
-    Shape row(t.shape().begin() + 1, t.shape().end());
-    std::vector<Tensor> rows;
-    for (Value& v : flat) rows.push_back(v.isNone() ? Tensor::zeros(t.dtype(), row) : astype(argTensor(v, "unpack", "ct"), t.dtype()));
-    std::vector<Tensor> expanded;
-    for (Tensor& r : rows) expanded.push_back(reshapeTo(r.contiguous(), [&] { Shape s{1}; s.insert(s.end(), row.begin(), row.end()); return s; }()));
-    return makeTensor(concatenate(expanded, 0, "unpack"));
-  }
-  return Value::none();
+  return itemsBack(std::move(flat), x);  // a tuple, a list or a tensor's rows
 }
 
 // tensor(data): the cotangent split back into data's nested items (tensors and floats).
@@ -623,26 +635,6 @@ static Value tensorNewBwd(const Value& ct, const Value& data) {
 }
 
 Value prim_TensorNewBwd(CallContext&, Value* args) { return tensorNewBwd(args[0], args[1]); }
-
-// enumerate/zip/list/tuple/reversed(x): the cotangent (a list or tuple of per-item
-// cotangents) given back the structure of x (a sequence, or a tensor's rows).
-static Value itemsBack(std::vector<Value> items, const Value& x) {
-  if (floatTensor(x)) {
-    const Tensor& t = tensorOf(x);
-    Shape row(t.shape().begin() + 1, t.shape().end()), one{1};
-    one.insert(one.end(), row.begin(), row.end());
-    std::vector<Tensor> rows;
-    for (int64_t i = 0; i < t.dim(0); ++i) {
-      Value c = (size_t)i < items.size() ? items[(size_t)i] : Value::none();
-      Tensor r = c.isNone() ? Tensor::zeros(t.dtype(), row) : astype(argTensor(c, "for", "ct"), t.dtype());
-      rows.push_back(reshapeTo(r.contiguous(), one));
-    }
-    return rows.empty() ? makeTensor(Tensor::zeros(t.dtype(), t.shape())) : makeTensor(concatenate(rows, 0, "grad"));
-  }
-  if (x.is(VKind::List)) return makeList(std::move(items));
-  if (x.is(VKind::Tuple)) return makeTuple(std::move(items));
-  return Value::none();
-}
 
 Value prim_SeqBwd(CallContext&, Value* args) {
   const Value &ct = args[0], &x = args[1];
