@@ -2305,6 +2305,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:
+    case Prim::Jacobian: case Prim::JacobianCall:
       return any();
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);

@@ -325,6 +325,65 @@ Value prim_GradCall(CallContext& cx, Value* args) {
   return hasAux ? makeTuple({g, aux}) : g;
 }
 
+// jacobian(f, argnums)(*args): d out / d args[argnums], of shape out.shape + arg.shape, by
+// one backward pass per element of out (the forward pass runs once).
+Value prim_Jacobian(CallContext&, Value* args) { return partialOf(Prim::JacobianCall, {args[0], args[1]}); }
+
+Value prim_JacobianCall(CallContext& cx, Value* args) {
+  const char* fn = "jacobian";
+  const auto& xs = seqItems(args[2]);
+  bool many = isSeq(args[1]);
+  std::vector<int64_t> which;
+  if (many) {
+    for (const Value& a : seqItems(args[1])) which.push_back(argInt(a, fn, "argnums"));
+  } else {
+    which.push_back(argInt(args[1], fn, "argnums"));
+  }
+  int64_t n = (int64_t)xs.size();
+  uint64_t skip = ~uint64_t{0};
+  for (int64_t& i : which) {
+    if (i < -n || i >= n) raise(DiagId::GradArgnums, SourceLoc{}, {fn, std::to_string(i), std::to_string(n), n == 1 ? "" : "s"});
+    if (i < 0) i += n;
+    const Value& x = xs[(size_t)i];
+    if (!x.is(VKind::Float) && !floatTensor(x))
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian with respect to " + describe(x) + " (a float or a float tensor works)"});
+    if (i < 64) skip &= ~(uint64_t{1} << i);
+  }
+  Value r = jcallWith(cx, args[0], args[2], args[3], skip);
+  const Value &out = seqItems(r)[0], &bprop = seqItems(r)[1];
+  if (!out.is(VKind::Float) && !floatTensor(out))
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian of a function returning " + describe(out)});
+  Shape outShape = out.is(VKind::Tensor) ? tensorOf(out).shape() : Shape{};
+  DType outDt = out.is(VKind::Tensor) ? tensorOf(out).dtype() : DType::F64;
+  int64_t m = numel(outShape);
+  std::vector<Value> result;
+  for (int64_t i : which) {
+    const Value& x = xs[(size_t)i];
+    Shape xShape = x.is(VKind::Tensor) ? tensorOf(x).shape() : Shape{};
+    DType dt = x.is(VKind::Tensor) ? tensorOf(x).dtype() : outDt;
+    int64_t k = numel(xShape);
+    Tensor jac = Tensor::zeros(dt, Shape{m, k});
+    for (int64_t e = 0; e < m; ++e) {
+      Value ct;
+      if (out.is(VKind::Float)) {
+        ct = Value::real(1.0);
+      } else {
+        Tensor c = Tensor::zeros(outDt, Shape{m});
+        assignInto(c.view(Shape{1}, Shape{1}, e), Tensor::scalar(outDt, 1.0));
+        ct = makeTensor(reshapeTo(c, outShape));
+      }
+      Value g = materialize(seqItems(cx.call(bprop, {ct}))[(size_t)i + 1], x);
+      Tensor gt = g.is(VKind::Tensor) ? tensorOf(g) : Tensor::scalar(dt, g.asFloat());
+      assignInto(jac.view(Shape{1, k}, Shape{k, 1}, e * k), reshapeTo(astype(gt, dt).contiguous(), Shape{1, k}));
+    }
+    Shape full = outShape;
+    full.insert(full.end(), xShape.begin(), xShape.end());
+    Tensor j = reshapeTo(jac, full);
+    result.push_back(!out.is(VKind::Tensor) && !x.is(VKind::Tensor) ? Value::real(j.getF64(0)) : makeTensor(j));
+  }
+  return many ? makeTuple(std::move(result)) : std::move(result[0]);
+}
+
 // vjp(f, *primals) -> (out, f_vjp); f_vjp(ct) is a tuple of one cotangent per primal.
 Value prim_Vjp(CallContext& cx, Value* args) {
   Value r = jcallWith(cx, args[0], args[1], Value::none());

@@ -672,7 +672,8 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
     }
     case VKind::Partial: {
       const auto* po = fn.as<PartialObj>();
-      if (po->func.is(VKind::Prim) && ((Prim)po->func.asInt() == Prim::GradCall || (Prim)po->func.asInt() == Prim::VjpCall))
+      if (po->func.is(VKind::Prim) && ((Prim)po->func.asInt() == Prim::GradCall || (Prim)po->func.asInt() == Prim::VjpCall ||
+                                       (Prim)po->func.asInt() == Prim::JacobianCall))
         raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates (higher-order derivatives)"});
       if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::CustomVjpCall) {
         // (out, residuals) = fwd(*args); bprop: bwd(residuals, ct), one cotangent per argument.

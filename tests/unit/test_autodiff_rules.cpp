@@ -25,7 +25,7 @@ const std::set<std::string> kPending = {
     "vjp_call", "__jsite_bprop", "__sum_bwd", "__minmax_bwd", "__matmul_bwd", "__getitem_bwd",
     "__getattr_bwd", "__transpose_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
     "__scan_j", "__scan_bwd", "__while_j", "__while_bwd", "__seq_bwd", "__nn_bwd",
-    "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves",
+    "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves", "jacobian_call",
     "__ct_fill",
 };
 
