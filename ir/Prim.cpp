@@ -67,6 +67,29 @@ const PrimInfo& primInfo(Prim p) {
   return table[(size_t)p];
 }
 
+const char* primOperator(Prim p) {
+  switch (p) {
+    case Prim::Add: return "+";
+    case Prim::Sub: return "-";
+    case Prim::Mul: return "*";
+    case Prim::Div: return "/";
+    case Prim::FloorDiv: return "//";
+    case Prim::Mod: return "%";
+    case Prim::Pow: return "**";
+    case Prim::MatMul: return "@";
+    case Prim::BitAnd: return "&";
+    case Prim::BitOr: return "|";
+    case Prim::BitXor: return "^";
+    case Prim::Eq: return "==";
+    case Prim::Ne: return "!=";
+    case Prim::Lt: return "<";
+    case Prim::Le: return "<=";
+    case Prim::Gt: return ">";
+    case Prim::Ge: return ">=";
+    default: return nullptr;
+  }
+}
+
 bool builtinPrim(const std::string& name, Prim* out) {
   static const std::unordered_map<std::string, Prim> byName = [] {
     std::unordered_map<std::string, Prim> m;

@@ -42,6 +42,8 @@ struct PrimInfo {
 
 const PrimInfo& primInfo(Prim p);
 inline const char* primName(Prim p) { return primInfo(p).name; }
+// The binary operator a primitive implements ("+", "@", "<=", ...), or nullptr.
+const char* primOperator(Prim p);
 // The Builtin primitive a program can call by `name`, if any.
 bool builtinPrim(const std::string& name, Prim* out);
 // The end of the message for an unknown method `name` of a receiver whose methods are

@@ -177,26 +177,8 @@ OptDims broadcast(const OptDims& a, const OptDims& b, const std::string& op, Rul
 // ------------------------------------------------------------------ elementwise
 
 const char* opSymbol(Prim p) {
-  switch (p) {
-    case Prim::Add: return "+";
-    case Prim::Sub: return "-";
-    case Prim::Mul: return "*";
-    case Prim::Div: return "/";
-    case Prim::FloorDiv: return "//";
-    case Prim::Mod: return "%";
-    case Prim::Pow: return "**";
-    case Prim::MatMul: return "@";
-    case Prim::BitAnd: return "&";
-    case Prim::BitOr: return "|";
-    case Prim::BitXor: return "^";
-    case Prim::Eq: return "==";
-    case Prim::Ne: return "!=";
-    case Prim::Lt: return "<";
-    case Prim::Le: return "<=";
-    case Prim::Gt: return ">";
-    case Prim::Ge: return ">=";
-    default: return primName(p);
-  }
+  const char* op = primOperator(p);
+  return op ? op : primName(p);
 }
 
 bool isComparison(Prim p) {

@@ -141,6 +141,12 @@ bool asIndexInt(const Value& v, int64_t* out) {
   return false;
 }
 
+int64_t intArg(const Value& v, const char* fn, const char* param) {
+  int64_t n;
+  if (asIndexInt(v, &n)) return n;
+  return argInt(v, fn, param);  // raises the TypeError
+}
+
 Shape argShape(const Value& v, const char* fn, const char* param) {
   Shape s;
   auto dim = [&](const Value& d) {

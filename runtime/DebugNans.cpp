@@ -70,19 +70,9 @@ void scanValue(const Value& v, NonFinite& nf, int depth = 0) {
 
 // How messages name a primitive: its operator where it has one, else its name.
 std::string opDisplayName(Prim p) {
-  switch (p) {
-    case Prim::Add: return "+";
-    case Prim::Sub: return "-";
-    case Prim::Mul: return "*";
-    case Prim::Div: return "/";
-    case Prim::FloorDiv: return "//";
-    case Prim::Mod: return "%";
-    case Prim::Pow: return "**";
-    case Prim::MatMul: return "@";
-    case Prim::Neg: return "unary -";
-    case Prim::TensorGetItem: return "[]";
-    default: break;
-  }
+  if (p == Prim::Neg) return "unary -";
+  if (p == Prim::TensorGetItem) return "[]";
+  if (const char* op = primOperator(p)) return op;
   std::string n = primName(p);
   if (n.rfind("tensor_", 0) == 0 && n != "tensor") n = n.substr(7);  // tensor_sum -> sum
   return n;

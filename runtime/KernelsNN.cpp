@@ -172,32 +172,24 @@ Tensor pool2d(const Tensor& x, bool isMax, const Window2d& win, const char* fn) 
     using T = typename decltype(tag)::type;
     using C = ComputeT<T>;
     const T* px = xc.ptr<T>();
-    for (int64_t p = 0; p < planes; ++p) {
+    forEachWindow(planes, H, W, OH, OW, win, [&](int64_t p, int64_t at, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
       const T* plane = px + p * H * W;
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          int64_t h0 = oh * win.sh - win.ph, w0 = ow * win.sw - win.pw;
-          int64_t h1 = std::min(h0 + win.kh, H), w1 = std::min(w0 + win.kw, W);
-          h0 = std::max<int64_t>(h0, 0);
-          w0 = std::max<int64_t>(w0, 0);
-          int64_t at = (p * OH + oh) * OW + ow;
-          if (isMax) {
-            // Windows always hold an input element (padding <= half the window).
-            C m = convertValue<C>(plane[h0 * W + w0]);
-            for (int64_t i = h0; i < h1; ++i)
-              for (int64_t j = w0; j < w1; ++j) {
-                C v = convertValue<C>(plane[i * W + j]);
-                if (v > m || v != v) m = v;  // NaN propagates: nothing is greater than it
-              }
-            y.ptr<T>()[at] = convertValue<T>(m);
-          } else {
-            double s = 0;
-            for (int64_t i = h0; i < h1; ++i)
-              for (int64_t j = w0; j < w1; ++j) s += convertValue<double>(plane[i * W + j]);
-            y.ptr<double>()[at] = s / (double)(win.kh * win.kw);
+      if (isMax) {
+        // Windows always hold an input element (padding <= half the window).
+        C m = convertValue<C>(plane[h0 * W + w0]);
+        for (int64_t i = h0; i < h1; ++i)
+          for (int64_t j = w0; j < w1; ++j) {
+            C v = convertValue<C>(plane[i * W + j]);
+            if (v > m || v != v) m = v;  // NaN propagates: nothing is greater than it
           }
-        }
-    }
+        y.ptr<T>()[at] = convertValue<T>(m);
+      } else {
+        double s = 0;
+        for (int64_t i = h0; i < h1; ++i)
+          for (int64_t j = w0; j < w1; ++j) s += convertValue<double>(plane[i * W + j]);
+        y.ptr<double>()[at] = s / (double)(win.kh * win.kw);
+      }
+    });
   });
   return astype(y, rt);
 }

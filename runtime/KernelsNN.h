@@ -6,6 +6,7 @@
 // contiguous tensors; f16/bf16 compute in f32 and are stored back in their dtype; integer
 // and bool inputs of float computations give f32. Shape errors name both shapes.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 
 #include "runtime/Kernels.h"
@@ -27,6 +28,20 @@ int64_t windowOutSize(int64_t in, int64_t k, int64_t stride, int64_t pad);
 // f32 (and f16/bf16 in f32) runs on oneDNN's convolution (primitives cached by shape);
 // f64 on loops of ours. Raises ValueError naming both shapes on a mismatch.
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor* bias, int64_t sh, int64_t sw, int64_t ph, int64_t pw);
+
+// The windows of pooling over `planes` planes of H x W: calls f(p, out, h0, h1, w0, w1)
+// for output `out` = (p * OH + oh) * OW + ow, whose window covers rows [h0, h1) and columns
+// [w0, w1) of plane p, clipped to the input.
+template <class F>
+void forEachWindow(int64_t planes, int64_t H, int64_t W, int64_t OH, int64_t OW, const Window2d& win, F&& f) {
+  for (int64_t p = 0; p < planes; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t h0 = oh * win.sh - win.ph, w0 = ow * win.sw - win.pw;
+        int64_t h1 = std::min(h0 + win.kh, H), w1 = std::min(w0 + win.kw, W);
+        f(p, (p * OH + oh) * OW + ow, std::max<int64_t>(h0, 0), h1, std::max<int64_t>(w0, 0), w1);
+      }
+}
 
 // max/average pooling over the last two axes of x (rank >= 3: (..., H, W)). Max pooling
 // keeps the dtype, pads with -inf and propagates NaN; average pooling divides by the

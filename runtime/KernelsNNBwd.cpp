@@ -19,6 +19,28 @@ template <class F> void visitFloat(DType dt, F&& f) {
   else f(float{});
 }
 
+// The taps of im2col: calls f(col, pix) for every window tap that falls inside the input,
+// col indexing cols (N, C*KH*KW, OH*OW) and pix the input (N, C, H, W), both flat.
+template <class F>
+void forEachTap(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
+                int64_t sh, int64_t sw, int64_t ph, int64_t pw, F&& f) {
+  int64_t K = C * KH * KW, L = OH * OW;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < KH; ++i)
+        for (int64_t j = 0; j < KW; ++j) {
+          int64_t row = (n * K + (c * KH + i) * KW + j) * L, plane = (n * C + c) * H * W;
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            int64_t h = oh * sh - ph + i;
+            if (h < 0 || h >= H) continue;
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t w = ow * sw - pw + j;
+              if (w >= 0 && w < W) f(row + oh * OW + ow, plane + h * W + w);
+            }
+          }
+        }
+}
+
 }  // namespace
 
 // conv2d as a matrix product over im2col columns: for image n, cols_n (C*KH*KW, OH*OW)
@@ -40,21 +62,7 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
       Tensor dx = Tensor::zeros(dt, x.shape());
       const T* dc = dcols.ptr<T>();
       T* px = dx.ptr<T>();
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t i = 0; i < KH; ++i)
-            for (int64_t j = 0; j < KW; ++j) {
-              const T* row = dc + ((n * K) + (c * KH + i) * KW + j) * L;
-              T* plane = px + (n * C + c) * H * W;
-              for (int64_t oh = 0; oh < OH; ++oh) {
-                int64_t h = oh * sh - ph + i;
-                if (h < 0 || h >= H) continue;
-                for (int64_t ow = 0; ow < OW; ++ow) {
-                  int64_t ww = ow * sw - pw + j;
-                  if (ww >= 0 && ww < W) plane[h * W + ww] += row[oh * OW + ow];
-                }
-              }
-            }
+      forEachTap(N, C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, [&](int64_t col, int64_t pix) { px[pix] += dc[col]; });
       out = dx;
     } else {
       // cols (N, K, L); dw = sum_n dy_n (O, L) @ cols_n^T (L, K).
@@ -62,21 +70,7 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
       Tensor cols = Tensor::zeros(dt, Shape{N, K, L});
       const T* px = xc.ptr<T>();
       T* pc = cols.ptr<T>();
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t i = 0; i < KH; ++i)
-            for (int64_t j = 0; j < KW; ++j) {
-              T* row = pc + ((n * K) + (c * KH + i) * KW + j) * L;
-              const T* plane = px + (n * C + c) * H * W;
-              for (int64_t oh = 0; oh < OH; ++oh) {
-                int64_t h = oh * sh - ph + i;
-                if (h < 0 || h >= H) continue;
-                for (int64_t ow = 0; ow < OW; ++ow) {
-                  int64_t ww = ow * sw - pw + j;
-                  if (ww >= 0 && ww < W) row[oh * OW + ow] = plane[h * W + ww];
-                }
-              }
-            }
+      forEachTap(N, C, H, W, KH, KW, OH, OW, sh, sw, ph, pw, [&](int64_t col, int64_t pix) { pc[col] = px[pix]; });
       Tensor per = matmul(reshapeTo(dyc, Shape{N, O, L}), permute(cols, {0, 2, 1}));  // (N, O, K)
       Tensor dw = reduce(RedOp::Sum, per, {0}, false, "conv2d");
       out = reshapeTo(dw.contiguous(), w.shape());
@@ -100,27 +94,21 @@ Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Windo
     const T *px = xc.ptr<T>(), *pd = dyc.ptr<T>();
     T* po = dx.ptr<T>();
     T inv = (T)1 / (T)(win.kh * win.kw);
-    for (int64_t p = 0; p < planes; ++p)
-      for (int64_t oh = 0; oh < OH; ++oh)
-        for (int64_t ow = 0; ow < OW; ++ow) {
-          int64_t h0 = oh * win.sh - win.ph, w0 = ow * win.sw - win.pw;
-          int64_t h1 = std::min(h0 + win.kh, H), w1 = std::min(w0 + win.kw, W);
-          h0 = std::max<int64_t>(h0, 0);
-          w0 = std::max<int64_t>(w0, 0);
-          T g = pd[(p * OH + oh) * OW + ow];
-          const T* plane = px + p * H * W;
-          T* dplane = po + p * H * W;
-          if (isMax) {
-            int64_t best = h0 * W + w0;
-            for (int64_t i = h0; i < h1; ++i)
-              for (int64_t j = w0; j < w1; ++j)
-                if (plane[i * W + j] > plane[best] || plane[i * W + j] != plane[i * W + j]) best = i * W + j;
-            dplane[best] += g;
-          } else {
-            for (int64_t i = h0; i < h1; ++i)
-              for (int64_t j = w0; j < w1; ++j) dplane[i * W + j] += g * inv;
-          }
-        }
+    forEachWindow(planes, H, W, OH, OW, win, [&](int64_t p, int64_t at, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+      T g = pd[at];
+      const T* plane = px + p * H * W;
+      T* dplane = po + p * H * W;
+      if (isMax) {
+        int64_t best = h0 * W + w0;
+        for (int64_t i = h0; i < h1; ++i)
+          for (int64_t j = w0; j < w1; ++j)
+            if (plane[i * W + j] > plane[best] || plane[i * W + j] != plane[i * W + j]) best = i * W + j;
+        dplane[best] += g;
+      } else {
+        for (int64_t i = h0; i < h1; ++i)
+          for (int64_t j = w0; j < w1; ++j) dplane[i * W + j] += g * inv;
+      }
+    });
   });
   return dx.dtype() == x.dtype() ? dx : astype(dx, x.dtype());
 }

@@ -14,14 +14,6 @@ namespace msl {
 
 namespace {
 
-
-
-int64_t intArg(const Value& v, const char* fn, const char* param) {
-  int64_t n;
-  if (asIndexInt(v, &n)) return n;
-  return argInt(v, fn, param);  // raises the TypeError
-}
-
 // A spatial parameter: an int (both axes) or a pair (height, width).
 void pairArg(const Value& v, const char* fn, const char* param, int64_t* h, int64_t* w) {
   if (isSeq(v)) {

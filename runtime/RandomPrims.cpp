@@ -30,12 +30,6 @@ random::Key keyArg(const Value& v, const char* fn) {
   return random::keyOf(v.as<TensorObj>()->t);
 }
 
-int64_t intArgOf(const Value& v, const char* fn, const char* param) {
-  int64_t n;
-  if (asIndexInt(v, &n)) return n;
-  return argInt(v, fn, param);  // raises the TypeError
-}
-
 // A shape argument where None means ().
 Shape shapeArg(const Value& v, const char* fn) { return v.is(VKind::None) ? Shape{} : argShape(v, fn, "shape"); }
 
@@ -51,14 +45,14 @@ DType floatDType(const Value& v, const char* fn) {
 }  // namespace
 
 Value prim_Prng(CallContext&, Value* args) {
-  return makeTensor(random::keyTensor(random::seedKey(intArgOf(args[0], "prng", "seed"))));
+  return makeTensor(random::keyTensor(random::seedKey(intArg(args[0], "prng", "seed"))));
 }
 
 // split(key, n=2) for a key; otherwise NumPy's split of a tensor (runtime/ShapeOpsPrims.cpp).
 Value splitTensor(Value* args);
 Value prim_Split(CallContext&, Value* args) {
   if (!isRandomKey(args[0])) return splitTensor(args);
-  int64_t n = args[1].is(VKind::None) ? 2 : intArgOf(args[1], "split", "n");
+  int64_t n = args[1].is(VKind::None) ? 2 : intArg(args[1], "split", "n");
   if (n < 0) valueError("split: the number of keys must be >= 0, got " + std::to_string(n));
   if (!args[2].is(VKind::Int) || args[2].asInt() != 0) valueError("split: a key has no axis to split along");
   return makeTensor(random::split(random::keyOf(args[0].as<TensorObj>()->t), n));
@@ -66,7 +60,7 @@ Value prim_Split(CallContext&, Value* args) {
 
 Value prim_FoldIn(CallContext&, Value* args) {
   random::Key k = keyArg(args[0], "fold_in");
-  return makeTensor(random::keyTensor(random::foldIn(k, (uint32_t)(uint64_t)intArgOf(args[1], "fold_in", "data"))));
+  return makeTensor(random::keyTensor(random::foldIn(k, (uint32_t)(uint64_t)intArg(args[1], "fold_in", "data"))));
 }
 
 Value prim_Bits(CallContext&, Value* args) {
@@ -139,7 +133,7 @@ Value prim_Categorical(CallContext&, Value* args) {
   if (!isFloat(logits.dtype())) raise(DiagId::DTypeError, SourceLoc{}, {std::string(fn), dtypeName(logits.dtype())});
   int nd = logits.ndim();
   if (nd == 0) valueError("categorical: logits must have at least one axis, got shape ()");
-  int axis = normAxis(intArgOf(args[2], fn, "axis"), nd);
+  int axis = normAxis(intArg(args[2], fn, "axis"), nd);
   Shape batch;
   for (int i = 0; i < nd; ++i)
     if (i != axis) batch.push_back(logits.dim(i));

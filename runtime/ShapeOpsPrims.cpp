@@ -23,14 +23,6 @@ namespace msl {
 
 namespace {
 
-
-
-int64_t intArg(const Value& v, const char* fn, const char* param) {
-  int64_t n;
-  if (asIndexInt(v, &n)) return n;
-  return argInt(v, fn, param);  // raises the TypeError
-}
-
 // The integers of an int-or-sequence argument.
 std::vector<int64_t> intList(const Value& v, const char* fn, const char* param) {
   std::vector<int64_t> out;

@@ -314,17 +314,23 @@ Tensor gather(const Tensor& x, const Resolved& r) {
   return out;
 }
 
+// Visits the elements of x (buffer `data`) that an advanced index selects, in the order
+// of gather's result: op(element, next value).
+template <class E, class Op>
+void scatterWith(const Resolved& r, const AdvLayout& L, E* data, const E* v, Op op) {
+  E* dst = data + r.offset;
+  for (int64_t p : L.pre)
+    for (int64_t a : r.advOffsets) {
+      E* d = dst + p + a;
+      for (int64_t q : L.post) op(d[q], *v++);
+    }
+}
+
 void scatter(const Tensor& x, const Resolved& r, const Tensor& values /* contiguous, x's dtype */) {
   AdvLayout L = advLayout(r);
   visitBits(x.dtype(), [&](auto* tag) {
     using E = std::remove_pointer_t<decltype(tag)>;
-    E* dst = static_cast<E*>(x.buffer()->data) + r.offset;
-    const E* v = values.ptr<E>();
-    for (int64_t p : L.pre)
-      for (int64_t a : r.advOffsets) {
-        E* d = dst + p + a;
-        for (int64_t q : L.post) d[q] = *v++;
-      }
+    scatterWith(r, L, static_cast<E*>(x.buffer()->data), values.ptr<E>(), [](E& d, E v) { d = v; });
   });
 }
 
@@ -370,10 +376,6 @@ Value prim_TensorSetItem(CallContext&, Value* args) {
   return makeTensor(std::move(x));
 }
 
-}  // namespace msl
-
-namespace msl {
-
 // The cotangent of x[index]: zeros of x's shape in dtype dt (f32 or f64) with ct added at
 // the indexed positions (an index array that repeats a position adds there repeatedly).
 Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DType dt) {
@@ -389,13 +391,7 @@ Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DTyp
   assignInto(values, broadcastTo(ct, L.outShape, "getitem"));
   auto accumulate = [&](auto* tag) {
     using T = std::remove_pointer_t<decltype(tag)>;
-    T* dst = static_cast<T*>(z.buffer()->data) + r.offset;
-    const T* v = values.ptr<T>();
-    for (int64_t p : L.pre)
-      for (int64_t a : r.advOffsets) {
-        T* d = dst + p + a;
-        for (int64_t q : L.post) d[q] += *v++;
-      }
+    scatterWith(r, L, static_cast<T*>(z.buffer()->data), values.ptr<T>(), [](T& d, T v) { d += v; });
   };
   if (dt == DType::F64) accumulate((double*)nullptr);
   else accumulate((float*)nullptr);

@@ -17,7 +17,6 @@ namespace {
 
 Tensor& tensorOf(const Value& v) { return v.as<TensorObj>()->t; }
 
-
 // An optional dtype argument (None gives false).
 bool optDType(const Value& v, const char* fn, DType* out) {
   if (v.isNone()) return false;
@@ -58,12 +57,6 @@ const std::vector<Value>& packedItems(const Value& packed) {
   const auto& items = packed.as<TupleObj>()->items;
   if (items.size() == 1 && isSeq(items[0])) return seqItems(items[0]);
   return items;
-}
-
-int64_t intArg(const Value& v, const char* fn, const char* param) {
-  int64_t n;
-  if (asIndexInt(v, &n)) return n;
-  return argInt(v, fn, param);  // raises the TypeError
 }
 
 }  // namespace

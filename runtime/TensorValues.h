@@ -31,5 +31,7 @@ Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DTyp
 
 // An integer index or dimension: an int, a bool, or a one-element integer tensor.
 bool asIndexInt(const Value& v, int64_t* out);
+// Such an index argument of a primitive; a TypeError naming fn and param otherwise.
+int64_t intArg(const Value& v, const char* fn, const char* param);
 
 }  // namespace msl
