@@ -74,6 +74,12 @@ class PrimContext : public CallContext {
   std::vector<std::string> argv_;
 };
 
+// Calls primitive p through a PrimContext.
+inline Value callPrim(Prim p, std::vector<Value> pos, Kwargs kw = {}) {
+  static PrimContext cx;
+  return callPrim(cx, p, std::move(pos), std::move(kw));
+}
+
 inline Value S(const char* s) { return makeStr(s); }
 inline Value I(int64_t i) { return Value::integer(i); }
 inline Value F(double f) { return Value::real(f); }

@@ -14,10 +14,7 @@ namespace {
 
 using namespace msl::test;
 
-Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) {
-  static PrimContext cx;
-  return callPrim(cx, p, std::move(pos), std::move(kw));
-}
+Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) { return callPrim(p, std::move(pos), std::move(kw)); }
 std::string R(const Value& v) { return reprOf(v); }
 // Calls a method primitive with its receiver first.
 Value method(Prim p, Value recv, std::vector<Value> rest = {}, Kwargs kw = {}) {

@@ -17,10 +17,7 @@ namespace {
 
 using namespace msl::test;
 
-Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) {
-  static PrimContext cx;
-  return callPrim(cx, p, std::move(pos), std::move(kw));
-}
+Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) { return callPrim(p, std::move(pos), std::move(kw)); }
 
 // Element at a multi-index of a tensor of any layout, as double.
 double at(const Tensor& t, std::initializer_list<int64_t> idx) {

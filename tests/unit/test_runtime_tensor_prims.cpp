@@ -11,10 +11,7 @@ namespace {
 
 using namespace msl::test;
 
-Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) {
-  static PrimContext cx;
-  return callPrim(cx, p, std::move(pos), std::move(kw));
-}
+Value call(Prim p, std::vector<Value> pos, Kwargs kw = {}) { return callPrim(p, std::move(pos), std::move(kw)); }
 std::string R(const Value& v) { return reprOf(v); }
 Value D(DType d) { return Value::dtype(d); }
 Value B(bool b) { return Value::boolean(b); }
