@@ -71,6 +71,7 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {nullptr, ub(C(Prim::Where, {x[0], c, r.num(0.0)}), x[1]), ub(C(Prim::Where, {x[0], r.num(0.0), c}), x[2])};
     case Prim::AsType: return {ub(c, x[0]), nullptr};                        // c in x's dtype
     case Prim::TensorNew: return {C(Prim::TensorNewBwd, {c, x[0]}), nullptr};  // c split back into data's items
+    case Prim::Full: return {nullptr, ub(c, x[1]), nullptr};                 // the fill value: sum of c
     case Prim::FloatNew: return {ub(c, x[0])};                               // float(t): c as t's cotangent
     case Prim::Item: return {ub(c, x[0])};
 
@@ -191,7 +192,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Pow: case Prim::MatMul: case Prim::Dot: case Prim::Exp: case Prim::Log: case Prim::Log1p:
     case Prim::Sqrt: case Prim::Rsqrt: case Prim::Sin: case Prim::Cos: case Prim::Tanh: case Prim::Sigmoid:
     case Prim::Relu: case Prim::Softplus: case Prim::Abs: case Prim::TensorAbs: case Prim::Maximum:
-    case Prim::Minimum: case Prim::Where: case Prim::AsType: case Prim::TensorNew: case Prim::FloatNew: case Prim::Item:
+    case Prim::Minimum: case Prim::Where: case Prim::AsType: case Prim::TensorNew: case Prim::Full: case Prim::FloatNew: case Prim::Item:
     case Prim::TensorSum: case Prim::Sum: case Prim::Mean: case Prim::TensorMax: case Prim::TensorMin:
     case Prim::Max: case Prim::Min: case Prim::Logsumexp: case Prim::Softmax: case Prim::LogSoftmax:
     case Prim::Mse: case Prim::CrossEntropy: case Prim::Reshape: case Prim::ExpandDims: case Prim::Squeeze:
@@ -222,7 +223,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Exists: case Prim::Makedirs: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
     case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
-    case Prim::Jacobian: case Prim::Zeros: case Prim::Ones: case Prim::Full:
+    case Prim::Jacobian: case Prim::Zeros: case Prim::Ones:
     case Prim::Arange: case Prim::Linspace: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
     case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Uniform:
     case Prim::Normal: case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical:
