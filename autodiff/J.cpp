@@ -81,6 +81,20 @@ bool primCall(const Node* n, Prim* p) {
   return true;
 }
 
+// The primitives of differentiated code that J differentiates again by calling their
+// version under J (runtime/AutodiffPrims.cpp), which returns (result, bprop); p otherwise.
+Prim secondOrder(Prim p) {
+  switch (p) {
+    case Prim::JCall: return Prim::JCallJ;
+    case Prim::JEnter: return Prim::JEnterJ;
+    case Prim::ScanJ: return Prim::ScanJJ;
+    case Prim::ScanBwd: return Prim::ScanBwdJ;
+    case Prim::WhileJ: return Prim::WhileJJ;
+    case Prim::WhileBwd: return Prim::WhileBwdJ;
+    default: return p;
+  }
+}
+
 // A readable name for what cannot be differentiated yet.
 std::string whatOf(Prim p) {
   switch (p) {
@@ -88,8 +102,11 @@ std::string whatOf(Prim p) {
     case Prim::SetItem: return "differentiating through an item assignment";
     case Prim::SetAttr: return "differentiating through an attribute assignment";
     case Prim::MethodUpdate: return "differentiating through an updating method call";
-    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall: case Prim::JCall:
+    case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall:
       return "differentiating a function that differentiates (higher-order derivatives)";
+    case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
+    case Prim::WhileBwdJ: case Prim::LoopJBprop:
+      return "third-order derivatives";
     default: return std::string("differentiating '") + primName(p) + "'";
   }
 }
@@ -107,7 +124,10 @@ class Builder {
     jmap_[g] = jg;
     made_.push_back(jg);
     jg->madeByJ = true;
-    for (Node* p : g->params) fwd_[p] = m_.newParam(jg, p->name, p->loc);
+    for (Node* p : g->params) {
+      fwd_[p] = m_.newParam(jg, p->name, p->loc);
+      fwd_[p]->jorigin = p;
+    }
     jg->paramKinds = g->paramKinds;
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
 
@@ -193,7 +213,12 @@ class Builder {
     return found != fwd_.end() ? found->second : n;  // a value captured from outside
   }
 
-  Node* key(const Node* fv) { return m_.constInt((int64_t)fv->id); }
+  // The key of a captured value in a closure's cotangent: the id of the primal node it
+  // images (the same for a closure of g, of J(g) and of J(J(g))).
+  Node* key(const Node* fv) {
+    while (fv->jorigin) fv = fv->jorigin;
+    return m_.constInt((int64_t)fv->id);
+  }
 
   Node* call(Graph* g, Prim p, std::vector<Node*> args, SourceLoc loc) {
     args.insert(args.begin(), m_.constPrim(p, loc));
@@ -276,13 +301,22 @@ class Builder {
         jcallNode(n, jg, std::move(in));
         return;
       }
+      if (Prim pj = secondOrder(p); pj != p) {
+        // A call J made (in J of a J graph) or grad's entry (in J of grad's graph): the
+        // same call, differentiated once more by the runtime, which knows both worlds.
+        std::vector<Node*> in{m_.constPrim(pj, n->loc)};
+        for (size_t i = 1; i < n->inputs.size(); ++i) in.push_back(F(n->inputs[i]));
+        jcallNode(n, jg, std::move(in));
+        return;
+      }
       DiffKind kind = diffKind(p);
-      if (kind == DiffKind::NotYet || p == Prim::JCall) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+      if (kind == DiffKind::NotYet) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
       std::vector<Node*> in;
       for (Node* i : n->inputs) in.push_back(F(i));
       Node* c = m_.newApply(jg, in, n->loc);
       c->kwnames = n->kwnames;
       c->name = n->name;
+      c->jorigin = n;
       fwd_[n] = c;
       if (kind != DiffKind::Rule) return;
       // Arguments by parameter, for the rule.
@@ -329,12 +363,19 @@ class Builder {
     t->kwnames = n->kwnames;
     fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
     fwd_[n]->name = n->name;
+    fwd_[n]->jorigin = n;
     bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
   }
 
   void backward(Node* n, Node* c, Contribs& contrib, Graph* b) {
     Prim p;
     bool isPrim = primCall(n, &p);
+    if (isPrim && secondOrder(p) != p) {  // bprop gives (ct of input 1, ct of input 2, ...)
+      Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
+      for (size_t k = 1; k < n->inputs.size(); ++k)
+        add(contrib, n->inputs[k], call(b, Prim::CtIndex, {cts, m_.constInt((int64_t)k - 1)}, n->loc), b);
+      return;
+    }
     if (!isPrim || p == Prim::MethodCall) {
       // cts = bprop(c): (ct of the callee, ct of each argument).
       Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);

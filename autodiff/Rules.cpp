@@ -181,6 +181,19 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::CtAdd: return {ub(c, x[0]), ub(c, x[1])};
     case Prim::CtIndex: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
     case Prim::Unbroadcast: return {ub(c, x[0]), nullptr};
+    case Prim::CtFill: return {c, nullptr};  // ct (zeros when None) is linear in ct
+    case Prim::GetItemBwd: return {C(Prim::CtIndex, {c, x[2]}), nullptr, nullptr};  // c[index]
+
+    // ---- higher order: the pieces of grad's graph (runtime/AutodiffPrims.cpp)
+    case Prim::Grad:
+    case Prim::ValueAndGrad:  // a partial's cotangent is (ct_func, ct of each bound argument): f is bound first
+      return {C(Prim::CtIndex, {c, r.integer(1)}), nullptr, nullptr};
+    case Prim::GradPack: {  // linear in cts and in out: its transpose splits c back
+      Node* t = C(Prim::GradPackBwd, {c, x[1], x[2], x[3], x[4], x[5]});
+      return {C(Prim::CtIndex, {t, r.integer(0)}), C(Prim::CtIndex, {t, r.integer(1)}), nullptr, nullptr, nullptr, nullptr};
+    }
+    case Prim::VjpPack: return {C(Prim::VjpPackBwd, {c, x[1]}), nullptr};
+    case Prim::JSiteArrange: return {C(Prim::JSiteArrangeBwd, {c, x[1], x[0]}), nullptr};  // a permutation
     default: break;
   }
   return {};
@@ -204,9 +217,12 @@ DiffKind diffKind(Prim p) {
     case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed: case Prim::Conv2d: case Prim::MaxPool2d:
     case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
+    case Prim::CtFill: case Prim::GetItemBwd: case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
+    case Prim::JSiteArrange:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:
+    case Prim::JEnter: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ: case Prim::WhileBwd:
       return DiffKind::Structural;
 
     // Results without a derivative: comparisons and logic, integer-valued functions,
@@ -234,7 +250,7 @@ DiffKind diffKind(Prim p) {
     case Prim::StrLstrip: case Prim::StrRstrip: case Prim::StrStartswith: case Prim::StrEndswith:
     case Prim::StrReplace: case Prim::StrFormat: case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind:
     case Prim::StrCount: case Prim::StrIndex: case Prim::SeqIndex: case Prim::SeqCount: case Prim::DictKeys:
-    case Prim::DictValues: case Prim::DictItems:
+    case Prim::DictValues: case Prim::DictItems: case Prim::GradSeed:
       return DiffKind::Zero;
     default:
       return DiffKind::NotYet;

@@ -63,6 +63,9 @@ struct Node {
   uint32_t id = 0;         // unique in the Module, for printing
   SourceLoc loc;           // where carets point for errors raised by this node
   const Abstract* abs = nullptr;  // inferred abstract value (null before inference)
+  // Made by J (autodiff/J.h) as the forward image of `jorigin`: cotangents of captured
+  // values are keyed by the id of the first node of this chain, so J(J(g)) and J(g) agree.
+  const Node* jorigin = nullptr;
 
   // Apply
   std::vector<Node*> inputs;

@@ -2283,7 +2283,10 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Unbroadcast: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd:
     case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
-    case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd:
+    case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteArrange:
+    case Prim::JSiteArrangeBwd: case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ: case Prim::GradSeed:
+    case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd:
+    case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ: case Prim::LoopJBprop:
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:

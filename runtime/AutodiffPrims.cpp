@@ -19,7 +19,10 @@
 
 namespace msl {
 
-Value CallContext::jcall(const Value&, Value*, size_t, const std::vector<std::string>*, uint64_t) {
+Value CallContext::jcall(const Value&, Value*, size_t, const std::vector<std::string>*, uint64_t, uint32_t) {
+  raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiation here"});
+}
+Value CallContext::jcallOuter(const Value&, Value*, size_t, const std::vector<std::string>*, uint64_t, uint32_t) {
   raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiation here"});
 }
 
@@ -40,6 +43,7 @@ Tensor sumToShape(const Tensor& t, const Shape& shape) {
 }
 
 Value zerosLike(const Value& like);
+Value floatPartOf(const Value& c, const Value& like);
 
 // ct for a value shaped like `like` (None: no cotangent).
 Value unbroadcast(const Value& ct, const Value& like) {
@@ -55,6 +59,7 @@ Value unbroadcast(const Value& ct, const Value& like) {
     if (ct.is(VKind::Int) || ct.is(VKind::Bool)) return Value::real((double)ct.asInt());
     return Value::none();
   }
+  if (isSeq(like) || like.is(VKind::Dict) || like.is(VKind::Record)) return floatPartOf(ct, like);
   if (!floatTensor(like)) return Value::none();
   const Tensor& l = tensorOf(like);
   if (ct.is(VKind::Tensor)) {
@@ -199,7 +204,8 @@ std::string describe(const Value& v) {
 }
 
 // Calls J(fn) with a tuple of positional arguments and a dict of keyword arguments.
-Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value& kwargs, uint64_t skipArgs = 0) {
+Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value& kwargs, uint64_t skipArgs = 0,
+                uint32_t world = 0, bool outer = false) {
   std::vector<Value> flat(seqItems(args).begin(), seqItems(args).end());
   size_t npos = flat.size();
   std::vector<std::string> names;
@@ -208,7 +214,8 @@ Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value
       names.push_back(k.as<StrObj>()->s);
       flat.push_back(v);
     }
-  return cx.jcall(fn, flat.data(), npos, &names, skipArgs);
+  if (outer) return cx.jcallOuter(fn, flat.data(), npos, &names, skipArgs, world);
+  return cx.jcall(fn, flat.data(), npos, &names, skipArgs, world);
 }
 
 Value partialOf(Prim p, std::vector<Value> args) {
@@ -274,38 +281,125 @@ Value prim_CustomVjpBprop(CallContext& cx, Value* args) {
   return makeTuple(std::move(out));
 }
 
-Value prim_GradCall(CallContext& cx, Value* args) {
-  const Value &f = args[0], &argnums = args[1], &primals = args[4];
-  bool hasAux = argBool(args[2], "grad", "has_aux");
-  bool valueToo = args[3].as<StrObj>()->s == "value_and_grad";
-  const char* fn = valueToo ? "value_and_grad" : "grad";
+namespace {
+struct GradSpec {
+  bool hasAux, valueToo, many;
+  const char* fn;
+  std::vector<int64_t> which;  // the positional arguments differentiated, normalised
+  uint64_t skip;               // the others (bit i: argument i)
+};
+
+// grad/value_and_grad's options, checked against the arguments.
+GradSpec gradSpec(const Value& argnums, const Value& hasAux, const Value& kind, const Value& primals, bool check) {
+  GradSpec g;
+  g.hasAux = argBool(hasAux, "grad", "has_aux");
+  g.valueToo = kind.is(VKind::Str) && kind.as<StrObj>()->s == "value_and_grad";
+  g.fn = g.valueToo ? "value_and_grad" : "grad";
   const auto& xs = seqItems(primals);
   // argnums: an int or a tuple of ints, each naming a positional argument.
-  std::vector<int64_t> which;
-  bool many = isSeq(argnums);
-  if (many) {
-    for (const Value& a : seqItems(argnums)) which.push_back(argInt(a, fn, "argnums"));
+  g.many = isSeq(argnums);
+  if (g.many) {
+    for (const Value& a : seqItems(argnums)) g.which.push_back(argInt(a, g.fn, "argnums"));
   } else {
-    which.push_back(argInt(argnums, fn, "argnums"));
+    g.which.push_back(argInt(argnums, g.fn, "argnums"));
   }
-  for (int64_t& i : which) {
+  g.skip = ~uint64_t{0};  // only the cotangents of argnums are computed
+  for (int64_t& i : g.which) {
     int64_t n = (int64_t)xs.size();
     if (i < -n || i >= n)
-      raise(DiagId::GradArgnums, SourceLoc{}, {fn, std::to_string(i), std::to_string(n), n == 1 ? "" : "s"});
+      raise(DiagId::GradArgnums, SourceLoc{}, {g.fn, std::to_string(i), std::to_string(n), n == 1 ? "" : "s"});
     if (i < 0) i += n;
-    if (!hasFloatLeaf(xs[(size_t)i]))
-      raise(DiagId::GradNoFloat, SourceLoc{}, {fn, std::to_string(i), describe(xs[(size_t)i])});
+    if (check && !hasFloatLeaf(xs[(size_t)i]))
+      raise(DiagId::GradNoFloat, SourceLoc{}, {g.fn, std::to_string(i), describe(xs[(size_t)i])});
+    if (i < 64) g.skip &= ~(uint64_t{1} << i);
   }
-  uint64_t skip = ~uint64_t{0};  // only the cotangents of argnums are computed
-  for (int64_t i : which)
-    if (i < 64) skip &= ~(uint64_t{1} << i);
-  Value r = jcallWith(cx, f, primals, args[5], skip);
-  Value out = seqItems(r)[0], bprop = seqItems(r)[1];
-  Value loss = out, aux;
+  return g;
+}
+
+// The cotangent structure `c` (of a value like `like`) without the cotangents of static
+// leaves: the transpose of materialize for the float leaves.
+Value floatPart(const Value& c, const Value& like) {
+  if (c.isNone()) return c;
+  switch (like.kind()) {
+    case VKind::Tensor: return floatTensor(like) ? c : Value::none();
+    case VKind::Float: return c;
+    case VKind::Tuple:
+    case VKind::List: {
+      const auto& items = seqItems(like);
+      std::vector<Value> out;
+      for (size_t i = 0; i < items.size(); ++i)
+        out.push_back(floatPart(isSeq(c) && i < seqItems(c).size() ? seqItems(c)[i] : Value::none(), items[i]));
+      return like.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, v] : like.as<DictObj>()->entries) {
+        const Value* ci = c.is(VKind::Dict) ? c.as<DictObj>()->find(k) : nullptr;
+        d.as<DictObj>()->set(k, floatPart(ci ? *ci : Value::none(), v));
+      }
+      return d;
+    }
+    case VKind::Record: {
+      if (!c.is(VKind::Record)) return Value::none();
+      auto* r = new RecordObj();
+      Value rv = Value::object(r);
+      r->cls = like.as<RecordObj>()->cls;
+      const auto &lf = like.as<RecordObj>()->fields, &cf = c.as<RecordObj>()->fields;
+      for (size_t i = 0; i < lf.size(); ++i) r->fields.push_back(floatPart(i < cf.size() ? cf[i] : Value::none(), lf[i]));
+      return rv;
+    }
+    default: return Value::none();
+  }
+}
+
+Value item(const Value& v, size_t i) { return isSeq(v) && i < seqItems(v).size() ? seqItems(v)[i] : Value::none(); }
+}  // namespace
+
+namespace {
+// (declared at the top of the file: unbroadcast of a structure is its float part)
+Value floatPartOf(const Value& c, const Value& like) { return floatPart(c, like); }
+}  // namespace
+
+// __jenter(f, argnums, kind, args, kwargs): J(f)(*args, **kwargs) in a new world, computing
+// only the cotangents of argnums.
+Value prim_JEnter(CallContext& cx, Value* args) {
+  GradSpec g = gradSpec(args[1], Value::boolean(false), args[2], args[3], true);
+  return jcallWith(cx, args[0], args[3], args[4], g.skip, CallContext::kNewJWorld);
+}
+
+// __jenter under J: ((out, bprop), bprop') where bprop' gives the cotangents of
+// (f, argnums, kind, args, kwargs).
+Value prim_JEnterJ(CallContext& cx, Value* args) {
+  GradSpec g = gradSpec(args[1], Value::boolean(false), args[2], args[3], true);
+  Value r = jcallWith(cx, args[0], args[3], args[4], g.skip, CallContext::kNewJWorld, true);
+  std::vector<Value> plan{makeStr("ex"), Value::integer((int64_t)seqItems(args[3]).size())};
+  if (args[4].is(VKind::Dict))
+    for (const auto& [k, v] : args[4].as<DictObj>()->entries) plan.push_back(k);
+  return makeTuple({seqItems(r)[0], partialOf(Prim::JSiteBprop, {seqItems(r)[1], makeTuple(std::move(plan))})});
+}
+
+// __jcall under J (in J of a J graph): ((out, bprop), bprop').
+Value prim_JCallJ(CallContext& cx, Value* args) {
+  std::vector<Value> flat(seqItems(args[1]).begin(), seqItems(args[1]).end());
+  size_t npos = flat.size();
+  std::vector<std::string> names;
+  if (args[2].is(VKind::Dict))
+    for (const auto& [k, v] : args[2].as<DictObj>()->entries) {
+      names.push_back(k.as<StrObj>()->s);
+      flat.push_back(v);
+    }
+  return cx.jcallOuter(args[0], flat.data(), npos, &names, 0, cx.jinnerWorld());
+}
+
+// The cotangent grad feeds its bprop: 1 (a float, or a 0-d tensor of the loss's dtype).
+Value prim_GradSeed(CallContext&, Value* args) {
+  const Value& out = args[0];
+  bool hasAux = argBool(args[1], "grad", "has_aux");
+  const char* fn = args[2].is(VKind::Str) && args[2].as<StrObj>()->s == "value_and_grad" ? "value_and_grad" : "grad";
+  Value loss = out;
   if (hasAux) {
     if (!out.is(VKind::Tuple) || seqItems(out).size() != 2) raise(DiagId::GradHasAux, SourceLoc{}, {fn, describe(out)});
     loss = seqItems(out)[0];
-    aux = seqItems(out)[1];
   }
   Value ct;
   if (loss.is(VKind::Float)) {
@@ -315,14 +409,52 @@ Value prim_GradCall(CallContext& cx, Value* args) {
   } else {
     raise(DiagId::GradNotScalar, SourceLoc{}, {fn, describe(loss)});
   }
-  Value cts = cx.call(bprop, {hasAux ? makeTuple({ct, Value::none()}) : ct});
-  const auto& c = seqItems(cts);
+  return hasAux ? makeTuple({ct, Value::none()}) : ct;
+}
+
+// grad's result: the gradients of argnums (materialised with their argument's structure),
+// with the value (value_and_grad) and the aux (has_aux) as JAX arranges them.
+Value prim_GradPack(CallContext&, Value* args) {
+  const Value &cts = args[0], &out = args[1];
+  GradSpec g = gradSpec(args[3], args[4], args[5], args[2], false);
+  const auto& xs = seqItems(args[2]);
   std::vector<Value> grads;
-  for (int64_t i : which) grads.push_back(materialize(c[(size_t)i + 1], xs[(size_t)i]));
-  Value g = many ? makeTuple(std::move(grads)) : std::move(grads[0]);
-  Value value = hasAux ? makeTuple({loss, aux}) : loss;
-  if (valueToo) return makeTuple({value, g});
-  return hasAux ? makeTuple({g, aux}) : g;
+  for (int64_t i : g.which) grads.push_back(materialize(item(cts, (size_t)i + 1), xs[(size_t)i]));
+  Value gv = g.many ? makeTuple(std::move(grads)) : std::move(grads[0]);
+  if (g.valueToo) return makeTuple({out, gv});
+  return g.hasAux ? makeTuple({gv, seqItems(out)[1]}) : gv;
+}
+
+// The transpose of __grad_pack: (ct of cts, ct of out).
+Value prim_GradPackBwd(CallContext&, Value* args) {
+  const Value& c = args[0];
+  GradSpec g = gradSpec(args[3], args[4], args[5], args[2], false);
+  const auto& xs = seqItems(args[2]);
+  Value cg = c, cout;
+  if (g.valueToo) {
+    cout = item(c, 0);
+    cg = item(c, 1);
+  } else if (g.hasAux) {
+    cg = item(c, 0);
+    cout = makeTuple({Value::none(), item(c, 1)});
+  }
+  std::vector<Value> cts(xs.size() + 1);
+  for (size_t j = 0; j < g.which.size(); ++j) {
+    size_t i = (size_t)g.which[j];
+    cts[i + 1] = ctAdd(cts[i + 1], floatPart(g.many ? item(cg, j) : cg, xs[i]));
+  }
+  return makeTuple({makeTuple(std::move(cts)), cout});
+}
+
+Value prim_GradCall(CallContext& cx, Value* args) {
+  // args: f, argnums, has_aux, kind, args, kwargs; the same steps as the graph that
+  // stands for it under J (runtime/Interpreter.cpp, primWrapper).
+  Value enter[5] = {args[0], args[1], args[3], args[4], args[5]};
+  Value r = prim_JEnter(cx, enter);
+  Value seed[3] = {seqItems(r)[0], args[2], args[3]};
+  Value cts = cx.call(seqItems(r)[1], {prim_GradSeed(cx, seed)});
+  Value pack[6] = {cts, seqItems(r)[0], args[4], args[1], args[2], args[3]};
+  return prim_GradPack(cx, pack);
 }
 
 // jacobian(f, argnums)(*args): d out / d args[argnums], of shape out.shape + arg.shape, by
@@ -349,7 +481,7 @@ Value prim_JacobianCall(CallContext& cx, Value* args) {
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian with respect to " + describe(x) + " (a float or a float tensor works)"});
     if (i < 64) skip &= ~(uint64_t{1} << i);
   }
-  Value r = jcallWith(cx, args[0], args[2], args[3], skip);
+  Value r = jcallWith(cx, args[0], args[2], args[3], skip, CallContext::kNewJWorld);
   const Value &out = seqItems(r)[0], &bprop = seqItems(r)[1];
   if (!out.is(VKind::Float) && !floatTensor(out))
     raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian of a function returning " + describe(out)});
@@ -386,16 +518,27 @@ Value prim_JacobianCall(CallContext& cx, Value* args) {
 
 // vjp(f, *primals) -> (out, f_vjp); f_vjp(ct) is a tuple of one cotangent per primal.
 Value prim_Vjp(CallContext& cx, Value* args) {
-  Value r = jcallWith(cx, args[0], args[1], Value::none());
+  Value r = jcallWith(cx, args[0], args[1], Value::none(), 0, CallContext::kNewJWorld);
   return makeTuple({seqItems(r)[0], partialOf(Prim::VjpCall, {seqItems(r)[1], args[1]})});
 }
 
-Value prim_VjpCall(CallContext& cx, Value* args) {
-  Value cts = cx.call(args[0], {args[2]});
+Value prim_VjpPack(CallContext&, Value* args) {
   const auto& xs = seqItems(args[1]);
   std::vector<Value> out;
-  for (size_t i = 0; i < xs.size(); ++i) out.push_back(materialize(seqItems(cts)[i + 1], xs[i]));
+  for (size_t i = 0; i < xs.size(); ++i) out.push_back(materialize(item(args[0], i + 1), xs[i]));
   return makeTuple(std::move(out));
+}
+
+Value prim_VjpPackBwd(CallContext&, Value* args) {
+  const auto& xs = seqItems(args[1]);
+  std::vector<Value> out{Value::none()};
+  for (size_t i = 0; i < xs.size(); ++i) out.push_back(floatPart(item(args[0], i), xs[i]));
+  return makeTuple(std::move(out));
+}
+
+Value prim_VjpCall(CallContext& cx, Value* args) {
+  Value pack[2] = {cx.call(args[0], {args[2]}), args[1]};
+  return prim_VjpPack(cx, pack);
 }
 
 Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], args[1], args[2]); }
@@ -404,29 +547,46 @@ Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], a
 // (ct_fn, ct_a...). plan: one entry per parameter: an int (the argument it came from),
 // a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default); then the
 // number of arguments. A plan "method" drops the first entry (a bound method's receiver
-// is its cotangent); a plan ("pick", i...) keeps entries i (a partial's own arguments).
-Value prim_JSiteBprop(CallContext& cx, Value* args) {
-  Value cts = cx.call(args[0], {args[2]});
-  const auto& c = seqItems(cts);
-  if (args[1].is(VKind::Str)) return makeTuple(std::vector<Value>(c.begin() + 1, c.end()));
-  const auto& plan = seqItems(args[1]);
-  if (plan[0].is(VKind::Str)) {  // ("pick", i...): a partial's own arguments
-    std::vector<Value> out{Value::none()};
-    for (size_t i = 1; i < plan.size(); ++i) out.push_back(c[(size_t)plan[i].asInt()]);
+// is its cotangent); a plan ("pick", nb, i...) is a partial's with nb bound arguments:
+// its cotangent is (ct_f, ct of each bound argument), and entries i are the call's own
+// arguments; a plan ("ex", npos, keyword...) packs the arguments' cotangents as
+// (ct_fn, None, None, ct of the args tuple, ct of the kwargs dict) (__jenter_j).
+Value prim_JSiteArrange(CallContext&, Value* args) {
+  const Value& cts = args[0];
+  auto c = [&](size_t i) { return item(cts, i); };
+  if (args[1].is(VKind::Str)) {  // "method"
+    std::vector<Value> out;
+    for (size_t i = 1; i < (isSeq(cts) ? seqItems(cts).size() : 0); ++i) out.push_back(c(i));
     return makeTuple(std::move(out));
+  }
+  const auto& plan = seqItems(args[1]);
+  if (plan[0].is(VKind::Str) && plan[0].as<StrObj>()->s == "pick") {
+    size_t nb = (size_t)plan[1].asInt();
+    std::vector<Value> fct;
+    for (size_t i = 0; i <= nb; ++i) fct.push_back(c(i));
+    std::vector<Value> out{makeTuple(std::move(fct))};
+    for (size_t i = 2; i < plan.size(); ++i) out.push_back(c((size_t)plan[i].asInt()));
+    return makeTuple(std::move(out));
+  }
+  if (plan[0].is(VKind::Str)) {  // "ex"
+    size_t npos = (size_t)plan[1].asInt();
+    std::vector<Value> pos;
+    for (size_t i = 0; i < npos; ++i) pos.push_back(c(i + 1));
+    Value kw = makeDict();
+    for (size_t k = 2; k < plan.size(); ++k) kw.as<DictObj>()->set(plan[k], c(npos + k - 1));
+    return makeTuple({c(0), Value::none(), Value::none(), makeTuple(std::move(pos)), kw});
   }
   size_t nargs = (size_t)plan.back().asInt();
   std::vector<Value> out(nargs + 1);
-  out[0] = c[0];
+  out[0] = c(0);
   for (size_t i = 0; i + 1 < plan.size(); ++i) {
     const Value& e = plan[i];
-    const Value& ci = c[i + 1];
+    Value ci = c(i + 1);
     if (e.is(VKind::Int)) {
       out[(size_t)e.asInt() + 1] = ci;
     } else if (e.is(VKind::Tuple)) {
       const auto& srcs = seqItems(e);
-      for (size_t k = 0; k < srcs.size(); ++k)
-        out[(size_t)srcs[k].asInt() + 1] = isSeq(ci) && k < seqItems(ci).size() ? seqItems(ci)[k] : Value::none();
+      for (size_t k = 0; k < srcs.size(); ++k) out[(size_t)srcs[k].asInt() + 1] = item(ci, k);
     } else if (e.is(VKind::Dict)) {
       for (const auto& [kw, src] : e.as<DictObj>()->entries) {
         const Value* v = ci.is(VKind::Dict) ? ci.as<DictObj>()->find(kw) : nullptr;
@@ -437,14 +597,58 @@ Value prim_JSiteBprop(CallContext& cx, Value* args) {
   return makeTuple(std::move(out));
 }
 
+// The transpose of __jsite_arrange(cts, plan): ct (per argument) back to per parameter,
+// shaped like cts.
+Value prim_JSiteArrangeBwd(CallContext&, Value* args) {
+  const Value &ct = args[0], &cts = args[2];
+  size_t n = isSeq(cts) ? seqItems(cts).size() : 0;
+  std::vector<Value> out(n);
+  auto d = [&](size_t i) { return item(ct, i); };
+  if (args[1].is(VKind::Str)) {
+    for (size_t i = 1; i < n; ++i) out[i] = d(i - 1);
+    return makeTuple(std::move(out));
+  }
+  const auto& plan = seqItems(args[1]);
+  if (plan[0].is(VKind::Str) && plan[0].as<StrObj>()->s == "pick") {
+    size_t nb = (size_t)plan[1].asInt();
+    for (size_t i = 0; i <= nb && i < n; ++i) out[i] = item(d(0), i);
+    for (size_t i = 2; i < plan.size(); ++i)
+      if ((size_t)plan[i].asInt() < n) out[(size_t)plan[i].asInt()] = ctAdd(out[(size_t)plan[i].asInt()], d(i - 1));
+    return makeTuple(std::move(out));
+  }
+  if (plan[0].is(VKind::Str)) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  if (n) out[0] = d(0);
+  for (size_t i = 0; i + 1 < plan.size() && i + 1 < n; ++i) {
+    const Value& e = plan[i];
+    if (e.is(VKind::Int)) {
+      out[i + 1] = d((size_t)e.asInt() + 1);
+    } else if (e.is(VKind::Tuple)) {
+      std::vector<Value> items;
+      for (const Value& src : seqItems(e)) items.push_back(d((size_t)src.asInt() + 1));
+      out[i + 1] = makeTuple(std::move(items));
+    } else if (e.is(VKind::Dict)) {
+      Value kw = makeDict();
+      for (const auto& [k, src] : e.as<DictObj>()->entries) kw.as<DictObj>()->set(k, d((size_t)src.asInt() + 1));
+      out[i + 1] = kw;
+    }
+  }
+  return makeTuple(std::move(out));
+}
+
+Value prim_JSiteBprop(CallContext& cx, Value* args) {
+  Value arrange[2] = {cx.call(args[0], {args[2]}), args[1]};
+  return prim_JSiteArrange(cx, arrange);
+}
+
 // ------------------------------------------------------------------ cotangent helpers
 
 Value prim_CtAdd(CallContext&, Value* args) { return ctAdd(args[0], args[1]); }
 
 Value prim_CtFill(CallContext&, Value* args) { return args[0].isNone() ? zerosLike(args[1]) : std::move(args[0]); }
 
-Value prim_CtIndex(CallContext&, Value* args) {
+Value prim_CtIndex(CallContext& cx, Value* args) {
   const Value &ct = args[0], &i = args[1];
+  if (ct.is(VKind::Tensor)) return prim_TensorGetItem(cx, args);  // (the transpose of __getitem_bwd)
   if (isSeq(ct) && i.is(VKind::Int)) {
     const auto& items = seqItems(ct);
     int64_t k = i.asInt() < 0 ? i.asInt() + (int64_t)items.size() : i.asInt();
@@ -910,6 +1114,122 @@ Value prim_WhileBwd(CallContext& cx, Value* args) {
     ct = seqItems(cts)[1];
   }
   return makeTuple({Value::none(), env, ct});
+}
+
+// ------------------------------------------------------------------ loops, second order
+// The four loop primitives above, run by differentiated code, differentiated once more:
+// each runs as its primal does, calling the J (outer) of what the primal calls, keeps the
+// bprop of every such call, and returns (its primal's result, bprop over its inputs),
+// the bprop being __loop_j_bprop(kind, bprops, iterable).
+
+Value prim_ScanJJ(CallContext& cx, Value* args) {
+  Value iterable = args[1].is(VKind::Str) ? makeList(iterToVector(args[1], "for")) : args[1];
+  int64_t n;
+  if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
+  Value carry = args[2];
+  std::vector<Value> stack, bprops;
+  for (int64_t i = 0; i < n; ++i) {
+    Value a[2] = {carry, iterItem(iterable, i)};
+    Value r = cx.jcallOuter(args[0], a, 2, nullptr, 0, cx.jinnerWorld());
+    const Value& primal = seqItems(r)[0];  // ((go_on, carry), bprop of the body)
+    stack.push_back(seqItems(primal)[1]);
+    bprops.push_back(seqItems(r)[1]);
+    carry = seqItems(seqItems(primal)[0])[1];
+    if (!valueTruth(seqItems(seqItems(primal)[0])[0])) break;
+  }
+  Value out = makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("scan"), makeList(std::move(bprops)), iterable})});
+}
+
+Value prim_WhileJJ(CallContext& cx, Value* args) {
+  Value carry = args[2];
+  std::vector<Value> stack, bprops;
+  while (true) {
+    Value c = carry;
+    Value r = cx.jcallOuter(args[0], &c, 1, nullptr, 0, cx.jinnerWorld());
+    if (!valueTruth(seqItems(seqItems(r)[0])[0])) break;
+    Value b = carry;
+    r = cx.jcallOuter(args[1], &b, 1, nullptr, 0, cx.jinnerWorld());
+    const Value& primal = seqItems(r)[0];
+    stack.push_back(seqItems(primal)[1]);
+    bprops.push_back(seqItems(r)[1]);
+    carry = seqItems(seqItems(primal)[0])[1];
+    if (!valueTruth(seqItems(seqItems(primal)[0])[0])) break;
+  }
+  Value out = makeTuple({carry, makeList(std::move(stack))});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("while"), makeList(std::move(bprops)), Value::none()})});
+}
+
+// The backward loops: each iteration's bprop (a closure of the outer world) called
+// under J, newest first.
+Value prim_ScanBwdJ(CallContext& cx, Value* args) {
+  const auto& stack = seqItems(item(args[0], 0));
+  Value iterable = item(args[0], 1), ct = args[1], env;
+  std::vector<Value> items(stack.size()), bprops(stack.size());
+  for (size_t i = stack.size(); i-- > 0;) {
+    Value a = makeTuple({Value::none(), ct});
+    Value r = cx.jcall(stack[i], &a, 1, nullptr);
+    const Value& c = seqItems(r)[0];
+    bprops[i] = seqItems(r)[1];
+    env = ctAdd(env, item(c, 0));
+    ct = item(c, 1);
+    items[i] = item(c, 2);
+  }
+  if (isSeq(iterable)) items.resize(seqItems(iterable).size());
+  Value out = makeTuple({env, itemsBack(std::move(items), iterable), ct});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("scan_bwd"), makeList(std::move(bprops)), iterable})});
+}
+
+Value prim_WhileBwdJ(CallContext& cx, Value* args) {
+  const auto& stack = seqItems(args[0]);
+  Value ct = args[1], env;
+  std::vector<Value> bprops(stack.size());
+  for (size_t i = stack.size(); i-- > 0;) {
+    Value a = makeTuple({Value::none(), ct});
+    Value r = cx.jcall(stack[i], &a, 1, nullptr);
+    bprops[i] = seqItems(r)[1];
+    env = ctAdd(env, item(seqItems(r)[0], 0));
+    ct = item(seqItems(r)[0], 1);
+  }
+  Value out = makeTuple({Value::none(), env, ct});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("while_bwd"), makeList(std::move(bprops)), Value::none()})});
+}
+
+// __loop_j_bprop(kind, bprops, iterable, ct): the cotangents of the loop primitive's
+// inputs, running the iterations' bprops in the reverse of the order they ran.
+Value prim_LoopJBprop(CallContext& cx, Value* args) {
+  const std::string& kind = args[0].as<StrObj>()->s;
+  const auto& bprops = seqItems(args[1]);
+  const Value &iterable = args[2], &ct = args[3];
+  size_t n = bprops.size();
+  if (kind == "scan" || kind == "while") {
+    // ct of (carry, stack...): each iteration's bprop gets ((None, ct of its carry), ct of its bprop).
+    Value carry = item(ct, 0), stackCt = kind == "scan" ? item(item(ct, 1), 0) : item(ct, 1), env;
+    std::vector<Value> items(n);
+    for (size_t i = n; i-- > 0;) {
+      Value cts = cx.call(bprops[i], {makeTuple({makeTuple({Value::none(), carry}), item(stackCt, i)})});
+      env = ctAdd(env, item(cts, 0));
+      carry = item(cts, 1);
+      if (kind == "scan") items[i] = item(cts, 2);
+    }
+    if (kind == "while") return makeTuple({Value::none(), env, carry});
+    if (isSeq(iterable)) items.resize(seqItems(iterable).size());
+    return makeTuple({env, itemsBack(std::move(items), iterable), carry});
+  }
+  // scan_bwd / while_bwd: ct of (env, [items,] ct); the backward loop ran newest first, so
+  // its transpose runs oldest first.
+  bool scan = kind == "scan_bwd";
+  Value dEnv = item(ct, scan ? 0 : 1), dItems = scan ? item(ct, 1) : Value::none(), dCur = item(ct, 2);
+  std::vector<Value> stackCt(n);
+  for (size_t i = 0; i < n; ++i) {
+    std::vector<Value> d{dEnv, dCur};
+    if (scan) d.push_back(dItems.isNone() ? Value::none() : iterItem(dItems, (int64_t)i));
+    Value cts = cx.call(bprops[i], {makeTuple(std::move(d))});
+    stackCt[i] = item(cts, 0);
+    dCur = item(item(cts, 1), 1);
+  }
+  Value stack = makeList(std::move(stackCt));
+  return makeTuple({scan ? makeTuple({stack, Value::none()}) : stack, dCur});
 }
 
 }  // namespace msl

@@ -421,6 +421,7 @@ void Interpreter::fail(Error& e) {
     if (e.diag.traceback.empty()) {
       for (Frame* f : stack_) {
         SourceLoc loc = f->cur ? f->cur->node->loc : f->code->g->loc;
+        if (f->code->g->module == adModule_.get() && adModule_) continue;  // autodiff's own glue graphs
         if (f == top && e.diag.loc.valid()) loc = e.diag.loc;
         // Branch and loop bodies are part of the function that contains them.
         if (!f->code->isFunction && !e.diag.traceback.empty()) e.diag.traceback.back().loc = loc;
@@ -455,6 +456,10 @@ Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
   auto* cl = new ClosureObj();
   Value v = Value::object(cl);
   cl->graph = r.g;
+  if (r.g->madeByJ && f.closure) {
+    cl->jworld = f.closure->jworld;
+    cl->jinner = f.closure->jinner;
+  }
   cl->captured.reserve(r.captures.size());
   for (const Operand& o : r.captures) {
     Operand copy = o;
@@ -466,7 +471,7 @@ Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
     copy.move = false;
     cl->defaults.push_back(o.kind == OpKind::Default ? Value::undef() : fetch(it, f, copy));
   }
-  bool constant = r.captures.empty();
+  bool constant = r.captures.empty() && !r.g->madeByJ;
   for (const Operand& o : r.defaults) constant &= o.kind == OpKind::Default || o.kind == OpKind::Const;
   if (constant) const_cast<GraphRef&>(r).cached = v;
   return v;
@@ -572,8 +577,130 @@ Value Interpreter::runGraph(const Graph* g, const ClosureObj* cl, Value* bound) 
   return exec(code, fs.f);
 }
 
+uint32_t Interpreter::frameJWorld() const {
+  return stack_.empty() || !stack_.back()->closure ? 0 : stack_.back()->closure->jworld;
+}
+uint32_t Interpreter::frameJInner() const {
+  return stack_.empty() || !stack_.back()->closure ? 0 : stack_.back()->closure->jinner;
+}
+
+// Runs jg (J of s, the graph of src or its specialisation) as a closure of `world` over
+// src's captured values.
+Value Interpreter::runJClosure(Graph* jg, const ClosureObj* src, const Graph* s, Value* bound, uint32_t world,
+                               uint32_t inner) {
+  auto* jc = new ClosureObj();
+  Value jv = Value::object(jc);
+  jc->graph = jg;
+  jc->defaults = src->defaults;
+  jc->jworld = world;
+  jc->jinner = inner;
+  for (Node* fv : jg->freeVars) {
+    auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+    jc->captured.push_back(at != s->freeVars.end() ? src->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+  }
+  return runGraph(jg, jc, bound);
+}
+
+// A graph calling primitive p with nargs arguments (the last ones by keyword). The
+// primitives that call functions are written out as IR, so that J can see the calls:
+// grad(f)(args) (grad_call), the backpropagator of a call site (__jsite_bprop) and
+// vjp's f_vjp (vjp_call).
+Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::string>* kwnames) {
+  std::string key = std::to_string((int)p) + "/" + std::to_string(nargs);
+  if (kwnames)
+    for (const auto& k : *kwnames) key += "/" + k;
+  auto found = primWrappers_.find(key);
+  if (found != primWrappers_.end()) return found->second;
+  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+  ir::Module& m = *adModule_;
+  Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
+  w->qualname = primName(p);
+  std::vector<Node*> ps;
+  for (size_t i = 0; i < nargs; ++i) {
+    ps.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+    w->paramKinds.push_back(ir::ParamKind::Positional);
+    w->defaults.push_back(nullptr);
+  }
+  auto app = [&](std::vector<Node*> in) { return m.newApply(w, std::move(in), SourceLoc{}); };
+  auto prim = [&](Prim q, std::vector<Node*> in) {
+    in.insert(in.begin(), m.constPrim(q));
+    return app(std::move(in));
+  };
+  size_t nkw = kwnames ? kwnames->size() : 0, npos = nargs - nkw;
+  if (p == Prim::GradCall && npos >= 4) {
+    // (out, bp) = __jenter(f, argnums, kind, args, kwargs); cts = bp(seed); pack.
+    std::vector<Node*> items(ps.begin() + 4, ps.begin() + (long)npos), kv;
+    for (size_t k = 0; k < nkw; ++k) {
+      kv.push_back(m.constStr((*kwnames)[k]));
+      kv.push_back(ps[npos + k]);
+    }
+    Node* args = prim(Prim::MakeTuple, items);
+    Node* kwargs = prim(Prim::MakeDict, kv);
+    Node* r = prim(Prim::JEnter, {ps[0], ps[1], ps[3], args, kwargs});
+    Node* out = prim(Prim::TupleGetItem, {r, m.constInt(0)});
+    Node* bp = prim(Prim::TupleGetItem, {r, m.constInt(1)});
+    Node* cts = app({bp, prim(Prim::GradSeed, {out, ps[2], ps[3]})});
+    w->output = prim(Prim::GradPack, {cts, out, args, ps[1], ps[2], ps[3]});
+  } else if ((p == Prim::JSiteBprop || p == Prim::VjpCall) && nargs == 3 && nkw == 0) {
+    // __jsite_bprop(bp, plan, ct) = __jsite_arrange(bp(ct), plan); vjp_call(bp, xs, ct) = __vjp_pack(bp(ct), xs)
+    Node* cts = app({ps[0], ps[2]});
+    w->output = prim(p == Prim::JSiteBprop ? Prim::JSiteArrange : Prim::VjpPack, {cts, ps[1]});
+  } else {
+    std::vector<Node*> in{m.constPrim(p)};
+    in.insert(in.end(), ps.begin(), ps.end());
+    w->output = app(in);
+    if (kwnames) w->output->kwnames = *kwnames;
+  }
+  ir::computeFreeVars(std::vector<Graph*>{w});
+  return primWrappers_.emplace(key, w).first->second;
+}
+
+Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                         uint64_t skip, uint32_t world) {
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  auto* jc = new ClosureObj();
+  Value jv = Value::object(jc);
+  jc->jworld = world;
+  if (fn.is(VKind::Closure)) {
+    const ClosureObj* cl = fn.as<ClosureObj>();
+    const Graph* g = cl->graph;
+    auto plan = planBinding(graphSig(g), npos, kwnames);
+    if (!planValue(plan, nargs).isNone())
+      raise(DiagId::NotSupportedYet, SourceLoc{},
+            {"second-order derivatives of a call with keyword arguments, defaults or *args"});
+    const Graph* s = g;
+    if (g->isFunction && !g->madeByJ) {
+      std::vector<const ir::Abstract*> argAbs, capAbs;
+      for (size_t i = 0; i < nargs; ++i) argAbs.push_back(eagerAbstract(args[i]));
+      for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
+      s = specializer_->get(g, argAbs, capAbs);
+    }
+    Graph* jg = autodiff::jGraph(const_cast<Graph*>(s), skip);
+    jc->graph = jg;
+    jc->defaults = cl->defaults;
+    for (Node* fv : jg->freeVars) {
+      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+      jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+    }
+    return jv;
+  }
+  if (fn.is(VKind::Prim) && primInfo((Prim)fn.asInt()).group != PrimGroup::Core) {
+    jc->graph = autodiff::jGraph(primWrapper((Prim)fn.asInt(), nargs, kwnames));
+    jc->defaults.assign(nargs, Value::undef());
+    return jv;
+  }
+  if (fn.is(VKind::Partial) && fn.as<PartialObj>()->func.is(VKind::Prim)) {
+    Prim p = (Prim)fn.as<PartialObj>()->func.asInt();
+    if (p == Prim::GradCall || p == Prim::VjpCall || p == Prim::JacobianCall)
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  }
+  raise(DiagId::NotSupportedYet, SourceLoc{}, {"second-order derivatives through a call of a " + typeNameOf(fn)});
+}
+
 Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
-                         uint64_t skipArgs) {
+                         uint64_t skipArgs, uint32_t world) {
+  if (world == 0) world = frameJWorld();
+  if (world == 0 || world == kNewJWorld) world = ++lastJWorld_;
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
   switch (fn.kind()) {
     case VKind::Closure: {
@@ -589,11 +716,15 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       Value pv = planValue(plan, nargs);
       applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
       Value result;
-      if (autodiff::isJGraph(g)) {
+      if (cl->jworld == world) {
+        // Made by the differentiated code of this very expansion: already differentiated.
         result = runGraph(g, cl, bound.data());
       } else {
+        if (cl->jinner) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+        // A function of the primal program, or (differentiating again) the differentiated
+        // code of another expansion.
         const Graph* s = g;
-        if (g->isFunction) {
+        if (g->isFunction && !g->madeByJ) {
           std::vector<const ir::Abstract*> argAbs, capAbs;
           for (const Value& v : bound) argAbs.push_back(eagerAbstract(v));
           for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
@@ -610,15 +741,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
           emitGrad_("# J(" + s->qualname + "): returns (out, bprop); bprop(ct) returns (ct of captured values, ct per parameter)\n" +
                     ir::printGraphTree(jg, po));
         }
-        auto* jc = new ClosureObj();
-        Value jv = Value::object(jc);
-        jc->graph = jg;
-        jc->defaults = cl->defaults;
-        for (Node* fv : jg->freeVars) {
-          auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
-          jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
-        }
-        result = runGraph(jg, jc, bound.data());
+        result = runJClosure(jg, cl, s, bound.data(), world, cl->jworld);
       }
       if (pv.isNone()) return result;
       return makeTuple({seqItems(result)[0], sitePartial(seqItems(result)[1], pv)});
@@ -637,7 +760,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       }
       std::vector<Value> a{self};
       for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
-      Value r = jcall(func, a.data(), npos + 1, kwnames);
+      Value r = jcall(func, a.data(), npos + 1, kwnames, 0, world);
       return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeStr("method"))});
     }
     case VKind::Prim: {
@@ -645,36 +768,19 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       Prim p = (Prim)fn.asInt();
       if (primInfo(p).group == PrimGroup::Core)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called as a value"});
-      std::string key = std::to_string((int)p) + "/" + std::to_string(npos);
-      if (kwnames)
-        for (const auto& k : *kwnames) key += "/" + k;
-      auto found = primWrappers_.find(key);
-      if (found == primWrappers_.end()) {
-        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-        ir::Module& m = *adModule_;
-        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
-        w->qualname = primName(p);
-        std::vector<Node*> in{m.constPrim(p)};
-        for (size_t i = 0; i < nargs; ++i) {
-          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
-          w->paramKinds.push_back(ir::ParamKind::Positional);
-          w->defaults.push_back(nullptr);
-        }
-        w->output = m.newApply(w, in, SourceLoc{});
-        if (kwnames) w->output->kwnames = *kwnames;
-        found = primWrappers_.emplace(key, autodiff::jGraph(w)).first;
-      }
+      if (p == Prim::JacobianCall || p == Prim::CustomVjpBprop)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates with jacobian or custom_vjp"});
+      Graph* w = primWrapper(p, nargs, kwnames);
+      Graph* jg = autodiff::jGraph(w);
       auto* jc = new ClosureObj();
       Value jv = Value::object(jc);
-      jc->graph = found->second;
+      jc->graph = jg;
+      jc->jworld = world;
       jc->defaults.assign(nargs, Value::undef());
-      return runGraph(found->second, jc, args);
+      return runGraph(jg, jc, args);
     }
     case VKind::Partial: {
       const auto* po = fn.as<PartialObj>();
-      if (po->func.is(VKind::Prim) && ((Prim)po->func.asInt() == Prim::GradCall || (Prim)po->func.asInt() == Prim::VjpCall ||
-                                       (Prim)po->func.asInt() == Prim::JacobianCall))
-        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates (higher-order derivatives)"});
       if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::CustomVjpCall) {
         // (out, residuals) = fwd(*args); bprop: bwd(residuals, ct), one cotangent per argument.
         std::vector<Value> a(args, args + nargs);
@@ -690,8 +796,8 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         bp->args = {po->args[2], seqItems(r)[1]};
         return makeTuple({seqItems(r)[0], bpv});
       }
-      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2): pick the
-      // cotangents of this call's own arguments.
+      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2): the call's
+      // own arguments get their cotangents; the partial's is (ct_f, ct of each bound one).
       std::vector<Value> all(po->args.begin(), po->args.end());
       size_t nb = all.size(), nkw = kwnames ? kwnames->size() : 0;
       for (size_t i = 0; i < npos; ++i) all.push_back(std::move(args[i]));
@@ -704,8 +810,8 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         names.push_back((*kwnames)[k]);
         all.push_back(std::move(args[npos + k]));
       }
-      Value r = jcall(po->func, all.data(), nb + npos, &names);
-      std::vector<Value> pick{makeStr("pick")};
+      Value r = jcall(po->func, all.data(), nb + npos, &names, 0, world);
+      std::vector<Value> pick{makeStr("pick"), Value::integer((int64_t)nb)};
       for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
       for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
       return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeTuple(std::move(pick)))});
@@ -713,6 +819,37 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a call of a " + typeNameOf(fn)});
   }
+}
+
+// J (world `outer`, the current code's) of a call that differentiated code of world
+// `inner` makes: fn is a value of the outer world. A closure the inner expansion made,
+// differentiated by the outer one, runs directly; a value the outer expansion made from
+// a primal function stands for that function, whose J (inner) is differentiated (outer)
+// as J(J(g)); any other value is differentiated (outer) after its J (inner) is made.
+Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                              uint64_t skipArgs, uint32_t inner) {
+  uint32_t outer = frameJWorld();
+  if (inner == kNewJWorld) inner = ++lastJWorld_;
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  if (fn.is(VKind::Closure)) {
+    const ClosureObj* cl = fn.as<ClosureObj>();
+    if (cl->jworld == outer && cl->jinner == inner) return jcall(fn, args, npos, kwnames, 0, outer);
+    if (cl->jworld == inner && cl->jinner == 0) return jcall(fn, args, npos, kwnames, 0, outer);
+    if (cl->jworld == outer && cl->jinner == 0) {
+      // cl runs J(g) for a primal g: the inner call is J(g) itself, run as J(J(g)).
+      const Graph* g = cl->graph;
+      auto plan = planBinding(graphSig(g), npos, kwnames);
+      if (!planValue(plan, nargs).isNone())
+        raise(DiagId::NotSupportedYet, SourceLoc{},
+              {"second-order derivatives of a call with keyword arguments, defaults or *args"});
+      std::vector<Value> bound(g->params.size());
+      applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
+      return runJClosure(autodiff::jGraph(const_cast<Graph*>(g)), cl, g, bound.data(), outer, inner);
+    }
+    if (cl->jworld != 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  }
+  Value lifted = liftJ(fn, args, npos, kwnames, skipArgs, inner);
+  return jcall(lifted, args, npos, kwnames, 0, outer);
 }
 
 Value Interpreter::call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs) {

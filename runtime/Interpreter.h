@@ -52,7 +52,10 @@ class Interpreter : public CallContext {
   Value call(const Value& fn, std::vector<Value> args,
              std::vector<std::pair<std::string, Value>> kwargs = {}) override;
   Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
-              uint64_t skipArgs = 0) override;
+              uint64_t skipArgs = 0, uint32_t world = 0) override;
+  Value jcallOuter(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                   uint64_t skipArgs, uint32_t inner) override;
+  uint32_t jinnerWorld() const override { return frameJInner(); }
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -91,6 +94,18 @@ class Interpreter : public CallContext {
   std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
+  uint32_t lastJWorld_ = 0;  // J expansions started so far (docs/autodiff.md, higher order)
+  // The world of the code running now (0: primal code), and its inner world.
+  uint32_t frameJWorld() const;
+  uint32_t frameJInner() const;
+  // The J closure of fn (a closure or primitive), in `world`, for one call with these
+  // arguments (bound one to one to its parameters).
+  Value liftJ(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint64_t skip,
+              uint32_t world);
+  // The graph standing for primitive p called as a value with this signature, under J.
+  ir::Graph* primWrapper(Prim p, size_t nargs, const std::vector<std::string>* kwnames);
+  Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
+                    uint32_t inner);
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;

@@ -31,8 +31,18 @@ class CallContext {
   // The differentiated call J(fn)(args) (autodiff/J.h): returns (out, bprop) where
   // bprop(ct) returns (ct_fn, one cotangent per argument). Bit i of skipArgs: argument i's
   // cotangent is not wanted (it may come back as None, and is not computed).
+  // `world`: the J expansion the call belongs to (0: the one running the current code, or
+  // a new one when none is; kNewJWorld: a new one, as grad and vjp start).
+  static constexpr uint32_t kNewJWorld = ~uint32_t{0};
   virtual Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
-                      uint64_t skipArgs = 0);
+                      uint64_t skipArgs = 0, uint32_t world = 0);
+  // J of a call made by differentiated code (a __jcall or grad's __jenter), in J of that
+  // code: `inner` is the world of the call (kNewJWorld for __jenter), the outer one that
+  // of the current code. Returns ((out, bprop of the inner call), bprop).
+  virtual Value jcallOuter(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                           uint64_t skipArgs, uint32_t inner);
+  // The inner world of the code running now (in J of a J graph), else 0.
+  virtual uint32_t jinnerWorld() const { return 0; }
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };

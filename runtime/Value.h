@@ -138,6 +138,9 @@ struct ClosureObj : Object {
   const ir::Graph* graph = nullptr;
   std::vector<Value> captured;  // in the order of the graph's free-variable list
   std::vector<Value> defaults;  // per parameter (Undef where it has none)
+  // Autodiff (docs/autodiff.md, higher order): the J expansion whose differentiated code
+  // made this closure (0: none), and for a closure of J(J(g)) the inner expansion.
+  uint32_t jworld = 0, jinner = 0;
   ClosureObj() : Object(VKind::Closure) {}
 };
 struct BoundMethodObj : Object { Value self, func; std::string name; BoundMethodObj() : Object(VKind::BoundMethod) {} };

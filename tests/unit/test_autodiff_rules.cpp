@@ -21,12 +21,12 @@ const std::set<std::string> kPending = {
     "sort", "topk", "einsum", "tensor_setitem", "sorted",
     "dict", "partial", "list.append", "list.extend", "list.insert", "dict.get",
     "dict.update", "tolist", "setattr", "setitem", "call_ex",
-    "method_update", "list_append_local", "grad", "value_and_grad", "vjp", "grad_call",
-    "vjp_call", "__jsite_bprop", "__sum_bwd", "__minmax_bwd", "__matmul_bwd", "__getitem_bwd",
+    "method_update", "list_append_local", "vjp", "grad_call",
+    "vjp_call", "__jsite_bprop", "__sum_bwd", "__minmax_bwd", "__matmul_bwd",
     "__getattr_bwd", "__transpose_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
-    "__scan_j", "__scan_bwd", "__while_j", "__while_bwd", "__seq_bwd", "__nn_bwd",
+    "__seq_bwd", "__nn_bwd", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j", "__loop_j_bprop",
     "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves", "jacobian_call",
-    "__ct_fill",
+    "__jenter_j", "__jcall_j", "__grad_pack_bwd", "__vjp_pack_bwd", "__jsite_arrange_bwd",
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {
