@@ -102,7 +102,7 @@ std::string whatOf(Prim p) {
     case Prim::SetItem: return "differentiating through an item assignment";
     case Prim::SetAttr: return "differentiating through an attribute assignment";
     case Prim::MethodUpdate: return "differentiating through an updating method call";
-    case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall:
+    case Prim::GradCall: case Prim::VjpCall:
       return "differentiating a function that differentiates (higher-order derivatives)";
     case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
     case Prim::WhileBwdJ: case Prim::LoopJBprop:
@@ -309,6 +309,21 @@ class Builder {
         jcallNode(n, jg, std::move(in));
         return;
       }
+      if (p == Prim::Vjp) {
+        // vjp(f, *xs) = (out, f_vjp): __jenter_j(f, None, "vjp", xs, {}) gives ((out, bprop), bprop').
+        std::vector<Node*> xs;
+        for (size_t i = 2; i < n->inputs.size(); ++i) xs.push_back(F(n->inputs[i]));
+        Node* args = call(jg, Prim::MakeTuple, xs, n->loc);
+        Node* t = call(jg, Prim::JEnterJ, {F(n->inputs[1]), m_.constNone(), m_.constStr("vjp"), args,
+                                           call(jg, Prim::MakeDict, {}, n->loc)}, n->loc);
+        Node* r = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
+        Node* out = call(jg, Prim::TupleGetItem, {r, m_.constInt(0)}, n->loc);
+        Node* bp = call(jg, Prim::TupleGetItem, {r, m_.constInt(1)}, n->loc);
+        fwd_[n] = call(jg, Prim::MakeTuple, {out, call(jg, Prim::VjpMake, {bp, args}, n->loc)}, n->loc);
+        fwd_[n]->jorigin = n;
+        bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
+        return;
+      }
       DiffKind kind = diffKind(p);
       if (kind == DiffKind::NotYet) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
       std::vector<Node*> in;
@@ -370,6 +385,16 @@ class Builder {
   void backward(Node* n, Node* c, Contribs& contrib, Graph* b) {
     Prim p;
     bool isPrim = primCall(n, &p);
+    if (isPrim && p == Prim::Vjp) {
+      // c = (ct of out, ct of f_vjp = (ct_f, ct of its bprop, ct of xs)): bprop' gives the
+      // cotangents of (f, argnums, kind, xs, kwargs).
+      auto at = [&](Node* v, int64_t k) { return call(b, Prim::CtIndex, {v, m_.constInt(k)}, n->loc); };
+      Node* ctPair = call(b, Prim::MakeTuple, {at(c, 0), at(at(c, 1), 1)}, n->loc);
+      Node* cts = m_.newApply(b, {bprop_.at(n), ctPair}, n->loc);
+      add(contrib, n->inputs[1], at(cts, 0), b);
+      for (size_t k = 2; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], at(at(cts, 3), (int64_t)k - 2), b);
+      return;
+    }
     if (isPrim && secondOrder(p) != p) {  // bprop gives (ct of input 1, ct of input 2, ...)
       Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
       for (size_t k = 1; k < n->inputs.size(); ++k)

@@ -20,8 +20,9 @@
 //
 // g should be a specialised clone (ir/Specialize.h): abstract values let J skip the
 // cotangents of ints and strings; where they are missing the runtime helpers decide.
-// Not yet: while/for loops, differentiating a function that itself differentiates
-// (both are reported as "not supported yet" at the operation).
+// Higher order (docs/autodiff.md): J of a J graph turns the calls the first J made
+// (__jcall, grad's __jenter, the loop primitives) into their versions under J, which the
+// runtime runs knowing both expansions' worlds.
 #pragma once
 #include "ir/IR.h"
 
@@ -31,7 +32,7 @@ namespace msl::autodiff {
 // operation that cannot be differentiated yet. Bit i of `skipParams` set: bprop returns
 // None for parameter i and computes nothing only it needed (grad with argnums).
 ir::Graph* jGraph(ir::Graph* g, uint64_t skipParams = 0);
-// Whether g was made by jGraph (its closures are already in the differentiated world).
+// Whether g was made by jGraph.
 bool isJGraph(const ir::Graph* g);
 
 // How a primitive is differentiated.

@@ -193,6 +193,7 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {C(Prim::CtIndex, {t, r.integer(0)}), C(Prim::CtIndex, {t, r.integer(1)}), nullptr, nullptr, nullptr, nullptr};
     }
     case Prim::VjpPack: return {C(Prim::VjpPackBwd, {c, x[1]}), nullptr};
+    case Prim::VjpMake: return {C(Prim::CtIndex, {c, r.integer(1)}), nullptr};  // the partial's bound bprop
     case Prim::JSiteArrange: return {C(Prim::JSiteArrangeBwd, {c, x[1], x[0]}), nullptr};  // a permutation
     default: break;
   }
@@ -218,11 +219,12 @@ DiffKind diffKind(Prim p) {
     case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
     case Prim::CtFill: case Prim::GetItemBwd: case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
+    case Prim::VjpMake:
     case Prim::JSiteArrange:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:
-    case Prim::JEnter: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ: case Prim::WhileBwd:
+    case Prim::JEnter: case Prim::Vjp: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ: case Prim::WhileBwd:
       return DiffKind::Structural;
 
     // Results without a derivative: comparisons and logic, integer-valued functions,

@@ -2285,7 +2285,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
     case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteArrange:
     case Prim::JSiteArrangeBwd: case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ: case Prim::GradSeed:
-    case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd:
+    case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd: case Prim::VjpMake:
     case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ: case Prim::LoopJBprop:
       return any();
     case Prim::StopGradient: return a[0];

@@ -370,8 +370,8 @@ Value prim_JEnter(CallContext& cx, Value* args) {
 // __jenter under J: ((out, bprop), bprop') where bprop' gives the cotangents of
 // (f, argnums, kind, args, kwargs).
 Value prim_JEnterJ(CallContext& cx, Value* args) {
-  GradSpec g = gradSpec(args[1], Value::boolean(false), args[2], args[3], true);
-  Value r = jcallWith(cx, args[0], args[3], args[4], g.skip, CallContext::kNewJWorld, true);
+  uint64_t skip = args[1].isNone() ? 0 : gradSpec(args[1], Value::boolean(false), args[2], args[3], true).skip;
+  Value r = jcallWith(cx, args[0], args[3], args[4], skip, CallContext::kNewJWorld, true);
   std::vector<Value> plan{makeStr("ex"), Value::integer((int64_t)seqItems(args[3]).size())};
   if (args[4].is(VKind::Dict))
     for (const auto& [k, v] : args[4].as<DictObj>()->entries) plan.push_back(k);
@@ -535,6 +535,8 @@ Value prim_VjpPackBwd(CallContext&, Value* args) {
   for (size_t i = 0; i < xs.size(); ++i) out.push_back(floatPart(item(args[0], i), xs[i]));
   return makeTuple(std::move(out));
 }
+
+Value prim_VjpMake(CallContext&, Value* args) { return partialOf(Prim::VjpCall, {args[0], args[1]}); }
 
 Value prim_VjpCall(CallContext& cx, Value* args) {
   Value pack[2] = {cx.call(args[0], {args[2]}), args[1]};

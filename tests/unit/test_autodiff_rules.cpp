@@ -21,7 +21,7 @@ const std::set<std::string> kPending = {
     "sort", "topk", "einsum", "tensor_setitem", "sorted",
     "dict", "partial", "list.append", "list.extend", "list.insert", "dict.get",
     "dict.update", "tolist", "setattr", "setitem", "call_ex",
-    "method_update", "list_append_local", "vjp", "grad_call",
+    "method_update", "list_append_local", "grad_call",
     "vjp_call", "__jsite_bprop", "__sum_bwd", "__minmax_bwd", "__matmul_bwd",
     "__getattr_bwd", "__transpose_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
     "__seq_bwd", "__nn_bwd", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j", "__loop_j_bprop",
