@@ -181,6 +181,12 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::CtAdd: return {ub(c, x[0]), ub(c, x[1])};
     case Prim::CtIndex: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
     case Prim::Unbroadcast: return {ub(c, x[0]), nullptr};
+    // The tangent of max_pool2d (forward mode) is linear in t: its transpose routes c back
+    // to the element each window took, as max_pool2d's own backward pass.
+    case Prim::MaxPoolJvp: {
+      Node* args = C(Prim::MakeTuple, {x[1], x[2], x[3], x[4]});
+      return {C(Prim::CtIndex, {C(Prim::NNBwd, {c, r.m.constStr("max_pool2d"), args}), r.integer(0)}), nullptr, nullptr, nullptr, nullptr};
+    }
     default: break;
   }
   return {};
@@ -204,6 +210,7 @@ DiffKind diffKind(Prim p) {
     case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed: case Prim::Conv2d: case Prim::MaxPool2d:
     case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
+    case Prim::MaxPoolJvp:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:

@@ -53,6 +53,9 @@ class Interpreter : public CallContext {
              std::vector<std::pair<std::string, Value>> kwargs = {}) override;
   Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
               uint64_t skipArgs = 0) override;
+  // Forward mode (runtime/InterpreterJvp.cpp).
+  Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                const std::vector<std::string>* kwnames) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -91,6 +94,7 @@ class Interpreter : public CallContext {
   std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
+  std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;

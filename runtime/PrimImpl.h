@@ -33,6 +33,11 @@ class CallContext {
   // cotangent is not wanted (it may come back as None, and is not computed).
   virtual Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
                       uint64_t skipArgs = 0);
+  // The forward-mode call JVP(fn)(args; tangents) (autodiff/Jvp.h): returns (out,
+  // tangent_out). `targs` holds one tangent per argument (None: zero); tfn is the tangent
+  // of a bound method's receiver or of a partial's bound arguments (None: zero).
+  virtual Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                        const std::vector<std::string>* kwnames);
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };

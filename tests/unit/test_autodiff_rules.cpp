@@ -26,7 +26,7 @@ const std::set<std::string> kPending = {
     "__getattr_bwd", "__transpose_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
     "__scan_j", "__scan_bwd", "__while_j", "__while_bwd", "__seq_bwd", "__nn_bwd",
     "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves", "jacobian_call",
-    "__ct_fill",
+    "__ct_fill", "jvp", "__jvpcall", "__scan_jvp", "__while_jvp",
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {
