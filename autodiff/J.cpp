@@ -129,6 +129,7 @@ class Builder {
       fwd_[p]->jorigin = p;
     }
     jg->paramKinds = g->paramKinds;
+    jg->defaults.clear();  // (newParam made one empty slot per parameter)
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
 
     std::vector<Node*> order = topo(g);
@@ -141,8 +142,6 @@ class Builder {
     made_.push_back(b);
     b->madeByJ = true;
     Node* ct = m_.newParam(b, "ct", g->loc);
-    b->paramKinds = {ir::ParamKind::Positional};
-    b->defaults = {nullptr};
     Contribs contrib;
     add(contrib, g->output, ct, b);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {

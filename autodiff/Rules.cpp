@@ -195,6 +195,12 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::VjpPack: return {C(Prim::VjpPackBwd, {c, x[1]}), nullptr};
     case Prim::VjpMake: return {C(Prim::CtIndex, {c, r.integer(1)}), nullptr};  // the partial's bound bprop
     case Prim::JSiteArrange: return {C(Prim::JSiteArrangeBwd, {c, x[1], x[0]}), nullptr};  // a permutation
+    // The tangent of max_pool2d (forward mode) is linear in t: its transpose routes c back
+    // to the element each window took, as max_pool2d's own backward pass.
+    case Prim::MaxPoolJvp: {
+      Node* args = C(Prim::MakeTuple, {x[1], x[2], x[3], x[4]});
+      return {C(Prim::CtIndex, {C(Prim::NNBwd, {c, r.m.constStr("max_pool2d"), args}), r.integer(0)}), nullptr, nullptr, nullptr, nullptr};
+    }
     default: break;
   }
   return {};
@@ -221,6 +227,7 @@ DiffKind diffKind(Prim p) {
     case Prim::CtFill: case Prim::GetItemBwd: case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
     case Prim::VjpMake:
     case Prim::JSiteArrange:
+    case Prim::MaxPoolJvp:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:

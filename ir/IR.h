@@ -133,6 +133,10 @@ class Graph {
   Graph* jgraph = nullptr;
   std::vector<std::pair<uint64_t, Graph*>> jvariants;  // J without some parameters' cotangents
   bool madeByJ = false;
+  // Forward mode (autodiff/Jvp.h): the JVP graph of this graph once built; for a JVP
+  // graph, the graph it transforms (its parameters are that graph's, then one tangent each).
+  Graph* jvpgraph = nullptr;
+  const Graph* jvpSource = nullptr;
 };
 
 // Owns the graphs and nodes of one source module (file, REPL input, stdlib module).

@@ -616,11 +616,7 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
   Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
   w->qualname = primName(p);
   std::vector<Node*> ps;
-  for (size_t i = 0; i < nargs; ++i) {
-    ps.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
-    w->paramKinds.push_back(ir::ParamKind::Positional);
-    w->defaults.push_back(nullptr);
-  }
+  for (size_t i = 0; i < nargs; ++i) ps.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
   auto app = [&](std::vector<Node*> in) { return m.newApply(w, std::move(in), SourceLoc{}); };
   auto prim = [&](Prim q, std::vector<Node*> in) {
     in.insert(in.begin(), m.constPrim(q));

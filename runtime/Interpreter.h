@@ -56,6 +56,9 @@ class Interpreter : public CallContext {
   Value jcallOuter(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
                    uint64_t skipArgs, uint32_t inner) override;
   uint32_t jinnerWorld() const override { return frameJInner(); }
+  // Forward mode (runtime/InterpreterJvp.cpp).
+  Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                const std::vector<std::string>* kwnames) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -106,6 +109,7 @@ class Interpreter : public CallContext {
   ir::Graph* primWrapper(Prim p, size_t nargs, const std::vector<std::string>* kwnames);
   Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
                     uint32_t inner);
+  std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;

@@ -43,6 +43,11 @@ class CallContext {
                            uint64_t skipArgs, uint32_t inner);
   // The inner world of the code running now (in J of a J graph), else 0.
   virtual uint32_t jinnerWorld() const { return 0; }
+  // The forward-mode call JVP(fn)(args; tangents) (autodiff/Jvp.h): returns (out,
+  // tangent_out). `targs` holds one tangent per argument (None: zero); tfn is the tangent
+  // of a bound method's receiver or of a partial's bound arguments (None: zero).
+  virtual Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                        const std::vector<std::string>* kwnames);
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };

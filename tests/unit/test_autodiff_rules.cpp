@@ -27,6 +27,7 @@ const std::set<std::string> kPending = {
     "__seq_bwd", "__nn_bwd", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j", "__loop_j_bprop",
     "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves", "jacobian_call",
     "__jenter_j", "__jcall_j", "__grad_pack_bwd", "__vjp_pack_bwd", "__jsite_arrange_bwd",
+    "jvp", "__jvpcall", "__scan_jvp", "__while_jvp",
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {

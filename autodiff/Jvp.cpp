@@ -1,0 +1,349 @@
+// JVP: forward-mode differentiation of a graph (see autodiff/Jvp.h for the construction).
+#include "autodiff/Jvp.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autodiff/ForwardRules.h"
+#include "autodiff/J.h"
+#include "ir/Abstract.h"
+#include "ir/Diagnostics.h"
+#include "ir/Manager.h"
+
+namespace msl::autodiff {
+
+using ir::AKind;
+using ir::ConstKind;
+using ir::Graph;
+using ir::Module;
+using ir::Node;
+
+namespace {
+
+// Whether a value of this abstract can have no tangent (ints, strings, functions, ...).
+// Function values have none: a closure made in the differentiated function captures
+// the tangents of its free variables itself.
+bool noTangent(const ir::Abstract* a) {
+  if (!a) return false;
+  switch (a->kind) {
+    case AKind::Undef: case AKind::None: case AKind::Bool: case AKind::Int: case AKind::Str:
+    case AKind::DType: case AKind::Class: case AKind::Function: case AKind::Prim: case AKind::Module:
+    case AKind::Token: case AKind::Slice: case AKind::Ellipsis: case AKind::Range: case AKind::Exception:
+    case AKind::Global: case AKind::ClassDecl:
+      return true;
+    case AKind::Tensor: return a->dtypeKnown && !isFloat(a->dtype);
+    default: return false;
+  }
+}
+
+// Whether n calls a primitive, directly or through depend(prim, state).
+bool primCall(const Node* n, Prim* p) {
+  if (!n->isApply()) return false;
+  const Node* callee = n->inputs[0];
+  while (callee->isPrimApply(Prim::Depend)) callee = callee->inputs[1];
+  if (!callee->isConst() || callee->ckind != ConstKind::Prim) return false;
+  *p = callee->prim;
+  return true;
+}
+
+class Builder {
+ public:
+  Builder(Module& m, Graph* root) : m_(m), root_(root) {}
+
+  Graph* transform(Graph* g) {
+    auto found = jmap_.find(g);
+    if (found != jmap_.end()) return found->second;
+    Graph* jparent = g == root_ ? g->parent : jmap_.at(g->parent);
+    Graph* jg = m_.newGraph(g->name, jparent, g->loc);
+    jg->qualname = g->qualname;
+    jg->isFunction = g->isFunction;
+    jg->jvpSource = g;
+    jmap_[g] = jg;
+    made_.push_back(jg);
+    for (Node* p : g->params) {
+      fwd_[p] = m_.newParam(jg, p->name, p->loc);
+      fwd_[p]->abs = p->abs;  // the same values: rules may read what is known of them
+    }
+    for (Node* p : g->params) {
+      Node* tp = m_.newParam(jg, "t_" + p->name, p->loc);
+      tan_[p] = noTangent(p->abs) ? nullptr : tp;
+    }
+    // The tangents bind positionally; the runtime binds arguments with g's signature.
+    jg->paramKinds.assign(2 * g->params.size(), ir::ParamKind::Positional);
+    jg->defaults.clear();  // (newParam made one empty slot per parameter)
+    for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
+    jg->defaults.resize(2 * g->params.size(), nullptr);
+
+    for (Node* n : topo(g)) forward(n, jg);
+    Node* tout = T(g->output);
+    jg->output = call(jg, Prim::MakeTuple, {F(g->output), tout ? tout : m_.constNone()}, g->loc);
+    return jg;
+  }
+
+  const std::vector<Graph*>& made() const { return made_; }
+
+ private:
+  Module& m_;
+  Graph* root_;
+  std::unordered_map<const Graph*, Graph*> jmap_;
+  std::unordered_map<const Node*, Node*> fwd_;  // node -> its value in the JVP graph
+  std::unordered_map<const Node*, Node*> tan_;  // node -> its tangent (nullptr: zero)
+  std::vector<Graph*> made_;
+
+  bool nested(const Graph* g) const { return g && ir::isWithin(g, root_); }
+
+  Node* F(Node* n) {
+    if (n->isConst()) {
+      if (n->isGraphConst() && nested(n->g)) return m_.constGraph(transform(n->g), n->loc);
+      return n;
+    }
+    auto found = fwd_.find(n);
+    return found != fwd_.end() ? found->second : n;  // a value captured from outside
+  }
+  Node* T(Node* n) {
+    if (n->isConst()) return nullptr;
+    auto found = tan_.find(n);
+    return found != tan_.end() ? found->second : nullptr;  // from outside: zero
+  }
+  Node* TorNone(Node* n) {
+    Node* t = T(n);
+    return t ? t : m_.constNone();
+  }
+
+  Node* call(Graph* g, Prim p, std::vector<Node*> args, SourceLoc loc) {
+    args.insert(args.begin(), m_.constPrim(p, loc));
+    return m_.newApply(g, std::move(args), loc);
+  }
+
+  // Nodes of g in an order where each comes after its inputs and after the free variables
+  // (in g) of the closures it uses.
+  std::vector<Node*> topo(Graph* g) {
+    std::vector<Node*> order;
+    std::unordered_set<const Node*> seen;
+    std::vector<std::pair<Node*, size_t>> stack;
+    auto deps = [&](Node* n) {
+      std::vector<Node*> d;
+      for (Node* in : n->inputs) {
+        if (in->isGraphConst() && nested(in->g)) {
+          for (Node* fv : in->g->freeVars)
+            if (fv->graph == g) d.push_back(fv);
+        } else if (!in->isConst() && in->graph == g) {
+          d.push_back(in);
+        }
+      }
+      return d;
+    };
+    auto visit = [&](Node* root) {
+      if (root->isConst() || root->graph != g || !seen.insert(root).second) return;
+      stack.push_back({root, 0});
+      while (!stack.empty()) {
+        auto& [n, i] = stack.back();
+        std::vector<Node*> d = n->isApply() ? deps(n) : std::vector<Node*>{};
+        if (i < d.size()) {
+          Node* next = d[i++];
+          if (seen.insert(next).second) stack.push_back({next, 0});
+          continue;
+        }
+        if (n->isApply()) order.push_back(n);
+        stack.pop_back();
+      }
+    };
+    if (g->output->isGraphConst() && nested(g->output->g))
+      for (Node* fv : g->output->g->freeVars) visit(fv);
+    visit(g->output);
+    return order;
+  }
+
+  void setTangent(Node* n, Node* t) { tan_[n] = noTangent(n->abs) ? nullptr : t; }
+
+  // (out, tangent) = node r: records both halves for n.
+  void pairResult(Node* n, Graph* jg, Node* r) {
+    fwd_[n] = call(jg, Prim::TupleGetItem, {r, m_.constInt(0)}, n->loc);
+    fwd_[n]->name = n->name;
+    fwd_[n]->abs = n->abs;
+    setTangent(n, call(jg, Prim::TupleGetItem, {r, m_.constInt(1)}, n->loc));
+  }
+
+  // __jvpcall(fn, t_fn, args, t_args, kwargs, t_kwargs) for the arguments inputs[first..].
+  void jvpCall(Node* n, Graph* jg, Node* fn, Node* tfn, size_t first) {
+    std::vector<Node*> pos, tpos, kw, tkw;
+    size_t npos = n->numPositional();
+    for (size_t i = first; i < n->inputs.size(); ++i) {
+      Node* in = n->inputs[i];
+      if (i <= npos) {
+        pos.push_back(F(in));
+        tpos.push_back(TorNone(in));
+      } else {
+        const std::string& k = n->kwnames[i - 1 - npos];
+        kw.insert(kw.end(), {m_.constStr(k), F(in)});
+        tkw.insert(tkw.end(), {m_.constStr(k), TorNone(in)});
+      }
+    }
+    Node* r = call(jg, Prim::JvpCall,
+                   {fn, tfn ? tfn : m_.constNone(), call(jg, Prim::MakeTuple, pos, n->loc), call(jg, Prim::MakeTuple, tpos, n->loc),
+                    call(jg, Prim::MakeDict, kw, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)},
+                   n->loc);
+    pairResult(n, jg, r);
+  }
+
+  Node* copy(Node* n, Graph* jg) {
+    std::vector<Node*> in;
+    for (Node* i : n->inputs) in.push_back(F(i));
+    Node* c = m_.newApply(jg, in, n->loc);
+    c->kwnames = n->kwnames;
+    c->name = n->name;
+    c->abs = n->abs;
+    fwd_[n] = c;
+    return c;
+  }
+
+  void forward(Node* n, Graph* jg) {
+    Prim p;
+    if (!primCall(n, &p)) {
+      // A call of a function value. A function from outside called with arguments that
+      // have no tangent and hold no function (a closure made here captures tangents)
+      // needs no transform; anything else goes through __jvpcall.
+      Node* callee = n->inputs[0];
+      bool plain = callee->isGraphConst() && !nested(callee->g);
+      for (size_t i = 1; plain && i < n->inputs.size(); ++i) {
+        Node* in = n->inputs[i];
+        if (T(in) || (in->isGraphConst() && nested(in->g))) plain = false;
+        else if (!in->isConst() && (!in->abs || in->abs->kind == AKind::Any || in->abs->hasFunctions)) plain = false;
+      }
+      if (plain) {
+        copy(n, jg);
+        return;
+      }
+      jvpCall(n, jg, F(callee), T(callee), 1);
+      return;
+    }
+    switch (p) {
+      case Prim::MethodCall: {
+        // method_call(name, recv, args...): the bound method, whose tangent is its receiver's.
+        Node* bm = call(jg, Prim::GetAttr, {F(n->inputs[2]), F(n->inputs[1])}, n->loc);
+        jvpCall(n, jg, bm, T(n->inputs[2]), 3);
+        return;
+      }
+      case Prim::Scan: {  // scan(body, iterable, init)
+        Node* r = call(jg, Prim::ScanJvp,
+                       {F(n->inputs[1]), F(n->inputs[2]), F(n->inputs[3]), TorNone(n->inputs[2]), TorNone(n->inputs[3])}, n->loc);
+        pairResult(n, jg, r);
+        return;
+      }
+      case Prim::WhileLoop: {  // while_loop(cond, body, init)
+        Node* r = call(jg, Prim::WhileJvp, {F(n->inputs[1]), F(n->inputs[2]), F(n->inputs[3]), TorNone(n->inputs[3])}, n->loc);
+        pairResult(n, jg, r);
+        return;
+      }
+      case Prim::Switch: {  // switch(c, a, b): the tangent of the value picked
+        copy(n, jg);
+        Node *a = n->inputs[2], *b = n->inputs[3];
+        if (T(a) || T(b)) {
+          auto z = [&](Node* v) { return T(v) ? T(v) : call(jg, Prim::TreeZerosLike, {F(v)}, n->loc); };
+          setTangent(n, call(jg, Prim::Switch, {F(n->inputs[1]), z(a), z(b)}, n->loc));
+        }
+        return;
+      }
+      case Prim::Partial: {
+        // partial(fn, *args, **kw): its tangent is ((t_args...), {kw: t}) when one exists;
+        // __jvpcall hands it to the bound arguments.
+        copy(n, jg);
+        size_t npos = n->numPositional();
+        std::vector<Node*> tpos, tkw;
+        bool any = false;
+        for (size_t i = 2; i < n->inputs.size(); ++i) {
+          any = any || T(n->inputs[i]);
+          if (i <= npos) tpos.push_back(TorNone(n->inputs[i]));
+          else tkw.insert(tkw.end(), {m_.constStr(n->kwnames[i - 1 - npos]), TorNone(n->inputs[i])});
+        }
+        if (any)
+          tan_[n] = call(jg, Prim::MakeTuple, {call(jg, Prim::MakeTuple, tpos, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)}, n->loc);
+        return;
+      }
+      case Prim::MethodUpdate: {
+        // method_update(name, recv, args...): the receiver after a statement `recv.m(args)`.
+        // The updates of lists and dicts (append, extend, ...) are linear: the same update
+        // of the tangent; a record's method leaves the receiver as it was.
+        Node* c = copy(n, jg);
+        bool anyT = false;
+        for (size_t i = 2; i < n->inputs.size(); ++i) anyT = anyT || T(n->inputs[i]);
+        if (!anyT) return;
+        Node* name = n->inputs[1];
+        static const char* kLinear[] = {"append", "extend", "insert", "pop", "reverse", "clear", "update"};
+        bool linear = false;
+        for (const char* k : kLinear) linear = linear || (name->isConst() && name->ckind == ConstKind::Str && name->s == k);
+        Node* recv = n->inputs[2];
+        if (linear) {
+          std::vector<Node*> in = c->inputs;
+          for (size_t i = 2; i < n->inputs.size(); ++i)
+            in[i] = T(n->inputs[i]) ? T(n->inputs[i]) : call(jg, Prim::TreeZerosLike, {F(n->inputs[i])}, n->loc);
+          Node* t = m_.newApply(jg, in, n->loc);
+          t->kwnames = n->kwnames;
+          setTangent(n, t);
+        } else if (recv->abs && recv->abs->kind == AKind::Record) {
+          setTangent(n, T(recv));
+        } else {
+          raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+        }
+        return;
+      }
+      // Functions that make functions: their values have no tangent of their own.
+      case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp:
+        copy(n, jg);
+        return;
+      default: break;
+    }
+    DiffKind kind = diffKind(p);
+    if (kind == DiffKind::Zero) {
+      copy(n, jg);
+      return;
+    }
+    if (kind != DiffKind::Rule) {
+      // No reverse rule yet, but a forward rule: the helpers of reverse mode, list appends.
+      bool isHelper = p == Prim::SumBwd || p == Prim::MinMaxBwd || p == Prim::MatMulBwd || p == Prim::GetItemBwd ||
+                      p == Prim::GetAttrBwd || p == Prim::TransposeBwd || p == Prim::ConcatBwd || p == Prim::UnpackBwd ||
+                      p == Prim::TensorNewBwd || p == Prim::SeqBwd || p == Prim::NNBwd || p == Prim::CtFill ||
+                      p == Prim::ListAppendLocal || p == Prim::ListAppend;
+      if (!isHelper) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+    }
+    Node* c = copy(n, jg);
+    FwdCtx r{m_, jg, n->loc, c, {}, {}, {}, {}};
+    bool any = false;
+    r.inT.push_back(nullptr);  // the callee
+    for (size_t i = 1; i < n->inputs.size(); ++i) {
+      r.inT.push_back(T(n->inputs[i]));
+      any = any || r.inT.back();
+    }
+    if (!any) return;
+    bindForward(p, r);
+    Node* t = nullptr;
+    if (!forwardRule(p, r, &t)) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+    setTangent(n, t);
+  }
+
+  static std::string whatOf(Prim p) {
+    switch (p) {
+      case Prim::CallEx: return "jvp of a call with *args or **kwargs";
+      case Prim::SetItem: return "jvp through an item assignment";
+      case Prim::SetAttr: return "jvp through an attribute assignment";
+      case Prim::MethodUpdate: return "jvp through an updating method call";
+      case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::Jvp:
+      case Prim::JvpCall: case Prim::JacobianCall:
+        return "jvp of a function that differentiates (higher-order derivatives)";
+      default: return std::string("jvp of '") + primName(p) + "'";
+    }
+  }
+};
+
+}  // namespace
+
+Graph* jvpGraph(Graph* g) {
+  if (g->jvpgraph) return g->jvpgraph;
+  Builder builder(*g->module, g);
+  Graph* jg = builder.transform(g);
+  ir::computeFreeVars(builder.made());
+  g->jvpgraph = jg;
+  return jg;
+}
+
+}  // namespace msl::autodiff

@@ -1,0 +1,287 @@
+// Interpreter::jvpcall: the forward-mode call JVP(fn)(args; tangents) -> (out, tangent_out)
+// (autodiff/Jvp.h), as Interpreter::jcall does for reverse mode:
+//   - a closure of a JVP graph (made inside a transformed function: a local function, a
+//     branch, a loop body) runs as it is: it already captured the values and the tangents
+//     of its free variables;
+//   - any other closure is specialised to its arguments, transformed (jvpGraph, cached on
+//     the specialisation) and run with its captured values (their tangents are zero: they
+//     come from outside the differentiated function);
+//   - a bound method (and a callable record) calls its function with the receiver first;
+//     t_fn is the receiver's tangent;
+//   - a primitive called as a value runs the JVP of a graph that calls it;
+//   - partial(f, *bound, **kw): t_fn, when not None, is ((t_bound...), {kw: t}) (made by
+//     the transform for a partial built inside the differentiated function);
+//   - a class builds a record: its tangent is a record of the arguments' tangents;
+//   - a @custom_vjp function: forward mode differentiates its original body (the custom
+//     rule is a reverse rule only).
+// Arguments bind to parameters with Python's rules (the tangents follow their arguments);
+// tangents left None, and the result's tangent, are filled with zeros of their primal's
+// structure (runtime/JvpRuntime.h), so a JVP graph never sees None for a float.
+#include <algorithm>
+
+#include "autodiff/Jvp.h"
+#include "ir/Diagnostics.h"
+#include "runtime/AbstractOf.h"
+#include "runtime/Interpreter.h"
+#include "runtime/JvpRuntime.h"
+
+namespace msl {
+
+using ir::Graph;
+using ir::Node;
+
+namespace {
+
+struct JBind {
+  enum Kind { One, Default, Tuple, Dict } kind = One;
+  std::vector<size_t> srcs;
+  std::vector<std::string> keys;
+};
+
+std::string plural(size_t n) { return n == 1 ? "" : "s"; }
+
+// Python's binding of a call's arguments (npos positional, then keywords) to g's
+// parameters; raises the same messages as an ordinary call.
+std::vector<JBind> bindArgs(const Graph* g, size_t npos, const std::vector<std::string>* kwnames) {
+  size_t n = g->params.size();
+  std::vector<JBind> plan(n);
+  std::vector<bool> set(n, false);
+  std::vector<size_t> posParams;
+  int varargs = -1, varkw = -1;
+  for (size_t i = 0; i < n; ++i) {
+    ir::ParamKind k = g->paramKinds[i];
+    if (k == ir::ParamKind::Positional && varargs < 0) posParams.push_back(i);
+    if (k == ir::ParamKind::VarArgs) varargs = (int)i;
+    if (k == ir::ParamKind::VarKw) varkw = (int)i;
+  }
+  if (varargs >= 0) { plan[(size_t)varargs].kind = JBind::Tuple; set[(size_t)varargs] = true; }
+  if (varkw >= 0) { plan[(size_t)varkw].kind = JBind::Dict; set[(size_t)varkw] = true; }
+  for (size_t a = 0; a < npos; ++a) {
+    if (a < posParams.size()) {
+      plan[posParams[a]].srcs = {a};
+      set[posParams[a]] = true;
+    } else if (varargs >= 0) {
+      plan[(size_t)varargs].srcs.push_back(a);
+    } else {
+      size_t required = 0;
+      for (size_t i : posParams)
+        if (!g->defaults[i]) ++required;
+      size_t np = posParams.size();
+      std::string takes = required == np ? std::to_string(np) : "from " + std::to_string(required) + " to " + std::to_string(np);
+      raise(DiagId::Arity, SourceLoc{}, {g->name, takes, plural(np), std::to_string(npos), npos == 1 ? "was" : "were"});
+    }
+  }
+  for (size_t k = 0; kwnames && k < kwnames->size(); ++k) {
+    const std::string& kw = (*kwnames)[k];
+    size_t found = n;
+    for (size_t i = 0; i < n; ++i)
+      if ((g->paramKinds[i] == ir::ParamKind::Positional || g->paramKinds[i] == ir::ParamKind::KwOnly) && g->params[i]->name == kw)
+        found = i;
+    if (found < n) {
+      if (set[found]) raise(DiagId::MultipleValues, SourceLoc{}, {g->name, kw});
+      plan[found].srcs = {npos + k};
+      set[found] = true;
+    } else if (varkw >= 0) {
+      plan[(size_t)varkw].srcs.push_back(npos + k);
+      plan[(size_t)varkw].keys.push_back(kw);
+    } else {
+      raise(DiagId::UnexpectedKeyword, SourceLoc{}, {g->name, kw});
+    }
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (set[i]) continue;
+    if (g->defaults[i]) plan[i].kind = JBind::Default;
+    else raise(DiagId::MissingArgument, SourceLoc{}, {g->name, g->params[i]->name});
+  }
+  return plan;
+}
+
+// Eager specialisations are keyed on types, not string values (as Interpreter.cpp).
+const ir::Abstract* argAbstract(const Value& v) {
+  if (v.is(VKind::Str)) return ir::Abstract::str();
+  return abstractOf(v);
+}
+
+Value pairOut(const Value& r) {
+  const Value& out = seqItems(r)[0];
+  return makeTuple({out, jvpFill(seqItems(r)[1], out)});
+}
+
+}  // namespace
+
+Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                           const std::vector<std::string>* kwnames) {
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  switch (fn.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = fn.as<ClosureObj>();
+      const Graph* g = cl->graph;
+      const Graph* src = autodiff::isJvpGraph(g) ? g->jvpSource : g;
+      if (src->isFunction && ++callDepth_ > kMaxCallDepth) {
+        --callDepth_;
+        raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+      }
+      struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, src->isFunction};
+      size_t n = src->params.size();
+      std::vector<JBind> plan = bindArgs(src, npos, kwnames);
+      std::vector<Value> bound(2 * n);
+      for (size_t i = 0; i < n; ++i) {
+        const JBind& b = plan[i];
+        switch (b.kind) {
+          case JBind::One:
+            bound[i] = args[b.srcs[0]];
+            bound[n + i] = targs[b.srcs[0]];
+            break;
+          case JBind::Default: bound[i] = cl->defaults[i]; break;
+          case JBind::Tuple: {
+            std::vector<Value> a, t;
+            for (size_t s : b.srcs) {
+              a.push_back(args[s]);
+              t.push_back(targs[s]);
+            }
+            bound[i] = makeTuple(std::move(a));
+            bound[n + i] = makeTuple(std::move(t));
+            break;
+          }
+          case JBind::Dict: {
+            Value a = makeDict(), t = makeDict();
+            for (size_t k = 0; k < b.srcs.size(); ++k) {
+              a.as<DictObj>()->set(makeStr(b.keys[k]), args[b.srcs[k]]);
+              t.as<DictObj>()->set(makeStr(b.keys[k]), targs[b.srcs[k]]);
+            }
+            bound[i] = std::move(a);
+            bound[n + i] = std::move(t);
+            break;
+          }
+        }
+        bound[n + i] = jvpFill(bound[n + i], bound[i]);
+      }
+      if (autodiff::isJvpGraph(g)) return pairOut(runGraph(g, cl, bound.data()));
+      const Graph* s = g;
+      if (g->isFunction) {
+        std::vector<const ir::Abstract*> argAbs, capAbs;
+        for (size_t i = 0; i < n; ++i) argAbs.push_back(argAbstract(bound[i]));
+        for (const Value& v : cl->captured) capAbs.push_back(argAbstract(v));
+        s = specializer_->get(g, argAbs, capAbs);
+      }
+      Graph* jg = autodiff::jvpGraph(const_cast<Graph*>(s));
+      auto* jc = new ClosureObj();
+      Value jv = Value::object(jc);
+      jc->graph = jg;
+      jc->defaults = cl->defaults;
+      jc->defaults.resize(2 * n, Value::undef());
+      for (Node* fv : jg->freeVars) {
+        auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+        jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+      }
+      return pairOut(runGraph(jg, jc, bound.data()));
+    }
+    case VKind::BoundMethod:
+    case VKind::Record: {
+      // The method's function with the receiver first; the receiver's tangent is t_fn (or,
+      // for a method read from a tangent record, that bound method's receiver).
+      Value func, self = fn, tself = tfn;
+      if (fn.is(VKind::BoundMethod)) {
+        func = fn.as<BoundMethodObj>()->func;
+        self = fn.as<BoundMethodObj>()->self;
+      } else {
+        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+        func = *m;
+      }
+      if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
+      std::vector<Value> a{self}, t{tself};
+      for (size_t i = 0; i < nargs; ++i) {
+        a.push_back(args[i]);
+        t.push_back(targs[i]);
+      }
+      return jvpcall(func, Value::none(), a.data(), t.data(), npos + 1, kwnames);
+    }
+    case VKind::Prim: {
+      // A primitive called as a value: the JVP of a graph that calls it.
+      Prim p = (Prim)fn.asInt();
+      if (primInfo(p).group == PrimGroup::Core)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of '") + primName(p) + "' called as a value"});
+      std::string key = std::to_string((int)p) + "/" + std::to_string(npos);
+      if (kwnames)
+        for (const auto& k : *kwnames) key += "/" + k;
+      auto found = jvpPrimWrappers_.find(key);
+      if (found == jvpPrimWrappers_.end()) {
+        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+        ir::Module& m = *adModule_;
+        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
+        w->qualname = primName(p);
+        std::vector<Node*> in{m.constPrim(p)};
+        for (size_t i = 0; i < nargs; ++i) {
+          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+        }
+        w->output = m.newApply(w, in, SourceLoc{});
+        if (kwnames) w->output->kwnames = *kwnames;
+        found = jvpPrimWrappers_.emplace(key, autodiff::jvpGraph(w)).first;
+      }
+      std::vector<Value> bound(2 * nargs);
+      for (size_t i = 0; i < nargs; ++i) {
+        bound[i] = args[i];
+        bound[nargs + i] = jvpFill(targs[i], args[i]);
+      }
+      auto* jc = new ClosureObj();
+      Value jv = Value::object(jc);
+      jc->graph = found->second;
+      jc->defaults.assign(2 * nargs, Value::undef());
+      return pairOut(runGraph(found->second, jc, bound.data()));
+    }
+    case VKind::Partial: {
+      const auto* po = fn.as<PartialObj>();
+      if (po->func.is(VKind::Prim)) {
+        Prim p = (Prim)po->func.asInt();
+        if (p == Prim::GradCall || p == Prim::VjpCall || p == Prim::JacobianCall)
+          raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a function that differentiates (higher-order derivatives)"});
+        if (p == Prim::CustomVjpCall)  // forward mode differentiates the original function
+          return jvpcall(po->args[0], Value::none(), args, targs, npos, kwnames);
+      }
+      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2).
+      const Value* tb = isSeq(tfn) && seqItems(tfn).size() == 2 ? &seqItems(tfn)[0] : nullptr;
+      const Value* tk = tb ? &seqItems(tfn)[1] : nullptr;
+      std::vector<Value> all(po->args.begin(), po->args.end()), tall;
+      for (size_t i = 0; i < po->args.size(); ++i)
+        tall.push_back(tb && isSeq(*tb) && i < seqItems(*tb).size() ? seqItems(*tb)[i] : Value::none());
+      for (size_t i = 0; i < npos; ++i) {
+        all.push_back(args[i]);
+        tall.push_back(targs[i]);
+      }
+      std::vector<std::string> names;
+      for (const auto& [k, v] : po->kwargs) {
+        names.push_back(k);
+        all.push_back(v);
+        const Value* t = tk && tk->is(VKind::Dict) ? tk->as<DictObj>()->find(makeStr(k)) : nullptr;
+        tall.push_back(t ? *t : Value::none());
+      }
+      for (size_t k = 0; kwnames && k < kwnames->size(); ++k) {
+        names.push_back((*kwnames)[k]);
+        all.push_back(args[npos + k]);
+        tall.push_back(targs[npos + k]);
+      }
+      return jvpcall(po->func, Value::none(), all.data(), tall.data(), po->args.size() + npos, &names);
+    }
+    case VKind::Class: {
+      // A record built from keyword arguments: its tangent is a record of the same class
+      // holding the arguments' tangents (zeros for fields left to their defaults).
+      Value out = callValue(fn, args, npos, kwnames);
+      const auto* o = out.as<RecordObj>();
+      auto* r = new RecordObj();
+      Value rv = Value::object(r);
+      r->cls = o->cls;
+      for (size_t i = 0; i < o->fields.size(); ++i) {
+        Value t;
+        for (size_t k = 0; kwnames && k < kwnames->size(); ++k)
+          if ((*kwnames)[k] == o->classObj()->fields[i]) t = targs[npos + k];
+        r->fields.push_back(jvpFill(t, o->fields[i]));
+      }
+      return makeTuple({out, rv});
+    }
+    default:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a call of a " + typeNameOf(fn)});
+  }
+}
+
+}  // namespace msl

@@ -1,0 +1,87 @@
+// The forward rules' table (autodiff/ForwardRules.cpp) against ir/Primitives.def: every
+// primitive with a reverse rule (diffKind Rule) has a forward rule that gives a tangent,
+// and so do the helpers reverse mode emits (jvp of a gradient transforms gradient graphs).
+// Tangent values are checked against finite differences in tests/lang/jvp/jvpcheck.msl.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "autodiff/ForwardRules.h"
+#include "autodiff/J.h"
+#include "ir/Diagnostics.h"
+
+namespace msl::autodiff {
+namespace {
+
+// The helpers of reverse mode: linear in their first argument (the cotangent), which is
+// the only argument given a tangent here.
+const std::set<Prim> kHelpers = {
+    Prim::CtAdd, Prim::CtFill, Prim::CtIndex, Prim::Unbroadcast, Prim::SumBwd, Prim::MinMaxBwd,
+    Prim::MatMulBwd, Prim::GetItemBwd, Prim::GetAttrBwd, Prim::TransposeBwd, Prim::ConcatBwd,
+    Prim::UnpackBwd, Prim::TensorNewBwd, Prim::SeqBwd, Prim::NNBwd,
+};
+
+// Primitives whose result is a function: no tangent travels with a function value.
+const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::VjpMake};
+
+// A call of p with one parameter node per declared parameter, its forward rule applied.
+bool ruleGives(ir::Module& m, Prim p, bool onlyFirst, std::string* why) {
+  const PrimInfo& info = primInfo(p);
+  ir::Graph* g = m.newGraph(info.name, nullptr, SourceLoc{});
+  size_t n = info.variadicNode ? 4 : info.params.size();
+  std::vector<ir::Node*> in{m.constPrim(p)};
+  for (size_t k = 0; k < n; ++k) in.push_back(m.newParam(g, "x" + std::to_string(k), SourceLoc{}));
+  ir::Node* call = m.newApply(g, in, SourceLoc{});
+  FwdCtx r{m, g, SourceLoc{}, call, {nullptr}, {}, {}, {}};
+  for (size_t k = 0; k < n; ++k)
+    r.inT.push_back(onlyFirst && k > 0 ? nullptr : m.newParam(g, "t" + std::to_string(k), SourceLoc{}));
+  bindForward(p, r);
+  ir::Node* t = nullptr;
+  try {
+    if (!forwardRule(p, r, &t)) {
+      *why = "has no forward rule";
+      return false;
+    }
+  } catch (const msl::Error& e) {
+    *why = "raised: " + e.diag.message;
+    return false;
+  }
+  if (kFunctionValued.count(p)) {
+    if (t) *why = "makes a function but its forward rule gives a tangent";
+    return t == nullptr;
+  }
+  if (!t) *why = "has a forward rule that gives no tangent";
+  return t != nullptr;
+}
+
+TEST(ForwardRules, EveryReverseRuleHasAForwardRule) {
+  ir::Module m("forward_rules", nullptr);
+  for (int i = 0; i < kNumPrims; ++i) {
+    Prim p = (Prim)i;
+    if (diffKind(p) != DiffKind::Rule) continue;
+    std::string why;
+    EXPECT_TRUE(ruleGives(m, p, kHelpers.count(p) > 0, &why)) << primName(p) << " " << why;
+  }
+}
+
+TEST(ForwardRules, ReverseModeHelpersHaveForwardRules) {
+  ir::Module m("forward_rules", nullptr);
+  for (Prim p : kHelpers) {
+    std::string why;
+    EXPECT_TRUE(ruleGives(m, p, true, &why)) << primName(p) << " " << why;
+  }
+}
+
+TEST(ForwardRules, IntegerValuedPrimitivesHaveNoRule) {
+  // Zero-derivative primitives are copied by the transform; a rule for one would be dead.
+  ir::Module m("forward_rules", nullptr);
+  for (Prim p : {Prim::Floor, Prim::Argmax, Prim::Eq, Prim::StopGradient, Prim::Shape}) {
+    std::string why;
+    EXPECT_EQ(diffKind(p), DiffKind::Zero) << primName(p);
+    EXPECT_FALSE(ruleGives(m, p, false, &why)) << primName(p);
+  }
+}
+
+}  // namespace
+}  // namespace msl::autodiff
