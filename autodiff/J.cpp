@@ -5,6 +5,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "autodiff/Clean.h"
 #include "autodiff/Rules.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -464,6 +465,7 @@ Graph* jGraph(Graph* g, uint64_t skipParams) {
   Builder builder(*g->module, g, skipParams);
   Graph* jg = builder.transform(g);
   ir::computeFreeVars(builder.made());
+  cleanJGraph(jg, g);  // autodiff/Clean.h: inline, tuples, symbolic zeros, DCE, CSE
   if (skipParams) g->jvariants.push_back({skipParams, jg});
   else g->jgraph = jg;
   return jg;

@@ -306,6 +306,10 @@ TEST(ReplPty, Commands) {
   EXPECT_TRUE(r.expect("graph @square("));
   EXPECT_TRUE(r.expect("return"));
   ASSERT_TRUE(r.prompt());
+  r.type(":grad square\n");  // J of the lowered graph, cleaned
+  EXPECT_TRUE(r.expect("graph @square.bprop(%ct)"));
+  EXPECT_TRUE(r.expect("return"));
+  ASSERT_TRUE(r.prompt());
   r.type(":time square(12)\n");
   EXPECT_TRUE(r.expect("144\r\n"));
   EXPECT_TRUE(r.expect("wall time: "));
@@ -419,6 +423,21 @@ TEST(PipedStdin, ReplWithoutTerminal) {
                              &status);
   EXPECT_EQ(out, "42\n0\n1\n");
   EXPECT_EQ(status, 0);
+}
+
+// :grad NAME prints the cleaned gradient graph of a session function: the closure it
+// calls is inlined, so no graph but J(f) and its bprop is printed.
+TEST(PipedStdin, GradCommandPrintsTheCleanedGraph) {
+  int status = -1;
+  std::string out = runShell("printf 'def f(x):\\n    g = lambda y: y * y\\n    return g(x) + x\\n\\n:grad f\\n' | " MSL_BINARY
+                             " repl 2>&1",
+                             &status);
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(out.find("# J(f)"), std::string::npos) << out;
+  EXPECT_NE(out.find("graph @f.bprop(%ct)"), std::string::npos) << out;
+  EXPECT_EQ(out.find("lambda"), std::string::npos) << out;
+  EXPECT_EQ(out.find("__jcall"), std::string::npos) << out;
+  EXPECT_EQ(out.find("tuple_getitem"), std::string::npos) << out;
 }
 
 }  // namespace

@@ -46,7 +46,7 @@ const char* kHelp =
     "                                ast  the syntax tree\n"
     "                                ir   the IR graphs after lowering\n"
     "                                grad run the program and print each gradient graph\n"
-    "                                     J builds (not cleaned yet), among its output\n"
+    "                                     J builds (after cleaning), among its output\n"
     "  msl --help | --version\n"
     "\n"
     "options:\n"

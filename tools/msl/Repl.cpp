@@ -25,6 +25,7 @@
 #include <set>
 #include <string_view>
 
+#include "autodiff/J.h"
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
 #include "ir/Abstract.h"
@@ -48,6 +49,9 @@ const char* kReplHelp =
     "commands:\n"
     "  :type EXPR     evaluate EXPR and show its type (the abstract value the compiler sees)\n"
     "  :ir NAME       show the IR of the function bound to NAME (and the graphs it uses)\n"
+    "  :grad NAME     show the cleaned gradient graph of the function bound to NAME: J of\n"
+    "                 its graph as lowered (no argument types known, so not specialised),\n"
+    "                 returning (out, bprop); --emit=grad shows those J builds at run time\n"
     "  :time EXPR     evaluate EXPR, show its value and the wall time it took\n"
     "  :load FILE     run the statements of FILE in this session\n"
     "  :help          this text\n"
@@ -56,7 +60,7 @@ const char* kReplHelp =
     "keys: Tab completes names, attributes (x.<Tab>) and module members; Ctrl-C clears the\n"
     "line or interrupts a running evaluation; Ctrl-R searches the history (~/.msl_history).\n";
 
-const char* const kCommands[] = {"type", "ir", "time", "load", "help", "quit"};
+const char* const kCommands[] = {"type", "ir", "grad", "time", "load", "help", "quit"};
 
 const char* const kKeywords[] = {"and",  "as",     "assert", "break",  "class", "continue", "def",
                                  "elif", "else",   "False",  "for",    "from",  "if",       "import",
@@ -269,7 +273,8 @@ class Session {
   // Evaluates the expression `text` (for :type, :time, :ir).
   Value evalExpr(const std::string& text, const std::string& cmd);
   void command(const std::string& line);
-  void showIr(const std::string& what);
+  // :ir NAME, or with `grad` :grad NAME (J of the function's lowered graph, cleaned).
+  void showIr(const std::string& what, bool grad = false);
 
   // Completion: the value a dotted name denotes in the session (no code runs).
   bool resolvePath(const std::string& path, Value* out);
@@ -424,13 +429,14 @@ void Session::command(const std::string& line) {
     if (arg.size() >= 2 && (arg[0] == '"' || arg[0] == '\'') && arg.back() == arg[0]) arg = arg.substr(1, arg.size() - 2);
     guarded([&] { execute(loadSourceFile(arg), false); });
   } else if (name == "grad") {
-    errWrite("error: :grad is not supported yet\n");  // comes with autodiff
+    if (!needArg("a function name")) return;
+    guarded([&] { showIr(arg, true); });
   } else {
     errWrite("error: unknown command '" + line.substr(0, sp) + "' (:help lists the commands)\n");
   }
 }
 
-void Session::showIr(const std::string& what) {
+void Session::showIr(const std::string& what, bool grad) {
   Value v;
   if (!isDottedName(what) || !resolvePath(what, &v)) {
     if (isDottedName(what) && what.find('.') == std::string::npos) {
@@ -445,7 +451,16 @@ void Session::showIr(const std::string& what) {
   // The function behind the value: closures, methods, partials, and a class's methods.
   while (v.is(VKind::BoundMethod) || v.is(VKind::Partial))
     v = v.is(VKind::BoundMethod) ? v.as<BoundMethodObj>()->func : v.as<PartialObj>()->func;
-  if (v.is(VKind::Closure)) {
+  if (v.is(VKind::Closure) && grad) {
+    const ir::Graph* g = v.as<ClosureObj>()->graph;
+    ir::Graph* jg = autodiff::jGraph(const_cast<ir::Graph*>(g));
+    ir::PrintOptions po;
+    po.types = false;
+    outWrite("# J(" + g->qualname + "): returns (out, bprop); bprop(ct) returns (ct of captured values, ct per parameter)\n" +
+             ir::printGraphTree(jg, po));
+  } else if (grad && !v.is(VKind::Prim)) {
+    errWrite("error: " + what + " is a value of type " + v.typeName() + ", not a function with a graph\n");
+  } else if (v.is(VKind::Closure)) {
     outWrite(ir::printGraphTree(v.as<ClosureObj>()->graph));
   } else if (v.is(VKind::Class)) {
     auto* c = v.as<ClassObj>();

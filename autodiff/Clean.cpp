@@ -1,0 +1,792 @@
+// Cleaning of J's graphs (see autodiff/Clean.h for the rewrites and their conditions).
+#include "autodiff/Clean.h"
+
+#include <algorithm>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/Abstract.h"
+#include "ir/Diagnostics.h"
+#include "ir/Manager.h"
+#include "ir/ShapeRules.h"
+#include "ir/Verifier.h"
+
+namespace msl::autodiff {
+
+using ir::Abstract;
+using ir::AKind;
+using ir::ConstKind;
+using ir::Graph;
+using ir::Module;
+using ir::Node;
+
+namespace {
+
+constexpr size_t kMaxInlineNodes = 400;  // a callee larger than this (with its nested graphs) stays a call
+constexpr int kMaxInlines = 2000;        // per cleaning: bounds the work on deep call chains
+constexpr int kMaxRounds = 50;
+
+// Answers calls, loops and globals with Any: the propagation only needs primitives.
+class AnyHost : public ir::RuleHost {
+ public:
+  const Abstract* call(const Abstract*, const std::vector<const Abstract*>&, const ir::KwArgs&) override {
+    return Abstract::any();
+  }
+  const Abstract* whileLoop(const Abstract*, const Abstract*, const Abstract*) override { return Abstract::any(); }
+  const Abstract* scan(const Abstract*, const Abstract*, const Abstract*) override { return Abstract::any(); }
+  const Abstract* globalValue(const ir::GlobalVar*) override { return Abstract::any(); }
+  void globalAssigned(const ir::GlobalVar*, const Abstract*) override {}
+  void moduleImported(const Module*) override {}
+  ir::Dim freshDim() override { return ir::Dim::fresh(); }
+  ir::SymbolSupply* joinSymbols() override { return nullptr; }
+};
+
+bool isNoneConst(const Node* n) { return n->isConst() && n->ckind == ConstKind::None; }
+bool isIntConst(const Node* n) { return n->isConst() && n->ckind == ConstKind::Int; }
+
+// A float tensor of known dtype and static shape.
+bool staticFloatTensor(const Abstract* a) {
+  if (!a || !a->isTensor() || !a->dtypeKnown || !a->rankKnown || !isFloat(a->dtype)) return false;
+  for (const ir::Dim& d : a->shape)
+    if (!d.isStatic()) return false;
+  return true;
+}
+
+// Helpers that return None when their cotangent (first argument) is None, before looking
+// at anything else (runtime/AutodiffPrims.cpp).
+bool noneInNoneOut(Prim p) {
+  switch (p) {
+    case Prim::CtIndex: case Prim::Unbroadcast: case Prim::SumBwd: case Prim::MinMaxBwd:
+    case Prim::MatMulBwd: case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd:
+    case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The primitive a node applies directly (not through depend).
+bool primOf(const Node* n, Prim* p) { return n->callsPrim(p); }
+
+bool pureEffect(Prim p) { return primInfo(p).effect != PrimEffect::Io; }
+
+// A Pure primitive that calls function values it is given (whose effects it then has).
+bool callsFunctions(const Node* n, Prim p) {
+  auto hasKey = [&] { return std::find(n->kwnames.begin(), n->kwnames.end(), "key") != n->kwnames.end(); };
+  switch (p) {
+    case Prim::WhileLoop: case Prim::Scan: case Prim::TreeMap: return true;
+    case Prim::Sorted: return n->numPositional() > 1 || hasKey();
+    case Prim::Min: case Prim::Max: return hasKey();
+    default: return false;
+  }
+}
+
+class Cleaner {
+ public:
+  Cleaner(Graph* root, const Graph* primal) : m_(*root->module), root_(root), primal_(primal) {}
+
+  CleanStats run() {
+    collectScope();
+    for (Graph* g : scope_) repairDefaults(g);
+    for (int round = 0; round < kMaxRounds; ++round) {
+      ++stats_.rounds;
+      int before = stats_.total();
+      collectScope();
+      propagate();
+      std::vector<Graph*> touched = scope_;
+      for (size_t k = 0; k < touched.size(); ++k) sweep(touched[k], touched);
+      resolveAll(touched);
+      collectScope();
+      dce();
+      if (stats_.total() == before) break;
+    }
+    collectScope();
+    emptyOrphans();
+    ir::computeFreeVars(scope_);
+    return stats_;
+  }
+
+ private:
+  Module& m_;
+  Graph* root_;
+  const Graph* primal_;
+  CleanStats stats_;
+  std::vector<Graph*> scope_;               // root and the graphs reachable from it inside it
+  std::unordered_set<Graph*> seen_;         // every graph ever in scope
+  std::unordered_map<Node*, Node*> repl_;   // node -> the node now standing for it (this round)
+  std::unordered_map<const Node*, const Abstract*> abs_;
+  int inlineBudget_ = kMaxInlines;
+  // For nodes put in by inlining: the callees they were copied from, innermost last (a
+  // callee already on the chain is not inlined again: that is recursion).
+  using Chain = std::shared_ptr<const std::vector<const Graph*>>;
+  std::unordered_map<const Node*, Chain> chain_;
+
+  bool inScope(const Graph* g) const { return g && ir::isWithin(g, root_); }
+
+  // ---------------------------------------------------------------- scope
+
+  void collectScope() {
+    scope_.clear();
+    std::unordered_set<Graph*> in{root_};
+    scope_.push_back(root_);
+    auto visit = [&](Node* c) {
+      if (c && c->isGraphConst() && inScope(c->g) && in.insert(c->g).second) scope_.push_back(c->g);
+    };
+    for (size_t k = 0; k < scope_.size(); ++k) {
+      Graph* g = scope_[k];
+      for (Node* n : g->nodes)
+        for (Node* i : n->inputs) visit(i);
+      visit(g->output);
+      for (Node* d : g->defaults) visit(d);
+    }
+    // Enclosing graphs first (the propagation reads free variables' abstracts).
+    auto depth = [](const Graph* g) {
+      int d = 0;
+      for (; g; g = g->parent) ++d;
+      return d;
+    };
+    std::stable_sort(scope_.begin(), scope_.end(), [&](Graph* a, Graph* b) { return depth(a) < depth(b); });
+    for (Graph* g : scope_) seen_.insert(g);
+  }
+
+  // J copies its primal's defaults after the slots newParam already made (one per
+  // parameter, all empty): the real defaults are the last params.size() entries.
+  static void repairDefaults(Graph* g) {
+    size_t n = g->params.size();
+    if (g->defaults.size() != 2 * n || n == 0) return;
+    for (size_t k = 0; k < n; ++k)
+      if (g->defaults[k]) return;
+    g->defaults.erase(g->defaults.begin(), g->defaults.begin() + (long)n);
+  }
+
+  // Graphs that no longer take part: emptied, so that nothing refers to removed nodes.
+  void emptyOrphans() {
+    std::unordered_set<Graph*> live(scope_.begin(), scope_.end());
+    for (Graph* g : seen_) {
+      if (live.count(g)) continue;
+      g->nodes.clear();
+      g->output = m_.constNone();
+      for (Node*& d : g->defaults) d = nullptr;
+      g->freeVars.clear();
+    }
+  }
+
+  // ---------------------------------------------------------------- abstracts
+
+  const Abstract* absOf(const Node* n) const {
+    if (n->abs) return n->abs;
+    if (n->isConst()) {
+      switch (n->ckind) {
+        case ConstKind::None: return Abstract::none();
+        case ConstKind::Bool: return Abstract::boolConst(n->b);
+        case ConstKind::Int: return Abstract::intConst(n->i);
+        case ConstKind::Float: return Abstract::floatConst(n->f);
+        case ConstKind::Str: return Abstract::strConst(n->s);
+        case ConstKind::DType: return Abstract::dtypeConst(n->dtype);
+        case ConstKind::Prim: return Abstract::primitive(n->prim);
+        default: return nullptr;
+      }
+    }
+    auto it = abs_.find(n);
+    return it == abs_.end() ? nullptr : it->second;
+  }
+
+  void propagate() {
+    abs_.clear();
+    if (primal_ && primal_->params.size() == root_->params.size())
+      for (size_t i = 0; i < root_->params.size(); ++i)
+        if (primal_->params[i]->abs) abs_[root_->params[i]] = primal_->params[i]->abs;
+    AnyHost host;
+    for (Graph* g : scope_)
+      for (Node* n : g->nodes) {
+        const Abstract* a = inferNode(n, host);
+        if (a && !a->isAny()) abs_[n] = a;
+      }
+  }
+
+  const Abstract* inferNode(const Node* n, ir::RuleHost& host) const {
+    if (n->abs) return n->abs;
+    Prim p;
+    if (!primOf(n, &p)) return nullptr;
+    auto arg = [&](size_t k) { return absOf(n->inputs[k]); };
+    switch (p) {  // the helpers follow the cotangent convention (a primal's shape and dtype)
+      case Prim::CtFill: {  // zeros like `like`, or the cotangent of `like`
+        const Abstract* like = n->inputs.size() == 3 && n->kwnames.empty() ? arg(2) : nullptr;
+        if (like && like->is(AKind::Float)) return Abstract::real();
+        return staticFloatTensor(like) ? like : nullptr;
+      }
+      case Prim::Unbroadcast:  // like's shape and dtype (a Python float for a float)
+      case Prim::SumBwd: {     // x's shape and dtype
+        if (n->inputs.size() < 3 || !n->kwnames.empty()) return nullptr;
+        const Abstract *c = arg(1), *like = arg(2);
+        if (!c || !(c->isTensor() || (p == Prim::Unbroadcast && c->is(AKind::Float)))) return nullptr;
+        if (p == Prim::Unbroadcast && like && like->is(AKind::Float)) return Abstract::real();
+        return staticFloatTensor(like) ? like : nullptr;
+      }
+      case Prim::MatMulBwd: {  // the shape and dtype of x (which=0) or y (1)
+        if (n->inputs.size() != 5 || !n->kwnames.empty() || !isIntConst(n->inputs[4])) return nullptr;
+        const Abstract *c = arg(1), *self = arg(n->inputs[4]->i == 0 ? 2 : 3);
+        return c && c->isTensor() && staticFloatTensor(self) ? self : nullptr;
+      }
+      case Prim::CtAdd: {
+        if (n->inputs.size() != 3 || !n->kwnames.empty()) return nullptr;
+        const Abstract *a = arg(1), *b = arg(2);
+        if (a && b && a->is(AKind::Float) && b->is(AKind::Float)) return Abstract::real();
+        return a && a == b && staticFloatTensor(a) ? a : nullptr;
+      }
+      default: break;
+    }
+    const PrimInfo& info = primInfo(p);
+    size_t npos = n->numPositional();
+    std::vector<const Abstract*> pos;
+    ir::KwArgs kw;
+    for (size_t k = 1; k < n->inputs.size(); ++k) {
+      const Abstract* a = arg(k);
+      if (!a) a = Abstract::any();
+      if (k <= npos) pos.push_back(a);
+      else kw.push_back({n->kwnames[k - 1 - npos], a});
+    }
+    try {
+      ir::RuleResult r;
+      if (info.variadicNode) {
+        std::vector<const Abstract*> all = pos;
+        for (auto& [name, a] : kw) all.push_back(a);
+        r = ir::inferPrim(p, all, n->kwnames, host);
+      } else {
+        std::vector<const Abstract*> bound;
+        if (!ir::bindPrimArgs(p, pos, kw, &bound, &r)) return nullptr;
+        r = ir::inferPrim(p, bound, {}, host);
+      }
+      if (r.failed || !r.value || r.value->isBottom()) return nullptr;
+      return r.value;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+
+  // Whether n's value can never be None.
+  bool nonNone(const Node* n) const {
+    if (n->isConst()) return n->ckind != ConstKind::None && n->ckind != ConstKind::Undef;
+    Prim p;
+    if (primOf(n, &p) && (p == Prim::CtFill || p == Prim::MakeTuple || p == Prim::MakeList || p == Prim::MakeDict))
+      return true;
+    const Abstract* a = absOf(n);
+    if (!a) return false;
+    switch (a->kind) {
+      case AKind::Tensor: case AKind::Float: case AKind::Int: case AKind::Bool: case AKind::Str:
+      case AKind::Tuple: case AKind::List: case AKind::Dict: case AKind::Record:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // ---------------------------------------------------------------- rewriting
+
+  Node* resolve(Node* n) {
+    if (!n) return n;
+    for (auto it = repl_.find(n); it != repl_.end(); it = repl_.find(n)) n = it->second;
+    return n;
+  }
+
+  void resolveAll(const std::vector<Graph*>& graphs) {
+    for (Graph* g : graphs) {
+      for (Node* n : g->nodes)
+        for (Node*& i : n->inputs) i = resolve(i);
+      g->output = resolve(g->output);
+      for (Node*& d : g->defaults) d = resolve(d);
+      if (!repl_.empty())
+        g->nodes.erase(std::remove_if(g->nodes.begin(), g->nodes.end(), [&](Node* n) { return repl_.count(n) > 0; }),
+                       g->nodes.end());
+    }
+    repl_.clear();
+  }
+
+  // A key identifying a pure application by callee, inputs and keywords (constants by value).
+  static void keyOf(const Node* in, std::string* key) {
+    if (!in->isConst()) {
+      key->append("n");
+      key->append(reinterpret_cast<const char*>(&in), sizeof in);
+      return;
+    }
+    key->push_back('c');
+    key->push_back((char)in->ckind);
+    switch (in->ckind) {
+      case ConstKind::Bool: key->push_back(in->b ? '1' : '0'); break;
+      case ConstKind::Int: key->append(std::to_string(in->i)); break;
+      case ConstKind::Float: {
+        uint64_t bits;
+        std::memcpy(&bits, &in->f, sizeof bits);
+        key->append(std::to_string(bits));
+        break;
+      }
+      case ConstKind::Str: key->append(std::to_string(in->s.size()) + ":" + in->s); break;
+      case ConstKind::DType: key->append(std::to_string((int)in->dtype)); break;
+      case ConstKind::Prim: key->append(std::to_string((int)in->prim)); break;
+      case ConstKind::Graph: key->append(reinterpret_cast<const char*>(&in->g), sizeof in->g); break;
+      case ConstKind::None: case ConstKind::Ellipsis: case ConstKind::Token: break;
+      default: key->append(reinterpret_cast<const char*>(&in), sizeof in); break;  // by identity
+    }
+    key->push_back(';');
+  }
+
+  void sweep(Graph* g, std::vector<Graph*>& touched) {
+    std::unordered_map<std::string, Node*> cse;
+    for (size_t i = 0; i < g->nodes.size();) {
+      Node* n = g->nodes[i];
+      if (repl_.count(n)) {
+        ++i;
+        continue;
+      }
+      for (Node*& in : n->inputs) in = resolve(in);
+      if (Node* r = rewrite(n)) {
+        repl_[n] = r;
+        ++i;
+        continue;
+      }
+      // partial(f, a...)(b...) -> f(a..., b...); __jcall(J graph, a...) -> the graph's call
+      Node* callee = n->inputs[0];
+      bool isPartial = callee->isApply() && callee->isPrimApply(Prim::Partial) && callee->kwnames.empty() &&
+                       callee->inputs.size() >= 2;
+      if (isPartial || directJCall(n)) {
+        std::vector<Node*> in;
+        if (isPartial) in.assign(callee->inputs.begin() + 1, callee->inputs.end());
+        in.insert(in.end(), n->inputs.begin() + 1, n->inputs.end());
+        Node* c = m_.newApply(g, std::move(in), n->loc);
+        g->nodes.pop_back();
+        c->kwnames = n->kwnames;
+        c->name = n->name;
+        g->nodes.insert(g->nodes.begin() + (long)i, c);
+        repl_[n] = c;
+        ++(isPartial ? stats_.partials : stats_.jcalls);
+        continue;  // c is next
+      }
+      if (inlinable(n, g)) {
+        size_t added = inlineCall(n, g, i, touched);
+        (void)added;
+        ++stats_.inlined;
+        continue;  // the callee's first node is next
+      }
+      // CSE of pure primitive applications.
+      Prim p;
+      if (primOf(n, &p) && primInfo(p).effect == PrimEffect::Pure && !callsFunctions(n, p)) {
+        std::string key;
+        for (const Node* in : n->inputs) keyOf(in, &key);
+        for (const std::string& k : n->kwnames) key += "k" + k + ";";
+        auto [it, fresh] = cse.emplace(std::move(key), n);
+        if (!fresh) {
+          repl_[n] = it->second;
+          ++stats_.cse;
+        }
+      }
+      ++i;
+    }
+  }
+
+  // __jcall(g, a...) of a graph J made, with arguments that bind one to one to its
+  // positional parameters: the interpreter runs g on them (Interpreter::jcall), so it is
+  // the call g(a...).
+  static bool directJCall(const Node* n) {
+    if (!n->isPrimApply(Prim::JCall) || !n->kwnames.empty() || n->inputs.size() < 2) return false;
+    const Node* f = n->inputs[1];
+    if (!f->isGraphConst() || !f->g->madeByJ || f->g->params.size() != n->inputs.size() - 2) return false;
+    for (ir::ParamKind k : f->g->paramKinds)
+      if (k != ir::ParamKind::Positional) return false;
+    return f->g->paramKinds.size() == f->g->params.size();
+  }
+
+  // A state that only orders values: the initial state, or update_state of such a state
+  // (no effect is in it, so depending on it orders nothing the interpreter does not).
+  static bool valuesOnly(const Node* s) {
+    while (s->isPrimApply(Prim::UpdateState) && s->kwnames.empty() && s->inputs.size() == 3) s = s->inputs[1];
+    return s->isConst() && s->ckind == ConstKind::Token;
+  }
+
+  // The local rewrites: the node now standing for n, or nullptr.
+  Node* rewrite(Node* n) {
+    Prim p;
+    if (!primOf(n, &p)) return nullptr;
+    const auto& in = n->inputs;
+    size_t nargs = in.size() - 1;
+    bool plain = n->kwnames.empty();
+    auto count = [](int& c, Node* r) {
+      ++c;
+      return r;
+    };
+    // A pure computation whose value the abstracts know: that constant.
+    if (Node* c = foldConstant(n, p)) return count(stats_.identities, c);
+    // The cotangent helpers of a None cotangent.
+    if (plain && nargs >= 1 && noneInNoneOut(p) && isNoneConst(in[1])) return count(stats_.zeros, in[1]);
+    switch (p) {
+      case Prim::Depend:  // a constant is the same value whenever it is read
+        if (plain && nargs == 2 && (in[1]->isConst() || valuesOnly(in[2]))) return count(stats_.identities, in[1]);
+        return nullptr;
+      case Prim::CtAdd:
+        if (!plain || nargs != 2) return nullptr;
+        if (isNoneConst(in[1])) return count(stats_.zeros, in[2]);
+        if (isNoneConst(in[2])) return count(stats_.zeros, in[1]);
+        return nullptr;
+      case Prim::CtFill:
+        if (plain && nargs == 2 && nonNone(in[1])) return count(stats_.zeros, in[1]);
+        return nullptr;
+      case Prim::Switch:  // switch(c, a, a): c is already a bool
+        if (plain && nargs == 3 && in[2] == in[3]) return count(stats_.zeros, in[2]);
+        if (plain && nargs == 3 && isNoneConst(in[2]) && isNoneConst(in[3])) return count(stats_.zeros, in[2]);
+        return nullptr;
+      case Prim::TupleGetItem:
+      case Prim::GetItem:
+      case Prim::CtIndex: {
+        if (!plain || nargs != 2) return nullptr;
+        Node* t = in[1];
+        Prim tp;
+        if (!primOf(t, &tp) || !t->kwnames.empty()) return nullptr;
+        if (tp == Prim::MakeTuple && isIntConst(in[2])) {
+          int64_t size = (int64_t)t->inputs.size() - 1, k = in[2]->i < 0 ? in[2]->i + size : in[2]->i;
+          if (k >= 0 && k < size) return count(stats_.tuples, t->inputs[(size_t)k + 1]);
+          if (p == Prim::CtIndex) return count(stats_.tuples, m_.constNone());
+          return nullptr;  // tuple_getitem / getitem out of range raise
+        }
+        if (tp == Prim::MakeDict && p == Prim::CtIndex && in[2]->isConst() &&
+            (in[2]->ckind == ConstKind::Int || in[2]->ckind == ConstKind::Str)) {
+          Node* found = nullptr;
+          for (size_t k = 1; k + 1 < t->inputs.size(); k += 2) {
+            const Node* key = t->inputs[k];
+            if (!key->isConst() || (key->ckind != ConstKind::Int && key->ckind != ConstKind::Str)) return nullptr;
+            if (key->ckind == in[2]->ckind && (key->ckind == ConstKind::Int ? key->i == in[2]->i : key->s == in[2]->s))
+              found = t->inputs[k + 1];  // the last one wins, as in the dict
+          }
+          return count(stats_.tuples, found ? found : m_.constNone());
+        }
+        return nullptr;
+      }
+      case Prim::Unbroadcast: {
+        if (!plain || nargs != 2) return nullptr;
+        const Abstract *c = absOf(in[1]), *like = absOf(in[2]);
+        if (c && like && c == like && staticFloatTensor(c)) return count(stats_.identities, in[1]);
+        if (c && like && c->is(AKind::Float) && like->is(AKind::Float)) return count(stats_.identities, in[1]);
+        return nullptr;
+      }
+      case Prim::Mul:
+      case Prim::Add:
+      case Prim::Sub: {
+        if (!plain || nargs != 2) return nullptr;
+        double unit = p == Prim::Mul ? 1.0 : 0.0;
+        auto isUnit = [&](const Node* c) {
+          return c->isConst() && ((c->ckind == ConstKind::Int && (double)c->i == unit) ||
+                                  (c->ckind == ConstKind::Float && c->f == unit));
+        };
+        if (isUnit(in[2]) && keepsType(in[1], in[2])) return count(stats_.algebra, in[1]);
+        if (p != Prim::Sub && isUnit(in[1]) && keepsType(in[2], in[1])) return count(stats_.algebra, in[2]);
+        return nullptr;
+      }
+      case Prim::Neg: {
+        if (!plain || nargs != 1) return nullptr;
+        Node* x = in[1];
+        if (x->isPrimApply(Prim::Neg) && x->kwnames.empty() && x->inputs.size() == 2 && numeric(absOf(x->inputs[1])))
+          return count(stats_.algebra, x->inputs[1]);
+        return nullptr;
+      }
+      default:
+        return nullptr;
+    }
+  }
+
+  // Python ints and bools the abstracts know, and floats from the exactly rounded
+  // arithmetic of numbers (the shape rules compute those as the run time does).
+  Node* foldConstant(Node* n, Prim p) {
+    if (primInfo(p).effect != PrimEffect::Pure || p == Prim::Depend || p == Prim::UpdateState) return nullptr;
+    const Abstract* a = absOf(n);
+    if (a && a->known && a->is(AKind::Int)) return m_.constInt(a->i, n->loc);
+    if (a && a->known && a->is(AKind::Bool)) return m_.constBool(a->b);
+    if (a && a->known && a->is(AKind::Float) && (p == Prim::Add || p == Prim::Sub || p == Prim::Mul || p == Prim::Div))
+      return m_.constFloat(a->f, n->loc);
+    // Python numbers: true division, and arithmetic with a float, in doubles.
+    if (!n->kwnames.empty() || n->inputs.size() != 3 || !(p == Prim::Add || p == Prim::Sub || p == Prim::Mul || p == Prim::Div))
+      return nullptr;
+    const Node *x = n->inputs[1], *y = n->inputs[2];
+    auto num = [](const Node* c, double* v) {
+      if (!c->isConst()) return false;
+      if (c->ckind == ConstKind::Float) *v = c->f;
+      else if (c->ckind == ConstKind::Int && c->i > -(1LL << 53) && c->i < (1LL << 53)) *v = (double)c->i;
+      else return false;
+      return true;
+    };
+    double u, v;
+    if (!num(x, &u) || !num(y, &v)) return nullptr;
+    if (p != Prim::Div && x->ckind == ConstKind::Int && y->ckind == ConstKind::Int) return nullptr;
+    switch (p) {
+      case Prim::Add: return m_.constFloat(u + v, n->loc);
+      case Prim::Sub: return m_.constFloat(u - v, n->loc);
+      case Prim::Mul: return m_.constFloat(u * v, n->loc);
+      default: return v != 0 ? m_.constFloat(u / v, n->loc) : nullptr;
+    }
+  }
+
+  // A non-bool number or tensor of known dtype.
+  static bool numeric(const Abstract* a) {
+    if (!a) return false;
+    if (a->isTensor()) return a->dtypeKnown && a->dtype != DType::Bool;
+    return a->is(AKind::Float) || a->is(AKind::Int);
+  }
+
+  // Whether x op c (c a Python number constant) has x's dtype and shape.
+  bool keepsType(const Node* x, const Node* c) const {
+    const Abstract* a = absOf(x);
+    if (!a) return false;
+    if (a->isTensor()) {
+      if (!a->dtypeKnown || a->dtype == DType::Bool) return false;
+      return isFloat(a->dtype) || c->ckind == ConstKind::Int;  // a weak float scalar promotes int tensors
+    }
+    if (a->is(AKind::Float)) return true;
+    if (a->is(AKind::Int)) return c->ckind == ConstKind::Int;
+    return false;
+  }
+
+  // ---------------------------------------------------------------- inlining
+
+  // The graphs nested in g that g's body reaches through graph constants (g excluded).
+  static std::vector<Graph*> nestedGraphs(Graph* g) {
+    std::vector<Graph*> out;
+    std::unordered_set<Graph*> in{g};
+    std::vector<Graph*> work{g};
+    while (!work.empty()) {
+      Graph* h = work.back();
+      work.pop_back();
+      auto visit = [&](Node* c) {
+        if (c && c->isGraphConst() && c->g != g && ir::isWithin(c->g, g) && in.insert(c->g).second) {
+          out.push_back(c->g);
+          work.push_back(c->g);
+        }
+      };
+      for (Node* n : h->nodes)
+        for (Node* i : n->inputs) visit(i);
+      visit(h->output);
+      for (Node* d : h->defaults) visit(d);
+    }
+    return out;
+  }
+
+  // Whether g (or a graph nested in it) refers to g itself: a recursive function.
+  static bool selfReferent(Graph* g, const std::vector<Graph*>& nested) {
+    auto refs = [&](Graph* h) {
+      for (Node* n : h->nodes)
+        for (Node* i : n->inputs)
+          if (i->isGraphConst() && i->g == g) return true;
+      return h->output && h->output->isGraphConst() && h->output->g == g;
+    };
+    if (refs(g)) return true;
+    for (Graph* h : nested)
+      if (refs(h)) return true;
+    return false;
+  }
+
+  bool inlinable(Node* n, Graph* caller) {
+    if (inlineBudget_ <= 0 || !n->isApply() || !n->kwnames.empty()) return false;
+    Node* c = n->inputs[0];
+    if (!c->isGraphConst()) return false;
+    Graph* callee = c->g;
+    if (ir::isWithin(caller, callee)) return false;  // a call of an enclosing graph: recursion
+    auto ch = chain_.find(n);
+    if (ch != chain_.end() && std::find(ch->second->begin(), ch->second->end(), callee) != ch->second->end())
+      return false;
+    if (callee->params.size() != n->inputs.size() - 1 || !callee->output) return false;
+    for (ir::ParamKind k : callee->paramKinds)
+      if (k != ir::ParamKind::Positional) return false;
+    // A callee from outside must not capture anything (its captured values are not here).
+    if (!inScope(callee)) {
+      if (!callee->freeVars.empty()) return false;
+      for (Node* d : callee->defaults)
+        if (d) return false;
+    } else if (callee->parent && !ir::isWithin(caller, callee->parent)) {
+      return false;  // its free variables would not be visible in the caller
+    }
+    std::vector<Graph*> nested = nestedGraphs(callee);
+    size_t size = callee->nodes.size();
+    for (Graph* h : nested) size += h->nodes.size();
+    if (size > kMaxInlineNodes || selfReferent(callee, nested)) return false;
+    return true;
+  }
+
+  // Replaces the call n (at position i of caller) by a copy of its callee's body, placed
+  // at i; nested graphs of the callee are cloned with it. Returns the number of nodes put in.
+  size_t inlineCall(Node* n, Graph* caller, size_t i, std::vector<Graph*>& touched) {
+    --inlineBudget_;
+    Graph* callee = n->inputs[0]->g;
+    std::unordered_map<const Node*, Node*> map;
+    std::unordered_map<const Graph*, Graph*> gmap{{callee, caller}};
+    auto outer = chain_.find(n);
+    auto chain = std::make_shared<std::vector<const Graph*>>();
+    if (outer != chain_.end()) *chain = *outer->second;
+    chain->push_back(callee);
+    for (size_t k = 0; k < callee->params.size(); ++k) map[callee->params[k]] = n->inputs[k + 1];
+    std::vector<Graph*> nested = nestedGraphs(callee);
+    auto depth = [&](const Graph* g) {
+      int d = 0;
+      for (; g && g != callee; g = g->parent) ++d;
+      return d;
+    };
+    std::stable_sort(nested.begin(), nested.end(), [&](Graph* a, Graph* b) { return depth(a) < depth(b); });
+    // Shells of the nested graphs first: the callee's nodes may refer to them.
+    for (Graph* h : nested) {
+      auto parent = gmap.find(h->parent);
+      Graph* c = m_.newGraph(h->name, parent != gmap.end() ? parent->second : caller, h->loc);
+      c->qualname = h->qualname;
+      c->isFunction = h->isFunction;
+      c->isMethod = h->isMethod;
+      c->madeByJ = h->madeByJ;
+      for (Node* p : h->params) {
+        Node* q = m_.newParam(c, p->name, p->loc);
+        q->abs = p->abs;
+        map[p] = q;
+      }
+      c->paramKinds = h->paramKinds;
+      c->defaults.clear();  // mapped below
+      gmap[h] = c;
+      touched.push_back(c);
+      seen_.insert(c);
+    }
+    auto mapIn = [&](Node* in) -> Node* {
+      in = resolve(in);
+      if (!in) return in;
+      if (in->isGraphConst()) {
+        auto g = gmap.find(in->g);
+        return g != gmap.end() && in->g != callee ? m_.constGraph(g->second, in->loc) : in;
+      }
+      auto it = map.find(in);
+      return it != map.end() ? it->second : in;
+    };
+    auto copyNodes = [&](Graph* from, Graph* to) {
+      for (Node* x : from->nodes) {
+        if (repl_.count(x)) {  // already rewritten in the callee (its replacement comes earlier)
+          map[x] = mapIn(x);
+          continue;
+        }
+        std::vector<Node*> in;
+        for (Node* y : x->inputs) in.push_back(mapIn(y));
+        Node* c = m_.newApply(to, std::move(in), x->loc);
+        c->kwnames = x->kwnames;
+        c->name = x->name;
+        c->abs = x->abs;
+        map[x] = c;
+        chain_[c] = chain;
+      }
+    };
+    size_t before = caller->nodes.size();
+    copyNodes(callee, caller);
+    std::vector<Node*> body(caller->nodes.begin() + (long)before, caller->nodes.end());
+    caller->nodes.resize(before);
+    caller->nodes.insert(caller->nodes.begin() + (long)i, body.begin(), body.end());
+    for (Graph* h : nested) {
+      Graph* c = gmap.at(h);
+      copyNodes(h, c);
+      for (size_t k = 0; k < h->params.size(); ++k)
+        c->defaults.push_back(k < h->defaults.size() ? mapIn(h->defaults[k]) : nullptr);
+      c->output = mapIn(h->output);
+    }
+    repl_[n] = mapIn(callee->output);
+    return body.size();
+  }
+
+  // ---------------------------------------------------------------- DCE
+
+  bool effectful(Node* n, std::unordered_map<const Graph*, bool>& pureGraphs) {
+    Prim p;
+    if (primOf(n, &p)) return !pureEffect(p) || callsFunctions(n, p);
+    Node* c = n->inputs[0];
+    if (!c->isGraphConst()) return true;  // an unknown function value
+    auto it = pureGraphs.find(c->g);
+    if (it != pureGraphs.end()) return !it->second;
+    // Pure: only pure primitives, and no function values flowing anywhere.
+    bool pure = true;
+    for (Node* x : c->g->nodes) {
+      Prim q;
+      if (!primOf(x, &q) || !pureEffect(q) || callsFunctions(x, q)) pure = false;
+      for (size_t k = 1; k < x->inputs.size() && pure; ++k)
+        if (x->inputs[k]->isGraphConst() || (x->inputs[k]->isConst() && x->inputs[k]->ckind == ConstKind::Prim))
+          pure = false;
+      if (!pure) break;
+    }
+    pureGraphs[c->g] = pure;
+    return !pure;
+  }
+
+  void dce() {
+    std::unordered_set<const Node*> live;
+    std::unordered_set<const Graph*> liveGraphs;
+    std::unordered_map<const Graph*, bool> pureGraphs;
+    std::vector<Node*> work;
+    std::vector<Graph*> graphWork{root_};
+    auto markGraphConst = [&](Node* c) {
+      if (c && c->isGraphConst() && inScope(c->g) && liveGraphs.insert(c->g).second) graphWork.push_back(c->g);
+    };
+    liveGraphs.insert(root_);
+    while (!work.empty() || !graphWork.empty()) {
+      if (!graphWork.empty()) {
+        Graph* g = graphWork.back();
+        graphWork.pop_back();
+        work.push_back(g->output);
+        for (Node* d : g->defaults)
+          if (d) work.push_back(d);
+        for (Node* n : g->nodes)
+          if (effectful(n, pureGraphs)) work.push_back(n);
+        continue;
+      }
+      Node* n = work.back();
+      work.pop_back();
+      if (!n) continue;
+      if (n->isConst()) {
+        markGraphConst(n);
+        continue;
+      }
+      if (!n->isApply() || !live.insert(n).second) continue;
+      for (Node* in : n->inputs) work.push_back(in);
+    }
+    for (Graph* g : scope_) {
+      size_t before = g->nodes.size();
+      g->nodes.erase(std::remove_if(g->nodes.begin(), g->nodes.end(), [&](Node* n) { return !live.count(n); }),
+                     g->nodes.end());
+      stats_.dce += (int)(before - g->nodes.size());
+    }
+  }
+};
+
+}  // namespace
+
+CleanStats cleanGraphs(Graph* root, const Graph* primal) {
+  Cleaner c(root, primal);
+  return c.run();
+}
+
+namespace {
+bool gCleaning = true;
+}
+
+void setCleaningEnabled(bool on) { gCleaning = on; }
+bool cleaningEnabled() { return gCleaning; }
+
+void cleanJGraph(Graph* jg, const Graph* primal) {
+  if (!gCleaning) return;
+#ifndef NDEBUG
+  // The verifier's complaints that cleaning introduced (the module may hold others).
+  std::vector<std::string> before = ir::verifyModule(*jg->module);
+  cleanGraphs(jg, primal);
+  std::vector<std::string> after = ir::verifyModule(*jg->module);
+  std::sort(before.begin(), before.end());
+  std::sort(after.begin(), after.end());
+  std::vector<std::string> added;
+  std::set_difference(after.begin(), after.end(), before.begin(), before.end(), std::back_inserter(added));
+  if (!added.empty()) {
+    std::string msg = "invalid IR in module '" + jg->module->name + "' after cleaning " + jg->qualname + ":";
+    for (const std::string& a : added) msg += "\n  " + a;
+    throw InternalError(msg);
+  }
+#else
+  cleanGraphs(jg, primal);
+#endif
+}
+
+}  // namespace msl::autodiff
