@@ -46,6 +46,7 @@ Value runGraph(const Graph* g, std::vector<Value> args) {
   Value cv = Value::object(c);
   c->graph = g;
   c->defaults.assign(g->params.size(), Value::undef());
+  c->jworld = g->madeByJ ? 1000 : 0;  // differentiated code runs in a world of its own (docs/autodiff.md)
   return interp().runGraph(g, c, args.data());
 }
 
@@ -347,6 +348,7 @@ TEST(Clean, JCallOfJGraphIsInlined) {
         Node* a = m.newParam(j, "a", SourceLoc{});
         j->output = call(m, j, Prim::MakeTuple, {call(m, j, Prim::Mul, {a, a}), m.constNone()});
         Graph* g = m.newGraph("f", nullptr, SourceLoc{});
+        g->madeByJ = true;  // J's code: the closures it makes are of its world, so __jcall runs them directly
         Node* x = m.newParam(g, "x", SourceLoc{});
         Node* r = call(m, g, Prim::JCall, {m.constGraph(j), x});
         g->output = call(m, g, Prim::TupleGetItem, {r, m.constInt(0)});
