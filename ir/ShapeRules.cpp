@@ -2284,6 +2284,8 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
     case Prim::WhileBwd: case Prim::SeqBwd: case Prim::NNBwd:
+    case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd: case Prim::TopkBwd: case Prim::SplitBwd:
+    case Prim::TreeMapJ: case Prim::TreeMapBwd:
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:
