@@ -294,9 +294,11 @@ class Builder {
         jcallNode(n, jg, std::move(in));
         return;
       }
-      if (p == Prim::Scan || p == Prim::WhileLoop) {
-        // The loop runs J of its body; the stack of per-iteration bprops is the call's bprop.
-        std::vector<Node*> in{m_.constPrim(p == Prim::Scan ? Prim::ScanJ : Prim::WhileJ, n->loc)};
+      if (p == Prim::Scan || p == Prim::WhileLoop || p == Prim::TreeMap) {
+        // The loop (tree_map: the walk over the leaves) runs J of its body; the stack of
+        // per-iteration bprops is the call's bprop.
+        Prim jp = p == Prim::Scan ? Prim::ScanJ : p == Prim::WhileLoop ? Prim::WhileJ : Prim::TreeMapJ;
+        std::vector<Node*> in{m_.constPrim(jp, n->loc)};
         for (size_t i = 1; i < n->inputs.size(); ++i) in.push_back(F(n->inputs[i]));
         jcallNode(n, jg, std::move(in));
         return;
@@ -414,8 +416,9 @@ class Builder {
       }
       return;
     }
-    if (p == Prim::Scan || p == Prim::WhileLoop) {  // (body or cond, body), iterable or init, init
-      Node* cts = call(b, p == Prim::Scan ? Prim::ScanBwd : Prim::WhileBwd, {bprop_.at(n), c}, n->loc);
+    if (p == Prim::Scan || p == Prim::WhileLoop || p == Prim::TreeMap) {  // (body or cond, body), iterable or init, init; tree_map: f, trees
+      Prim bp = p == Prim::Scan ? Prim::ScanBwd : p == Prim::WhileLoop ? Prim::WhileBwd : Prim::TreeMapBwd;
+      Node* cts = call(b, bp, {bprop_.at(n), c}, n->loc);
       for (size_t k = 1; k < n->inputs.size(); ++k)
         add(contrib, n->inputs[k], call(b, Prim::CtIndex, {cts, m_.constInt((int64_t)k - 1)}, n->loc), b);
       return;

@@ -6,13 +6,172 @@
 
 #include "autodiff/J.h"
 
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+
+#include "ir/Diagnostics.h"
+
 namespace msl::autodiff {
 
 using ir::Node;
 
+namespace {
+
+// The items of a tuple built in the graph (make_tuple(a, b, ...)), or an empty vector.
+std::vector<Node*> tupleItemsOf(Node* t) {
+  if (!t->isPrimApply(Prim::MakeTuple)) return {};
+  return std::vector<Node*>(t->inputs.begin() + 1, t->inputs.end());
+}
+
+bool isNoneConst(const Node* n) { return n->isConst() && n->ckind == ir::ConstKind::None; }
+
+// A string constant's text; raises NotSupportedYet (naming `what`) when n is not one.
+const std::string& constText(const Node* n, SourceLoc loc, const char* what) {
+  if (!n->isConst() || n->ckind != ir::ConstKind::Str) raise(DiagId::NotSupportedYet, loc, {what});
+  return n->s;
+}
+
+// einsum: the operands' subscripts and the output's ("ij,jk" with no "->": the letters
+// used once, in alphabetical order, as NumPy does).
+void parseEinsum(std::string spec, std::vector<std::string>* ins, std::string* out) {
+  spec.erase(std::remove(spec.begin(), spec.end(), ' '), spec.end());
+  size_t arrow = spec.find("->");
+  std::string lhs = arrow == std::string::npos ? spec : spec.substr(0, arrow);
+  size_t start = 0;
+  while (true) {
+    size_t comma = lhs.find(',', start);
+    ins->push_back(lhs.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  if (arrow != std::string::npos) {
+    *out = spec.substr(arrow + 2);
+    return;
+  }
+  std::map<char, int> count;
+  for (const auto& in : *ins)
+    for (char ch : in) ++count[ch];
+  out->clear();
+  for (auto [ch, n] : count)
+    if (n == 1) out->push_back(ch);
+}
+
+}  // namespace
+
 Node* RuleCtx::call(Prim p, std::vector<Node*> args) {
   args.insert(args.begin(), m.constPrim(p, loc));
   return m.newApply(b, std::move(args), loc);
+}
+
+// __nn_bwd(ct, kind, args) -> (ct_arg...): its own reverse rule, per kind. c is the tuple
+// of cotangents of those outputs; ci(k) is the k-th (zeros when None). The part linear in
+// ct is the forward derivative of kind(*args) in the direction c; the rest is the
+// second derivative of kind contracted with ct and c.
+static std::vector<Node*> nnBwdRule(RuleCtx& r) {
+  Node *ct = r.x[0], *c = r.ct, *y = r.out;
+  const std::string& kind = constText(r.x[1], r.loc, "differentiating __nn_bwd with a non-constant kind");
+  std::vector<Node*> a = tupleItemsOf(r.x[2]);
+  if (a.empty()) raise(DiagId::NotSupportedYet, r.loc, {"differentiating __nn_bwd with unpacked arguments"});
+  auto C = [&](Prim q, std::vector<Node*> v) { return r.call(q, std::move(v)); };
+  auto mul = [&](Node* p, Node* q) { return C(Prim::Mul, {p, q}); };
+  auto add = [&](Node* p, Node* q) { return C(Prim::Add, {p, q}); };
+  auto sub = [&](Node* p, Node* q) { return C(Prim::Sub, {p, q}); };
+  auto ci = [&](int64_t k) {
+    return C(Prim::CtFill, {C(Prim::CtIndex, {c, r.integer(k)}), C(Prim::TupleGetItem, {y, r.integer(k)})});
+  };
+  auto nn = [&](Node* cot, const char* k, std::vector<Node*> args, int64_t which) {
+    Node* t = C(Prim::NNBwd, {cot, r.m.constStr(k), C(Prim::MakeTuple, std::move(args))});
+    return C(Prim::CtIndex, {t, r.integer(which)});
+  };
+  auto tuple = [&](std::vector<Node*> v) { return C(Prim::MakeTuple, std::move(v)); };
+  std::vector<Node*> none(a.size(), r.none());
+  if (kind == "gelu") {  // d ct = gelu'(x) c_x; d x = gelu''(x) ct c_x
+    Node* cx = ci(0);
+    std::vector<Node*> dargs = none;
+    dargs[0] = nn(mul(ct, cx), "gelu_grad", a, 0);
+    return {nn(cx, "gelu", a, 0), nullptr, tuple(dargs)};
+  }
+  if (kind == "clip") {
+    // ct_x = ct wx, ct_lo = ub(ct wl), ct_hi = ub(ct wh) with 0/1/one-half weights (ties
+    // share): d ct = c_x wx + c_lo wl + c_hi wh; the weights are piecewise constant.
+    Node *x = a[0], *lo = a[1], *hi = a[2];
+    bool hasLo = !isNoneConst(lo), hasHi = !isNoneConst(hi);
+    auto share = [&](Prim strict, Node* u, Node* v) {
+      return add(C(strict, {u, v}), mul(C(Prim::Eq, {u, v}), r.num(0.5)));
+    };
+    Node* wx = r.num(1.0);
+    if (hasLo) wx = mul(wx, share(Prim::Gt, x, lo));
+    if (hasHi) wx = mul(wx, share(Prim::Lt, x, hi));
+    Node* d = mul(ci(0), wx);
+    if (hasLo) {
+      Node* wl = share(Prim::Gt, lo, x);
+      if (hasHi) wl = mul(wl, share(Prim::Lt, x, hi));
+      d = add(d, mul(ci(1), wl));
+    }
+    if (hasHi) d = add(d, mul(ci(2), share(Prim::Gt, x, hi)));
+    return {r.ub(d, ct), nullptr, nullptr};
+  }
+  if (kind == "avg_pool2d") {  // linear in ct, independent of x: d ct = avg_pool2d(c_x)
+    return {r.ub(C(Prim::AvgPool2d, {ci(0), a[1], a[2], a[3]}), ct), nullptr, nullptr};
+  }
+  if (kind == "max_pool2d") {  // ct routed to each window's maximum: d ct = c_x read at those maxima
+    return {r.ub(nn(ci(0), "max_pool2d^T", a, 0), ct), nullptr, nullptr};
+  }
+  if (kind == "conv2d") {
+    // dx = conv^T(ct, w), dw = corr(ct, x), db = sum(ct), bilinear in (ct, w) and (ct, x):
+    // d ct = conv2d(c_x, w, c_b) + conv2d(x, c_w); d x = conv^T(ct, c_w); d w = corr(ct, c_x).
+    Node *x = a[0], *w = a[1], *b = a[2], *s = a[3], *p = a[4];
+    Node* cx = ci(0);
+    Node* cw = ci(1);
+    Node* dct = add(C(Prim::Conv2d, {cx, w, isNoneConst(b) ? r.none() : ci(2), s, p}), C(Prim::Conv2d, {x, cw, r.none(), s, p}));
+    std::vector<Node*> dargs = none;
+    dargs[0] = nn(ct, "conv2d", {x, cw, r.none(), s, p}, 0);
+    dargs[1] = nn(ct, "conv2d", {cx, w, r.none(), s, p}, 1);
+    return {r.ub(dct, ct), nullptr, tuple(dargs)};
+  }
+  if (kind == "layer_norm") {
+    // Over the last axis, N items: mu, xc = x - mu, r = rsqrt(mean(xc^2) + eps), xh = xc r.
+    // With A(v) = r (v - mean(v) - xh mean(v xh)) (layer_norm's VJP without gamma) and
+    // a = ct gamma: dx = A(a), dgamma = sum(ct xh), dbeta = sum(ct). So
+    //   d ct = A(u) gamma + c_g xh + c_b                    (u = c_dx, A self-adjoint)
+    //   d gamma = sum over leading axes of A(u) ct
+    //   d x = A(c_g ct) + dF/dx of F = <u, r (a - mean a) - r xh mean(a xh)> at fixed a:
+    //     G_xh = -r (a mean(u xh) + m u), m = mean(a xh);  G_r = sum(u (a - mean a)) - m sum(u xh) + sum(G_xh xc)
+    //     dxc = r G_xh - G_r r^3 xc / N;  d x = dxc - mean(dxc).
+    Node *x = a[0], *g = a[1], *beta = a[2], *eps = a[3];
+    bool hasG = !isNoneConst(g), hasB = !isNoneConst(beta);
+    Node* axis = r.integer(-1);
+    Node* keep = r.m.constBool(true);
+    auto mean = [&](Node* v) { return C(Prim::Mean, {v, axis, keep}); };
+    auto sum = [&](Node* v) { return C(Prim::TensorSum, {v, axis, keep}); };
+    Node* u = ci(0);
+    Node* A_u = nn(u, "layer_norm", {x, r.none(), r.none(), eps}, 0);
+    Node* xc = sub(x, mean(x));
+    Node* rs = C(Prim::Rsqrt, {add(mean(mul(xc, xc)), eps)});
+    Node* xh = mul(xc, rs);
+    Node* av = hasG ? mul(ct, g) : ct;
+    Node* m = mean(mul(av, xh));
+    Node* gxh = C(Prim::Neg, {mul(rs, add(mul(av, mean(mul(u, xh))), mul(m, u)))});
+    Node* gr = add(sub(sum(mul(u, sub(av, mean(av)))), mul(m, sum(mul(u, xh)))), sum(mul(gxh, xc)));
+    Node* n = C(Prim::GetItem, {C(Prim::Shape, {x}), r.integer(-1)});
+    Node* r3 = mul(mul(rs, rs), rs);
+    Node* dxc = sub(mul(rs, gxh), C(Prim::Div, {mul(mul(gr, r3), xc), n}));
+    Node* dx = sub(dxc, mean(dxc));
+    Node* dct = hasG ? mul(A_u, g) : A_u;
+    std::vector<Node*> dargs = none;
+    if (hasG) {
+      Node* cg = ci(1);
+      dct = add(dct, mul(cg, xh));
+      dx = add(dx, nn(mul(cg, ct), "layer_norm", {x, r.none(), r.none(), eps}, 0));
+      dargs[1] = r.ub(mul(A_u, ct), g);
+    }
+    if (hasB) dct = add(dct, ci(2));
+    dargs[0] = r.ub(dx, x);
+    return {r.ub(dct, ct), nullptr, tuple(dargs)};
+  }
+  raise(DiagId::NotSupportedYet, r.loc, {"differentiating the backward pass of " + kind});
 }
 
 std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
@@ -177,23 +336,173 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::Depend: return {c, nullptr};
     case Prim::CheckBound: return {c, nullptr};
 
+
+    // ---- reductions and scans (issue 4)
+    case Prim::Prod: {
+      // dx_i = c prod_{j != i} x_j, with zeros handled as JAX does: with p the product of
+      // the nonzero x of the slice and z its count of zeros, z = 0: p / x_i; z = 1: p at
+      // the zero and 0 elsewhere; z >= 2: 0. c is broadcast back over the reduced axes.
+      Node* isz = C(Prim::Eq, {x[0], r.num(0.0)});
+      Node* safe = C(Prim::Where, {isz, r.num(1.0), x[0]});
+      Node* pnz = C(Prim::Prod, {safe, x[1], r.m.constBool(true)});
+      Node* z = C(Prim::TensorSum, {isz, x[1], r.m.constBool(true)});
+      Node* atZero = C(Prim::Where, {C(Prim::Eq, {z, r.integer(1)}), pnz, r.num(0.0)});
+      Node* elsewhere = C(Prim::Where, {C(Prim::Eq, {z, r.integer(0)}), div(pnz, safe), r.num(0.0)});
+      Node* d = C(Prim::Where, {isz, atZero, elsewhere});
+      return {ub(mul(C(Prim::SumBwd, {c, x[0], x[1], x[2]}), d), x[0]), nullptr, nullptr};
+    }
+    case Prim::Cumsum: {
+      // dx_i = sum_{j >= i} c_j = sum(c) - cumsum(c)_i + c_i along axis (axis None: of the
+      // flattened x), reshaped to x.
+      Node* total = C(Prim::TensorSum, {c, x[1], r.m.constBool(true)});
+      Node* rc = add(sub(total, C(Prim::Cumsum, {c, x[1]})), c);
+      return {ub(C(Prim::Reshape, {rc, C(Prim::Shape, {x[0]})}), x[0]), nullptr};
+    }
+    case Prim::Linspace: {
+      // y = a + t (b - a), t = linspace(0, 1, num): da = sum(c (1 - t)), db = sum(c t).
+      if (x[0]->isConst() && x[1]->isConst()) return {nullptr, nullptr, nullptr, nullptr};  // constant bounds: nothing to compute
+      Node* ct = mul(c, C(Prim::Linspace, {r.num(0.0), r.num(1.0), x[2], x[3]}));
+      return {ub(sub(c, ct), x[0]), ub(ct, x[1]), nullptr, nullptr};
+    }
+    case Prim::Uniform: {
+      // y = lo + (hi - lo) u, u = uniform(key, shape, dtype) (the same bits): dlo = sum(c (1 - u)),
+      // dhi = sum(c u). The key has no derivative.
+      if (x[3]->isConst() && x[4]->isConst()) return {nullptr, nullptr, nullptr, nullptr, nullptr};  // constant bounds
+      Node* cu = mul(c, C(Prim::Uniform, {x[0], x[1], x[2], r.num(0.0), r.num(1.0)}));
+      return {nullptr, nullptr, nullptr, ub(sub(c, cu), x[3]), ub(cu, x[4])};
+    }
+
+    // ---- selection and layout (issue 4)
+    case Prim::Take: return {C(Prim::TakeBwd, {c, x[0], x[1], x[2]}), nullptr, nullptr};  // c scatter-added at indices
+    case Prim::Tile: return {C(Prim::TileBwd, {c, x[0], x[1]}), nullptr};                  // the tiles of c summed
+    case Prim::Split: return {C(Prim::SplitBwd, {c, y, x[2], r.m.constBool(false)}), nullptr, nullptr};  // the pieces of c joined
+    case Prim::Pad: {
+      // x gets the interior of c; the fill value every padded slot: sum(c) - sum(interior).
+      Node* inner = C(Prim::PadBwd, {c, x[0], x[1]});
+      if (x[2]->isConst()) return {inner, nullptr, nullptr};  // a constant fill value
+      Node* all = C(Prim::TensorSum, {c, r.none(), r.m.constBool(false)});
+      return {inner, nullptr, ub(sub(all, C(Prim::TensorSum, {inner, r.none(), r.m.constBool(false)})), x[2])};
+    }
+    case Prim::Sort: return {C(Prim::SortBwd, {c, x[0], x[1], r.m.constBool(false)}), nullptr};  // c through the inverse permutation
+    case Prim::Topk:  // values: c[0] scattered back at the indices; the indices have no derivative
+      return {C(Prim::TopkBwd, {C(Prim::CtIndex, {c, r.integer(0)}), x[0], C(Prim::TupleGetItem, {y, r.integer(1)}), r.m.constBool(false)}), nullptr};
+    case Prim::Einsum: {
+      // y = einsum("s_0,...,s_n->o", x_0, ..., x_n) is linear in each operand:
+      // dx_i = einsum("o,s_j (j != i),s_i->s_i", c, x_j..., ones_like(x_i)); the ones
+      // operand brings the letters of s_i that appear nowhere else (summed in y).
+      std::vector<std::string> subs;
+      std::string o;
+      parseEinsum(constText(x[0], r.loc, "differentiating einsum with a spec that is not a constant string"), &subs, &o);
+      std::vector<Node*> ops = tupleItemsOf(x[1]);
+      if (ops.size() != subs.size()) raise(DiagId::NotSupportedYet, r.loc, {"differentiating einsum with unpacked operands"});
+      std::vector<Node*> cts;
+      for (size_t i = 0; i < ops.size(); ++i) {
+        std::string si = subs[i], spec = o;
+        if (std::set<char>(si.begin(), si.end()).size() != si.size())
+          raise(DiagId::NotSupportedYet, r.loc, {"differentiating einsum with a repeated index in one operand ('" + si + "')"});
+        std::vector<Node*> args{r.m.constStr(""), c};
+        std::string seen = o;
+        for (size_t j = 0; j < ops.size(); ++j)
+          if (j != i) {
+            spec += "," + subs[j];
+            seen += subs[j];
+            args.push_back(ops[j]);
+          }
+        bool lonely = false;
+        for (char ch : si) lonely = lonely || seen.find(ch) == std::string::npos;
+        if (lonely) {
+          spec += "," + si;
+          args.push_back(C(Prim::OnesLike, {ops[i], r.none()}));
+        }
+        args[0] = r.m.constStr(spec + "->" + si);
+        cts.push_back(ub(C(Prim::Einsum, args), ops[i]));
+      }
+      return {nullptr, C(Prim::MakeTuple, cts)};
+    }
+    case Prim::TensorSetItem:  // y = x with y[i] = v: dx = c with c[i] = 0, dv = c[i] (summed to v's shape)
+      return {ub(C(Prim::TensorSetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::TensorGetItem, {c, x[1]}), x[2])};
+    case Prim::SetItem:  // the same for any container (x[i] = v lowers to it): the slot of c zeroed, c[i]
+      return {ub(C(Prim::SetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::GetItem, {c, x[1]}), x[2])};
+
+    // ---- host containers (issue 4)
+    case Prim::Sorted:  // c (in sorted order) handed back to the items it came from
+      return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], y}), r.m.constStr("sorted")}), nullptr, nullptr};
+    case Prim::DictNew:  // dict(*args, **kw): each key's ct to where its value came from
+      return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr("dict")}), c};
+    case Prim::Partial:  // a partial's cotangent is (ct_fn, cts of the bound args, dict of cts of the bound keywords)
+      return {C(Prim::CtIndex, {c, r.integer(0)}), C(Prim::CtIndex, {c, r.integer(1)}), C(Prim::CtIndex, {c, r.integer(2)})};
+    case Prim::TreeLeaves:  // the list of leaf cts put back into the tree's structure
+      return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("tree_leaves")})};
+
+    // ---- the runtime helpers of reverse mode, so a backward pass can be differentiated
+    // again. Each is linear in its cotangent argument ct; derivatives with respect to the
+    // other arguments are zero (they give shapes, indices or piecewise-constant weights)
+    // except where a case says otherwise.
+    case Prim::CtFill: return {c, nullptr};  // ct or zeros: c
+    case Prim::SumBwd:  // ct broadcast back over axis: its transpose sums c over axis
+      return {ub(C(Prim::TensorSum, {c, x[2], x[3]}), x[0]), nullptr, nullptr, nullptr};
+    case Prim::MinMaxBwd: {
+      // ct broadcast back and weighted w = [x == out] / count of ties (w piecewise
+      // constant in x and out: no derivative): the transpose sums c w over axis. x is a
+      // tensor, or the builtin max's *args holding one tensor (c and w then 1-tuples);
+      // the builtin max over several values has no second-order rule yet.
+      std::vector<Node*> items = tupleItemsOf(x[1]);
+      if (items.size() > 1) raise(DiagId::NotSupportedYet, r.loc, {"second-order derivatives of max or min over several values"});
+      Node* w = C(Prim::MinMaxBwd, {C(Prim::OnesLike, {x[2], r.none()}), x[1], x[2], x[3], x[4]});
+      Node* cc = c;
+      if (items.size() == 1) {
+        w = C(Prim::CtIndex, {w, r.integer(0)});
+        cc = C(Prim::CtFill, {C(Prim::CtIndex, {c, r.integer(0)}), w});
+      }
+      return {ub(C(Prim::TensorSum, {mul(cc, w), x[3], x[4]}), x[0]), nullptr, nullptr, nullptr, nullptr};
+    }
+    case Prim::MatMulBwd: {
+      // which = 0: g = ct @ y^T, so d ct = c @ y and d y = c^T @ ct (= __matmul_bwd(ct, c, y, 1));
+      // which = 1: g = x^T @ ct, so d ct = x @ c and d x = ct @ c^T (= __matmul_bwd(ct, x, c, 0)).
+      if (!x[3]->isConst() || x[3]->ckind != ir::ConstKind::Int)
+        raise(DiagId::NotSupportedYet, r.loc, {"differentiating __matmul_bwd with a non-constant operand index"});
+      if (x[3]->i == 0)
+        return {ub(C(Prim::MatMul, {c, x[2]}), x[0]), nullptr, C(Prim::MatMulBwd, {x[0], c, x[2], r.integer(1)}), nullptr};
+      return {ub(C(Prim::MatMul, {x[1], c}), x[0]), C(Prim::MatMulBwd, {x[0], x[1], c, r.integer(0)}), nullptr, nullptr};
+    }
+    case Prim::GetItemBwd: return {ub(C(Prim::GetItem, {c, x[2]}), x[0]), nullptr, nullptr};  // the item of c
+    case Prim::GetAttrBwd: return {C(Prim::CtIndex, {c, x[2]}), nullptr, nullptr};  // the field (x.T: c transposed)
+    case Prim::TransposeBwd: return {C(Prim::Transpose, {c, x[1]}), nullptr};  // the inverse of the inverse permutation
+    case Prim::ConcatBwd: return {ub(C(Prim::SplitBwd, {c, x[1], x[2], x[3]}), x[0]), nullptr, nullptr, nullptr};  // pieces joined
+    case Prim::SplitBwd: return {C(Prim::ConcatBwd, {c, x[1], x[2], x[3]}), nullptr, nullptr, nullptr};   // c cut into pieces
+    case Prim::UnpackBwd:  // c (x's structure) unpacked again into one ct per target (__seq_bwd's "unpack^T")
+      return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], C(Prim::MakeTuple, {x[1], x[2]})}), r.m.constStr("unpack^T")}), nullptr, nullptr};
+    case Prim::TensorNewBwd: return {ub(C(Prim::TensorNew, {c, C(Prim::DTypeOf, {x[0]})}), x[0]), nullptr};  // c's items stacked
+    case Prim::SeqBwd: {  // kind^T runs the sequence's forward direction on c; (kind^T)^T = kind
+      const std::string& kind = constText(x[2], r.loc, "differentiating __seq_bwd with a non-constant kind");
+      bool t = kind.size() > 2 && kind.compare(kind.size() - 2, 2, "^T") == 0;
+      if (t) return {C(Prim::SeqBwd, {c, C(Prim::TupleGetItem, {x[1], r.integer(1)}), r.m.constStr(kind.substr(0, kind.size() - 2))}), nullptr, nullptr};
+      return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr(kind + "^T")}), nullptr, nullptr};
+    }
+    case Prim::TakeBwd: return {ub(C(Prim::Take, {c, x[2], x[3]}), x[0]), nullptr, nullptr, nullptr};  // c gathered at indices
+    case Prim::TileBwd: return {ub(C(Prim::Tile, {c, x[2]}), x[0]), nullptr, nullptr};               // c tiled
+    case Prim::PadBwd: return {ub(C(Prim::Pad, {c, x[2], r.num(0.0)}), x[0]), nullptr, nullptr};      // c padded with zeros
+    case Prim::SortBwd:  // a permutation: its transpose is the inverse permutation
+      return {C(Prim::SortBwd, {c, x[1], x[2], C(Prim::Not, {x[3]})}), nullptr, nullptr, nullptr};
+    case Prim::TopkBwd:  // scatter at indices <-> gather at indices
+      return {C(Prim::TopkBwd, {c, x[1], x[2], C(Prim::Not, {x[3]})}), nullptr, nullptr, nullptr};
+    case Prim::NNBwd: return nnBwdRule(r);
     // ---- the helpers J emits are linear in their cotangent argument
     case Prim::CtAdd: return {ub(c, x[0]), ub(c, x[1])};
     case Prim::CtIndex: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
-    case Prim::Unbroadcast: return {ub(c, x[0]), nullptr};
-    case Prim::CtFill: return {c, nullptr};  // ct (zeros when None) is linear in ct
-    case Prim::GetItemBwd: return {C(Prim::CtIndex, {c, x[2]}), nullptr, nullptr};  // c[index]
+    case Prim::Unbroadcast:  // ct summed to like's shape: c broadcast back to ct's shape (and dtype)
+      return {ub(add(c, C(Prim::ZerosLike, {x[0], r.none()})), x[0]), nullptr};
 
     // ---- higher order: the pieces of grad's graph (runtime/AutodiffPrims.cpp)
     case Prim::Grad:
-    case Prim::ValueAndGrad:  // a partial's cotangent is (ct_func, ct of each bound argument): f is bound first
-      return {C(Prim::CtIndex, {c, r.integer(1)}), nullptr, nullptr};
+    case Prim::ValueAndGrad:  // a partial's cotangent is (ct_func, cts of its bound arguments, kw cts): f is bound first
+      return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr, nullptr};
     case Prim::GradPack: {  // linear in cts and in out: its transpose splits c back
       Node* t = C(Prim::GradPackBwd, {c, x[1], x[2], x[3], x[4], x[5]});
       return {C(Prim::CtIndex, {t, r.integer(0)}), C(Prim::CtIndex, {t, r.integer(1)}), nullptr, nullptr, nullptr, nullptr};
     }
     case Prim::VjpPack: return {C(Prim::VjpPackBwd, {c, x[1]}), nullptr};
-    case Prim::VjpMake: return {C(Prim::CtIndex, {c, r.integer(1)}), nullptr};  // the partial's bound bprop
+    case Prim::VjpMake: return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr};  // the bound bprop
     case Prim::JSiteArrange: return {C(Prim::JSiteArrangeBwd, {c, x[1], x[0]}), nullptr};  // a permutation
     // The tangent of max_pool2d (forward mode) is linear in t: its transpose routes c back
     // to the element each window took, as max_pool2d's own backward pass.
@@ -224,13 +533,20 @@ DiffKind diffKind(Prim p) {
     case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed: case Prim::Conv2d: case Prim::MaxPool2d:
     case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
-    case Prim::CtFill: case Prim::GetItemBwd: case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
+    case Prim::Prod: case Prim::Cumsum: case Prim::Linspace: case Prim::Uniform: case Prim::Take: case Prim::Tile:
+    case Prim::Split: case Prim::Pad: case Prim::Sort: case Prim::Topk: case Prim::Einsum: case Prim::TensorSetItem:
+    case Prim::Sorted: case Prim::DictNew: case Prim::TreeLeaves: case Prim::SetItem: case Prim::Partial:
+    case Prim::CtFill: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd: case Prim::GetItemBwd:
+    case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
+    case Prim::SeqBwd: case Prim::NNBwd: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:
+    case Prim::TopkBwd: case Prim::SplitBwd:
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
     case Prim::VjpMake:
     case Prim::JSiteArrange:
     case Prim::MaxPoolJvp:
       return DiffKind::Rule;
 
-    case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop:
+    case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop: case Prim::TreeMap:
     case Prim::JEnter: case Prim::Vjp: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ: case Prim::WhileBwd:
       return DiffKind::Structural;
 
@@ -249,8 +565,8 @@ DiffKind diffKind(Prim p) {
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
     case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
     case Prim::Jacobian: case Prim::Zeros: case Prim::Ones:
-    case Prim::Arange: case Prim::Linspace: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
-    case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Uniform:
+    case Prim::Arange: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
+    case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits:
     case Prim::Normal: case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical:
     case Prim::LoadIdx: case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz:
     case Prim::LoadCsv: case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError:

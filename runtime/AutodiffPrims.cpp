@@ -7,6 +7,7 @@
 // bools, strings, integer tensors) only ever get None.
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <numeric>
 
 #include "ir/Diagnostics.h"
@@ -43,11 +44,27 @@ Tensor sumToShape(const Tensor& t, const Shape& shape) {
 }
 
 Value zerosLike(const Value& like);
-Value floatPartOf(const Value& c, const Value& like);
 
 // ct for a value shaped like `like` (None: no cotangent).
 Value unbroadcast(const Value& ct, const Value& like) {
   if (ct.isNone()) return ct;
+  if (isSeq(like)) {  // structures item by item (second-order rules sum such cotangents)
+    if (!isSeq(ct)) return Value::none();
+    const auto &c = seqItems(ct), &l = seqItems(like);
+    std::vector<Value> out;
+    for (size_t i = 0; i < l.size(); ++i) out.push_back(i < c.size() ? unbroadcast(c[i], l[i]) : Value::none());
+    return like.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+  }
+  if (like.is(VKind::Dict)) {
+    if (!ct.is(VKind::Dict)) return Value::none();
+    Value d = makeDict();
+    for (const auto& [k, v] : ct.as<DictObj>()->entries) {
+      const Value* l = like.as<DictObj>()->find(k);
+      if (l) d.as<DictObj>()->set(k, unbroadcast(v, *l));
+    }
+    return d;
+  }
+  if (like.is(VKind::Record)) return ct.is(VKind::Record) ? ct : Value::none();
   if (like.is(VKind::Float)) {
     if (ct.is(VKind::Tensor)) {
       const Tensor& c = tensorOf(ct);
@@ -59,7 +76,6 @@ Value unbroadcast(const Value& ct, const Value& like) {
     if (ct.is(VKind::Int) || ct.is(VKind::Bool)) return Value::real((double)ct.asInt());
     return Value::none();
   }
-  if (isSeq(like) || like.is(VKind::Dict) || like.is(VKind::Record)) return floatPartOf(ct, like);
   if (!floatTensor(like)) return Value::none();
   const Tensor& l = tensorOf(like);
   if (ct.is(VKind::Tensor)) {
@@ -355,10 +371,7 @@ Value floatPart(const Value& c, const Value& like) {
 Value item(const Value& v, size_t i) { return isSeq(v) && i < seqItems(v).size() ? seqItems(v)[i] : Value::none(); }
 }  // namespace
 
-namespace {
-// (declared at the top of the file: unbroadcast of a structure is its float part)
-Value floatPartOf(const Value& c, const Value& like) { return floatPart(c, like); }
-}  // namespace
+
 
 // __jenter(f, argnums, kind, args, kwargs): J(f)(*args, **kwargs) in a new world, computing
 // only the cotangents of argnums.
@@ -549,9 +562,9 @@ Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], a
 // (ct_fn, ct_a...). plan: one entry per parameter: an int (the argument it came from),
 // a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default); then the
 // number of arguments. A plan "method" drops the first entry (a bound method's receiver
-// is its cotangent); a plan ("pick", nb, i...) is a partial's with nb bound arguments:
-// its cotangent is (ct_f, ct of each bound argument), and entries i are the call's own
-// arguments; a plan ("ex", npos, keyword...) packs the arguments' cotangents as
+// is its cotangent); a plan ("pick", bound, kw, i...) keeps entries i (a partial's own
+// arguments) and makes the partial's cotangent (ct_fn, cts of bound, dict of cts of kw);
+// a plan ("ex", npos, keyword...) packs the arguments' cotangents as
 // (ct_fn, None, None, ct of the args tuple, ct of the kwargs dict) (__jenter_j).
 Value prim_JSiteArrange(CallContext&, Value* args) {
   const Value& cts = args[0];
@@ -563,11 +576,12 @@ Value prim_JSiteArrange(CallContext&, Value* args) {
   }
   const auto& plan = seqItems(args[1]);
   if (plan[0].is(VKind::Str) && plan[0].as<StrObj>()->s == "pick") {
-    size_t nb = (size_t)plan[1].asInt();
-    std::vector<Value> fct;
-    for (size_t i = 0; i <= nb; ++i) fct.push_back(c(i));
-    std::vector<Value> out{makeTuple(std::move(fct))};
-    for (size_t i = 2; i < plan.size(); ++i) out.push_back(c((size_t)plan[i].asInt()));
+    std::vector<Value> boundCts;
+    for (const Value& b : seqItems(plan[1])) boundCts.push_back(c((size_t)b.asInt()));
+    Value kwCts = makeDict();
+    for (const auto& [k, i] : plan[2].as<DictObj>()->entries) kwCts.as<DictObj>()->set(k, c((size_t)i.asInt()));
+    std::vector<Value> out{makeTuple({c(0), makeTuple(std::move(boundCts)), kwCts})};  // the partial's cotangent
+    for (size_t i = 3; i < plan.size(); ++i) out.push_back(c((size_t)plan[i].asInt()));
     return makeTuple(std::move(out));
   }
   if (plan[0].is(VKind::Str)) {  // "ex"
@@ -612,10 +626,19 @@ Value prim_JSiteArrangeBwd(CallContext&, Value* args) {
   }
   const auto& plan = seqItems(args[1]);
   if (plan[0].is(VKind::Str) && plan[0].as<StrObj>()->s == "pick") {
-    size_t nb = (size_t)plan[1].asInt();
-    for (size_t i = 0; i <= nb && i < n; ++i) out[i] = item(d(0), i);
-    for (size_t i = 2; i < plan.size(); ++i)
-      if ((size_t)plan[i].asInt() < n) out[(size_t)plan[i].asInt()] = ctAdd(out[(size_t)plan[i].asInt()], d(i - 1));
+    auto put = [&](size_t at, const Value& v) {
+      if (at < n) out[at] = ctAdd(out[at], v);
+    };
+    const Value& pct = d(0);  // (ct_fn, cts of bound, dict of cts of kw)
+    put(0, item(pct, 0));
+    const auto& bound = seqItems(plan[1]);
+    for (size_t j = 0; j < bound.size(); ++j) put((size_t)bound[j].asInt(), item(item(pct, 1), j));
+    const Value& kwc = item(pct, 2);
+    for (const auto& [k, i] : plan[2].as<DictObj>()->entries) {
+      const Value* v = kwc.is(VKind::Dict) ? kwc.as<DictObj>()->find(k) : nullptr;
+      if (v) put((size_t)i.asInt(), *v);
+    }
+    for (size_t i = 3; i < plan.size(); ++i) put((size_t)plan[i].asInt(), d(i - 2));
     return makeTuple(std::move(out));
   }
   if (plan[0].is(VKind::Str)) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
@@ -659,6 +682,17 @@ Value prim_CtIndex(CallContext& cx, Value* args) {
   if (ct.is(VKind::Dict)) {
     const Value* v = ct.as<DictObj>()->find(i);
     return v ? *v : Value::none();
+  }
+  if (ct.is(VKind::Tensor) && i.is(VKind::Str)) {  // a tensor attribute's (see __getattr_bwd)
+    const std::string& name = i.as<StrObj>()->s;
+    if (name == "T") {
+      const Tensor& c = tensorOf(ct);
+      std::vector<int> perm(c.ndim());
+      std::iota(perm.rbegin(), perm.rend(), 0);
+      return makeTensor(permute(c, perm));
+    }
+    if (name == "shape" || name == "dtype" || name == "ndim" || name == "size") return Value::none();
+    return ct;  // a method: the receiver's cotangent
   }
   if (ct.is(VKind::Record) && i.is(VKind::Str)) {
     auto* r = ct.as<RecordObj>();
@@ -866,11 +900,10 @@ Value prim_ConcatBwd(CallContext&, Value* args) {
 }
 
 // unpack(x, n, star): c holds one cotangent per target (the starred one a list).
-Value prim_UnpackBwd(CallContext&, Value* args) {
-  const Value &ct = args[0], &x = args[1];
+static Value unpackBwd(const Value& ct, const Value& x, const Value& starArg) {
   if (ct.isNone() || !isSeq(ct)) return Value::none();
   std::vector<Value> flat;
-  int64_t star = args[2].is(VKind::Int) ? args[2].asInt() : -1;
+  int64_t star = starArg.is(VKind::Int) ? starArg.asInt() : -1;
   const auto& c = seqItems(ct);
   for (size_t i = 0; i < c.size(); ++i) {
     if ((int64_t)i == star && isSeq(c[i])) {
@@ -881,6 +914,8 @@ Value prim_UnpackBwd(CallContext&, Value* args) {
   }
   return itemsBack(std::move(flat), x);  // a tuple, a list or a tensor's rows
 }
+
+Value prim_UnpackBwd(CallContext&, Value* args) { return unpackBwd(args[0], args[1], args[2]); }
 
 // tensor(data): the cotangent split back into data's nested items (tensors and floats).
 static Value tensorNewBwd(const Value& ct, const Value& data) {
@@ -901,10 +936,173 @@ static Value tensorNewBwd(const Value& ct, const Value& data) {
 
 Value prim_TensorNewBwd(CallContext&, Value* args) { return tensorNewBwd(args[0], args[1]); }
 
+namespace {
+// Whether a and b are the same value (objects by identity, scalars by value): how the
+// items of sorted's result are traced back to their places in the input.
+bool sameValue(const Value& a, const Value& b) {
+  if (a.kind() != b.kind()) return false;
+  switch (a.kind()) {
+    case VKind::Float: case VKind::Int: case VKind::Bool: case VKind::Str: case VKind::None: return valueEquals(a, b);
+    default: return a.obj() == b.obj();
+  }
+}
+
+// tree_leaves' cotangent (a list, in leaf order) in the structure of tree.
+Value leavesBack(const Value& tree, const std::vector<Value>& c, size_t& at) {
+  switch (tree.kind()) {
+    case VKind::None: return Value::none();
+    case VKind::Tuple:
+    case VKind::List: {
+      std::vector<Value> out;
+      for (const Value& v : seqItems(tree)) out.push_back(leavesBack(v, c, at));
+      return tree.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, v] : tree.as<DictObj>()->entries) d.as<DictObj>()->set(k, leavesBack(v, c, at));
+      return d;
+    }
+    case VKind::Record: {
+      auto* r = new RecordObj();
+      Value rv = Value::object(r);
+      r->cls = tree.as<RecordObj>()->cls;
+      for (const Value& v : tree.as<RecordObj>()->fields) r->fields.push_back(leavesBack(v, c, at));
+      return rv;
+    }
+    default: return at < c.size() ? c[at++] : (at++, Value::none());
+  }
+}
+
+// The items of a cotangent of a sequence or a tensor (its rows), for the transposes.
+std::vector<Value> ctItems(const Value& c) {
+  if (isSeq(c)) return std::vector<Value>(seqItems(c).begin(), seqItems(c).end());
+  std::vector<Value> rows;
+  if (c.is(VKind::Tensor) && tensorOf(c).ndim() > 0) {
+    const Tensor& t = tensorOf(c);
+    Shape rest(t.shape().begin() + 1, t.shape().end()), strides(t.strides().begin() + 1, t.strides().end());
+    for (int64_t i = 0; i < t.dim(0); ++i) rows.push_back(makeTensor(t.view(rest, strides, t.offset() + i * t.strides()[0])));
+  }
+  return rows;
+}
+
+// kind^T: the transposes of __seq_bwd's kinds, which run the sequence operation forward
+// on c (the cotangent of x); x here is (the cotangent __seq_bwd received, its x).
+Value seqBwdTranspose(const Value& c, const Value& x, const std::string& kind) {
+  const Value &like = seqItems(x)[0], &orig = seqItems(x)[1];
+  if (kind == "zip") {  // c: one cotangent per iterable -> one tuple per position
+    std::vector<std::vector<Value>> cols;
+    for (const Value& ck : ctItems(c)) cols.push_back(ctItems(ck));
+    size_t n = isSeq(like) ? seqItems(like).size() : 0;
+    std::vector<Value> out;
+    for (size_t j = 0; j < n; ++j) {
+      std::vector<Value> t;
+      for (const auto& col : cols) t.push_back(j < col.size() ? col[j] : Value::none());
+      out.push_back(makeTuple(std::move(t)));
+    }
+    return makeList(std::move(out));
+  }
+  if (kind == "tree_leaves") {
+    std::vector<Value> leaves;
+    std::function<void(const Value&, const Value&)> walk = [&](const Value& t, const Value& cv) {
+      switch (t.kind()) {
+        case VKind::None: return;
+        case VKind::Tuple: case VKind::List:
+          for (size_t i = 0; i < seqItems(t).size(); ++i)
+            walk(seqItems(t)[i], isSeq(cv) && i < seqItems(cv).size() ? seqItems(cv)[i] : Value::none());
+          return;
+        case VKind::Dict:
+          for (const auto& [k, v] : t.as<DictObj>()->entries) {
+            const Value* f = cv.is(VKind::Dict) ? cv.as<DictObj>()->find(k) : nullptr;
+            walk(v, f ? *f : Value::none());
+          }
+          return;
+        case VKind::Record:
+          for (size_t i = 0; i < t.as<RecordObj>()->fields.size(); ++i)
+            walk(t.as<RecordObj>()->fields[i], cv.is(VKind::Record) ? cv.as<RecordObj>()->fields[i] : Value::none());
+          return;
+        default: leaves.push_back(cv);
+      }
+    };
+    walk(orig, c);
+    return makeList(std::move(leaves));
+  }
+  if (kind == "dict") return Value::none();  // (not needed: dict's own rule hands c on)
+  if (kind == "unpack") {  // orig: (x, star); like: one ct per target -> c's items regrouped so
+    std::vector<Value> items = ctItems(c);
+    int64_t n = isSeq(like) ? (int64_t)seqItems(like).size() : (int64_t)items.size();
+    int64_t star = seqItems(orig)[1].is(VKind::Int) ? seqItems(orig)[1].asInt() : -1;
+    if (star >= 0 && star < n) {
+      int64_t rest = (int64_t)items.size() - (n - 1);
+      std::vector<Value> mid(items.begin() + star, items.begin() + star + rest);
+      items.erase(items.begin() + star, items.begin() + star + rest);
+      items.insert(items.begin() + star, makeList(std::move(mid)));
+    }
+    return makeTuple(std::move(items));
+  }
+  std::vector<Value> items = ctItems(c);
+  if (kind == "sorted") {  // c in the input's order -> the result's order
+    const Value& y = seqItems(orig)[1];
+    std::vector<Value> xs = iterToVector(seqItems(orig)[0], "sorted");
+    std::vector<bool> used(xs.size(), false);
+    std::vector<Value> out;
+    for (const Value& v : seqItems(y)) {
+      Value got;
+      for (size_t i = 0; i < xs.size(); ++i)
+        if (!used[i] && sameValue(xs[i], v)) {
+          used[i] = true;
+          got = i < items.size() ? items[i] : Value::none();
+          break;
+        }
+      out.push_back(got);
+    }
+    return makeList(std::move(out));
+  }
+  if (kind == "enumerate")
+    for (Value& v : items) v = makeTuple({Value::none(), v});
+  if (kind == "reversed") std::reverse(items.begin(), items.end());
+  return like.is(VKind::Tuple) ? makeTuple(std::move(items)) : makeList(std::move(items));
+}
+}  // namespace
+
 Value prim_SeqBwd(CallContext&, Value* args) {
   const Value &ct = args[0], &x = args[1];
   const std::string& kind = args[2].as<StrObj>()->s;
-  if (ct.isNone() || !isSeq(ct)) return Value::none();
+  if (ct.isNone()) return Value::none();
+  if (kind.size() > 2 && kind.compare(kind.size() - 2, 2, "^T") == 0)
+    return seqBwdTranspose(ct, x, kind.substr(0, kind.size() - 2));
+  if (kind == "unpack") return unpackBwd(ct, seqItems(x)[0], seqItems(x)[1]);  // x: (x, star)
+  if (kind == "tree_leaves") {  // x: the tree; ct: its leaves' cotangents, in order
+    if (!isSeq(ct)) return Value::none();
+    size_t at = 0;
+    return leavesBack(x, seqItems(ct), at);
+  }
+  if (kind == "dict") {  // x: (positional args, kwargs); ct: the dict's cotangent
+    const auto& pos = seqItems(seqItems(x)[0]);
+    if (pos.empty() || !ct.is(VKind::Dict)) return makeTuple(std::vector<Value>(pos.size()));
+    if (pos[0].is(VKind::Dict)) return makeTuple({ct});
+    std::vector<Value> pairs;  // dict of (key, value) pairs: each value's ct
+    for (const Value& kv : iterToVector(pos[0], "dict")) {
+      const Value* v = ct.as<DictObj>()->find(iterItem(kv, 0));
+      pairs.push_back(makeTuple({Value::none(), v ? *v : Value::none()}));
+    }
+    return makeTuple({pos[0].is(VKind::Tuple) ? makeTuple(std::move(pairs)) : makeList(std::move(pairs))});
+  }
+  if (kind == "sorted") {  // x: (iterable, result); ct in the result's order
+    if (!isSeq(ct)) return Value::none();
+    const Value& y = seqItems(x)[1];
+    std::vector<Value> xs = iterToVector(seqItems(x)[0], "sorted");
+    std::vector<bool> used(xs.size(), false);
+    std::vector<Value> out(xs.size());
+    for (size_t j = 0; j < seqItems(y).size() && j < seqItems(ct).size(); ++j)
+      for (size_t i = 0; i < xs.size(); ++i)
+        if (!used[i] && sameValue(xs[i], seqItems(y)[j])) {
+          used[i] = true;
+          out[i] = seqItems(ct)[j];
+          break;
+        }
+    return itemsBack(std::move(out), seqItems(x)[0]);
+  }
+  if (!isSeq(ct)) return Value::none();
   std::vector<Value> c(seqItems(ct).begin(), seqItems(ct).end());
   if (kind == "enumerate") {
     for (Value& v : c) v = isSeq(v) && seqItems(v).size() == 2 ? seqItems(v)[1] : Value::none();
@@ -1006,6 +1204,35 @@ Value prim_NNBwd(CallContext&, Value* args) {
     out[2] = tensorOrNone(a[2], binary(BinOp::Mul, binary(BinOp::Mul, sumctxm, gv), binary(BinOp::Mul, s3, Scalar::real(-0.5))));
     if (!a[3].isNone()) out[3] = tensorOrNone(a[3], binary(BinOp::Mul, sumctxm, sv));
     if (!a[4].isNone()) out[4] = tensorOrNone(a[4], sumct);
+  } else if (kind == "max_pool2d^T") {  // the transpose of max_pool2d's: ct (x's shape) read at the maxima
+    Window2d win;
+    pairOf(a[1], &win.kh, &win.kw);
+    if (a[2].isNone()) {
+      win.sh = win.kh;
+      win.sw = win.kw;
+    } else {
+      pairOf(a[2], &win.sh, &win.sw);
+    }
+    pairOf(a[3], &win.ph, &win.pw);
+    out[0] = makeTensor(pool2dGatherMax(ct, argTensor(a[0], "max_pool2d", "x"), win));
+  } else if (kind == "gelu_grad") {  // x, approximate: ct gelu''(x) (gelu's second-order rule)
+    Tensor x = argTensor(a[0], "gelu", "x");
+    DType dt = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
+    Tensor xc = astype(x, DType::F64).contiguous(), cc = astype(broadcastTo(ct, x.shape(), "gelu"), DType::F64).contiguous();
+    Tensor d = Tensor::empty(DType::F64, x.shape());
+    bool approx = argBool(a[1], "gelu", "approximate");
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      double v = xc.ptr<double>()[i], g2;
+      if (approx) {  // g' = s + 2 v q z', s = sigmoid(2z), q = s(1-s): g'' = 4 z' q + 4 v z'^2 q (1 - 2s) + 2 v q z''
+        double k = std::sqrt(2.0 / M_PI), z = k * (v + 0.044715 * v * v * v), s = 1.0 / (1.0 + std::exp(-2.0 * z));
+        double q = s * (1.0 - s), z1 = k * (1.0 + 3.0 * 0.044715 * v * v), z2 = k * 6.0 * 0.044715 * v;
+        g2 = 4.0 * z1 * q + 4.0 * v * z1 * z1 * q * (1.0 - 2.0 * s) + 2.0 * v * q * z2;
+      } else {  // (Phi(x) + x phi(x))' = phi(x) (2 - x^2)
+        g2 = std::exp(-0.5 * v * v) / std::sqrt(2.0 * M_PI) * (2.0 - v * v);
+      }
+      d.ptr<double>()[i] = g2 * cc.ptr<double>()[i];
+    }
+    out[0] = tensorOrNone(a[0], astype(d, dt));
   } else if (kind == "gelu") {  // x, approximate
     Tensor x = argTensor(a[0], "gelu", "x");
     DType dt = x.dtype() == DType::F64 ? DType::F64 : DType::F32;
@@ -1232,6 +1459,102 @@ Value prim_LoopJBprop(CallContext& cx, Value* args) {
   }
   Value stack = makeList(std::move(stackCt));
   return makeTuple({scan ? makeTuple({stack, Value::none()}) : stack, dCur});
+}
+
+// ------------------------------------------------------------------ tree_map
+// tree_map(f, tree, *rest) under J: the walk of prim_TreeMap (same checks, same order of
+// leaves), with f called under J at each leaf; the stack holds the bprops in that order.
+
+namespace {
+// Calls f under J and keeps its bprop (the forward walk).
+class JLeafCalls : public CallContext {
+ public:
+  explicit JLeafCalls(CallContext& base) : base_(base) {}
+  Value call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>>) override {
+    Value r = base_.jcall(fn, args.data(), args.size(), nullptr);
+    bprops.push_back(seqItems(r)[1]);
+    return seqItems(r)[0];
+  }
+  const std::vector<std::string>& argv() const override { return base_.argv(); }
+  std::vector<Value> bprops;
+
+ private:
+  CallContext& base_;
+};
+
+// Runs the k-th bprop on the last leaf (the output's cotangent): the backward walk. Each
+// leaf position gets the tuple of its arguments' cotangents; f's own ones are summed.
+class BpropLeafCalls : public CallContext {
+ public:
+  BpropLeafCalls(CallContext& base, const std::vector<Value>& bprops) : base_(base), bprops_(bprops) {}
+  Value call(const Value&, std::vector<Value> args, std::vector<std::pair<std::string, Value>>) override {
+    const Value& bprop = bprops_.at(next_++);
+    Value c = args.back();
+    if (c.isNone() || !hasFloatLeaf(c)) return makeTuple(std::vector<Value>(args.size() - 1));
+    Value cts = base_.call(bprop, {c});
+    const auto& v = seqItems(cts);
+    env = ctAdd(env, v[0]);
+    return makeTuple(std::vector<Value>(v.begin() + 1, v.end()));
+  }
+  const std::vector<std::string>& argv() const override { return base_.argv(); }
+  Value env;
+
+ private:
+  CallContext& base_;
+  const std::vector<Value>& bprops_;
+  size_t next_ = 0;
+};
+
+// Item k of the tuples at the leaf positions of `shape` (a tree of tuples -> a tree).
+Value pickAt(const Value& shape, const Value& r, size_t k) {
+  switch (shape.kind()) {
+    case VKind::None: return Value::none();
+    case VKind::Tuple:
+    case VKind::List: {
+      std::vector<Value> out;
+      for (size_t i = 0; i < seqItems(shape).size(); ++i) out.push_back(pickAt(seqItems(shape)[i], seqItems(r)[i], k));
+      return shape.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [key, v] : shape.as<DictObj>()->entries) d.as<DictObj>()->set(key, pickAt(v, *r.as<DictObj>()->find(key), k));
+      return d;
+    }
+    case VKind::Record: {
+      auto* o = new RecordObj();
+      Value ov = Value::object(o);
+      o->cls = shape.as<RecordObj>()->cls;
+      for (size_t i = 0; i < shape.as<RecordObj>()->fields.size(); ++i)
+        o->fields.push_back(pickAt(shape.as<RecordObj>()->fields[i], r.as<RecordObj>()->fields[i], k));
+      return ov;
+    }
+    default: return k < seqItems(r).size() ? seqItems(r)[k] : Value::none();
+  }
+}
+}  // namespace
+
+// -> (out, (bprops, tree, rest, out)).
+Value prim_TreeMapJ(CallContext& cx, Value* args) {
+  JLeafCalls calls(cx);
+  Value out = prim_TreeMap(calls, args);
+  return makeTuple({out, makeTuple({makeList(std::move(calls.bprops)), args[1], args[2], out})});
+}
+
+// -> (ct_f, ct_tree, ct_rest...): the walk again over (tree, rest..., ct), ct given
+// zeros where None so that it has the result's structure.
+Value prim_TreeMapBwd(CallContext& cx, Value* args) {
+  const auto& st = seqItems(args[0]);
+  const Value &tree = st[1], &rest = st[2], &out = st[3];
+  size_t nrest = seqItems(rest).size();
+  if (args[1].isNone()) return makeTuple(std::vector<Value>(nrest + 2));
+  std::vector<Value> more(seqItems(rest).begin(), seqItems(rest).end());
+  more.push_back(materialize(args[1], out));
+  BpropLeafCalls calls(cx, seqItems(st[0]));
+  Value walk[3] = {Value::none(), tree, makeTuple(std::move(more))};
+  Value r = prim_TreeMap(calls, walk);
+  std::vector<Value> cts{calls.env};
+  for (size_t k = 0; k <= nrest; ++k) cts.push_back(pickAt(tree, r, k));
+  return makeTuple(std::move(cts));
 }
 
 }  // namespace msl

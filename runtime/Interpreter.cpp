@@ -807,7 +807,14 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         all.push_back(std::move(args[npos + k]));
       }
       Value r = jcall(po->func, all.data(), nb + npos, &names, 0, world);
-      std::vector<Value> pick{makeStr("pick"), Value::integer((int64_t)nb)};
+      // ("pick", bound, bound keywords, own...): the partial's cotangent is (ct of its
+      // function, cts of its bound arguments, dict of cts of its bound keywords).
+      std::vector<Value> bound;
+      for (size_t i = 0; i < nb; ++i) bound.push_back(Value::integer((int64_t)(1 + i)));
+      Value boundKw = makeDict();
+      size_t j = 0;
+      for (const auto& kv : po->kwargs) boundKw.as<DictObj>()->set(makeStr(kv.first), Value::integer((int64_t)(1 + nb + npos + j++)));
+      std::vector<Value> pick{makeStr("pick"), makeTuple(std::move(bound)), boundKw};
       for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
       for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
       return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeTuple(std::move(pick)))});

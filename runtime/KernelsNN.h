@@ -68,6 +68,9 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
 // pool2d's cotangent for x: max pooling to the first largest element of each window,
 // average pooling spread over the window.
 Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Window2d& win);
+// The transpose of max pooling's backward pass: c (x's shape) read at each window's
+// maximum, in the pooled shape (second-order derivatives of max_pool2d).
+Tensor pool2dGatherMax(const Tensor& c, const Tensor& x, const Window2d& win);
 // layer_norm's cotangents for x, gamma and beta (the last two of shape (D,)).
 void layerNormBackward(const Tensor& dy, const Tensor& x, const Tensor* gamma, double eps, Tensor* dx,
                        Tensor* dgamma, Tensor* dbeta);

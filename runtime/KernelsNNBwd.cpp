@@ -82,6 +82,16 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
 
 // Max pooling sends each output's cotangent to the first largest element of its window;
 // average pooling spreads it evenly over the window (padding counted, as in the forward).
+// The offset in its plane of a window's maximum (the last NaN, if any): where max
+// pooling's cotangent goes.
+template <class T> int64_t windowMax(const T* plane, int64_t W, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+  int64_t best = h0 * W + w0;
+  for (int64_t i = h0; i < h1; ++i)
+    for (int64_t j = w0; j < w1; ++j)
+      if (plane[i * W + j] > plane[best] || plane[i * W + j] != plane[i * W + j]) best = i * W + j;
+  return best;
+}
+
 Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Window2d& win) {
   int nd = x.ndim();
   int64_t H = x.dim(nd - 2), W = x.dim(nd - 1), OH = dy.dim(nd - 2), OW = dy.dim(nd - 1);
@@ -99,11 +109,7 @@ Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Windo
       const T* plane = px + p * H * W;
       T* dplane = po + p * H * W;
       if (isMax) {
-        int64_t best = h0 * W + w0;
-        for (int64_t i = h0; i < h1; ++i)
-          for (int64_t j = w0; j < w1; ++j)
-            if (plane[i * W + j] > plane[best] || plane[i * W + j] != plane[i * W + j]) best = i * W + j;
-        dplane[best] += g;
+        dplane[windowMax(plane, W, h0, h1, w0, w1)] += g;
       } else {
         for (int64_t i = h0; i < h1; ++i)
           for (int64_t j = w0; j < w1; ++j) dplane[i * W + j] += g * inv;
@@ -152,6 +158,28 @@ void layerNormBackward(const Tensor& dy, const Tensor& x, const Tensor* gamma, d
     }
   });
   if (dx->dtype() != x.dtype()) *dx = astype(*dx, x.dtype());
+}
+
+Tensor pool2dGatherMax(const Tensor& c, const Tensor& x, const Window2d& win) {
+  int nd = x.ndim();
+  int64_t H = x.dim(nd - 2), W = x.dim(nd - 1);
+  int64_t OH = windowOutSize(H, win.kh, win.sh, win.ph), OW = windowOutSize(W, win.kw, win.sw, win.pw);
+  Shape outShape(x.shape().begin(), x.shape().end() - 2);
+  int64_t planes = numel(outShape);
+  outShape.push_back(OH);
+  outShape.push_back(OW);
+  DType dt = gradDType(x.dtype());
+  Tensor out = Tensor::zeros(dt, outShape);
+  visitFloat(dt, [&](auto tag) {
+    using T = decltype(tag);
+    Tensor xc = astype(x, dt).contiguous(), cc = astype(c, dt).contiguous();
+    const T *px = xc.ptr<T>(), *pc = cc.ptr<T>();
+    T* po = out.ptr<T>();
+    forEachWindow(planes, H, W, OH, OW, win, [&](int64_t p, int64_t at, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
+      po[at] = pc[p * H * W + windowMax(px + p * H * W, W, h0, h1, w0, w1)];
+    });
+  });
+  return out.dtype() == x.dtype() ? out : astype(out, x.dtype());
 }
 
 }  // namespace msl

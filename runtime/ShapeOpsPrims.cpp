@@ -156,13 +156,11 @@ Value splitTensor(Value* args) {
 }
 
 // ================================================================== pad
-Value prim_Pad(CallContext&, Value* args) {
+// pad's widths: n (all sides), (before, after) for every axis, or one pair per axis.
+std::vector<std::pair<int64_t, int64_t>> padWidths(const Value& wv, const Tensor& x) {
   const char* fn = "pad";
-  Tensor x = argTensor(args[0], fn, "x");
   int nd = x.ndim();
-  // widths: n (all sides), (before, after) for every axis, or one pair per axis.
   std::vector<std::pair<int64_t, int64_t>> w;
-  const Value& wv = args[1];
   if (!isSeq(wv)) {
     int64_t p = intArg(wv, fn, "widths");
     w.assign(nd, {p, p});
@@ -186,6 +184,14 @@ Value prim_Pad(CallContext&, Value* args) {
       if (w.size() == 1) w.assign(nd, w[0]);
     }
   }
+  return w;
+}
+
+Value prim_Pad(CallContext&, Value* args) {
+  const char* fn = "pad";
+  Tensor x = argTensor(args[0], fn, "x");
+  int nd = x.ndim();
+  std::vector<std::pair<int64_t, int64_t>> w = padWidths(args[1], x);
   Shape outShape;
   int64_t off = 0;
   for (int d = 0; d < nd; ++d) {

@@ -335,7 +335,9 @@ void scatter(const Tensor& x, const Resolved& r, const Tensor& values /* contigu
 }
 
 // The value of an assignment, broadcast to `shape` (leading size-1 dims may be dropped).
-Tensor assignedValue(const Value& v, const Shape& shape) {
+Tensor assignedValue(const Value& v, const Shape& shape, DType dt) {
+  Scalar s;  // a Python number is weakly typed: it takes x's dtype (an f64 x keeps all its digits)
+  if (!v.is(VKind::Tensor) && asScalar(v, &s)) return broadcastTo(scalarTensor(dt, s), shape, "assignment");
   Tensor t = argTensor(v, "setitem", "value");
   while (t.ndim() > (int)shape.size() && t.dim(0) == 1)
     t = t.view(Shape(t.shape().begin() + 1, t.shape().end()), Shape(t.strides().begin() + 1, t.strides().end()), t.offset());
@@ -365,11 +367,11 @@ Value prim_TensorSetItem(CallContext&, Value* args) {
   Resolved r = resolve(x, args[1]);
   if (!r.advanced) {
     Tensor target = x.view(r.shape, r.strides, r.offset);
-    assignInto(target, assignedValue(args[2], target.shape()));
+    assignInto(target, assignedValue(args[2], target.shape(), x.dtype()));
   } else {
     AdvLayout L = advLayout(r);
     Tensor values = Tensor::empty(x.dtype(), L.outShape);
-    assignInto(values, assignedValue(args[2], L.outShape));
+    assignInto(values, assignedValue(args[2], L.outShape, x.dtype()));
     scatter(x, r, values);
   }
   if (inPlace) return std::move(args[0]);

@@ -34,4 +34,7 @@ bool asIndexInt(const Value& v, int64_t* out);
 // Such an index argument of a primitive; a TypeError naming fn and param otherwise.
 int64_t intArg(const Value& v, const char* fn, const char* param);
 
+// pad's widths argument (runtime/ShapeOpsPrims.cpp) as one (before, after) pair per axis of x.
+std::vector<std::pair<int64_t, int64_t>> padWidths(const Value& widths, const Tensor& x);
+
 }  // namespace msl
