@@ -130,6 +130,8 @@ class Graph {
   Graph* jgraph = nullptr;
   std::vector<std::pair<uint64_t, Graph*>> jvariants;  // J without some parameters' cotangents
   bool madeByJ = false;
+  // Batching (autodiff/Vmap.h): the batched graph per set of batched parameters.
+  std::vector<std::pair<std::vector<bool>, Graph*>> vmapVariants;
 };
 
 // Owns the graphs and nodes of one source module (file, REPL input, stdlib module).

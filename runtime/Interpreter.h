@@ -53,6 +53,9 @@ class Interpreter : public CallContext {
              std::vector<std::pair<std::string, Value>> kwargs = {}) override;
   Value jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
               uint64_t skipArgs = 0) override;
+  // runtime/InterpreterVmap.cpp
+  Value vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                 const std::vector<std::string>* kwnames) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -91,6 +94,7 @@ class Interpreter : public CallContext {
   std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
+  std::unordered_map<std::string, ir::Graph*> vmapWrappers_;  // graphs calling primitives batched by vmapcall
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;

@@ -27,6 +27,7 @@ const std::set<std::string> kPending = {
     "__scan_j", "__scan_bwd", "__while_j", "__while_bwd", "__seq_bwd", "__nn_bwd",
     "custom_vjp_call", "custom_vjp_bprop", "tree_map", "tree_leaves", "jacobian_call",
     "__ct_fill",
+    "vmap_call", "__vmapcall", "__vmap_loop", "__vmap_bcast", "__vmap_select",
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {
