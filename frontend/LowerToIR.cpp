@@ -26,7 +26,7 @@ namespace {
 // Names of the language that later issues implement: using one is reported as
 // "<name> is not supported yet" instead of an unknown name (LANGUAGE.md preamble).
 const std::set<std::string> kNotYet = {
-    "vmap", "jit", "shard", "save_checkpoint",
+    "jit", "shard", "save_checkpoint",
     "load_checkpoint"};
 
 // Statement-level methods that update their receiver (the lowering rebinds it).

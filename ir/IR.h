@@ -137,6 +137,8 @@ class Graph {
   // graph, the graph it transforms (its parameters are that graph's, then one tangent each).
   Graph* jvpgraph = nullptr;
   const Graph* jvpSource = nullptr;
+  // Batching (autodiff/Vmap.h): the batched graph per set of batched parameters.
+  std::vector<std::pair<std::vector<bool>, Graph*>> vmapVariants;
 };
 
 // Owns the graphs and nodes of one source module (file, REPL input, stdlib module).

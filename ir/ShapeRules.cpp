@@ -2295,6 +2295,9 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:
     case Prim::Jacobian: case Prim::JacobianCall:
       return any();
+    case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall: case Prim::VmapLoop: case Prim::VmapBcast:
+    case Prim::VmapSelect:
+      return any();
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 

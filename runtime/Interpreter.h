@@ -59,6 +59,9 @@ class Interpreter : public CallContext {
   // Forward mode (runtime/InterpreterJvp.cpp).
   Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
                 const std::vector<std::string>* kwnames) override;
+  // runtime/InterpreterVmap.cpp
+  Value vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                 const std::vector<std::string>* kwnames) override;
 
   // The current value of a module-level variable (Undef if unset).
   Value& global(int id);
@@ -110,6 +113,7 @@ class Interpreter : public CallContext {
   Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
                     uint32_t inner);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
+  std::unordered_map<std::string, ir::Graph*> vmapWrappers_;  // graphs calling primitives batched by vmapcall
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;

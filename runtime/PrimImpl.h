@@ -48,6 +48,12 @@ class CallContext {
   // of a bound method's receiver or of a partial's bound arguments (None: zero).
   virtual Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
                         const std::vector<std::string>* kwnames);
+  // The batched call vmap(fn)(args) over `size` examples (autodiff/Vmap.h): mask[0] says
+  // whether fn itself is batched (a bound method of a batched receiver), mask[1 + i]
+  // whether argument i is (its tensor leaves hold the examples along axis 0). The result
+  // is batched along axis 0 (runtime/InterpreterVmap.cpp).
+  virtual Value vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                         const std::vector<std::string>* kwnames);
   // argv of the program.
   virtual const std::vector<std::string>& argv() const = 0;
 };

@@ -1,0 +1,704 @@
+// The batching rules (autodiff/BatchRules.h): one table, one rule per primitive that
+// computes on tensors. A rule sees the call with its batched inputs holding the examples
+// along axis 0 and emits IR computing all examples at once, batched along axis 0.
+// Per-example ranks and static axes come from the abstracts of the specialised graph;
+// where they are not known a rule declines and the transform runs the primitive once per
+// example (`__vmap_loop`), which is always correct.
+#include "autodiff/BatchRules.h"
+
+#include <algorithm>
+
+namespace msl::autodiff {
+
+using ir::AKind;
+using ir::Node;
+
+// ------------------------------------------------------------------ BatchCtx
+
+bool BatchCtx::anyBatched() const { return std::find(b.begin(), b.end(), true) != b.end(); }
+
+Node* BatchCtx::call(Prim p, std::vector<Node*> args, std::vector<std::pair<std::string, Node*>> kw) {
+  std::vector<Node*> ins{m.constPrim(p, loc())};
+  for (Node* a : args) ins.push_back(a);
+  std::vector<std::string> names;
+  for (auto& [k, v] : kw) {
+    names.push_back(k);
+    ins.push_back(v);
+  }
+  Node* r = m.newApply(g, std::move(ins), loc());
+  r->kwnames = std::move(names);
+  return r;
+}
+
+Node* BatchCtx::copy(std::vector<std::pair<size_t, Node*>> repl, std::vector<std::pair<std::string, Node*>> extraKw) {
+  std::vector<Node*> ins = in;
+  for (auto& [k, v] : repl) ins[k] = v;
+  std::vector<std::string> names = n->kwnames;
+  // Keywords go last: extra ones after the node's own.
+  for (auto& [k, v] : extraKw) {
+    names.push_back(k);
+    ins.push_back(v);
+  }
+  Node* r = m.newApply(g, std::move(ins), loc());
+  r->kwnames = std::move(names);
+  r->name = n->name;
+  return r;
+}
+
+int BatchCtx::param(const char* name) const {
+  Prim p;
+  if (!n->callsPrim(&p)) return -1;
+  const PrimInfo& info = primInfo(p);
+  for (size_t k = 0; k < n->kwnames.size(); ++k)
+    if (n->kwnames[k] == name) return (int)(1 + n->numPositional() + k);
+  size_t npos = n->numPositional();
+  for (size_t i = 0; i < info.params.size(); ++i) {
+    if (info.params[i].kind != PrimParam::Positional) return -1;  // after *args: keywords only
+    if (info.params[i].name == name) return i < npos ? (int)(1 + i) : -1;
+  }
+  return -1;
+}
+
+int BatchCtx::rank(size_t k) const {
+  const ir::Abstract* a = abs(k);
+  if (!a) return -1;
+  if (a->isNumber()) return 0;
+  if (a->isTensor() && a->rankKnown) return a->rank();
+  return -1;
+}
+
+bool BatchCtx::isTensor(size_t k) const { return abs(k) && abs(k)->isTensor(); }
+
+bool BatchCtx::axes(int k, const std::string& dflt, bool* none, std::vector<int64_t>* out) const {
+  *none = false;
+  out->clear();
+  if (k < 0) {
+    if (dflt == "None") {
+      *none = true;
+      return true;
+    }
+    if (dflt.empty()) return false;
+    out->push_back(std::stoll(dflt));
+    return true;
+  }
+  const Node* x = n->inputs[(size_t)k];
+  if (x->isConst() && x->ckind == ir::ConstKind::None) {
+    *none = true;
+    return true;
+  }
+  if (x->isConst() && x->ckind == ir::ConstKind::Int) {
+    out->push_back(x->i);
+    return true;
+  }
+  const ir::Abstract* a = x->abs;
+  if (!a) return false;
+  if (a->is(AKind::None)) {
+    *none = true;
+    return true;
+  }
+  if (a->is(AKind::Int) && a->known) {
+    out->push_back(a->i);
+    return true;
+  }
+  if (a->isSequence() && !a->homogeneous) {
+    for (const ir::Abstract* e : a->elems) {
+      if (!e->is(AKind::Int) || !e->known) return false;
+      out->push_back(e->i);
+    }
+    return true;
+  }
+  return false;
+}
+
+Node* BatchCtx::intTuple(const std::vector<int64_t>& v) {
+  std::vector<Node*> items;
+  for (int64_t x : v) items.push_back(integer(x));
+  return call(Prim::MakeTuple, items);
+}
+
+Node* BatchCtx::expandAfterBatch(Node* x, int count) {
+  for (int i = 0; i < count; ++i) x = call(Prim::ExpandDims, {x, integer(1)});
+  return x;
+}
+
+Node* BatchCtx::moveBatch(Node* x, int r, int to) {
+  if (to == 0) return x;
+  std::vector<int64_t> perm;
+  for (int d = 1; d <= r; ++d) perm.push_back(d);
+  perm.insert(perm.begin() + to, 0);
+  return call(Prim::Transpose, {x, intTuple(perm)});
+}
+
+namespace {
+
+int64_t shift(int64_t a) { return a >= 0 ? a + 1 : a; }  // negative axes count from the end alike
+
+// elementwise ops: the batched operands get size-1 axes after the batch axis so that
+// their per-example axes line up, right-aligned, with those of the other operands; then
+// NumPy broadcasting does the rest.
+Node* elementwise(BatchCtx& c) {
+  int r = 0;
+  for (size_t k = 1; k < c.in.size(); ++k) {
+    if (!c.abs(k)) return nullptr;
+    if (!c.abs(k)->isTensor() && !c.abs(k)->isNumber()) {
+      if (c.b[k]) return nullptr;  // a batched container: per example
+      continue;
+    }
+    int rk = c.rank(k);
+    if (rk < 0) return nullptr;
+    r = std::max(r, rk);
+  }
+  std::vector<std::pair<size_t, Node*>> repl;
+  for (size_t k = 1; k < c.in.size(); ++k)
+    if (c.b[k] && c.rank(k) < r) repl.push_back({k, c.expandAfterBatch(c.in[k], r - c.rank(k))});
+  return c.copy(repl);
+}
+
+// Unary ops and ops whose only batched argument is used elementwise or along its last
+// axes: the call as it is.
+Node* same(BatchCtx& c) { return c.copy(); }
+
+// Reductions, softmax, sort, cumsum: the per-example axes shift by one; axis None (all
+// per-example axes) becomes the tuple 1..rank. Only x may be batched.
+Node* alongAxes(BatchCtx& c, const char* dflt, bool noneIsAll) {
+  int xk = c.param("x");
+  if (xk < 0 && c.n->numPositional() >= 1) xk = 1;  // max(*args): the one tensor
+  if (xk < 0) return nullptr;
+  for (size_t k = 1; k < c.in.size(); ++k)
+    if (c.b[k] && (int)k != xk) return nullptr;
+  int ak = c.param("axis");
+  bool none;
+  std::vector<int64_t> ax;
+  if (!c.axes(ak, dflt, &none, &ax)) return nullptr;
+  Node* axis;
+  if (none) {
+    int r = c.rank((size_t)xk);
+    if (!noneIsAll || r <= 0) return nullptr;
+    std::vector<int64_t> all;
+    for (int d = 1; d <= r; ++d) all.push_back(d);
+    axis = c.intTuple(all);
+  } else {
+    bool tuple = ak >= 0 && c.n->inputs[(size_t)ak]->abs && c.n->inputs[(size_t)ak]->abs->isSequence();
+    for (int64_t& a : ax) a = shift(a);
+    axis = tuple ? c.intTuple(ax) : c.integer(ax[0]);
+  }
+  if (ak >= 0) return c.copy({{(size_t)ak, axis}});
+  return c.copy({}, {{"axis", axis}});
+}
+
+// x @ y: a batched vector becomes a matrix (row for x, column for y) and per-example
+// ranks are padded after the batch axis, so that matmul's broadcasting of leading axes
+// pairs example i with example i; an unbatched side broadcasts by itself, except a
+// batched vector y, which is handled as x @ y^T with the batch axis moved to the front.
+Node* matmulRule(BatchCtx& c, size_t xk, size_t yk) {
+  int rx = c.rank(xk), ry = c.rank(yk);
+  if (rx < 1 || ry < 1) return nullptr;
+  Node *x = c.in[xk], *y = c.in[yk];
+  bool bx = c.b[xk], by = c.b[yk];
+  if (bx && !by) {
+    if (rx == 1 && ry > 2) return nullptr;
+    return c.call(Prim::MatMul, {x, y});
+  }
+  if (!bx && by) {
+    if (ry >= 2) return c.call(Prim::MatMul, {x, y});
+    // y is a batch of vectors (B, k): x @ y^T is (..., B), then the batch axis first.
+    Node* out = c.call(Prim::MatMul, {x, c.call(Prim::Transpose, {y})});
+    int ro = rx;  // (..., n, B) for rx >= 2, (B,) for rx == 1
+    if (rx == 1) return out;
+    std::vector<int64_t> perm{ro - 1};
+    for (int d = 0; d < ro - 1; ++d) perm.push_back(d);
+    return c.call(Prim::Transpose, {out, c.intTuple(perm)});
+  }
+  int ex = std::max(rx, 2), ey = std::max(ry, 2);
+  if (rx == 1) x = c.call(Prim::ExpandDims, {x, c.integer(1)});
+  if (ry == 1) y = c.call(Prim::ExpandDims, {y, c.integer(-1)});
+  if (ex < ey) x = c.expandAfterBatch(x, ey - ex);
+  if (ey < ex) y = c.expandAfterBatch(y, ex - ey);
+  Node* out = c.call(Prim::MatMul, {x, y});
+  if (ry == 1) out = c.call(Prim::Squeeze, {out, c.integer(-1)});
+  if (rx == 1) out = c.call(Prim::Squeeze, {out, c.integer(ry == 1 ? -1 : -2)});
+  return out;
+}
+
+// An index of basic kind (ints, slices, None, ...): a leading full slice keeps the batch
+// axis. Array indices go per example.
+bool basicIndex(const ir::Abstract* a) {
+  if (!a) return false;
+  switch (a->kind) {
+    case AKind::Int: case AKind::Bool: case AKind::Slice: case AKind::None: case AKind::Ellipsis: return true;
+    case AKind::Tuple:
+      if (a->homogeneous) return false;
+      for (const ir::Abstract* e : a->elems)
+        if (!basicIndex(e) || e->is(AKind::Tuple)) return false;
+      return true;
+    default: return false;
+  }
+}
+
+Node* batchedIndex(BatchCtx& c, size_t ik) {
+  Node* all = c.call(Prim::MakeSlice, {c.m.constNone(), c.m.constNone(), c.m.constNone()});
+  const ir::Abstract* a = c.abs(ik);
+  if (a->is(AKind::Tuple)) return c.call(Prim::Add, {c.call(Prim::MakeTuple, {all}), c.in[ik]});
+  return c.call(Prim::MakeTuple, {all, c.in[ik]});
+}
+
+Node* getItemRule(BatchCtx& c) {
+  if (!c.b[1] || c.b[2] || !c.isTensor(1)) return nullptr;
+  if (basicIndex(c.abs(2))) return c.copy({{2, batchedIndex(c, 2)}});
+  // x[ids] with integer ids: take along axis 1
+  const ir::Abstract* ia = c.abs(2);
+  if (ia && ia->isTensor() && ia->dtypeKnown && (ia->dtype == DType::I64 || ia->dtype == DType::I32))
+    return c.call(Prim::Take, {c.in[1], c.in[2]}, {{"axis", c.integer(1)}});
+  return nullptr;
+}
+
+// The tuple shape(x)[from:] (per-example dimensions of a batched x when from = 1).
+Node* shapeFrom(BatchCtx& c, Node* x, int64_t from) {
+  Node* sl = c.call(Prim::MakeSlice, {c.integer(from), c.m.constNone(), c.m.constNone()});
+  return c.call(Prim::GetItem, {c.call(Prim::Shape, {x}), sl});
+}
+
+// NN ops on NCHW (or N..) examples: the batch is folded into N, the op runs once, and
+// the batch is unfolded again. Only x may be batched.
+Node* foldIntoN(BatchCtx& c, int wantRank) {
+  for (size_t k = 2; k < c.in.size(); ++k)
+    if (c.b[k]) return nullptr;
+  int r = c.rank(1);
+  if (r == wantRank - 1) return c.copy();  // one unbatched-N example: the batch is N
+  if (r != wantRank) return nullptr;
+  Node* x = c.in[1];
+  Node* n = c.call(Prim::GetItem, {c.call(Prim::Shape, {x}), c.integer(1)});
+  Node* bn = c.call(Prim::Mul, {c.size, n});
+  Node* folded = c.call(Prim::Reshape, {x, c.call(Prim::Add, {c.call(Prim::MakeTuple, {bn}), shapeFrom(c, x, 2)})});
+  Node* y = c.copy({{1, folded}});
+  return c.call(Prim::Reshape, {y, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size, n}), shapeFrom(c, y, 1)})});
+}
+
+Node* crossEntropyRule(BatchCtx& c) {
+  int r = c.rank(1);
+  Node* logits = c.in[1];
+  Node* labels = c.b[2] ? c.in[2] : c.call(Prim::VmapBcast, {c.in[2], c.size});
+  if (!c.b[1]) logits = c.call(Prim::VmapBcast, {logits, c.size});
+  if (r == 1) return c.copy({{1, logits}, {2, labels}});
+  if (r != 2) return nullptr;
+  Node* minus1 = c.integer(-1);
+  Node* flat = c.call(Prim::Reshape, {logits, c.call(Prim::MakeTuple, {minus1, c.call(Prim::GetItem, {c.call(Prim::Shape, {logits}), minus1})})});
+  Node* out = c.copy({{1, flat}, {2, c.call(Prim::Reshape, {labels, c.call(Prim::MakeTuple, {minus1})})}});
+  return c.call(Prim::Reshape, {out, c.call(Prim::MakeTuple, {c.size, minus1})});
+}
+
+// mse(a, b) = mean((a - b) ** 2) per example: the mean over the per-example axes.
+Node* mseRule(BatchCtx& c) {
+  int ra = c.rank(1), rb = c.rank(2);
+  if (ra < 0 || rb < 0) return nullptr;
+  int r = std::max(ra, rb);
+  Node *a = c.in[1], *b = c.in[2];
+  if (c.b[1] && ra < r) a = c.expandAfterBatch(a, r - ra);
+  if (c.b[2] && rb < r) b = c.expandAfterBatch(b, r - rb);
+  Node* d = c.call(Prim::Sub, {a, b});
+  Node* sq = c.call(Prim::Mul, {d, d});
+  if (r == 0) return sq;
+  std::vector<int64_t> all;
+  for (int i = 1; i <= r; ++i) all.push_back(i);
+  return c.call(Prim::Mean, {sq, c.intTuple(all)});
+}
+
+// reshape(x, *shape): the batch size is prepended to the new shape.
+Node* reshapeRule(BatchCtx& c) {
+  for (size_t k = 2; k < c.in.size(); ++k)
+    if (c.b[k]) return nullptr;
+  if (!c.n->kwnames.empty()) return nullptr;
+  Node* shape;
+  if (c.in.size() == 3 && c.abs(2) && c.abs(2)->isSequence()) {
+    shape = c.call(Prim::TupleNew, {c.in[2]});
+  } else {
+    std::vector<Node*> dims(c.in.begin() + 2, c.in.end());
+    shape = c.call(Prim::MakeTuple, dims);
+  }
+  return c.call(Prim::Reshape, {c.in[1], c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size}), shape})});
+}
+
+// transpose(x, *axes): axes shift by one after a leading 0; no axes reverses the
+// per-example axes.
+Node* transposeRule(BatchCtx& c, bool reverseOnly) {
+  int r = c.rank(1);
+  std::vector<int64_t> ax;
+  if (!reverseOnly && c.in.size() > 2) {
+    if (!c.n->kwnames.empty()) return nullptr;
+    if (c.in.size() == 3 && c.abs(2) && c.abs(2)->isSequence()) {
+      bool none;
+      if (!c.axes(2, "", &none, &ax) || none) return nullptr;
+    } else {
+      for (size_t k = 2; k < c.in.size(); ++k) {
+        bool none;
+        std::vector<int64_t> one;
+        if (!c.axes((int)k, "", &none, &one) || none || one.size() != 1) return nullptr;
+        ax.push_back(one[0]);
+      }
+    }
+    if (r < 0) r = (int)ax.size();
+    for (int64_t& a : ax) a = (a < 0 ? a + r : a) + 1;
+  } else {
+    if (r < 0) return nullptr;
+    for (int d = r; d >= 1; --d) ax.push_back(d);
+  }
+  ax.insert(ax.begin(), 0);
+  return c.call(Prim::Transpose, {c.in[1], c.intTuple(ax)});
+}
+
+// An axis parameter of a one-tensor op shifted by one (negative ones stay).
+Node* shiftParams(BatchCtx& c, std::vector<const char*> names) {
+  std::vector<std::pair<size_t, Node*>> repl;
+  for (const char* nm : names) {
+    int k = c.param(nm);
+    bool none;
+    std::vector<int64_t> ax;
+    if (k < 0 || !c.axes(k, "", &none, &ax) || none || ax.size() != 1) return nullptr;
+    repl.push_back({(size_t)k, c.integer(shift(ax[0]))});
+  }
+  for (size_t k = 2; k < c.in.size(); ++k)
+    if (c.b[k]) return nullptr;
+  return c.copy(repl);
+}
+
+// concat/stack of a sequence of batched values: the axis shifts by one.
+Node* joinRule(BatchCtx& c) {
+  int ak = c.param("axis");
+  bool none;
+  std::vector<int64_t> ax;
+  if (!c.axes(ak, "0", &none, &ax) || none || ax.size() != 1) return nullptr;
+  Node* xs = c.b[1] ? c.in[1] : c.call(Prim::VmapBcast, {c.in[1], c.size});
+  if (ak >= 0) return c.copy({{1, xs}, {(size_t)ak, c.integer(shift(ax[0]))}});
+  return c.copy({{1, xs}}, {{"axis", c.integer(shift(ax[0]))}});
+}
+
+// Iterating a batched tensor (enumerate, zip, list, reversed): rows are along axis 1.
+Node* rowsFirst(BatchCtx& c) {
+  std::vector<std::pair<size_t, Node*>> repl;
+  for (size_t k = 1; k < c.in.size(); ++k) {
+    if (!c.b[k]) continue;
+    if (!c.abs(k)) return nullptr;
+    if (c.abs(k)->isTensor()) repl.push_back({k, c.call(Prim::Swapaxes, {c.in[k], c.integer(0), c.integer(1)})});
+    else if (!c.abs(k)->isSequence()) return nullptr;
+  }
+  return c.copy(repl);
+}
+
+// All inputs batched (unbatched ones repeated), then the call as it is: for cotangent
+// helpers whose result takes its structure from several inputs.
+Node* allBatched(BatchCtx& c, std::vector<size_t> which) {
+  std::vector<std::pair<size_t, Node*>> repl;
+  for (size_t k : which)
+    if (k < c.in.size() && !c.b[k]) repl.push_back({k, c.call(Prim::VmapBcast, {c.in[k], c.size})});
+  return c.copy(repl);
+}
+
+// __sum_bwd / __minmax_bwd: like a reduction, the axis of x shifts (None: 1..rank).
+Node* reductionBwd(BatchCtx& c, std::vector<size_t> tensors, size_t xk, size_t axisK) {
+  if (axisK >= c.in.size()) return nullptr;
+  int r = c.rank(xk);
+  bool none;
+  std::vector<int64_t> ax;
+  if (!c.isTensor(xk) || r < 0 || !c.axes((int)axisK, "", &none, &ax)) return nullptr;
+  std::vector<int64_t> all;
+  if (none) {
+    for (int d = 1; d <= r; ++d) all.push_back(d);
+  } else {
+    for (int64_t a : ax) all.push_back(shift(a));
+  }
+  if (all.empty()) return nullptr;
+  for (size_t k = 1; k < c.in.size(); ++k)
+    if (c.b[k] && std::find(tensors.begin(), tensors.end(), k) == tensors.end()) return nullptr;
+  Node* axes = c.intTuple(all);
+  std::vector<std::pair<size_t, Node*>> repl{{axisK, axes}};
+  for (size_t k : tensors)
+    if (!c.b[k]) repl.push_back({k, c.call(Prim::VmapBcast, {c.in[k], c.size})});
+  return c.copy(repl);
+}
+
+}  // namespace
+
+BatchKind batchKind(Prim p) {
+  switch (p) {
+    // elementwise and unary: the same call, batched operands aligned
+    case Prim::Add: case Prim::Sub: case Prim::Mul: case Prim::Div: case Prim::FloorDiv: case Prim::Mod:
+    case Prim::Pow: case Prim::BitAnd: case Prim::BitOr: case Prim::BitXor: case Prim::Neg: case Prim::Pos:
+    case Prim::Invert: case Prim::Eq: case Prim::Ne: case Prim::Lt: case Prim::Le: case Prim::Gt: case Prim::Ge:
+    case Prim::Exp: case Prim::Log: case Prim::Log1p: case Prim::Sqrt: case Prim::Rsqrt: case Prim::Sign:
+    case Prim::Floor: case Prim::Ceil: case Prim::Sin: case Prim::Cos: case Prim::Tanh: case Prim::Sigmoid:
+    case Prim::Relu: case Prim::Gelu: case Prim::Softplus: case Prim::IsNan: case Prim::IsFinite:
+    case Prim::TensorAbs: case Prim::TensorRound: case Prim::Maximum: case Prim::Minimum: case Prim::Clip:
+    case Prim::Where: case Prim::AsType: case Prim::Abs: case Prim::Round: case Prim::ZerosLike:
+    case Prim::OnesLike: case Prim::StopGradient: case Prim::OneHot: case Prim::Embedding:
+    case Prim::LayerNorm: case Prim::Topk:
+    // along axes
+    case Prim::TensorSum: case Prim::Mean: case Prim::TensorMax: case Prim::TensorMin: case Prim::Prod:
+    case Prim::Argmax: case Prim::Argmin: case Prim::Logsumexp: case Prim::Var: case Prim::Std:
+    case Prim::TensorAll: case Prim::TensorAny: case Prim::Cumsum: case Prim::Softmax: case Prim::LogSoftmax:
+    case Prim::Sort: case Prim::Sum: case Prim::Max: case Prim::Min: case Prim::All: case Prim::Any:
+    // shapes and layout
+    case Prim::Shape: case Prim::NDim: case Prim::Size: case Prim::DTypeOf: case Prim::Len:
+    case Prim::Reshape: case Prim::Transpose: case Prim::TransposeT: case Prim::Swapaxes:
+    case Prim::ExpandDims: case Prim::Squeeze: case Prim::BroadcastTo: case Prim::Concat: case Prim::Stack:
+    case Prim::Flatten: case Prim::Item: case Prim::FloatNew: case Prim::TensorNew: case Prim::Split:
+    case Prim::Take: case Prim::TensorGetItem: case Prim::GetItem: case Prim::TensorSetItem: case Prim::SetItem:
+    // linear algebra and NN
+    case Prim::MatMul: case Prim::Dot: case Prim::Conv2d: case Prim::MaxPool2d: case Prim::AvgPool2d:
+    case Prim::BatchNorm: case Prim::CrossEntropy: case Prim::Mse:
+    // iteration and trees
+    case Prim::Enumerate: case Prim::Zip: case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
+    case Prim::TreeLeaves: case Prim::TreeZerosLike:
+    // the helpers reverse mode emits
+    case Prim::CtAdd: case Prim::CtFill: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::SumBwd:
+    case Prim::MinMaxBwd: case Prim::TransposeBwd: case Prim::Truth: case Prim::Not: case Prim::Depend:
+    case Prim::CheckBound: case Prim::Full:
+      return BatchKind::Rule;
+
+    // per example: random numbers with batched keys or probabilities (each example draws
+    // with its own key, as jax.random under vmap), and what has no cheaper form here
+    case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Uniform: case Prim::Normal:
+    case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical: case Prim::Dropout:
+    case Prim::Tile: case Prim::Pad: case Prim::Einsum: case Prim::ToList: case Prim::IntNew: case Prim::BoolNew:
+    case Prim::Zeros: case Prim::Ones: case Prim::Arange: case Prim::Linspace: case Prim::Eye:
+    case Prim::TreeMap: case Prim::TreeSize: case Prim::Range: case Prim::Sorted: case Prim::DictNew:
+    case Prim::StrNew: case Prim::Repr: case Prim::Isinstance: case Prim::Partial:
+    case Prim::MatMulBwd: case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::ConcatBwd:
+    case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteBprop:
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::Jacobian: case Prim::JacobianCall:
+    case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::CustomVjp: case Prim::CustomVjpWrap:
+    case Prim::CustomVjpCall: case Prim::CustomVjpBprop: case Prim::ScanJ: case Prim::ScanBwd:
+    case Prim::WhileJ: case Prim::WhileBwd: case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall:
+    case Prim::VmapLoop: case Prim::VmapBcast: case Prim::VmapSelect:
+    case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip:
+    case Prim::StrStartswith: case Prim::StrEndswith: case Prim::StrReplace: case Prim::StrFormat:
+    case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind: case Prim::StrCount: case Prim::StrIndex:
+    case Prim::ListAppend: case Prim::ListExtend: case Prim::ListInsert: case Prim::SeqIndex: case Prim::SeqCount:
+    case Prim::DictKeys: case Prim::DictValues: case Prim::DictItems: case Prim::DictGet: case Prim::DictUpdate:
+    case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
+    case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
+    case Prim::ExcNotImplementedError:
+      return BatchKind::Loop;
+
+    // the transform itself: structure, calls, control flow
+    case Prim::MakeTuple: case Prim::MakeList: case Prim::MakeDict: case Prim::TupleGetItem: case Prim::Unpack:
+    case Prim::GetAttr: case Prim::Switch: case Prim::WhileLoop: case Prim::Scan: case Prim::MethodCall:
+    case Prim::ListAppendLocal: case Prim::CallEx: case Prim::SetAttr: case Prim::MethodUpdate:
+      return BatchKind::Structural;
+
+    // printing and formatting show the whole batch; effects and state are unbatched
+    case Prim::Print: case Prim::FormatValue: case Prim::StrConcat: case Prim::UpdateState:
+    case Prim::GlobalGet: case Prim::GlobalSet: case Prim::ImportModule: case Prim::Time: case Prim::Exit:
+    case Prim::ReadText: case Prim::WriteText: case Prim::Exists: case Prim::Makedirs: case Prim::LoadIdx:
+    case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz: case Prim::LoadCsv:
+    case Prim::MakeClass:
+      return BatchKind::Unbatched;
+
+    // a batched argument has no meaning here: reported at the operation
+    case Prim::Raise: case Prim::Assert: case Prim::Is: case Prim::Contains: case Prim::MakeSlice:
+    case Prim::NumPrims:
+      return BatchKind::Error;
+  }
+  return BatchKind::Error;
+}
+
+Node* batchRule(Prim p, BatchCtx& c) {
+  switch (p) {
+    // ---- elementwise: align the batched operands' axes, then broadcast
+    case Prim::Add: case Prim::Sub: case Prim::Mul: case Prim::Div: case Prim::FloorDiv: case Prim::Mod:
+    case Prim::Pow: case Prim::BitAnd: case Prim::BitOr: case Prim::BitXor: case Prim::Eq: case Prim::Ne:
+    case Prim::Lt: case Prim::Le: case Prim::Gt: case Prim::Ge: case Prim::Maximum: case Prim::Minimum:
+    case Prim::Clip: case Prim::Where:
+      return elementwise(c);
+    // ---- unary elementwise (and ops on the last axes with one batched tensor): as they are
+    case Prim::Neg: case Prim::Pos: case Prim::Invert: case Prim::Exp: case Prim::Log: case Prim::Log1p:
+    case Prim::Sqrt: case Prim::Rsqrt: case Prim::Sign: case Prim::Floor: case Prim::Ceil: case Prim::Sin:
+    case Prim::Cos: case Prim::Tanh: case Prim::Sigmoid: case Prim::Relu: case Prim::Gelu: case Prim::Softplus:
+    case Prim::IsNan: case Prim::IsFinite: case Prim::TensorAbs: case Prim::TensorRound: case Prim::AsType:
+    case Prim::Abs: case Prim::Round: case Prim::ZerosLike: case Prim::OnesLike: case Prim::StopGradient:
+    case Prim::TreeZerosLike: case Prim::TreeLeaves: case Prim::Depend: case Prim::CheckBound:
+      if (c.anyBatched() && !c.b[1]) return nullptr;
+      return same(c);
+    // one_hot(ids, n): ids batched; embedding(table, ids): the lookup of batched ids
+    case Prim::OneHot: return c.b[1] && !c.b[2] ? same(c) : nullptr;
+    case Prim::Embedding: return !c.b[1] ? same(c) : nullptr;
+    // layer_norm over the last axis, topk along the last axis: x batched only
+    case Prim::LayerNorm: case Prim::Topk:
+      for (size_t k = 2; k < c.in.size(); ++k)
+        if (c.b[k]) return nullptr;
+      return same(c);
+    // ---- along axes: shift the axis; None means the per-example axes
+    case Prim::TensorSum: case Prim::Mean: case Prim::TensorMax: case Prim::TensorMin: case Prim::Prod:
+    case Prim::Logsumexp: case Prim::Var: case Prim::Std: case Prim::TensorAll: case Prim::TensorAny:
+      return alongAxes(c, "None", true);
+    case Prim::Argmax: case Prim::Argmin: case Prim::Cumsum: return alongAxes(c, "None", false);
+    case Prim::Softmax: case Prim::LogSoftmax: case Prim::Sort: return alongAxes(c, "-1", false);
+    // Python's sum/max/min/all/any of one tensor reduce like the tensor methods
+    case Prim::Sum: case Prim::All: case Prim::Any:
+      if (!c.isTensor(1) || c.n->numPositional() != 1) return nullptr;
+      return alongAxes(c, "None", true);
+    case Prim::Max: case Prim::Min:
+      if (!c.isTensor(1) || c.n->numPositional() != 1 || c.param("key") >= 0) return nullptr;
+      return alongAxes(c, "None", true);
+    // ---- shapes: the per-example shape drops the batch axis (unbatched results)
+    case Prim::Shape: c.outBatched = false; return shapeFrom(c, c.in[1], 1);
+    case Prim::NDim: c.outBatched = false; return c.call(Prim::Sub, {c.copy(), c.integer(1)});
+    case Prim::Size: c.outBatched = false; return c.call(Prim::FloorDiv, {c.copy(), c.size});
+    case Prim::DTypeOf: c.outBatched = false; return c.copy();
+    case Prim::Len:  // of a batched tensor: its per-example first dimension; of a sequence: its length
+      c.outBatched = false;
+      if (c.isTensor(1)) return c.call(Prim::GetItem, {c.call(Prim::Shape, {c.in[1]}), c.integer(1)});
+      return c.copy();
+    // ---- layout
+    case Prim::Reshape: return reshapeRule(c);
+    case Prim::Flatten: return c.call(Prim::Reshape, {c.in[1], c.call(Prim::MakeTuple, {c.size, c.integer(-1)})});
+    case Prim::Transpose: return transposeRule(c, false);
+    case Prim::TransposeT: return transposeRule(c, true);
+    case Prim::Swapaxes: return shiftParams(c, {"a", "b"});
+    case Prim::ExpandDims: return shiftParams(c, {"axis"});
+    case Prim::Squeeze: {
+      int k = c.param("axis");
+      bool none;
+      std::vector<int64_t> ax;
+      if (!c.axes(k, "None", &none, &ax)) return nullptr;
+      if (none) {  // the per-example axes of size 1, known statically
+        const ir::Abstract* a = c.abs(1);
+        if (!a || !a->isTensor() || !a->rankKnown) return nullptr;
+        for (int d = 0; d < a->rank(); ++d) {
+          if (!a->shape[(size_t)d].isStatic()) return nullptr;
+          if (a->shape[(size_t)d].size() == 1) ax.push_back(d + 1);
+        }
+        if (ax.empty()) return c.in[1];
+        return c.call(Prim::Squeeze, {c.in[1], c.intTuple(ax)});
+      }
+      for (int64_t& a : ax) a = shift(a);
+      bool tuple = c.abs((size_t)k) && c.abs((size_t)k)->isSequence();
+      return c.copy({{(size_t)k, tuple ? c.intTuple(ax) : c.integer(ax[0])}});
+    }
+    case Prim::BroadcastTo: {  // x padded to the new rank after the batch axis
+      if (c.b[2] || !c.abs(2)) return nullptr;
+      bool none;
+      std::vector<int64_t> shape;
+      int r = c.rank(1);
+      if (r < 0) return nullptr;
+      int rn = c.abs(2)->isSequence() && !c.abs(2)->homogeneous ? (int)c.abs(2)->elems.size() : c.axes(2, "", &none, &shape) && !none ? (int)shape.size() : -1;
+      if (rn < r) return nullptr;
+      Node* x = c.expandAfterBatch(c.in[1], rn - r);
+      Node* s = c.abs(2)->isSequence() ? c.call(Prim::TupleNew, {c.in[2]}) : c.call(Prim::MakeTuple, {c.in[2]});
+      return c.call(Prim::BroadcastTo, {x, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size}), s})});
+    }
+    case Prim::Concat: case Prim::Stack:
+      if (c.in.size() > 3 && c.anyBatched() && std::count(c.b.begin() + 2, c.b.end(), true) > 0) return nullptr;
+      return joinRule(c);
+    case Prim::Split:
+      if (!c.isTensor(1) || c.abs(1)->dtype == DType::U32 || !c.abs(1)->dtypeKnown) return nullptr;  // keys split per example
+      if (c.param("axis") < 0) return c.b[2] ? nullptr : c.copy({}, {{"axis", c.integer(1)}});
+      return shiftParams(c, {"axis"});
+    case Prim::Take: {
+      int ak = c.param("axis");
+      bool none;
+      std::vector<int64_t> ax;
+      if (ak < 0 || !c.axes(ak, "", &none, &ax) || none || ax.size() != 1) return nullptr;
+      if (c.b[1] && !c.b[2]) return c.copy({{(size_t)ak, c.integer(shift(ax[0]))}});
+      if (!c.b[1] && c.b[2] && (ax[0] == 0 || (c.rank(1) > 0 && ax[0] == -c.rank(1)))) return c.copy();
+      return nullptr;
+    }
+    case Prim::Item:  // the one element of each example (a tensor of the batch, not a number)
+      return c.call(Prim::Reshape, {c.in[1], c.call(Prim::MakeTuple, {c.size})});
+    case Prim::FloatNew:
+      if (!c.isTensor(1)) return nullptr;
+      return c.call(Prim::AsType, {c.call(Prim::Reshape, {c.in[1], c.call(Prim::MakeTuple, {c.size})}), c.m.constDType(DType::F32)});
+    case Prim::TensorNew: {  // tensor([a, b, ...]) of per-example scalars or tensors: stacked on axis 1
+      if (c.param("dtype") >= 0 && c.b[(size_t)c.param("dtype")]) return nullptr;
+      const ir::Abstract* a = c.abs(1);
+      if (!a) return nullptr;
+      if (a->isTensor()) return same(c);
+      if (!a->isSequence() || a->homogeneous) return nullptr;
+      for (const ir::Abstract* e : a->elems)
+        if (!e->isTensor() && !e->isNumber()) return nullptr;
+      Node* xs = c.b[1] ? c.in[1] : c.call(Prim::VmapBcast, {c.in[1], c.size});
+      Node* st = c.call(Prim::Stack, {xs, c.integer(1)});
+      int dk = c.param("dtype");
+      return dk >= 0 ? c.call(Prim::AsType, {st, c.in[(size_t)dk]}) : st;
+    }
+    case Prim::Full: {  // full(shape, value): the examples' values broadcast over the shape
+      if (c.b[1] || !c.b[2] || !c.abs(1)) return nullptr;
+      int rv = c.rank(2);
+      if (rv != 0) return nullptr;
+      Node* s = c.abs(1)->isSequence() ? c.call(Prim::TupleNew, {c.in[1]}) : c.call(Prim::MakeTuple, {c.in[1]});
+      bool none;
+      std::vector<int64_t> dims;
+      if (!c.axes(1, "", &none, &dims) || none) return nullptr;
+      Node* v = c.expandAfterBatch(c.in[2], (int)dims.size());
+      Node* out = c.call(Prim::BroadcastTo, {v, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size}), s})});
+      int dk = c.param("dtype");
+      return dk >= 0 ? c.call(Prim::AsType, {out, c.in[(size_t)dk]}) : out;
+    }
+    // ---- indexing: a leading full slice keeps the batch axis
+    case Prim::TensorGetItem: case Prim::GetItem: return getItemRule(c);
+    case Prim::TensorSetItem: case Prim::SetItem:
+      // a container's item: the container and the value batched alike
+      if (p == Prim::SetItem && !c.isTensor(1) && !c.b[2]) return allBatched(c, {1, 3});
+      // x[index] = v with v the same for every example
+      if (!c.isTensor(1) || c.b[2] || c.b[3] || !basicIndex(c.abs(2))) return nullptr;
+      return c.copy({{2, batchedIndex(c, 2)}});
+    // ---- linear algebra
+    case Prim::MatMul: return matmulRule(c, 1, 2);
+    case Prim::Dot: {  // as matmul for vectors and matrices
+      int rx = c.rank(1), ry = c.rank(2);
+      if (rx < 1 || rx > 2 || ry < 1 || ry > 2) return nullptr;
+      return matmulRule(c, 1, 2);
+    }
+    // ---- NN: the batch folded into N
+    case Prim::Conv2d: case Prim::MaxPool2d: case Prim::AvgPool2d: return foldIntoN(c, 4);
+    case Prim::BatchNorm: {
+      int r = c.rank(1);
+      return r >= 2 ? foldIntoN(c, r) : nullptr;
+    }
+    case Prim::CrossEntropy: return crossEntropyRule(c);
+    case Prim::Mse: return mseRule(c);
+    // ---- iteration over a batched tensor walks axis 1
+    case Prim::Enumerate: case Prim::Zip: case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
+      return rowsFirst(c);
+    // ---- truth of a batched scalar: one bool per example
+    // (a batched sequence is true when it is not empty, the same for every example)
+    case Prim::Truth:
+      if (!c.isTensor(1)) { c.outBatched = false; return c.copy(); }
+      return c.call(Prim::AsType, {c.in[1], c.m.constDType(DType::Bool)});
+    case Prim::Not:
+      if (!c.isTensor(1)) { c.outBatched = false; return c.copy(); }
+      return c.call(Prim::Invert, {c.call(Prim::AsType, {c.in[1], c.m.constDType(DType::Bool)})});
+    // ---- the helpers reverse mode emits
+    // ct_add, ct_fill, unbroadcast: every operand batched, then as they are (per-example
+    // shapes line up from the right; an unbatched one is repeated first)
+    case Prim::CtAdd: return allBatched(c, {1, 2});
+    case Prim::CtFill: return allBatched(c, {1, 2});
+    // unbroadcast: `like` gets size-1 axes after the batch axis up to ct's rank (so that
+    // the batch axis is never summed), and the result its per-example shape back
+    case Prim::Unbroadcast: {
+      int rc = c.rank(1), rl = c.rank(2);
+      if (rc < 0 || rl < 0 || rc < rl) return nullptr;
+      Node* ct = c.b[1] ? c.in[1] : c.call(Prim::VmapBcast, {c.in[1], c.size});
+      Node* like = c.b[2] ? c.in[2] : c.call(Prim::VmapBcast, {c.in[2], c.size});
+      Node* out = c.call(Prim::Unbroadcast, {ct, c.expandAfterBatch(like, rc - rl)});
+      return rc == rl ? out : c.call(Prim::Reshape, {out, c.call(Prim::Shape, {like})});
+    }
+    case Prim::CtIndex: return c.b[2] ? nullptr : same(c);
+    // sum/max backward: the reduced axes shift like the reduction's
+    case Prim::SumBwd: return reductionBwd(c, {1, 2}, 2, 3);
+    case Prim::MinMaxBwd: return reductionBwd(c, {1, 2, 3}, 2, 4);
+    // the inverse permutation of transpose, with the batch axis kept first
+    case Prim::TransposeBwd: {
+      if (c.b[2]) return nullptr;
+      bool none;
+      std::vector<int64_t> ax;
+      if (!c.axes(2, "", &none, &ax) || none || ax.empty()) return nullptr;
+      int r = (int)ax.size();
+      for (int64_t& a : ax) a = (a < 0 ? a + r : a) + 1;
+      ax.insert(ax.begin(), 0);
+      return c.copy({{2, c.intTuple(ax)}});
+    }
+    default: return nullptr;
+  }
+}
+
+}  // namespace msl::autodiff

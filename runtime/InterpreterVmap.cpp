@@ -1,0 +1,751 @@
+// vmap at run time: the user API (vmap, vmap_call) and the primitives the batching
+// transform emits (autodiff/Vmap.h): __vmapcall (Interpreter::vmapcall, which batches a
+// function value when it is called, as Interpreter::jcall differentiates one),
+// __vmap_loop (one call per example, results stacked), __vmap_bcast and __vmap_select.
+//
+// A batched value holds the examples along axis 0 of every tensor leaf; its other leaves
+// (numbers, strings, None, functions) are the same for every example.
+#include <algorithm>
+
+#include "autodiff/Vmap.h"
+#include "ir/Diagnostics.h"
+#include "runtime/AbstractOf.h"
+#include "runtime/Host.h"
+#include "runtime/Interpreter.h"
+#include "runtime/Kernels.h"
+#include "runtime/PrimImpl.h"
+#include "runtime/TensorValues.h"
+
+namespace msl {
+
+using ir::Graph;
+using ir::Node;
+
+Value CallContext::vmapcall(const Value&, int64_t, const std::vector<bool>&, Value*, size_t, const std::vector<std::string>*) {
+  raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap here"});
+}
+
+namespace {
+
+const Tensor& tensorOf(const Value& v) { return v.as<TensorObj>()->t; }
+
+Value rebuild(const Value& like, std::vector<Value> items) {
+  return like.is(VKind::List) ? makeList(std::move(items)) : makeTuple(std::move(items));
+}
+
+Value recordLike(const Value& like, std::vector<Value> fields) {
+  auto* r = new RecordObj();
+  Value rv = Value::object(r);
+  r->cls = like.as<RecordObj>()->cls;
+  r->fields = std::move(fields);
+  return rv;
+}
+
+// A tensor of `size` copies of a number (floats f32, as under jax.vmap).
+Tensor numberBatch(const Value& v, int64_t size) {
+  DType dt = v.is(VKind::Float) ? DType::F32 : v.is(VKind::Bool) ? DType::Bool : DType::I64;
+  Tensor s = v.is(VKind::Float) ? Tensor::scalar(dt, v.asFloat()) : Tensor::scalarInt(dt, v.is(VKind::Bool) ? v.asBool() : v.asInt());
+  return broadcastTo(reshapeTo(s, Shape{1}), Shape{size}, "vmap").contiguous();
+}
+
+// v repeated along a new leading axis of every tensor leaf; `top`: a number becomes a
+// tensor of the batch (inside containers numbers stay).
+Value bcast(const Value& v, int64_t size, bool top) {
+  switch (v.kind()) {
+    case VKind::Tensor: {
+      const Tensor& t = tensorOf(v);
+      Shape one{1}, full{size};
+      one.insert(one.end(), t.shape().begin(), t.shape().end());
+      full.insert(full.end(), t.shape().begin(), t.shape().end());
+      return makeTensor(broadcastTo(reshapeTo(t, one), full, "vmap").contiguous());
+    }
+    case VKind::Float: case VKind::Int: case VKind::Bool:
+      return top ? makeTensor(numberBatch(v, size)) : v;
+    case VKind::Tuple: case VKind::List: {
+      std::vector<Value> out;
+      for (const Value& x : seqItems(v)) out.push_back(bcast(x, size, false));
+      return rebuild(v, std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, x] : v.as<DictObj>()->entries) d.as<DictObj>()->set(k, bcast(x, size, false));
+      return d;
+    }
+    case VKind::Record: {
+      std::vector<Value> out;
+      for (const Value& x : v.as<RecordObj>()->fields) out.push_back(bcast(x, size, false));
+      return recordLike(v, std::move(out));
+    }
+    default: return v;
+  }
+}
+
+// Example i of a batched value.
+Value slice(const Value& v, int64_t i) {
+  switch (v.kind()) {
+    case VKind::Tensor: {
+      const Tensor& t = tensorOf(v);
+      if (t.ndim() == 0) return v;
+      Shape s(t.shape().begin() + 1, t.shape().end()), st(t.strides().begin() + 1, t.strides().end());
+      return makeTensor(t.view(s, st, t.offset() + i * t.strides()[0]));
+    }
+    case VKind::Tuple: case VKind::List: {
+      std::vector<Value> out;
+      for (const Value& x : seqItems(v)) out.push_back(slice(x, i));
+      return rebuild(v, std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, x] : v.as<DictObj>()->entries) d.as<DictObj>()->set(k, slice(x, i));
+      return d;
+    }
+    case VKind::Record: {
+      std::vector<Value> out;
+      for (const Value& x : v.as<RecordObj>()->fields) out.push_back(slice(x, i));
+      return recordLike(v, std::move(out));
+    }
+    default: return v;
+  }
+}
+
+// The per-example results stacked along a new leading axis (numbers become tensors).
+Value stack(const std::vector<Value>& rows) {
+  const Value& r0 = rows[0];
+  switch (r0.kind()) {
+    case VKind::Tensor: case VKind::Float: case VKind::Int: case VKind::Bool: {
+      std::vector<Tensor> ts;
+      for (const Value& r : rows) {
+        Tensor t = r.is(VKind::Tensor) ? tensorOf(r) : numberBatch(r, 1);
+        Shape one{1};
+        if (r.is(VKind::Tensor)) {
+          one.insert(one.end(), t.shape().begin(), t.shape().end());
+          t = reshapeTo(t.contiguous(), one);
+        }
+        ts.push_back(t);
+      }
+      return makeTensor(concatenate(ts, 0, "vmap"));
+    }
+    case VKind::Tuple: case VKind::List: {
+      std::vector<Value> out;
+      for (size_t k = 0; k < seqItems(r0).size(); ++k) {
+        std::vector<Value> col;
+        for (const Value& r : rows) {
+          if (!isSeq(r) || seqItems(r).size() != seqItems(r0).size())
+            raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap of a function whose results differ in structure between examples"});
+          col.push_back(seqItems(r)[k]);
+        }
+        out.push_back(stack(col));
+      }
+      return rebuild(r0, std::move(out));
+    }
+    case VKind::Dict: {
+      Value d = makeDict();
+      for (const auto& [k, x] : r0.as<DictObj>()->entries) {
+        std::vector<Value> col;
+        for (const Value& r : rows) {
+          const Value* f = r.is(VKind::Dict) ? r.as<DictObj>()->find(k) : nullptr;
+          if (!f) raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap of a function whose results differ in structure between examples"});
+          col.push_back(*f);
+        }
+        d.as<DictObj>()->set(k, stack(col));
+      }
+      return d;
+    }
+    case VKind::Record: {
+      std::vector<Value> out;
+      for (size_t k = 0; k < r0.as<RecordObj>()->fields.size(); ++k) {
+        std::vector<Value> col;
+        for (const Value& r : rows) col.push_back(r.as<RecordObj>()->fields[k]);
+        out.push_back(stack(col));
+      }
+      return recordLike(r0, std::move(out));
+    }
+    default: return r0;
+  }
+}
+
+// fn called once per example (batched arguments sliced), the results stacked.
+Value loopCall(CallContext& cx, const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+               const std::vector<std::string>* kwnames) {
+  if (size <= 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap over an empty batch here"});
+  size_t nkw = kwnames ? kwnames->size() : 0;
+  std::vector<Value> rows;
+  for (int64_t i = 0; i < size; ++i) {
+    Value f = mask.size() > 0 && mask[0] ? slice(fn, i) : fn;
+    std::vector<Value> pos;
+    std::vector<std::pair<std::string, Value>> kw;
+    for (size_t k = 0; k < npos + nkw; ++k) {
+      Value a = k + 1 < mask.size() && mask[k + 1] ? slice(args[k], i) : args[k];
+      if (k < npos) pos.push_back(std::move(a));
+      else kw.push_back({(*kwnames)[k - npos], std::move(a)});
+    }
+    rows.push_back(cx.call(f, std::move(pos), std::move(kw)));
+  }
+  return stack(rows);
+}
+
+// The abstract of one example of a batched value: tensors lose their leading axis.
+const ir::Abstract* exampleAbstract(const Value& v, bool batched) {
+  if (!batched) return v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v);
+  if (v.is(VKind::Tensor) || isSeq(v) || v.is(VKind::Dict) || v.is(VKind::Record)) return abstractOf(slice(v, 0));
+  return abstractOf(v);
+}
+
+// The same for the arguments of a primitive called as a value, where ints (axes, shapes)
+// are kept as constants: the rules read them.
+const ir::Abstract* primArgAbstract(const Value& v, bool batched) {
+  if (batched) return exampleAbstract(v, true);
+  if (v.is(VKind::Int)) return ir::Abstract::intConst(v.asInt());
+  if (v.is(VKind::Tuple)) {
+    std::vector<const ir::Abstract*> items;
+    for (const Value& x : seqItems(v)) items.push_back(primArgAbstract(x, false));
+    return ir::Abstract::tuple(std::move(items));
+  }
+  return exampleAbstract(v, false);
+}
+
+// Which arguments each parameter of g takes: one index, several (*args, **kw), or none.
+struct Bind {
+  std::vector<std::vector<size_t>> srcs;
+  std::vector<std::vector<std::string>> keys;  // **kw: the names
+  bool ok = true;
+};
+
+Bind bindParams(const Graph* g, size_t npos, const std::vector<std::string>* kwnames) {
+  Bind b;
+  size_t n = g->params.size(), nkw = kwnames ? kwnames->size() : 0;
+  b.srcs.resize(n);
+  b.keys.resize(n);
+  std::vector<bool> used(nkw, false);
+  size_t next = 0;
+  for (size_t i = 0; i < n; ++i) {
+    ir::ParamKind k = g->paramKinds[i];
+    if (k == ir::ParamKind::Positional && next < npos) {
+      b.srcs[i].push_back(next++);
+    } else if (k == ir::ParamKind::VarArgs) {
+      while (next < npos) b.srcs[i].push_back(next++);
+    }
+    if (k == ir::ParamKind::Positional || k == ir::ParamKind::KwOnly)
+      for (size_t j = 0; j < nkw; ++j)
+        if ((*kwnames)[j] == g->params[i]->name) {
+          if (!b.srcs[i].empty()) b.ok = false;
+          b.srcs[i].push_back(npos + j);
+          used[j] = true;
+        }
+  }
+  if (next < npos) b.ok = false;
+  for (size_t i = 0; i < n; ++i)
+    if (g->paramKinds[i] == ir::ParamKind::VarKw)
+      for (size_t j = 0; j < nkw; ++j)
+        if (!used[j]) {
+          b.srcs[i].push_back(npos + j);
+          b.keys[i].push_back((*kwnames)[j]);
+          used[j] = true;
+        }
+  for (bool u : used) b.ok = b.ok && u;
+  for (size_t i = 0; i < n; ++i) {
+    ir::ParamKind k = g->paramKinds[i];
+    if ((k == ir::ParamKind::Positional || k == ir::ParamKind::KwOnly) && b.srcs[i].empty() && !g->defaults[i]) b.ok = false;
+  }
+  return b;
+}
+
+}  // namespace
+
+Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                            const std::vector<std::string>* kwnames) {
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  auto argBatched = [&](size_t k) { return k + 1 < mask.size() && mask[k + 1]; };
+  switch (fn.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = fn.as<ClosureObj>();
+      const Graph* g = cl->graph;
+      if (!mask.empty() && mask[0])
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"inside vmap, calling a function that captures batched values"});
+      Bind b = bindParams(g, npos, kwnames);
+      if (!b.ok) return callValue(fn, args, npos, kwnames);  // raises the binding's error
+      size_t n = g->params.size();
+      std::vector<Value> bound(n + 1);
+      std::vector<bool> batched(n, false);
+      bound[0] = Value::integer(size);
+      for (size_t i = 0; i < n; ++i) {
+        ir::ParamKind k = g->paramKinds[i];
+        bool many = k == ir::ParamKind::VarArgs || k == ir::ParamKind::VarKw;
+        for (size_t s : b.srcs[i]) batched[i] = batched[i] || argBatched(s);
+        if (!many) {
+          bound[i + 1] = b.srcs[i].empty() ? cl->defaults[i] : args[b.srcs[i][0]];
+          continue;
+        }
+        // *args / **kw: unbatched items repeated when another one is batched.
+        std::vector<Value> items;
+        for (size_t s : b.srcs[i]) items.push_back(batched[i] && !argBatched(s) ? bcast(args[s], size, true) : args[s]);
+        if (k == ir::ParamKind::VarArgs) {
+          bound[i + 1] = makeTuple(std::move(items));
+        } else {
+          Value d = makeDict();
+          for (size_t j = 0; j < items.size(); ++j) d.as<DictObj>()->set(makeStr(b.keys[i][j]), items[j]);
+          bound[i + 1] = std::move(d);
+        }
+      }
+      const Graph* s = g;
+      if (g->isFunction) {
+        std::vector<const ir::Abstract*> argAbs, capAbs;
+        for (size_t i = 0; i < n; ++i) argAbs.push_back(exampleAbstract(bound[i + 1], batched[i]));
+        for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
+        s = specializer_->get(g, argAbs, capAbs);
+      }
+      Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched);
+      auto* vc = new ClosureObj();
+      Value vv = Value::object(vc);
+      vc->graph = vg;
+      vc->defaults.assign(n + 1, Value::undef());
+      for (Node* fv : vg->freeVars) {
+        auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+        vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+      }
+      if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+        --callDepth_;
+        raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+      }
+      struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+      return runGraph(vg, vc, bound.data());
+    }
+    case VKind::BoundMethod:
+    case VKind::Record: {
+      // A method called with its receiver first; the receiver is batched when fn is.
+      Value func, self = fn;
+      if (fn.is(VKind::BoundMethod)) {
+        func = fn.as<BoundMethodObj>()->func;
+        self = fn.as<BoundMethodObj>()->self;
+      } else {
+        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+        func = *m;
+      }
+      std::vector<Value> a{self};
+      std::vector<bool> m{false, !mask.empty() && mask[0]};
+      for (size_t i = 0; i < nargs; ++i) {
+        a.push_back(args[i]);
+        m.push_back(argBatched(i));
+      }
+      if (!m[1] && std::none_of(m.begin(), m.end(), [](bool x) { return x; })) return bcast(call(func, a), size, true);
+      return vmapcall(func, size, m, a.data(), npos + 1, kwnames);
+    }
+    case VKind::Prim: {
+      // A primitive called as a value: batch a graph that calls it, its parameters
+      // carrying the abstracts of one example (what the rules read).
+      Prim p = (Prim)fn.asInt();
+      if (primInfo(p).group == PrimGroup::Core) return loopCall(*this, fn, size, mask, args, npos, kwnames);
+      std::vector<const ir::Abstract*> argAbs;
+      std::vector<bool> batched;
+      std::string key = std::to_string((int)p) + "/" + std::to_string(npos);
+      for (size_t i = 0; i < nargs; ++i) {
+        batched.push_back(argBatched(i));
+        argAbs.push_back(primArgAbstract(args[i], argBatched(i)));
+        key += "/" + std::to_string((uintptr_t)argAbs.back());
+      }
+      if (kwnames)
+        for (const auto& k : *kwnames) key += "/" + k;
+      auto found = vmapWrappers_.find(key);
+      if (found == vmapWrappers_.end()) {
+        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+        ir::Module& m = *adModule_;
+        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
+        w->qualname = primName(p);
+        std::vector<Node*> in{m.constPrim(p)};
+        for (size_t i = 0; i < nargs; ++i) {
+          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+          in.back()->abs = argAbs[i];
+          w->paramKinds.push_back(ir::ParamKind::Positional);
+          w->defaults.push_back(nullptr);
+        }
+        w->output = m.newApply(w, in, SourceLoc{});
+        if (kwnames) w->output->kwnames = *kwnames;
+        found = vmapWrappers_.emplace(key, w).first;
+      }
+      Graph* vg = autodiff::vmapGraph(found->second, batched);
+      auto* vc = new ClosureObj();
+      Value vv = Value::object(vc);
+      vc->graph = vg;
+      vc->defaults.assign(nargs + 1, Value::undef());
+      std::vector<Value> bound{Value::integer(size)};
+      for (size_t i = 0; i < nargs; ++i) bound.push_back(args[i]);
+      return runGraph(vg, vc, bound.data());
+    }
+    case VKind::Partial: {
+      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2).
+      const auto* po = fn.as<PartialObj>();
+      bool fb = !mask.empty() && mask[0];
+      std::vector<Value> all(po->args.begin(), po->args.end());
+      std::vector<bool> m{false};
+      for (size_t i = 0; i < po->args.size(); ++i) m.push_back(fb);
+      for (size_t i = 0; i < npos; ++i) {
+        all.push_back(args[i]);
+        m.push_back(argBatched(i));
+      }
+      std::vector<std::string> names;
+      for (const auto& [k, v] : po->kwargs) {
+        names.push_back(k);
+        all.push_back(v);
+        m.push_back(fb);
+      }
+      for (size_t k = 0; kwnames && k < kwnames->size(); ++k) {
+        names.push_back((*kwnames)[k]);
+        all.push_back(args[npos + k]);
+        m.push_back(argBatched(npos + k));
+      }
+      return vmapcall(po->func, size, m, all.data(), po->args.size() + npos, &names);
+    }
+    default:
+      return loopCall(*this, fn, size, mask, args, npos, kwnames);
+  }
+}
+
+// ------------------------------------------------------------------ the primitives
+
+namespace {
+
+Value partialOf(Prim p, std::vector<Value> args) {
+  auto* po = new PartialObj();
+  Value v = Value::object(po);
+  po->func = Value::prim((int)p);
+  po->args = std::move(args);
+  return v;
+}
+
+std::vector<bool> maskOf(const Value& v) {
+  std::vector<bool> m;
+  for (const Value& b : seqItems(v)) m.push_back(b.asBool());
+  return m;
+}
+
+// fn, size, mask, args (tuple), kwargs (dict) -> flat arguments and names.
+struct FlatArgs {
+  std::vector<Value> flat;
+  size_t npos = 0;
+  std::vector<std::string> names;
+};
+FlatArgs flatArgs(Value* args) {
+  FlatArgs f;
+  f.flat.assign(seqItems(args[3]).begin(), seqItems(args[3]).end());
+  f.npos = f.flat.size();
+  if (args[4].is(VKind::Dict))
+    for (const auto& kv : args[4].as<DictObj>()->entries) {
+      f.names.push_back(kv.first.as<StrObj>()->s);
+      f.flat.push_back(kv.second);
+    }
+  return f;
+}
+
+// Walks one argument with its in_axes entry (an int, None, or a tree of them): checks the
+// axes against the leaves and finds the batch size (first pass), or moves the batch axis
+// to the front and repeats the unbatched tensors (second pass, size known).
+struct InAxes {
+  int64_t size = -1;
+  std::string sizeWhere;
+  bool pass2 = false;
+
+  static std::string keys(const Value& d) {
+    std::string s;
+    for (const auto& kv : d.as<DictObj>()->entries)
+      s += (s.empty() ? "" : ", ") + (kv.first.is(VKind::Str) ? "'" + kv.first.as<StrObj>()->s + "'" : std::string("?"));
+    return s;
+  }
+  static std::string describe(const Value& v) {
+    if (v.is(VKind::Tensor)) return "a tensor of shape " + shapeStr(tensorOf(v).shape());
+    if (isSeq(v)) return "a " + typeNameOf(v) + " of " + std::to_string(seqItems(v).size()) + " items";
+    if (v.is(VKind::Dict)) return "a dict with keys " + keys(v);
+    return "a " + typeNameOf(v);
+  }
+
+  Value walk(const Value& v, const Value& spec, const std::string& where) {
+    if (spec.isNone() || spec.is(VKind::Int) || spec.is(VKind::Bool)) return leaves(v, spec, where);
+    auto mismatch = [&](const std::string& what) {
+      raise(DiagId::VmapInAxes, SourceLoc{}, {"the entry for " + where + " is " + what + " but " + where + " is " + describe(v)});
+    };
+    if (isSeq(spec)) {
+      if (!isSeq(v) || seqItems(v).size() != seqItems(spec).size())
+        mismatch(describe(spec));
+      std::vector<Value> out;
+      for (size_t i = 0; i < seqItems(v).size(); ++i)
+        out.push_back(walk(seqItems(v)[i], seqItems(spec)[i], where + "[" + std::to_string(i) + "]"));
+      return rebuild(v, std::move(out));
+    }
+    if (spec.is(VKind::Dict)) {
+      if (!v.is(VKind::Dict) || v.as<DictObj>()->entries.size() != spec.as<DictObj>()->entries.size()) mismatch(describe(spec));
+      Value d = makeDict();
+      for (const auto& [k, x] : v.as<DictObj>()->entries) {
+        const Value* s = spec.as<DictObj>()->find(k);
+        if (!s) mismatch(describe(spec));
+        d.as<DictObj>()->set(k, walk(x, *s, where + "[" + (k.is(VKind::Str) ? "'" + k.as<StrObj>()->s + "'" : "?") + "]"));
+      }
+      return d;
+    }
+    if (spec.is(VKind::Record)) {
+      if (!v.is(VKind::Record) || v.as<RecordObj>()->cls.obj() != spec.as<RecordObj>()->cls.obj()) mismatch("a " + typeNameOf(spec));
+      std::vector<Value> out;
+      const auto* cls = v.as<RecordObj>()->classObj();
+      for (size_t i = 0; i < v.as<RecordObj>()->fields.size(); ++i)
+        out.push_back(walk(v.as<RecordObj>()->fields[i], spec.as<RecordObj>()->fields[i], where + "." + cls->fields[i]));
+      return recordLike(v, std::move(out));
+    }
+    raise(DiagId::VmapInAxes, SourceLoc{}, {"an entry must be an int, None, or a tree of them, got " + typeNameOf(spec)});
+  }
+
+  // Every leaf of v with the same axis (None: unbatched).
+  Value leaves(const Value& v, const Value& spec, const std::string& where) {
+    switch (v.kind()) {
+      case VKind::Tuple: case VKind::List: {
+        std::vector<Value> out;
+        for (size_t i = 0; i < seqItems(v).size(); ++i) out.push_back(leaves(seqItems(v)[i], spec, where + "[" + std::to_string(i) + "]"));
+        return rebuild(v, std::move(out));
+      }
+      case VKind::Dict: {
+        Value d = makeDict();
+        for (const auto& [k, x] : v.as<DictObj>()->entries)
+          d.as<DictObj>()->set(k, leaves(x, spec, where + "[" + (k.is(VKind::Str) ? "'" + k.as<StrObj>()->s + "'" : "?") + "]"));
+        return d;
+      }
+      case VKind::Record: {
+        std::vector<Value> out;
+        const auto* cls = v.as<RecordObj>()->classObj();
+        for (size_t i = 0; i < v.as<RecordObj>()->fields.size(); ++i) out.push_back(leaves(v.as<RecordObj>()->fields[i], spec, where + "." + cls->fields[i]));
+        return recordLike(v, std::move(out));
+      }
+      case VKind::Tensor: case VKind::Float: case VKind::Int: case VKind::Bool: {
+        if (spec.isNone()) return pass2 && v.is(VKind::Tensor) ? bcast(v, size, true) : v;
+        int64_t a = spec.asInt();
+        Shape shape = v.is(VKind::Tensor) ? tensorOf(v).shape() : Shape{};
+        int64_t nd = (int64_t)shape.size();
+        if (a < -nd || a >= nd) raise(DiagId::VmapAxisRange, SourceLoc{}, {"in_axes", std::to_string(a), where, shapeStr(shape)});
+        if (a < 0) a += nd;
+        const Tensor& t = tensorOf(v);
+        std::string here = where + " (axis " + std::to_string(a) + " of shape " + shapeStr(shape) + ")";
+        if (!pass2) {
+          if (size < 0) {
+            size = shape[(size_t)a];
+            sizeWhere = here;
+          } else if (shape[(size_t)a] != size) {
+            raise(DiagId::VmapSizeMismatch, SourceLoc{}, {sizeWhere, std::to_string(size), here, std::to_string(shape[(size_t)a])});
+          }
+          return v;
+        }
+        if (a == 0) return v;
+        std::vector<int> perm{(int)a};
+        for (int d = 0; d < (int)nd; ++d)
+          if (d != a) perm.push_back(d);
+        return makeTensor(permute(t, perm).contiguous());
+      }
+      default: return v;  // strings, None, functions: the same for every example
+    }
+  }
+};
+
+bool hasBatchedLeaf(const Value& v, const Value& spec) {
+  if (spec.is(VKind::Int)) return true;
+  if (spec.isNone()) return false;
+  if (isSeq(spec)) {
+    for (size_t i = 0; i < seqItems(spec).size(); ++i)
+      if (hasBatchedLeaf(isSeq(v) ? seqItems(v)[i] : v, seqItems(spec)[i])) return true;
+    return false;
+  }
+  if (spec.is(VKind::Dict)) {
+    for (const auto& [k, s] : spec.as<DictObj>()->entries)
+      if (hasBatchedLeaf(v, s)) return true;
+    return false;
+  }
+  if (spec.is(VKind::Record)) {
+    for (const Value& s : spec.as<RecordObj>()->fields)
+      if (hasBatchedLeaf(v, s)) return true;
+  }
+  return false;
+}
+
+// Whether v has a leaf that can carry a batch axis.
+bool hasArrayLeaf(const Value& v) {
+  switch (v.kind()) {
+    case VKind::Tensor: case VKind::Float: case VKind::Int: case VKind::Bool: return true;
+    case VKind::Tuple: case VKind::List:
+      for (const Value& x : seqItems(v))
+        if (hasArrayLeaf(x)) return true;
+      return false;
+    case VKind::Dict:
+      for (const auto& kv : v.as<DictObj>()->entries)
+        if (hasArrayLeaf(kv.second)) return true;
+      return false;
+    case VKind::Record:
+      for (const Value& x : v.as<RecordObj>()->fields)
+        if (hasArrayLeaf(x)) return true;
+      return false;
+    default: return false;
+  }
+}
+
+// The batched output (batch on axis 0) with the batch moved to out_axes.
+Value outAxes(const Value& v, const Value& spec, int64_t size, const std::string& where) {
+  if (spec.is(VKind::Int)) {
+    switch (v.kind()) {
+      case VKind::Tuple: case VKind::List: {
+        std::vector<Value> out;
+        for (size_t i = 0; i < seqItems(v).size(); ++i) out.push_back(outAxes(seqItems(v)[i], spec, size, where + "[" + std::to_string(i) + "]"));
+        return rebuild(v, std::move(out));
+      }
+      case VKind::Dict: {
+        Value d = makeDict();
+        for (const auto& [k, x] : v.as<DictObj>()->entries)
+          d.as<DictObj>()->set(k, outAxes(x, spec, size, where + "[" + (k.is(VKind::Str) ? "'" + k.as<StrObj>()->s + "'" : "?") + "]"));
+        return d;
+      }
+      case VKind::Record: {
+        std::vector<Value> out;
+        const auto* cls = v.as<RecordObj>()->classObj();
+        for (size_t i = 0; i < v.as<RecordObj>()->fields.size(); ++i) out.push_back(outAxes(v.as<RecordObj>()->fields[i], spec, size, where + "." + cls->fields[i]));
+        return recordLike(v, std::move(out));
+      }
+      case VKind::Float: case VKind::Int: case VKind::Bool: return outAxes(makeTensor(numberBatch(v, size)), spec, size, where);
+      case VKind::Tensor: {
+        const Tensor& t = tensorOf(v);
+        int64_t nd = t.ndim(), a = spec.asInt();
+        if (a < -nd || a >= nd) {
+          Shape ex(t.shape().begin() + 1, t.shape().end());
+          raise(DiagId::VmapAxisRange, SourceLoc{}, {"out_axes", std::to_string(a), where, shapeStr(ex)});
+        }
+        if (a < 0) a += nd;
+        if (a == 0) return v;
+        std::vector<int> perm;
+        for (int d = 1; d < (int)nd; ++d) perm.push_back(d);
+        perm.insert(perm.begin() + a, 0);
+        return makeTensor(permute(t, perm).contiguous());
+      }
+      default: return v;
+    }
+  }
+  if (spec.isNone()) raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap with out_axes None"});
+  auto mismatch = [&]() {
+    raise(DiagId::VmapOutAxes, SourceLoc{}, {"the entry for " + where + " is " + InAxes::describe(spec) + " but " + where + " is " + InAxes::describe(v)});
+  };
+  if (isSeq(spec)) {
+    if (!isSeq(v) || seqItems(v).size() != seqItems(spec).size()) mismatch();
+    std::vector<Value> out;
+    for (size_t i = 0; i < seqItems(v).size(); ++i) out.push_back(outAxes(seqItems(v)[i], seqItems(spec)[i], size, where + "[" + std::to_string(i) + "]"));
+    return rebuild(v, std::move(out));
+  }
+  if (spec.is(VKind::Dict)) {
+    if (!v.is(VKind::Dict)) mismatch();
+    Value d = makeDict();
+    for (const auto& [k, x] : v.as<DictObj>()->entries) {
+      const Value* s = spec.as<DictObj>()->find(k);
+      if (!s) mismatch();
+      d.as<DictObj>()->set(k, outAxes(x, *s, size, where + "[" + (k.is(VKind::Str) ? "'" + k.as<StrObj>()->s + "'" : "?") + "]"));
+    }
+    return d;
+  }
+  raise(DiagId::VmapOutAxes, SourceLoc{}, {"an entry must be an int or a tree of ints, got " + typeNameOf(spec)});
+}
+
+}  // namespace
+
+Value prim_Vmap(CallContext&, Value* args) { return partialOf(Prim::VmapCall, {args[0], args[1], args[2]}); }
+
+// vmap(f, in_axes, out_axes)(*args, **kwargs).
+Value prim_VmapCall(CallContext& cx, Value* args) {
+  const Value &f = args[0], &inAxes = args[1], &outSpec = args[2];
+  const auto& xs = seqItems(args[3]);
+  size_t npos = xs.size();
+  std::vector<Value> specs;
+  if (isSeq(inAxes)) {
+    if (seqItems(inAxes).size() != npos)
+      raise(DiagId::VmapInAxes, SourceLoc{},
+            {"in_axes has " + std::to_string(seqItems(inAxes).size()) + " entries but the function was called with " +
+             std::to_string(npos) + " positional argument" + (npos == 1 ? "" : "s")});
+    specs = seqItems(inAxes);
+  } else if (inAxes.isNone() || inAxes.is(VKind::Int)) {
+    specs.assign(npos, inAxes);
+  } else {
+    raise(DiagId::VmapInAxes, SourceLoc{}, {"in_axes must be an int, None, or a tuple with one entry per argument, got " + typeNameOf(inAxes)});
+  }
+  std::vector<std::pair<std::string, Value>> kws;
+  if (args[4].is(VKind::Dict))
+    for (const auto& [k, v] : args[4].as<DictObj>()->entries) kws.push_back({k.as<StrObj>()->s, v});
+  InAxes walker;
+  Value zero = Value::integer(0);
+  for (size_t i = 0; i < npos; ++i) walker.walk(xs[i], specs[i], "argument " + std::to_string(i));
+  for (auto& [k, v] : kws) walker.walk(v, zero, "argument '" + k + "'");
+  if (walker.size < 0) raise(DiagId::VmapNoBatched, SourceLoc{}, {});
+  walker.pass2 = true;
+  std::vector<Value> flat;
+  std::vector<bool> mask{false};
+  std::vector<std::string> names;
+  for (size_t i = 0; i < npos; ++i) {
+    bool b = hasBatchedLeaf(xs[i], specs[i]) && hasArrayLeaf(xs[i]);
+    flat.push_back(b ? walker.walk(xs[i], specs[i], "argument " + std::to_string(i)) : xs[i]);
+    mask.push_back(b);
+  }
+  for (auto& [k, v] : kws) {
+    bool b = hasArrayLeaf(v);
+    flat.push_back(b ? walker.walk(v, zero, "argument '" + k + "'") : v);
+    names.push_back(k);
+    mask.push_back(b);
+  }
+  Value out = cx.vmapcall(f, walker.size, mask, flat.data(), npos, &names);
+  return outAxes(out, outSpec, walker.size, "the output");
+}
+
+Value prim_VmapFnCall(CallContext& cx, Value* args) {
+  FlatArgs f = flatArgs(args);
+  return cx.vmapcall(args[0], args[1].asInt(), maskOf(args[2]), f.flat.data(), f.npos, &f.names);
+}
+
+Value prim_VmapLoop(CallContext& cx, Value* args) {
+  FlatArgs f = flatArgs(args);
+  return loopCall(cx, args[0], args[1].asInt(), maskOf(args[2]), f.flat.data(), f.npos, &f.names);
+}
+
+Value prim_VmapBcast(CallContext&, Value* args) { return bcast(args[0], args[1].asInt(), true); }
+
+namespace {
+// Per example: a where cond else b, leaf by leaf (non-tensor leaves are the same for
+// every example: a's, or the tensor one when only one side is a tensor).
+Value select(const Tensor& cond, const Value& a, const Value& b) {
+  if (a.is(VKind::Tensor) && b.is(VKind::Tensor)) {
+    const Tensor &x = tensorOf(a), &y = tensorOf(b);
+    Shape s{cond.dim(0)};
+    for (int d = 1; d < std::max(x.ndim(), y.ndim()); ++d) s.push_back(1);
+    return makeTensor(where(reshapeTo(cond, s), x, y));
+  }
+  if (isSeq(a) && isSeq(b) && seqItems(a).size() == seqItems(b).size()) {
+    std::vector<Value> out;
+    for (size_t i = 0; i < seqItems(a).size(); ++i) out.push_back(select(cond, seqItems(a)[i], seqItems(b)[i]));
+    return rebuild(a, std::move(out));
+  }
+  if (a.is(VKind::Dict) && b.is(VKind::Dict)) {
+    Value d = makeDict();
+    for (const auto& [k, x] : a.as<DictObj>()->entries) {
+      const Value* y = b.as<DictObj>()->find(k);
+      d.as<DictObj>()->set(k, y ? select(cond, x, *y) : x);
+    }
+    return d;
+  }
+  if (a.is(VKind::Record) && b.is(VKind::Record)) {
+    std::vector<Value> out;
+    const auto &x = a.as<RecordObj>()->fields, &y = b.as<RecordObj>()->fields;
+    for (size_t i = 0; i < x.size(); ++i) out.push_back(i < y.size() ? select(cond, x[i], y[i]) : x[i]);
+    return recordLike(a, std::move(out));
+  }
+  // A number on one side: the same for every example.
+  Scalar sa, sb;
+  if (a.is(VKind::Tensor) && asScalar(b, &sb)) return select(cond, a, makeTensor(numberBatch(b, 1)));
+  if (b.is(VKind::Tensor) && asScalar(a, &sa)) return select(cond, makeTensor(numberBatch(a, 1)), b);
+  if (b.is(VKind::Tensor) && !a.is(VKind::Tensor)) return b;
+  return a;
+}
+}  // namespace
+
+Value prim_VmapSelect(CallContext&, Value* args) {
+  Tensor c = argTensor(args[0], "if", "cond");
+  if (c.ndim() != 1)
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {"inside vmap, a condition that is not one bool per example (shape " + shapeStr(c.shape()) + ")"});
+  return select(astype(c, DType::Bool), args[1], args[2]);
+}
+
+}  // namespace msl
