@@ -570,6 +570,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Normal: case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical:
     case Prim::LoadIdx: case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz:
     case Prim::LoadCsv: case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError:
+    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint:
     case Prim::ExcKeyError: case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
     case Prim::ExcNotImplementedError: case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip:
     case Prim::StrLstrip: case Prim::StrRstrip: case Prim::StrStartswith: case Prim::StrEndswith:

@@ -1686,6 +1686,19 @@ A treeZerosLikeRule(A t) {
   }
 }
 
+// load_checkpoint(path, like=t): t's structure, tensors of t's dtypes and shapes, numbers
+// and strings of t's types (their values come from the file).
+A loadCheckpointRule(A t) {
+  if (unknownTree(t)) return any();
+  if (isTreeNode(t)) {
+    Vec out;
+    for (A e : t->elems) out.push_back(loadCheckpointRule(e));
+    return rebuildTree(t, std::move(out));
+  }
+  if (t->is(AKind::Str)) return Abstract::str();
+  return treeZerosLikeRule(t);
+}
+
 A makeClass(const Vec& in) {
   if (in.empty() || !in[0]->is(AKind::ClassDecl)) return any();
   const ClassInfo* ci = in[0]->classInfo;
@@ -2341,6 +2354,8 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::SaveNpy:
     case Prim::SaveNpz: return Abstract::none();
     case Prim::LoadCsv: return tensorOpt(dtypeArg(a("dtype")), Dims{h.freshDim(), h.freshDim()});
+    case Prim::SaveCheckpoint: return Abstract::none();
+    case Prim::LoadCheckpoint: return a("like")->is(AKind::None) ? any() : loadCheckpointRule(a("like"));
     case Prim::Partial: return partialRule(a[0], a("args"), a("kwargs"));
     case Prim::TreeMap: return treeMapRule(a[0], a("tree"), a("rest"), h);
     case Prim::TreeLeaves: return treeLeavesRule(a[0]);
