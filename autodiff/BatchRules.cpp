@@ -469,6 +469,12 @@ BatchKind batchKind(Prim p) {
     case Prim::CustomVjpCall: case Prim::CustomVjpBprop: case Prim::ScanJ: case Prim::ScanBwd:
     case Prim::WhileJ: case Prim::WhileBwd: case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall:
     case Prim::VmapLoop: case Prim::VmapBcast: case Prim::VmapSelect:
+    case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ:
+    case Prim::GradSeed: case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd:
+    case Prim::VjpMake: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ:
+    case Prim::LoopJBprop: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:
+    case Prim::TopkBwd: case Prim::SplitBwd: case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
+    case Prim::WhileJvp: case Prim::MaxPoolJvp: case Prim::TreeMapJ: case Prim::TreeMapBwd:
     case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip:
     case Prim::StrStartswith: case Prim::StrEndswith: case Prim::StrReplace: case Prim::StrFormat:
     case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind: case Prim::StrCount: case Prim::StrIndex:
@@ -490,6 +496,7 @@ BatchKind batchKind(Prim p) {
     case Prim::GlobalGet: case Prim::GlobalSet: case Prim::ImportModule: case Prim::Time: case Prim::Exit:
     case Prim::ReadText: case Prim::WriteText: case Prim::Exists: case Prim::Makedirs: case Prim::LoadIdx:
     case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz: case Prim::LoadCsv:
+    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint:
     case Prim::MakeClass:
       return BatchKind::Unbatched;
 

@@ -356,8 +356,14 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
     case Prim::BroadcastTo: case Prim::Transpose: case Prim::TransposeT:
     case Prim::Concat: case Prim::Stack:  // concat of the tangents
     case Prim::TensorGetItem:
+    case Prim::Cumsum: case Prim::Take: case Prim::Tile: case Prim::Split: case Prim::TreeLeaves:
       res = r.linear({0});
       break;
+    case Prim::Pad: res = r.linear({0, 2}); break;  // pad(tx, widths, tvalue)
+    case Prim::SetItem: case Prim::TensorSetItem: res = r.linear({0, 2}); break;  // tx with its slot set to tv
+    case Prim::DictNew: res = r.linear({0, 1}); break;  // the dict of the tangents
+    case Prim::Linspace: res = r.linear({0, 1}); break;  // linspace(ta, tb): linear in the bounds together
+    case Prim::Uniform: res = r.linear({3, 4}); break;   // tmin + u (tmax - tmin): the same draws
 
     // ---- sequences made from iterables: the same on the tangent of the iterable
     case Prim::Enumerate: case Prim::Zip: case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
@@ -392,12 +398,17 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
     // grad's pieces (higher order): linear in the cotangents (and grad_pack in the value);
     // grad(f) and f_vjp are functions, which carry no tangent
     case Prim::GradPack: res = r.linear({0, 1}); break;
-    case Prim::VjpPack: case Prim::JSiteArrange: res = r.linear({0}); break;
+    case Prim::VjpPack: case Prim::JSiteArrange: case Prim::VjpPackBwd: case Prim::JSiteArrangeBwd:
+      res = r.linear({0});
+      break;
+    case Prim::GradPackBwd: res = r.linear({0}); break;
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::VjpMake: break;
     case Prim::CtFill: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::SumBwd:
     case Prim::MinMaxBwd:  // the mask is piecewise constant in x
     case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd:
+    case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SplitBwd:
+    case Prim::SortBwd: case Prim::TopkBwd:  // (the permutation is piecewise constant in x)
       res = r.linear({0});
       break;
     case Prim::MatMulBwd: {

@@ -388,10 +388,10 @@ class Builder {
     Prim p;
     bool isPrim = primCall(n, &p);
     if (isPrim && p == Prim::Vjp) {
-      // c = (ct of out, ct of f_vjp = (ct_f, ct of its bprop, ct of xs)): bprop' gives the
-      // cotangents of (f, argnums, kind, xs, kwargs).
+      // c = (ct of out, ct of f_vjp = (ct_f, (ct of its bprop, ct of xs), {})): bprop'
+      // gives the cotangents of (f, argnums, kind, xs, kwargs).
       auto at = [&](Node* v, int64_t k) { return call(b, Prim::CtIndex, {v, m_.constInt(k)}, n->loc); };
-      Node* ctPair = call(b, Prim::MakeTuple, {at(c, 0), at(at(c, 1), 1)}, n->loc);
+      Node* ctPair = call(b, Prim::MakeTuple, {at(c, 0), at(at(at(c, 1), 1), 0)}, n->loc);
       Node* cts = m_.newApply(b, {bprop_.at(n), ctPair}, n->loc);
       add(contrib, n->inputs[1], at(cts, 0), b);
       for (size_t k = 2; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], at(at(cts, 3), (int64_t)k - 2), b);

@@ -465,7 +465,7 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
         return {ub(C(Prim::MatMul, {c, x[2]}), x[0]), nullptr, C(Prim::MatMulBwd, {x[0], c, x[2], r.integer(1)}), nullptr};
       return {ub(C(Prim::MatMul, {x[1], c}), x[0]), C(Prim::MatMulBwd, {x[0], x[1], c, r.integer(0)}), nullptr, nullptr};
     }
-    case Prim::GetItemBwd: return {ub(C(Prim::GetItem, {c, x[2]}), x[0]), nullptr, nullptr};  // the item of c
+    case Prim::GetItemBwd: return {ub(C(Prim::CtIndex, {c, x[2]}), x[0]), nullptr, nullptr};  // the item of c (None-safe)
     case Prim::GetAttrBwd: return {C(Prim::CtIndex, {c, x[2]}), nullptr, nullptr};  // the field (x.T: c transposed)
     case Prim::TransposeBwd: return {C(Prim::Transpose, {c, x[1]}), nullptr};  // the inverse of the inverse permutation
     case Prim::ConcatBwd: return {ub(C(Prim::SplitBwd, {c, x[1], x[2], x[3]}), x[0]), nullptr, nullptr, nullptr};  // pieces joined
@@ -491,7 +491,7 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::CtAdd: return {ub(c, x[0]), ub(c, x[1])};
     case Prim::CtIndex: return {C(Prim::GetItemBwd, {c, x[0], x[1]}), nullptr};
     case Prim::Unbroadcast:  // ct summed to like's shape: c broadcast back to ct's shape (and dtype)
-      return {ub(add(c, C(Prim::ZerosLike, {x[0], r.none()})), x[0]), nullptr};
+      return {ub(C(Prim::CtAdd, {c, C(Prim::CtFill, {r.none(), x[0]})}), x[0]), nullptr};
 
     // ---- higher order: the pieces of grad's graph (runtime/AutodiffPrims.cpp)
     case Prim::Grad:
@@ -504,6 +504,12 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::VjpPack: return {C(Prim::VjpPackBwd, {c, x[1]}), nullptr};
     case Prim::VjpMake: return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr};  // the bound bprop
     case Prim::JSiteArrange: return {C(Prim::JSiteArrangeBwd, {c, x[1], x[0]}), nullptr};  // a permutation
+    // the transposes of those three are linear in c: their transposes are the originals
+    case Prim::JSiteArrangeBwd: return {C(Prim::JSiteArrange, {c, x[1]}), nullptr, nullptr};
+    case Prim::GradPackBwd:  // c = (ct of cts, ct of out)
+      return {C(Prim::GradPack, {C(Prim::CtIndex, {c, r.integer(0)}), C(Prim::CtIndex, {c, r.integer(1)}), x[2], x[3], x[4], x[5]}),
+              nullptr, nullptr, nullptr, nullptr, nullptr};
+    case Prim::VjpPackBwd: return {C(Prim::VjpPack, {c, x[1]}), nullptr};
     // The tangent of max_pool2d (forward mode) is linear in t: its transpose routes c back
     // to the element each window took, as max_pool2d's own backward pass.
     case Prim::MaxPoolJvp: {
@@ -542,7 +548,7 @@ DiffKind diffKind(Prim p) {
     case Prim::TopkBwd: case Prim::SplitBwd:
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
     case Prim::VjpMake:
-    case Prim::JSiteArrange:
+    case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::GradPackBwd: case Prim::VjpPackBwd:
     case Prim::MaxPoolJvp:
       return DiffKind::Rule;
 

@@ -673,7 +673,7 @@ Value prim_CtFill(CallContext&, Value* args) { return args[0].isNone() ? zerosLi
 
 Value prim_CtIndex(CallContext& cx, Value* args) {
   const Value &ct = args[0], &i = args[1];
-  if (ct.is(VKind::Tensor)) return prim_TensorGetItem(cx, args);  // (the transpose of __getitem_bwd)
+  if (ct.is(VKind::Tensor) && !i.is(VKind::Str)) return prim_TensorGetItem(cx, args);  // (the transpose of __getitem_bwd)
   if (isSeq(ct) && i.is(VKind::Int)) {
     const auto& items = seqItems(ct);
     int64_t k = i.asInt() < 0 ? i.asInt() + (int64_t)items.size() : i.asInt();

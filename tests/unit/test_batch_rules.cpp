@@ -20,6 +20,15 @@ namespace {
 // Differentiable primitives batched by running them once per example, and why.
 const std::set<std::string> kLoopOnly = {
     "dropout",  // with an unbatched key every example must draw the same mask, as jax.vmap does
+    // No batched form yet: they run once per example (__vmap_loop), which is correct but
+    // slower. Taking one off this list means writing its rule in autodiff/BatchRules.cpp.
+    "linspace", "uniform", "tile", "pad", "einsum", "sorted", "dict", "partial",
+    "__matmul_bwd", "__getitem_bwd", "__getattr_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
+    "__seq_bwd", "__nn_bwd", "__take_bwd", "__tile_bwd", "__pad_bwd", "__sort_bwd", "__topk_bwd",
+    "__split_bwd", "__max_pool_jvp",
+    // grad's pieces (higher order): vmap(grad(f)) runs the gradient once per example
+    "grad", "value_and_grad", "__grad_pack", "__vjp_pack", "__vjp_make", "__jsite_arrange",
+    "__jsite_arrange_bwd", "__grad_pack_bwd", "__vjp_pack_bwd",
 };
 
 TEST(BatchRules, EveryDifferentiablePrimitiveHasABatchingRule) {

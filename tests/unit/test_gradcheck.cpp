@@ -290,6 +290,17 @@ const std::vector<Case>& cases() {
       {"__topk_bwd", "lambda c, x: __topk_bwd(c, x, tensor([[2, 0], [1, 1]]), True)", {"N 2,3", "N 2,3"}, false},
       {"__split_bwd", "lambda a, b, x, y: __split_bwd([a, b], [x, y], 0, False)", {"N 2,3", "N 1,3", "N 2,3", "N 1,3"}},
       {"__split_bwd", "lambda a, x, y: __split_bwd([a, None], [x, y], 1, True)", {"N 3", "N 3", "N 3"}},
+      // grad's pieces (second order, docs/autodiff.md): the gradient of a gradient
+      {"grad", "lambda x: grad(lambda y: sum(sin(y) * y * x))(x)", {"N a"}},
+      {"value_and_grad", "lambda x: value_and_grad(lambda y: sum(y * y * x))(x)[1] * 2.0", {"N a"}},
+      {"__grad_pack", "lambda c, x: (lambda r: r[0] * r[1])(__grad_pack((None, c), x, (c,), 0, False, 'value_and_grad'))", {"N a", "N a"}},
+      {"__grad_pack_bwd", "lambda c, x: (lambda r: r[0][1] * r[1][1])(__grad_pack_bwd(((x * 3.0, c), c * x), (x, c), (c,), 0, True, 'value_and_grad'))", {"N a", "N a"}},
+      {"__vjp_pack", "lambda c, x: __vjp_pack((None, c * x), (x,))[0]", {"N a", "N a"}},
+      {"__vjp_pack_bwd", "lambda c, x: __vjp_pack_bwd((c * x,), (x,))[1]", {"N a", "N a"}},
+      {"__vjp_make", "lambda c, x: __vjp_make(lambda ct: (None, ct * x), (c,))(c)[0]", {"N a", "N a"}},
+      {"__jsite_arrange", "lambda c, x: (lambda r: r[1] * r[2])(__jsite_arrange((None, c, x), (1, 0, 2)))", {"N a", "N a"}},
+      {"__jsite_arrange_bwd", "lambda c, x: (lambda r: r[1] * r[2])(__jsite_arrange_bwd((None, c, x), (1, 0, 2), (None, x, c)))", {"N a", "N a"}},
+      {"__max_pool_jvp", "lambda t, x: __max_pool_jvp(t, x, 2)", {"N 1,2,4,4", "N 1,2,4,4"}, false},
   };
   return all;
 }
