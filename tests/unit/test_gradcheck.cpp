@@ -10,9 +10,9 @@
 // ...) are called by name: checking their rules checks second derivatives of the
 // primitives whose backward passes they are.
 //
-// kSecondOrder (or MSL_GRADCHECK_SECOND_ORDER=1 in the environment) switches on
-// grad-of-grad checks (Options::secondOrder) for the cases marked smooth, once
-// grad(grad(f)) is supported. MSL_GRADCHECK_ONLY=name runs one primitive's cases.
+// kSecondOrder (on) also checks grad of grad (Options::secondOrder) against finite
+// differences of the gradient, for the cases marked smooth whose primitive is not in
+// kSecondOrderPending. MSL_GRADCHECK_ONLY=name runs one primitive's cases.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -32,7 +32,20 @@
 namespace msl {
 namespace {
 
-constexpr bool kSecondOrder = false;
+constexpr bool kSecondOrder = true;
+
+// Smooth primitives whose second-order check does not pass yet, and why (issue 4):
+// second order through method calls, partials and tree_map is reported as not supported
+// yet; the others compute a wrong value or fail and are bugs to fix.
+const std::set<std::string> kSecondOrderPending = {
+    "item", "tensor_sum", "getattr",  // a method call (bound method) under J of J
+    "partial", "tree_map",            // a partial / tree_map under J of J
+    "batch_norm",                     // its backward pass has no rule yet
+    "prod",                           // bug: the second derivative comes out 0
+    "tensor", "sum",                  // bug: tensor([...]) / sum([...]) of a list under J of J
+    "__getattr_bwd",                  // bug: __ct_index of a tensor by an attribute name
+    "grad", "value_and_grad", "__vjp_make",  // their second order is a third-order derivative
+};
 
 // Helpers the cases use: functions whose IR holds the core primitives (check_bound,
 // depend, unpack, getattr, ...) and loops over sequences.
@@ -273,8 +286,8 @@ const std::vector<Case>& cases() {
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([c0, c1], x, 'list')", {"N 3", "N 3", "N 2,3"}},
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([(0, c0), (1, c1)], x, 'enumerate')", {"N 3", "N 3", "N 2,3"}},
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([c0, c1], x, 'reversed')", {"N 3", "N 3", "N 2,3"}},
-      {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, False))[0]", {"N a,b", "N a,b"}},
-      {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, True))[0]", {"N a,b", "N a,b"}},
+      {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, False))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
+      {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, True))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
       {"__nn_bwd", "lambda c, x, lo: __nn_bwd(c, 'clip', (x, lo, 0.4))", {"N a,b", "N a,b", "N b"}, false},
       {"__nn_bwd", "lambda c, x, g, b: __nn_bwd(c, 'layer_norm', (x, g, b, 1e-5))", {"N a,4", "N a,4", "N 4", "N 4"}},
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'layer_norm', (x, None, None, 1e-5))", {"N a,3", "N a,3"}},
@@ -368,7 +381,7 @@ TEST_F(GradCheckTest, EveryRuleAgreesWithFiniteDifferences) {
     opt.seed = seed;
     gradcheck::Result r = checker().check(c.fn, args, opt, kPrelude);
     EXPECT_TRUE(r.ok) << c.prim << ": " << c.fn << ": " << r.message;
-    if ((kSecondOrder || std::getenv("MSL_GRADCHECK_SECOND_ORDER")) && c.smooth) {
+    if ((kSecondOrder || std::getenv("MSL_GRADCHECK_SECOND_ORDER")) && c.smooth && !kSecondOrderPending.count(c.prim)) {
       opt.secondOrder = true;
       gradcheck::Result r2 = checker().check(c.fn, args, opt, kPrelude);
       EXPECT_TRUE(r2.ok) << c.prim << " (second order): " << c.fn << ": " << r2.message;
