@@ -271,7 +271,15 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     }
 
     // ---- neural-network operations: one helper computes the cotangents of all arguments
-    case Prim::Conv2d: case Prim::MaxPool2d: case Prim::AvgPool2d: case Prim::LayerNorm:
+    case Prim::Conv2d: {  // one helper call per operand ("conv2d@i": only cotangent i), so
+      // the backward pass drops those nobody needs (the input's, for a first layer)
+      Node* args = C(Prim::MakeTuple, x);
+      std::vector<Node*> out(x.size(), nullptr);
+      for (size_t i = 0; i < 3 && i < x.size(); ++i)
+        out[i] = C(Prim::CtIndex, {C(Prim::NNBwd, {c, r.m.constStr("conv2d@" + std::to_string(i)), args}), r.integer((int64_t)i)});
+      return out;
+    }
+    case Prim::MaxPool2d: case Prim::AvgPool2d: case Prim::LayerNorm:
     case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip: {
       Node* cts = C(Prim::NNBwd, {c, r.m.constStr(primName(p)), C(Prim::MakeTuple, x)});
       std::vector<Node*> out;

@@ -667,7 +667,21 @@ Value prim_JSiteBprop(CallContext& cx, Value* args) {
 
 // ------------------------------------------------------------------ cotangent helpers
 
-Value prim_CtAdd(CallContext&, Value* args) { return ctAdd(args[0], args[1]); }
+namespace {
+// A tensor argument the caller gave up and nobody else sees: kernels may write into it.
+bool consumable(const Value& v) { return v.is(VKind::Tensor) && v.unique() && reusable(tensorOf(v)); }
+}  // namespace
+
+// Two tensor cotangents: accumulated into one of them when it is given up (the sum of a
+// value's uses, added one use at a time, then allocates nothing).
+Value prim_CtAdd(CallContext&, Value* args) {
+  if (args[0].is(VKind::Tensor) && args[1].is(VKind::Tensor)) {
+    const Tensor &a = tensorOf(args[0]), &b = tensorOf(args[1]);
+    for (int k = 0; k < 2; ++k)
+      if (consumable(args[k]) && binaryInPlace(BinOp::Add, a, b, args[k].as<TensorObj>()->t)) return std::move(args[k]);
+  }
+  return ctAdd(args[0], args[1]);
+}
 
 Value prim_CtFill(CallContext&, Value* args) { return args[0].isNone() ? zerosLike(args[1]) : std::move(args[0]); }
 
@@ -702,7 +716,14 @@ Value prim_CtIndex(CallContext& cx, Value* args) {
   return Value::none();
 }
 
-Value prim_Unbroadcast(CallContext&, Value* args) { return unbroadcast(args[0], args[1]); }
+Value prim_Unbroadcast(CallContext&, Value* args) {
+  // The common case: ct already has the shape and dtype of the value (no broadcast).
+  if (args[0].is(VKind::Tensor) && floatTensor(args[1])) {
+    const Tensor &c = tensorOf(args[0]), &l = tensorOf(args[1]);
+    if (c.dtype() == l.dtype() && c.shape() == l.shape()) return std::move(args[0]);
+  }
+  return unbroadcast(args[0], args[1]);
+}
 
 // sum(x, axis, keepdims): c broadcast back to x's shape; for a sequence (Python's sum of
 // items), each item's share.
@@ -722,7 +743,8 @@ Value prim_SumBwd(CallContext&, Value* args) {
     for (int a : argAxes(args[2], xt.ndim(), "sum")) kept[a] = 1;
     c = reshapeTo(c.contiguous(), kept);
   }
-  Tensor b = broadcastTo(c, xt.shape(), "grad").contiguous();
+  // A broadcast view (no copy): the ops that consume it read it through its strides.
+  Tensor b = broadcastTo(c, xt.shape(), "grad");
   return makeTensor(b.dtype() == xt.dtype() ? b : astype(b, xt.dtype()));
 }
 
@@ -1157,7 +1179,14 @@ Tensor perChannel(const Tensor& t) {
 
 // __nn_bwd(ct, name, args): the cotangents of name(*args), one per parameter.
 Value prim_NNBwd(CallContext&, Value* args) {
-  const std::string& kind = args[1].as<StrObj>()->s;
+  std::string kind = args[1].as<StrObj>()->s;
+  // "name@i": only the cotangent of argument i is wanted (the others stay None).
+  int only = -1;
+  if (size_t at = kind.find('@'); at != std::string::npos) {
+    only = std::stoi(kind.substr(at + 1));
+    kind.resize(at);
+  }
+  auto wanted = [&](int i) { return only < 0 || only == i; };
   const auto& a = seqItems(args[2]);
   std::vector<Value> out(a.size());
   if (args[0].isNone()) return makeTuple(std::move(out));
@@ -1167,9 +1196,9 @@ Value prim_NNBwd(CallContext&, Value* args) {
     int64_t sh, sw, ph, pw;
     pairOf(a[3], &sh, &sw);
     pairOf(a[4], &ph, &pw);
-    out[0] = tensorOrNone(a[0], conv2dBackward(ct, x, w, sh, sw, ph, pw, true));
-    out[1] = tensorOrNone(a[1], conv2dBackward(ct, x, w, sh, sw, ph, pw, false));
-    if (!a[2].isNone()) out[2] = tensorOrNone(a[2], reduce(RedOp::Sum, ct, {0, 2, 3}, false, "conv2d"));
+    if (wanted(0) && floatTensor(a[0])) out[0] = tensorOrNone(a[0], conv2dBackward(ct, x, w, sh, sw, ph, pw, true));
+    if (wanted(1) && floatTensor(a[1])) out[1] = tensorOrNone(a[1], conv2dBackward(ct, x, w, sh, sw, ph, pw, false));
+    if (wanted(2) && !a[2].isNone()) out[2] = tensorOrNone(a[2], reduce(RedOp::Sum, ct, {0, 2, 3}, false, "conv2d"));
   } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // x, kernel, stride, padding
     Window2d win;
     pairOf(a[1], &win.kh, &win.kw);

@@ -13,6 +13,7 @@
 #include <limits>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <unordered_map>
 
 #include "ir/Diagnostics.h"
@@ -28,6 +29,21 @@ namespace {
 DType floatResult(DType dt) { return isFloat(dt) ? dt : kDefaultFloat; }
 // The dtype it computes in: f16/bf16 in f32.
 DType computeType(DType dt) { return dt == DType::F64 ? DType::F64 : DType::F32; }
+
+// Whether max pooling takes v over the running maximum m: v is larger, or NaN (which then
+// propagates). Computed without branches (`|`, not `||`): on real data the outcome is a
+// coin toss, and mispredicted branches cost more than the comparisons.
+inline bool poolTakes(float v, float m) { return (v > m) | (v != v); }
+// Select without a branch: v where take, else m (bit patterns, so NaN payloads survive).
+inline float selectF32(bool take, float v, float m) {
+  uint32_t mask = 0u - (uint32_t)take, vi, mi;
+  std::memcpy(&vi, &v, 4);
+  std::memcpy(&mi, &m, 4);
+  uint32_t r = (vi & mask) | (mi & ~mask);
+  float out;
+  std::memcpy(&out, &r, 4);
+  return out;
+}
 
 // ------------------------------------------------------------------ conv2d (oneDNN, f32)
 struct ConvCache {
@@ -168,6 +184,30 @@ Tensor pool2d(const Tensor& x, bool isMax, const Window2d& win, const char* fn) 
   Tensor y = Tensor::empty(isMax ? rt : DType::F64, outShape);
   if (y.numel() == 0) return astype(y, rt);
   Tensor xc = x.contiguous();
+  if (isMax && x.dtype() == DType::F32 && win.ph == 0 && win.pw == 0) {
+    // The common case (a CNN's max pooling), as plain loops: the windows lie inside the
+    // input, so no clipping; the same comparisons as the general loop below.
+    // The window size as a constant for 2x2 (unrolled), else as given.
+    auto run = [&](auto kh, auto kw) {
+      const float* px = xc.ptr<float>();
+      float* py = y.ptr<float>();
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh)
+          for (int64_t ow = 0; ow < OW; ++ow) {
+            const float* w0 = px + (p * H + oh * win.sh) * W + ow * win.sw;
+            float m = w0[0];
+            for (int64_t i = 0; i < (int64_t)kh; ++i)
+              for (int64_t j = 0; j < (int64_t)kw; ++j) {
+                float v = w0[i * W + j];
+                m = selectF32(poolTakes(v, m), v, m);
+              }
+            py[(p * OH + oh) * OW + ow] = m;
+          }
+    };
+    if (win.kh == 2 && win.kw == 2) run(std::integral_constant<int, 2>(), std::integral_constant<int, 2>());
+    else run(win.kh, win.kw);
+    return y;
+  }
   visitDType(x.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
     using C = ComputeT<T>;

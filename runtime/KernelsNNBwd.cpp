@@ -2,10 +2,22 @@
 // reverse rules of autodiff/Rules.cpp through runtime/AutodiffPrims.cpp. They compute in
 // f64 or f32 (the gradient's dtype is the input's) and are checked against finite
 // differences in tests/lang/grad/gradcheck_nn.msl.
+#include <array>
 #include <cmath>
+#include <cstring>
+#include <map>
 #include <numeric>
+#include <string>
+#include <type_traits>
+#include <vector>
 
+#include "ir/Diagnostics.h"
+#include "runtime/Dnnl.h"
 #include "runtime/KernelsNN.h"
+#include "runtime/Parallel.h"
+
+// oneDNN's OpenMP thread count (runtime/Parallel.cpp sets it through the same call).
+extern "C" void omp_set_num_threads(int n);
 
 namespace msl {
 
@@ -41,6 +53,71 @@ void forEachTap(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t 
         }
 }
 
+// v where mask is all ones, else m, by their bits (no branch: see pool2dBackward).
+template <class T> T selectBits(int64_t mask, T v, T m) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  U vi, mi, r;
+  std::memcpy(&vi, &v, sizeof(T));
+  std::memcpy(&mi, &m, sizeof(T));
+  r = (vi & (U)mask) | (mi & ~(U)mask);
+  T out;
+  std::memcpy(&out, &r, sizeof(T));
+  return out;
+}
+
+// conv2d's gradients in f32 by oneDNN's convolution_backward_data (dx) and
+// convolution_backward_weights (dw) on plain NCHW/OIHW layouts, as the forward pass
+// (runtime/KernelsNN.cpp); primitives cached by problem shape, like the forward's. They
+// run on one thread (see OneThread below).
+struct ConvBwdPrims {
+  dnnl::convolution_backward_data data;
+  dnnl::convolution_backward_weights weights;
+};
+
+// dy (N,O,OH,OW), x (N,C,H,W), w (O,C,KH,KW) contiguous f32; writes dx or dw (contiguous).
+void convBackwardF32(const float* dy, const float* x, const float* w, float* out, bool wantInput, int64_t N,
+                     int64_t C, int64_t H, int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t OH, int64_t OW,
+                     int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  // The weights' gradient sums over the batch; oneDNN splits that sum among its threads,
+  // so its bits would depend on the thread count (docs/tensors.md promises they do not):
+  // both primitives are made and run on one OpenMP thread, restored afterwards.
+  struct OneThread {
+    OneThread() { omp_set_num_threads(1); }
+    ~OneThread() { omp_set_num_threads(numThreads()); }
+  } oneThread;
+  static std::map<std::array<int64_t, 11>, ConvBwdPrims> cache;
+  dnnl::engine& eng = dnnlEngine();
+  dnnl::memory::desc xd({N, C, H, W}, dt::f32, tag::nchw);
+  dnnl::memory::desc wd({O, C, KH, KW}, dt::f32, tag::oihw);
+  dnnl::memory::desc yd({N, O, OH, OW}, dt::f32, tag::nchw);
+  std::array<int64_t, 11> key = {N, C, H, W, O, KH, KW, sh, sw, ph, pw};
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= 256) cache.clear();  // bounds memory in shape-varying programs
+    auto alg = dnnl::algorithm::convolution_direct;
+    dnnl::memory::dims strides = {sh, sw}, pad = {ph, pw};
+    dnnl::convolution_forward::primitive_desc hint(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, xd, wd, yd, strides, pad, pad), eng);
+    dnnl::convolution_backward_data::primitive_desc dpd(
+        dnnl::convolution_backward_data::desc(alg, xd, wd, yd, strides, pad, pad), eng, hint);
+    dnnl::convolution_backward_weights::primitive_desc wpd(
+        dnnl::convolution_backward_weights::desc(alg, xd, wd, yd, strides, pad, pad), eng, hint);
+    it = cache.emplace(key, ConvBwdPrims{dnnl::convolution_backward_data(dpd), dnnl::convolution_backward_weights(wpd)})
+             .first;
+  }
+  dnnl::memory dym(yd, eng, const_cast<float*>(dy));
+  if (wantInput) {
+    dnnl::memory wm(wd, eng, const_cast<float*>(w)), dxm(xd, eng, out);
+    it->second.data.execute(dnnlStream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
+  } else {
+    dnnl::memory xm(xd, eng, const_cast<float*>(x)), dwm(wd, eng, out);
+    it->second.weights.execute(dnnlStream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
+  }
+  dnnlStream().wait();
+}
+
 }  // namespace
 
 // conv2d as a matrix product over im2col columns: for image n, cols_n (C*KH*KW, OH*OW)
@@ -52,6 +129,20 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
   int64_t OH = dy.dim(2), OW = dy.dim(3), K = C * KH * KW, L = OH * OW;
   DType dt = gradDType(x.dtype());
   Tensor out;
+  if (dt == DType::F32 && N > 0 && C > 0 && O > 0 && KH > 0 && KW > 0 && L > 0) {
+    Tensor dyc = astype(dy, dt).contiguous(), xc, wc;
+    out = Tensor::empty(dt, wantInput ? x.shape() : w.shape());
+    if (wantInput) wc = astype(w, dt).contiguous();
+    else xc = astype(x, dt).contiguous();
+    try {
+      convBackwardF32(dyc.ptr<float>(), wantInput ? nullptr : xc.ptr<float>(), wantInput ? wc.ptr<float>() : nullptr,
+                      out.ptr<float>(), wantInput, N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw);
+    } catch (const dnnl::error& e) {
+      internalError(std::string("oneDNN convolution backward failed: ") + e.what());
+    }
+    const Tensor& like = wantInput ? x : w;
+    return out.dtype() == like.dtype() ? out : astype(out, like.dtype());
+  }
   visitFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     Tensor dyc = astype(dy, dt).contiguous();
@@ -104,6 +195,39 @@ Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Windo
     const T *px = xc.ptr<T>(), *pd = dyc.ptr<T>();
     T* po = dx.ptr<T>();
     T inv = (T)1 / (T)(win.kh * win.kw);
+    if (isMax && win.ph == 0 && win.pw == 0) {
+      // Windows inside the input (no clipping), as plain loops: the same choice of element;
+      // the window size a constant for 2x2 (unrolled).
+      // Each output row's chosen elements are found first, then receive their cotangents:
+      // interleaving the loads of x with the stores into dx (buffers of the same size,
+      // read and written at the same offsets) stalls on 4K aliasing.
+      std::vector<int64_t> bestOf((size_t)OW);
+      auto run = [&](auto kh, auto kw) {
+        for (int64_t p = 0; p < planes; ++p)
+          for (int64_t oh = 0; oh < OH; ++oh) {
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              int64_t base = (p * H + oh * win.sh) * W + ow * win.sw, best = base;
+              T bv = px[base];
+              for (int64_t i = 0; i < (int64_t)kh; ++i)
+                for (int64_t j = 0; j < (int64_t)kw; ++j) {
+                  int64_t k = base + i * W + j;
+                  T v = px[k];
+                  // Without branches (see poolTakes): the same element as the loop below.
+                  bool take = (v > bv) | (v != v);
+                  int64_t mask = -(int64_t)take;
+                  best = (k & mask) | (best & ~mask);
+                  bv = selectBits(mask, v, bv);
+                }
+              bestOf[(size_t)ow] = best;
+            }
+            const T* g = pd + (p * OH + oh) * OW;
+            for (int64_t ow = 0; ow < OW; ++ow) po[bestOf[(size_t)ow]] += g[ow];
+          }
+      };
+      if (win.kh == 2 && win.kw == 2) run(std::integral_constant<int, 2>(), std::integral_constant<int, 2>());
+      else run(win.kh, win.kw);
+      return;
+    }
     forEachWindow(planes, H, W, OH, OW, win, [&](int64_t p, int64_t at, int64_t h0, int64_t h1, int64_t w0, int64_t w1) {
       T g = pd[at];
       const T* plane = px + p * H * W;

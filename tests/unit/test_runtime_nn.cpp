@@ -120,6 +120,58 @@ TEST(RuntimeNN, Conv2dErrors) {
   EXPECT_NE(errorOf([&] { call(Prim::Conv2d, {TV(x), TV(x)}, {{"stride", I(0)}}); }), "");
 }
 
+// conv2d's gradients by the definition: y[n,o,i,j] = sum x[n,c,i*sh-ph+u,j*sw-pw+v] w[o,c,u,v],
+// so dx and dw accumulate dy times the other operand over every in-range tap.
+void convBwdRef(const Tensor& dy, const Tensor& x, const Tensor& w, int64_t sh, int64_t sw, int64_t ph, int64_t pw,
+                std::vector<double>* dx, std::vector<double>* dw) {
+  int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), O = w.dim(0), KH = w.dim(2), KW = w.dim(3);
+  int64_t OH = dy.dim(2), OW = dy.dim(3);
+  dx->assign((size_t)x.numel(), 0.0);
+  dw->assign((size_t)w.numel(), 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t i = 0; i < OH; ++i)
+        for (int64_t j = 0; j < OW; ++j)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t u = 0; u < KH; ++u)
+              for (int64_t v = 0; v < KW; ++v) {
+                int64_t ih = i * sh - ph + u, iw = j * sw - pw + v;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                double g = at(dy, {n, o, i, j});
+                (*dx)[(size_t)(((n * C + c) * H + ih) * W + iw)] += g * at(w, {o, c, u, v});
+                (*dw)[(size_t)(((o * C + c) * KH + u) * KW + v)] += g * at(x, {n, c, ih, iw});
+              }
+}
+
+// f32 goes through oneDNN's backward primitives, f64 through im2col loops: both against
+// the definition, over random shapes, strides and padding (and zero-sized batches).
+TEST(RuntimeNN, Conv2dBackwardMatchesReference) {
+  Rng r(17);
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (int iter = 0; iter < 60; ++iter) {
+      int64_t N = r.uniformInt(iter % 11 == 0 ? 0 : 1, 3), C = r.uniformInt(1, 3), H = r.uniformInt(1, 7),
+              W = r.uniformInt(1, 7), O = r.uniformInt(1, 4), KH = r.uniformInt(1, 3), KW = r.uniformInt(1, 3),
+              sh = r.uniformInt(1, 3), sw = r.uniformInt(1, 3), ph = r.uniformInt(0, 2), pw = r.uniformInt(0, 2);
+      int64_t OH = windowOutSize(H, KH, sh, ph), OW = windowOutSize(W, KW, sw, pw);
+      if (OH < 0 || OW < 0) continue;
+      Tensor x = r.tensor(dt, {N, C, H, W}, false), w = r.tensor(dt, {O, C, KH, KW}, false);
+      Tensor dy = r.tensor(dt, {N, O, OH, OW}, false);
+      std::string what = "conv bwd " + shapeStr(x.shape()) + " " + shapeStr(w.shape()) + " s" + std::to_string(sh) +
+                         std::to_string(sw) + " p" + std::to_string(ph) + std::to_string(pw) + " " + dtypeName(dt);
+      std::vector<double> dxRef, dwRef;
+      convBwdRef(dy, x, w, sh, sw, ph, pw, &dxRef, &dwRef);
+      Tensor dx = conv2dBackward(dy, x, w, sh, sw, ph, pw, true), dw = conv2dBackward(dy, x, w, sh, sw, ph, pw, false);
+      EXPECT_EQ(dx.dtype(), dt);
+      EXPECT_EQ(dw.dtype(), dt);
+      EXPECT_EQ(dx.shape(), x.shape()) << what;
+      EXPECT_EQ(dw.shape(), w.shape()) << what;
+      double tol = dt == DType::F64 ? 1e-12 : 1e-4;
+      expectAllClose(dx, dxRef, tol, what + " dx");
+      expectAllClose(dw, dwRef, tol, what + " dw");
+    }
+  }
+}
+
 // ------------------------------------------------------------------ pooling
 std::vector<double> poolRef(const Tensor& x, bool isMax, const Window2d& w, int64_t OH, int64_t OW) {
   int nd = x.ndim();
@@ -164,6 +216,44 @@ TEST(RuntimeNN, PoolingMatchesReference) {
       EXPECT_EQ(y.dtype(), isMax ? dt : (dt == DType::F64 ? DType::F64 : DType::F32)) << what;
       EXPECT_EQ(y.shape()[y.ndim() - 2], OH);
       expectAllClose(y, poolRef(x, isMax, w, OH, OW), 1e-5, what);
+    }
+  }
+}
+
+// pool2d's gradient by the definition: max pooling sends each window's cotangent to its
+// first largest element, average pooling spreads it over the window (padding counted).
+TEST(RuntimeNN, PoolingBackwardMatchesReference) {
+  Rng r(19);
+  for (DType dt : {DType::F32, DType::F64}) {
+    for (int iter = 0; iter < 60; ++iter) {
+      bool isMax = iter % 3 != 0;
+      Window2d w;
+      w.kh = r.uniformInt(1, 3), w.kw = r.uniformInt(1, 3), w.sh = r.uniformInt(1, 3), w.sw = r.uniformInt(1, 3);
+      w.ph = iter % 2 ? 0 : r.uniformInt(0, w.kh / 2), w.pw = iter % 2 ? 0 : r.uniformInt(0, w.kw / 2);
+      Shape s = {r.uniformInt(1, 2), r.uniformInt(1, 3), r.uniformInt(1, 6), r.uniformInt(1, 6)};
+      int64_t H = s[2], W = s[3], OH = windowOutSize(H, w.kh, w.sh, w.ph), OW = windowOutSize(W, w.kw, w.sw, w.pw);
+      if (OH < 0 || OW < 0) continue;
+      Tensor x = r.tensor(dt, s, false), dy = r.tensor(dt, {s[0], s[1], OH, OW}, false);
+      std::vector<double> want((size_t)x.numel(), 0.0);
+      for (int64_t p = 0; p < s[0] * s[1]; ++p)
+        for (int64_t i = 0; i < OH; ++i)
+          for (int64_t j = 0; j < OW; ++j) {
+            double g = dy.getF64((p * OH + i) * OW + j);
+            int64_t best = -1;
+            for (int64_t u = 0; u < w.kh; ++u)
+              for (int64_t v = 0; v < w.kw; ++v) {
+                int64_t ih = i * w.sh - w.ph + u, iw = j * w.sw - w.pw + v;
+                if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+                int64_t k = (p * H + ih) * W + iw;
+                if (!isMax) want[(size_t)k] += g / (double)(w.kh * w.kw);
+                else if (best < 0 || x.getF64(k) > x.getF64(best)) best = k;
+              }
+            if (isMax) want[(size_t)best] += g;
+          }
+      std::string what = std::string(isMax ? "max bwd " : "avg bwd ") + shapeStr(s) + dtypeName(dt);
+      Tensor dx = pool2dBackward(dy, x, isMax, w);
+      EXPECT_EQ(dx.dtype(), dt);
+      expectAllClose(dx, want, tolOf(dt), what);
     }
   }
 }
