@@ -119,6 +119,26 @@ static std::vector<Node*> nnBwdRule(RuleCtx& r) {
   if (kind == "max_pool2d") {  // ct routed to each window's maximum: d ct = c_x read at those maxima
     return {r.ub(nn(ci(0), "max_pool2d^T", a, 0), ct), nullptr, nullptr};
   }
+  if (kind.rfind("conv2d@", 0) == 0) {
+    // Only cotangent k was computed (conv2d's rule asks for each operand separately):
+    // @0: ct_x = conv^T(ct, w): d ct = conv2d(c_x, w), d w = corr(ct, c_x);
+    // @1: ct_w = corr(ct, x): d ct = conv2d(x, c_w), d x = conv^T(ct, c_w);
+    // @2: ct_b = sum(ct): d ct = c_b broadcast over (N, H, W).
+    Node *x = a[0], *w = a[1], *s = a[3], *p = a[4];
+    std::vector<Node*> dargs = none;
+    Node* dct;
+    if (kind == "conv2d@0") {
+      dct = C(Prim::Conv2d, {ci(0), w, r.none(), s, p});
+      dargs[1] = nn(ct, "conv2d@1", {ci(0), w, r.none(), s, p}, 1);
+    } else if (kind == "conv2d@1") {
+      dct = C(Prim::Conv2d, {x, ci(1), r.none(), s, p});
+      dargs[0] = nn(ct, "conv2d@0", {x, ci(1), r.none(), s, p}, 0);
+    } else {
+      Node* cb = C(Prim::Reshape, {ci(2), tuple({r.integer(1), r.integer(-1), r.integer(1), r.integer(1)})});
+      dct = add(C(Prim::ZerosLike, {ct, r.none()}), cb);
+    }
+    return {r.ub(dct, ct), nullptr, tuple(dargs)};
+  }
   if (kind == "conv2d") {
     // dx = conv^T(ct, w), dw = corr(ct, x), db = sum(ct), bilinear in (ct, w) and (ct, x):
     // d ct = conv2d(c_x, w, c_b) + conv2d(x, c_w); d x = conv^T(ct, c_w); d w = corr(ct, c_x).
