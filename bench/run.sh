@@ -8,6 +8,8 @@
 #   bench/run.sh autodiff      time of loss and of value_and_grad(loss) and their ratio
 #                              (MLP, conv net, data-dependent while loop) vs PyTorch
 #                              autograd, one thread each
+#   bench/run.sh train         training throughput (samples/s) of the Fashion-MNIST MLP
+#                              (784-256-128-10, Adam, batch 64) vs PyTorch, one thread each
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch (apt-get install python3-torch).
 set -euo pipefail
@@ -83,5 +85,18 @@ case "$figure" in
         }
       }'
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff)"; exit 1 ;;
+  train)
+    STEPS=${STEPS:-200}
+    m=() t=()
+    for i in $(seq "$REPS"); do
+      m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train_mlp.msl "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
+      t+=("$(taskset -c 0 "$PY" train_mlp_torch.py "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
+    done
+    read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
+    read -r tm tlo thi <<<"$(printf '%s\n' "${t[@]}" | stats)"
+    printf '%-34s %18s %18s %8s\n' figure "msl (median, range)" "torch (median, range)" "msl/torch"
+    printf '%-34s %6s [%s-%s] %6s [%s-%s] %8.2f\n' "MLP training, samples/s" "$mm" "$mlo" "$mhi" "$tm" "$tlo" "$thi" \
+      "$(awk -v a="$mm" -v b="$tm" 'BEGIN {print a / b}')"
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, train)"; exit 1 ;;
 esac

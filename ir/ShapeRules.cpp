@@ -2347,6 +2347,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::ReadText: return Abstract::str();
     case Prim::WriteText: return Abstract::none();
     case Prim::Exists: return Abstract::boolean();
+    case Prim::Isatty: return Abstract::boolean();
     case Prim::Makedirs: return Abstract::none();
     case Prim::LoadIdx:
     case Prim::LoadNpy: return anyTensor();

@@ -89,6 +89,15 @@ Value prim_Exists(CallContext& cx, Value* args) {
   return Value::boolean(::stat(path.c_str(), &st) == 0);
 }
 
+// isatty(stdout|stderr): whether that stream is a terminal (a progress bar redraws
+// itself there and prints one line per epoch otherwise).
+Value prim_Isatty(CallContext& cx, Value* args) {
+  const std::string& f = argStr(args[0], "isatty", "file");
+  if (f != "<stdout>" && f != "<stderr>")
+    raise(DiagId::TypeError, SourceLoc{}, {"isatty: file must be stdout or stderr, got '" + f + "'"});
+  return Value::boolean(::isatty(f == "<stdout>" ? 1 : 2) == 1);
+}
+
 // makedirs(path): creates the directory and its missing parents; an existing directory
 // is fine (Python's os.makedirs(path, exist_ok=True)).
 Value prim_Makedirs(CallContext& cx, Value* args) {

@@ -14,6 +14,7 @@ PKGS=(
   libdnnl-dev                                              # GEMM / convolution kernels
   zlib1g-dev                                               # gzip'd IDX files
   python3-numpy                                            # optional cross-checks in tests
+  dataset-fashion-mnist                                    # the training examples' data (IDX files)
 )
 
 missing=()
