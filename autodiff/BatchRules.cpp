@@ -496,7 +496,7 @@ BatchKind batchKind(Prim p) {
     case Prim::GlobalGet: case Prim::GlobalSet: case Prim::ImportModule: case Prim::Time: case Prim::Exit:
     case Prim::ReadText: case Prim::WriteText: case Prim::Exists: case Prim::Makedirs: case Prim::LoadIdx:
     case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz: case Prim::LoadCsv:
-    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint:
+    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint: case Prim::Isatty:
     case Prim::MakeClass:
       return BatchKind::Unbatched;
 
