@@ -1,5 +1,6 @@
 // J: reverse-mode differentiation of a graph (see autodiff/J.h for the construction).
 #include "autodiff/J.h"
+#include "autodiff/GraphOrder.h"
 
 #include <algorithm>
 #include <unordered_map>
@@ -71,17 +72,6 @@ std::vector<ParamBind> bindPrim(const PrimInfo& info, const Node* n) {
   return b;
 }
 
-// Whether n calls a primitive, directly or through depend(prim, state) (the lowering's
-// ordering of calls whose callee it does not know).
-bool primCall(const Node* n, Prim* p) {
-  if (!n->isApply()) return false;
-  const Node* callee = n->inputs[0];
-  while (callee->isPrimApply(Prim::Depend)) callee = callee->inputs[1];
-  if (!callee->isConst() || callee->ckind != ConstKind::Prim) return false;
-  *p = callee->prim;
-  return true;
-}
-
 // The primitives of differentiated code that J differentiates again by calling their
 // version under J (runtime/AutodiffPrims.cpp), which returns (result, bprop); p otherwise.
 Prim secondOrder(Prim p) {
@@ -133,7 +123,7 @@ class Builder {
     jg->defaults.clear();  // (newParam made one empty slot per parameter)
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
 
-    std::vector<Node*> order = topo(g);
+    std::vector<Node*> order = transformOrder(g, [this](const Graph* h) { return nested(h); });
     for (Node* n : order) forward(n, jg);
     Node* out = F(g->output);
 
@@ -241,46 +231,6 @@ class Builder {
       return;
     }
     contrib[n].push_back(ct);
-  }
-
-  // Nodes of g in an order where each comes after its inputs and after the free variables
-  // (in g) of the closures it uses.
-  std::vector<Node*> topo(Graph* g) {
-    std::vector<Node*> order;
-    std::unordered_set<const Node*> seen;
-    std::vector<std::pair<Node*, size_t>> stack;
-    auto deps = [&](Node* n) {
-      std::vector<Node*> d;
-      for (Node* in : n->inputs) {
-        if (in->isGraphConst() && nested(in->g)) {
-          for (Node* fv : in->g->freeVars)
-            if (fv->graph == g) d.push_back(fv);
-        } else if (!in->isConst() && in->graph == g) {
-          d.push_back(in);
-        }
-      }
-      return d;
-    };
-    auto visit = [&](Node* root) {
-      if (root->isConst() || root->graph != g || !seen.insert(root).second) return;
-      stack.push_back({root, 0});
-      while (!stack.empty()) {
-        auto& [n, i] = stack.back();
-        std::vector<Node*> d = n->isApply() ? deps(n) : std::vector<Node*>{};
-        if (i < d.size()) {
-          Node* next = d[i++];
-          if (seen.insert(next).second) stack.push_back({next, 0});
-          continue;
-        }
-        if (n->isApply()) order.push_back(n);
-        stack.pop_back();
-      }
-    };
-    if (g->output->isGraphConst() && nested(g->output->g)) {
-      for (Node* fv : g->output->g->freeVars) visit(fv);
-    }
-    visit(g->output);
-    return order;
   }
 
   void forward(Node* n, Graph* jg) {

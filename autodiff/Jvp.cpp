@@ -1,5 +1,6 @@
 // JVP: forward-mode differentiation of a graph (see autodiff/Jvp.h for the construction).
 #include "autodiff/Jvp.h"
+#include "autodiff/GraphOrder.h"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -36,16 +37,6 @@ bool noTangent(const ir::Abstract* a) {
   }
 }
 
-// Whether n calls a primitive, directly or through depend(prim, state).
-bool primCall(const Node* n, Prim* p) {
-  if (!n->isApply()) return false;
-  const Node* callee = n->inputs[0];
-  while (callee->isPrimApply(Prim::Depend)) callee = callee->inputs[1];
-  if (!callee->isConst() || callee->ckind != ConstKind::Prim) return false;
-  *p = callee->prim;
-  return true;
-}
-
 class Builder {
  public:
   Builder(Module& m, Graph* root) : m_(m), root_(root) {}
@@ -74,7 +65,7 @@ class Builder {
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
     jg->defaults.resize(2 * g->params.size(), nullptr);
 
-    for (Node* n : topo(g)) forward(n, jg);
+    for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); })) forward(n, jg);
     Node* tout = T(g->output);
     jg->output = call(jg, Prim::MakeTuple, {F(g->output), tout ? tout : m_.constNone()}, g->loc);
     return jg;
@@ -113,45 +104,6 @@ class Builder {
   Node* call(Graph* g, Prim p, std::vector<Node*> args, SourceLoc loc) {
     args.insert(args.begin(), m_.constPrim(p, loc));
     return m_.newApply(g, std::move(args), loc);
-  }
-
-  // Nodes of g in an order where each comes after its inputs and after the free variables
-  // (in g) of the closures it uses.
-  std::vector<Node*> topo(Graph* g) {
-    std::vector<Node*> order;
-    std::unordered_set<const Node*> seen;
-    std::vector<std::pair<Node*, size_t>> stack;
-    auto deps = [&](Node* n) {
-      std::vector<Node*> d;
-      for (Node* in : n->inputs) {
-        if (in->isGraphConst() && nested(in->g)) {
-          for (Node* fv : in->g->freeVars)
-            if (fv->graph == g) d.push_back(fv);
-        } else if (!in->isConst() && in->graph == g) {
-          d.push_back(in);
-        }
-      }
-      return d;
-    };
-    auto visit = [&](Node* root) {
-      if (root->isConst() || root->graph != g || !seen.insert(root).second) return;
-      stack.push_back({root, 0});
-      while (!stack.empty()) {
-        auto& [n, i] = stack.back();
-        std::vector<Node*> d = n->isApply() ? deps(n) : std::vector<Node*>{};
-        if (i < d.size()) {
-          Node* next = d[i++];
-          if (seen.insert(next).second) stack.push_back({next, 0});
-          continue;
-        }
-        if (n->isApply()) order.push_back(n);
-        stack.pop_back();
-      }
-    };
-    if (g->output->isGraphConst() && nested(g->output->g))
-      for (Node* fv : g->output->g->freeVars) visit(fv);
-    visit(g->output);
-    return order;
   }
 
   void setTangent(Node* n, Node* t) { tan_[n] = noTangent(n->abs) ? nullptr : t; }

@@ -1,5 +1,6 @@
 // vmap: batching of a graph (see autodiff/Vmap.h for the construction).
 #include "autodiff/Vmap.h"
+#include "autodiff/GraphOrder.h"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -73,15 +74,6 @@ BInfo join(const BInfo& a, const BInfo& b) {
   return yes();
 }
 
-bool primCall(const Node* n, Prim* p) {
-  if (!n->isApply()) return false;
-  const Node* callee = n->inputs[0];
-  while (callee->isPrimApply(Prim::Depend)) callee = callee->inputs[1];
-  if (!callee->isConst() || callee->ckind != ConstKind::Prim) return false;
-  *p = callee->prim;
-  return true;
-}
-
 // Whether a graph (or one nested in it) performs an effect.
 bool hasEffects(const Graph* g) {
   for (const Node* n : g->nodes) {
@@ -119,7 +111,7 @@ class Batcher {
       Node* d = i < g->defaults.size() ? g->defaults[i] : nullptr;
       ng->defaults.push_back(d ? value(d, ng) : nullptr);
     }
-    for (Node* n : topo(g)) visit(n, ng);
+    for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); }, true)) visit(n, ng);
     ng->output = value(g->output, ng);
     *out = info(g->output);
     active_.erase(g);
@@ -241,47 +233,6 @@ class Batcher {
   void set(Node* n, Node* v, BInfo b) {
     map_[n] = v;
     info_[n] = std::move(b);
-  }
-
-  // Nodes of g in an order where each comes after its inputs and after the free variables
-  // (in g) of the closures it uses.
-  std::vector<Node*> topo(Graph* g) {
-    std::vector<Node*> order;
-    std::unordered_set<const Node*> seen;
-    std::vector<std::pair<Node*, size_t>> stack;
-    auto deps = [&](Node* n) {
-      std::vector<Node*> d;
-      for (Node* in : n->inputs) {
-        if (in->isGraphConst() && nested(in->g)) {
-          for (Node* fv : in->g->freeVars)
-            if (fv->graph == g) d.push_back(fv);
-        } else if (!in->isConst() && in->graph == g) {
-          d.push_back(in);
-        }
-      }
-      return d;
-    };
-    auto visitRoot = [&](Node* root) {
-      if (root->isConst() || root->graph != g || !seen.insert(root).second) return;
-      stack.push_back({root, 0});
-      while (!stack.empty()) {
-        auto& [n, i] = stack.back();
-        std::vector<Node*> d = n->isApply() ? deps(n) : std::vector<Node*>{};
-        if (i < d.size()) {
-          Node* next = d[i++];
-          if (seen.insert(next).second) stack.push_back({next, 0});
-          continue;
-        }
-        if (n->isApply()) order.push_back(n);
-        stack.pop_back();
-      }
-    };
-    if (g->output->isGraphConst() && nested(g->output->g))
-      for (Node* fv : g->output->g->freeVars) visitRoot(fv);
-    visitRoot(g->output);
-    // Effects reachable only through the state (nodes not on the output's path) still run.
-    for (Node* n : g->nodes) visitRoot(n);
-    return order;
   }
 
   bool anyBatchedInput(const Node* n) const {
