@@ -147,25 +147,20 @@ Value zerosLike(const Value& like) {
   }
 }
 
-// The gradient handed to the user: ct with like's structure, zeros where ct is None, and
-// static leaves (ints, strings, functions, integer tensors) carried along as they are.
-Value materialize(const Value& ct, const Value& like) {
+// ct walked along like's structure (tuples and lists by position, dicts by key, records
+// by field; a missing part is None), with leaf(c, l) at each leaf of like. keepNone: a
+// None cotangent (or a non-record one for a record) stays None instead of being walked.
+template <class Leaf>
+Value alongLike(const Value& ct, const Value& like, bool keepNone, const Leaf& leaf) {
+  if (keepNone && ct.isNone()) return ct;
   switch (like.kind()) {
-    case VKind::Tensor: {
-      if (!floatTensor(like)) return like;
-      const Tensor& l = tensorOf(like);
-      if (ct.is(VKind::Tensor)) return unbroadcast(ct, like);
-      if (ct.isNone()) return makeTensor(Tensor::zeros(l.dtype(), l.shape()));
-      return unbroadcast(ct, like);
-    }
-    case VKind::Float: return ct.isNone() ? Value::real(0.0) : unbroadcast(ct, like);
     case VKind::Tuple:
     case VKind::List: {
       const auto& items = seqItems(like);
       std::vector<Value> out;
       for (size_t i = 0; i < items.size(); ++i) {
         Value c = isSeq(ct) && i < seqItems(ct).size() ? seqItems(ct)[i] : Value::none();
-        out.push_back(materialize(c, items[i]));
+        out.push_back(alongLike(c, items[i], keepNone, leaf));
       }
       return like.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
     }
@@ -173,23 +168,35 @@ Value materialize(const Value& ct, const Value& like) {
       Value d = makeDict();
       for (const auto& [k, v] : like.as<DictObj>()->entries) {
         const Value* c = ct.is(VKind::Dict) ? ct.as<DictObj>()->find(k) : nullptr;
-        d.as<DictObj>()->set(k, materialize(c ? *c : Value::none(), v));
+        d.as<DictObj>()->set(k, alongLike(c ? *c : Value::none(), v, keepNone, leaf));
       }
       return d;
     }
     case VKind::Record: {
+      if (keepNone && !ct.is(VKind::Record)) return Value::none();
       auto* r = new RecordObj();
       Value rv = Value::object(r);
       const auto* l = like.as<RecordObj>();
       r->cls = l->cls;
       for (size_t i = 0; i < l->fields.size(); ++i) {
         Value c = ct.is(VKind::Record) && i < ct.as<RecordObj>()->fields.size() ? ct.as<RecordObj>()->fields[i] : Value::none();
-        r->fields.push_back(materialize(c, l->fields[i]));
+        r->fields.push_back(alongLike(c, l->fields[i], keepNone, leaf));
       }
       return rv;
     }
-    default: return like;
+    default: return leaf(ct, like);
   }
+}
+
+// The gradient handed to the user: ct with like's structure, zeros where ct is None, and
+// static leaves (ints, strings, functions, integer tensors) carried along as they are.
+Value materialize(const Value& ct, const Value& like) {
+  return alongLike(ct, like, false, [](const Value& c, const Value& l) -> Value {
+    if (l.is(VKind::Float)) return c.isNone() ? Value::real(0.0) : unbroadcast(c, l);
+    if (!floatTensor(l)) return l;
+    if (c.isNone()) return makeTensor(Tensor::zeros(tensorOf(l).dtype(), tensorOf(l).shape()));
+    return unbroadcast(c, l);
+  });
 }
 
 // Whether a tree has a float leaf (something to differentiate with respect to).
@@ -335,37 +342,9 @@ GradSpec gradSpec(const Value& argnums, const Value& hasAux, const Value& kind, 
 // The cotangent structure `c` (of a value like `like`) without the cotangents of static
 // leaves: the transpose of materialize for the float leaves.
 Value floatPart(const Value& c, const Value& like) {
-  if (c.isNone()) return c;
-  switch (like.kind()) {
-    case VKind::Tensor: return floatTensor(like) ? c : Value::none();
-    case VKind::Float: return c;
-    case VKind::Tuple:
-    case VKind::List: {
-      const auto& items = seqItems(like);
-      std::vector<Value> out;
-      for (size_t i = 0; i < items.size(); ++i)
-        out.push_back(floatPart(isSeq(c) && i < seqItems(c).size() ? seqItems(c)[i] : Value::none(), items[i]));
-      return like.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
-    }
-    case VKind::Dict: {
-      Value d = makeDict();
-      for (const auto& [k, v] : like.as<DictObj>()->entries) {
-        const Value* ci = c.is(VKind::Dict) ? c.as<DictObj>()->find(k) : nullptr;
-        d.as<DictObj>()->set(k, floatPart(ci ? *ci : Value::none(), v));
-      }
-      return d;
-    }
-    case VKind::Record: {
-      if (!c.is(VKind::Record)) return Value::none();
-      auto* r = new RecordObj();
-      Value rv = Value::object(r);
-      r->cls = like.as<RecordObj>()->cls;
-      const auto &lf = like.as<RecordObj>()->fields, &cf = c.as<RecordObj>()->fields;
-      for (size_t i = 0; i < lf.size(); ++i) r->fields.push_back(floatPart(i < cf.size() ? cf[i] : Value::none(), lf[i]));
-      return rv;
-    }
-    default: return Value::none();
-  }
+  return alongLike(c, like, true, [](const Value& ci, const Value& l) -> Value {
+    return l.is(VKind::Float) || floatTensor(l) ? ci : Value::none();
+  });
 }
 
 Value item(const Value& v, size_t i) { return isSeq(v) && i < seqItems(v).size() ? seqItems(v)[i] : Value::none(); }
