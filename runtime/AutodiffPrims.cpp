@@ -1129,14 +1129,6 @@ Value prim_SeqBwd(CallContext&, Value* args) {
 // ------------------------------------------------------------------ neural-network operations
 
 namespace {
-void pairOf(const Value& v, int64_t* a, int64_t* b) {
-  if (isSeq(v)) {
-    *a = seqItems(v)[0].asInt();
-    *b = seqItems(v)[1].asInt();
-  } else {
-    *a = *b = v.asInt();
-  }
-}
 Value tensorOrNone(const Value& like, Tensor t) {
   if (!floatTensor(like)) return Value::none();
   return unbroadcast(makeTensor(std::move(t)), like);
@@ -1173,21 +1165,14 @@ Value prim_NNBwd(CallContext&, Value* args) {
   if (kind == "conv2d") {  // x, w, b, stride, padding
     Tensor x = argTensor(a[0], "conv2d", "x"), w = argTensor(a[1], "conv2d", "w");
     int64_t sh, sw, ph, pw;
-    pairOf(a[3], &sh, &sw);
-    pairOf(a[4], &ph, &pw);
+    pairArg(a[3], "conv2d", "stride", &sh, &sw);
+    pairArg(a[4], "conv2d", "padding", &ph, &pw);
     if (wanted(0) && floatTensor(a[0])) out[0] = tensorOrNone(a[0], conv2dBackward(ct, x, w, sh, sw, ph, pw, true));
     if (wanted(1) && floatTensor(a[1])) out[1] = tensorOrNone(a[1], conv2dBackward(ct, x, w, sh, sw, ph, pw, false));
     if (wanted(2) && !a[2].isNone()) out[2] = tensorOrNone(a[2], reduce(RedOp::Sum, ct, {0, 2, 3}, false, "conv2d"));
   } else if (kind == "max_pool2d" || kind == "avg_pool2d") {  // x, kernel, stride, padding
     Window2d win;
-    pairOf(a[1], &win.kh, &win.kw);
-    if (a[2].isNone()) {
-      win.sh = win.kh;
-      win.sw = win.kw;
-    } else {
-      pairOf(a[2], &win.sh, &win.sw);
-    }
-    pairOf(a[3], &win.ph, &win.pw);
+    windowArg(a[1], a[2], a[3], kind.c_str(), &win);
     out[0] = tensorOrNone(a[0], pool2dBackward(ct, argTensor(a[0], kind.c_str(), "x"), kind == "max_pool2d", win));
   } else if (kind == "layer_norm") {  // x, gamma, beta, eps
     Tensor x = argTensor(a[0], "layer_norm", "x"), g, dx, dg, db;
@@ -1214,14 +1199,7 @@ Value prim_NNBwd(CallContext&, Value* args) {
     if (!a[4].isNone()) out[4] = tensorOrNone(a[4], sumct);
   } else if (kind == "max_pool2d^T") {  // the transpose of max_pool2d's: ct (x's shape) read at the maxima
     Window2d win;
-    pairOf(a[1], &win.kh, &win.kw);
-    if (a[2].isNone()) {
-      win.sh = win.kh;
-      win.sw = win.kw;
-    } else {
-      pairOf(a[2], &win.sh, &win.sw);
-    }
-    pairOf(a[3], &win.ph, &win.pw);
+    windowArg(a[1], a[2], a[3], kind.c_str(), &win);
     out[0] = makeTensor(pool2dGatherMax(ct, argTensor(a[0], "max_pool2d", "x"), win));
   } else if (kind == "gelu_grad") {  // x, approximate: ct gelu''(x) (gelu's second-order rule)
     Tensor x = argTensor(a[0], "gelu", "x");

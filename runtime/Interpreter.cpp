@@ -611,6 +611,10 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
     for (const auto& k : *kwnames) key += "/" + k;
   auto found = primWrappers_.find(key);
   if (found != primWrappers_.end()) return found->second;
+  size_t nkw = kwnames ? kwnames->size() : 0, npos = nargs - nkw;
+  bool grad = p == Prim::GradCall && npos >= 4;
+  bool site = (p == Prim::JSiteBprop || p == Prim::VjpCall) && nargs == 3 && nkw == 0;
+  if (!grad && !site) return primWrappers_.emplace(key, primCallGraph(p, nargs, kwnames)).first->second;
   if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
   ir::Module& m = *adModule_;
   Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
@@ -622,8 +626,7 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
     in.insert(in.begin(), m.constPrim(q));
     return app(std::move(in));
   };
-  size_t nkw = kwnames ? kwnames->size() : 0, npos = nargs - nkw;
-  if (p == Prim::GradCall && npos >= 4) {
+  if (grad) {
     // (out, bp) = __jenter(f, argnums, kind, args, kwargs); cts = bp(seed); pack.
     std::vector<Node*> items(ps.begin() + 4, ps.begin() + (long)npos), kv;
     for (size_t k = 0; k < nkw; ++k) {
@@ -637,18 +640,25 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
     Node* bp = prim(Prim::TupleGetItem, {r, m.constInt(1)});
     Node* cts = app({bp, prim(Prim::GradSeed, {out, ps[2], ps[3]})});
     w->output = prim(Prim::GradPack, {cts, out, args, ps[1], ps[2], ps[3]});
-  } else if ((p == Prim::JSiteBprop || p == Prim::VjpCall) && nargs == 3 && nkw == 0) {
+  } else {
     // __jsite_bprop(bp, plan, ct) = __jsite_arrange(bp(ct), plan); vjp_call(bp, xs, ct) = __vjp_pack(bp(ct), xs)
     Node* cts = app({ps[0], ps[2]});
     w->output = prim(p == Prim::JSiteBprop ? Prim::JSiteArrange : Prim::VjpPack, {cts, ps[1]});
-  } else {
-    std::vector<Node*> in{m.constPrim(p)};
-    in.insert(in.end(), ps.begin(), ps.end());
-    w->output = app(in);
-    if (kwnames) w->output->kwnames = *kwnames;
   }
   ir::computeFreeVars(std::vector<Graph*>{w});
   return primWrappers_.emplace(key, w).first->second;
+}
+
+Graph* Interpreter::primCallGraph(Prim p, size_t nargs, const std::vector<std::string>* kwnames) {
+  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+  ir::Module& m = *adModule_;
+  Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
+  w->qualname = primName(p);
+  std::vector<Node*> in{m.constPrim(p)};
+  for (size_t i = 0; i < nargs; ++i) in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+  w->output = m.newApply(w, in, SourceLoc{});
+  if (kwnames) w->output->kwnames = *kwnames;
+  return w;
 }
 
 Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,

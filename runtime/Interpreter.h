@@ -110,6 +110,10 @@ class Interpreter : public CallContext {
               uint32_t world);
   // The graph standing for primitive p called as a value with this signature, under J.
   ir::Graph* primWrapper(Prim p, size_t nargs, const std::vector<std::string>* kwnames);
+  // A new graph of the autodiff module whose parameters a0.. are p's arguments (the last
+  // ones by keyword) and whose output is the call: how the transforms see a primitive
+  // called as a value.
+  ir::Graph* primCallGraph(Prim p, size_t nargs, const std::vector<std::string>* kwnames);
   Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
                     uint32_t inner);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs

@@ -206,19 +206,8 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       if (kwnames)
         for (const auto& k : *kwnames) key += "/" + k;
       auto found = jvpPrimWrappers_.find(key);
-      if (found == jvpPrimWrappers_.end()) {
-        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-        ir::Module& m = *adModule_;
-        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
-        w->qualname = primName(p);
-        std::vector<Node*> in{m.constPrim(p)};
-        for (size_t i = 0; i < nargs; ++i) {
-          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
-        }
-        w->output = m.newApply(w, in, SourceLoc{});
-        if (kwnames) w->output->kwnames = *kwnames;
-        found = jvpPrimWrappers_.emplace(key, autodiff::jvpGraph(w)).first;
-      }
+      if (found == jvpPrimWrappers_.end())
+        found = jvpPrimWrappers_.emplace(key, autodiff::jvpGraph(primCallGraph(p, nargs, kwnames))).first;
       std::vector<Value> bound(2 * nargs);
       for (size_t i = 0; i < nargs; ++i) {
         bound[i] = args[i];

@@ -348,19 +348,8 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
         for (const auto& k : *kwnames) key += "/" + k;
       auto found = vmapWrappers_.find(key);
       if (found == vmapWrappers_.end()) {
-        if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-        ir::Module& m = *adModule_;
-        Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
-        w->qualname = primName(p);
-        std::vector<Node*> in{m.constPrim(p)};
-        for (size_t i = 0; i < nargs; ++i) {
-          in.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
-          in.back()->abs = argAbs[i];
-          w->paramKinds.push_back(ir::ParamKind::Positional);
-          w->defaults.push_back(nullptr);
-        }
-        w->output = m.newApply(w, in, SourceLoc{});
-        if (kwnames) w->output->kwnames = *kwnames;
+        Graph* w = primCallGraph(p, nargs, kwnames);
+        for (size_t i = 0; i < nargs; ++i) w->params[i]->abs = argAbs[i];
         found = vmapWrappers_.emplace(key, w).first;
       }
       Graph* vg = autodiff::vmapGraph(found->second, batched);

@@ -12,9 +12,6 @@
 
 namespace msl {
 
-namespace {
-
-// A spatial parameter: an int (both axes) or a pair (height, width).
 void pairArg(const Value& v, const char* fn, const char* param, int64_t* h, int64_t* w) {
   if (isSeq(v)) {
     const auto& items = seqItems(v);
@@ -28,6 +25,15 @@ void pairArg(const Value& v, const char* fn, const char* param, int64_t* h, int6
   }
   *h = *w = intArg(v, fn, param);
 }
+
+void windowArg(const Value& kernel, const Value& stride, const Value& padding, const char* fn, Window2d* win) {
+  pairArg(kernel, fn, "kernel", &win->kh, &win->kw);
+  if (stride.isNone()) win->sh = win->kh, win->sw = win->kw;
+  else pairArg(stride, fn, "stride", &win->sh, &win->sw);
+  pairArg(padding, fn, "padding", &win->ph, &win->pw);
+}
+
+namespace {
 
 // x.reshape so that a per-channel vector (C,) lines up with axis 1 of a tensor of rank
 // `ndim`: (C, 1, ..., 1), ndim - 1 axes. A 0-d value broadcasts as it is.
@@ -44,10 +50,7 @@ Tensor channelVector(const Tensor& v, int ndim, int64_t C, const Tensor& x, cons
 Value poolPrim(Value* args, bool isMax, const char* fn) {
   Tensor x = argTensor(args[0], fn, "x");
   Window2d win;
-  pairArg(args[1], fn, "kernel", &win.kh, &win.kw);
-  if (args[2].isNone()) win.sh = win.kh, win.sw = win.kw;
-  else pairArg(args[2], fn, "stride", &win.sh, &win.sw);
-  pairArg(args[3], fn, "padding", &win.ph, &win.pw);
+  windowArg(args[1], args[2], args[3], fn, &win);
   return makeTensor(pool2d(x, isMax, win, fn));
 }
 

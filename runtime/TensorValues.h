@@ -33,6 +33,11 @@ Tensor indexBackward(const Tensor& x, const Value& index, const Tensor& ct, DTyp
 bool asIndexInt(const Value& v, int64_t* out);
 // Such an index argument of a primitive; a TypeError naming fn and param otherwise.
 int64_t intArg(const Value& v, const char* fn, const char* param);
+// A spatial parameter: an int (both axes) or a pair (height, width) (runtime/NNPrims.cpp).
+void pairArg(const Value& v, const char* fn, const char* param, int64_t* h, int64_t* w);
+// A pooling window from kernel, stride (None: the kernel) and padding arguments.
+struct Window2d;
+void windowArg(const Value& kernel, const Value& stride, const Value& padding, const char* fn, Window2d* win);
 
 // pad's widths argument (runtime/ShapeOpsPrims.cpp) as one (before, after) pair per axis of x.
 std::vector<std::pair<int64_t, int64_t>> padWidths(const Value& widths, const Tensor& x);
