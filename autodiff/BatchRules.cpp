@@ -457,7 +457,7 @@ BatchKind batchKind(Prim p) {
     // per example: random numbers with batched keys or probabilities (each example draws
     // with its own key, as jax.random under vmap), and what has no cheaper form here
     case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Uniform: case Prim::Normal:
-    case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical: case Prim::Dropout:
+    case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical: case Prim::Dropout: case Prim::AdamStep:
     case Prim::Tile: case Prim::Pad: case Prim::Einsum: case Prim::ToList: case Prim::IntNew: case Prim::BoolNew:
     case Prim::Zeros: case Prim::Ones: case Prim::Arange: case Prim::Linspace: case Prim::Eye:
     case Prim::TreeMap: case Prim::TreeSize: case Prim::Range: case Prim::Sorted: case Prim::DictNew:

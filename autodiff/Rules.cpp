@@ -595,7 +595,7 @@ DiffKind diffKind(Prim p) {
     case Prim::NDim: case Prim::Size: case Prim::Len: case Prim::Range: case Prim::IntNew: case Prim::BoolNew:
     case Prim::StrNew: case Prim::Repr: case Prim::Isinstance: case Prim::FormatValue: case Prim::StrConcat:
     case Prim::Print: case Prim::Time: case Prim::Exit: case Prim::ReadText: case Prim::WriteText:
-    case Prim::Exists: case Prim::Makedirs: case Prim::Isatty: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
+    case Prim::Exists: case Prim::Makedirs: case Prim::Isatty: case Prim::AdamStep: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
     case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
     case Prim::Jacobian: case Prim::Vmap: case Prim::Zeros: case Prim::Ones:

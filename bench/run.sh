@@ -8,15 +8,27 @@
 #   bench/run.sh autodiff      time of loss and of value_and_grad(loss) and their ratio
 #                              (MLP, conv net, data-dependent while loop) vs PyTorch
 #                              autograd, one thread each
-#   bench/run.sh train         training throughput (samples/s) of the Fashion-MNIST MLP
-#                              (784-256-128-10, Adam, batch 64) vs PyTorch, one thread each
+#   bench/run.sh train         training throughput (images/s) of the Fashion-MNIST MLP
+#                              (batch 128) and LeNet-5 (batch 64), Adam, vs PyTorch, one
+#                              thread each
+#   bench/run.sh tta           time to accuracy of examples/fashion_mnist_mlp.msl (88%) and
+#                              examples/lenet.msl (90%) vs PyTorch (bench/tta_torch.py)
+#   bench/run.sh rss           peak resident memory of an MLP training run vs PyTorch's
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
-# for the peer, Debian's python3-torch (apt-get install python3-torch).
+# for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
+# libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
+# only the reference BLAS installed its GEMM is several times slower than PyTorch's wheels,
+# which would flatter every ratio. The peers run with one OpenBLAS thread.
 set -euo pipefail
 cd "$(dirname "$0")"
 MSL=${MSL:-../build/release/tools/msl}
 PY=${PY:-/usr/bin/python3}
 REPS=${REPS:-5}
+export OPENBLAS_NUM_THREADS=1
+if ! "$PY" - <<'PYEOF' 2>/dev/null; then echo "warning: the peers' BLAS is the reference BLAS (install libopenblas0-pthread)" >&2; fi
+import ctypes.util, os, sys
+sys.exit(0 if 'openblas' in os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.so.3') else 1)
+PYEOF
 figure=${1:-dispatch}
 
 stats() {  # values on stdin -> "median min max"
@@ -86,17 +98,67 @@ case "$figure" in
       }'
     ;;
   train)
+    # Images/s of a training step (data, value_and_grad, Adam) on synthetic images: the MLP at
+    # batch 128 and LeNet-5 at batch 64 (issue 5's figures).
     STEPS=${STEPS:-200}
-    m=() t=()
-    for i in $(seq "$REPS"); do
-      m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train_mlp.msl "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
-      t+=("$(taskset -c 0 "$PY" train_mlp_torch.py "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
-    done
-    read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
-    read -r tm tlo thi <<<"$(printf '%s\n' "${t[@]}" | stats)"
     printf '%-34s %18s %18s %8s\n' figure "msl (median, range)" "torch (median, range)" "msl/torch"
-    printf '%-34s %6s [%s-%s] %6s [%s-%s] %8.2f\n' "MLP training, samples/s" "$mm" "$mlo" "$mhi" "$tm" "$tlo" "$thi" \
-      "$(awk -v a="$mm" -v b="$tm" 'BEGIN {print a / b}')"
+    for cfg in "mlp 128" "lenet 64"; do
+      set -- $cfg
+      m=() t=()
+      for i in $(seq "$REPS"); do
+        m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train.msl "$1" "$2" "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
+        t+=("$(taskset -c 0 "$PY" train_torch.py "$1" "$2" "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
+      done
+      read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
+      read -r tm tlo thi <<<"$(printf '%s\n' "${t[@]}" | stats)"
+      printf '%-34s %6s [%s-%s] %6s [%s-%s] %8.2f\n' "$1 training, batch $2, images/s" "$mm" "$mlo" "$mhi" "$tm" "$tlo" "$thi" \
+        "$(awk -v a="$mm" -v b="$tm" 'BEGIN {print a / b}')"
+    done
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, train)"; exit 1 ;;
+  tta)
+    # Time to accuracy on Fashion-MNIST (Debian's dataset-fashion-mnist), MLPerf style: the
+    # example programs and their PyTorch peer (bench/tta_torch.py: same model, init, Adam,
+    # cosine schedule, batch) train with the same flags for several seeds; the figure is the
+    # training time, test evaluation after each epoch included, until the first evaluation
+    # at or above the target. Data loading before the first epoch is not counted.
+    #   MODELS="mlp lenet" SEEDS="0 1 2" TORCH_SEEDS="0" bench/run.sh tta
+    SEEDS=${SEEDS:-0 1 2}
+    TORCH_SEEDS=${TORCH_SEEDS:-$SEEDS}
+    for model in ${MODELS:-mlp lenet}; do
+      if [ "$model" = mlp ]; then
+        prog=../examples/fashion_mnist_mlp.msl target=${MLP_TARGET:-0.88}
+        epochs=${MLP_EPOCHS:-3} batch=${MLP_BATCH:-64} lr=${MLP_LR:-1e-3}
+      else
+        prog=../examples/lenet.msl target=${LENET_TARGET:-0.90}
+        epochs=${LENET_EPOCHS:-6} batch=${LENET_BATCH:-64} lr=${LENET_LR:-2e-3}
+      fi
+      echo "$model: target $target, --epochs $epochs --batch-size $batch --lr $lr"
+      for seed in $SEEDS; do
+        MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run "$prog" --epochs "$epochs" --batch-size "$batch" --lr "$lr" --seed "$seed" 2>/dev/null |
+          awk -v t="$target" -v s="$seed" '
+            /^epoch [0-9]+:/ { e = $2 + 0; a = $(NF - 2); sub("%,", "", a); a /= 100; sec += $(NF - 1);
+                               if (a > best) best = a; if (!hit && a >= t) { hit = 1; printf "  msl   seed %s: %.1f s (epoch %d, %.2f%%)\n", s, sec, e, a * 100 } }
+            END { if (!hit) printf "  msl   seed %s: not reached (best %.2f%% after %.1f s)\n", s, best * 100, sec }'
+      done
+      for seed in $TORCH_SEEDS; do
+        taskset -c 0 "$PY" tta_torch.py "$model" "$epochs" "$batch" "$lr" "$seed" |
+          awk -v t="$target" -v s="$seed" '
+            { e = $2 + 0; a = $4 + 0; sec = $6 + 0; if (a > best) best = a
+              if (!hit && a >= t) { hit = 1; printf "  torch seed %s: %.1f s (epoch %d, %.2f%%)\n", s, sec, e, a * 100 } }
+            END { if (!hit) printf "  torch seed %s: not reached (best %.2f%% after %.1f s)\n", s, best * 100, sec }'
+      done
+    done
+    ;;
+  rss)
+    # Peak resident memory (ru_maxrss of the process) of one epoch of the MLP example and of
+    # its PyTorch peer (bench/tta_torch.py), the data set loaded by each.
+    rss() { "$PY" -c 'import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"; }
+    m=$(MSL_NUM_THREADS=1 rss taskset -c 0 "$MSL" run ../examples/fashion_mnist_mlp.msl --epochs 1)
+    t=$(rss taskset -c 0 "$PY" tta_torch.py mlp 1 64 1e-3 0)
+    printf '%-40s %8s %8s %8s\n' figure msl torch msl/torch
+    printf '%-40s %6s MB %5s MB %8.2f\n' "MLP training, 1 epoch, peak RSS" "$m" "$t" "$(awk -v a="$m" -v b="$t" 'BEGIN {print a / b}')"
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, train, tta, rss)"; exit 1 ;;
 esac

@@ -2289,6 +2289,13 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Bernoulli: return bernoulliRule(a("p"), a("shape"), h);
     case Prim::Categorical: return categoricalRule(a("logits"), a("axis"), a("shape"), h);
     case Prim::Dropout: return dropoutRule(a("x"), h);
+    case Prim::AdamStep: {  // stack([p, m, v]): (3,) + p's shape, p's dtype
+      A t = asTensor(a[0], h);
+      if (!t) return any();
+      OptDims d = dimsOf(t);
+      if (d) d->insert(d->begin(), Dim::of(3));
+      return tensorOpt(dtypeOf(t), d);
+    }
     // ---- differentiation: grad(f) is a function; the helpers of J keep their primal's
     // structure, which J does not need inferred
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall:
