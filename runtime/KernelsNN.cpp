@@ -1,7 +1,7 @@
 // Neural-network kernels (see runtime/KernelsNN.h).
 //
-// Convolution in f32 goes through oneDNN's convolution_forward on plain NCHW/OIHW
-// layouts, with primitives cached by problem shape (a training loop creates each one
+// Convolution in f32 goes through oneDNN's convolution_forward on the layouts it picks
+// (reordered from and to NCHW/OIHW), with primitives cached by problem shape (a training loop creates each one
 // once); other float types are either converted to f32 (f16/bf16) or computed by a direct
 // loop (f64, which oneDNN's CPU convolution does not support). Pooling, losses and
 // lookups are loops of ours over contiguous data.
@@ -46,11 +46,9 @@ inline float selectF32(bool take, float v, float m) {
 }
 
 // ------------------------------------------------------------------ conv2d (oneDNN, f32)
-struct ConvCache {
-  std::map<std::array<int64_t, 12>, dnnl::convolution_forward> prims;
-};
-ConvCache& convCache() {
-  static ConvCache c;
+// On the layouts oneDNN picks (StagedPrimitive, runtime/Dnnl.h), cached by problem shape.
+std::map<std::array<int64_t, 12>, StagedPrimitive>& convCache() {
+  static std::map<std::array<int64_t, 12>, StagedPrimitive> c;
   return c;
 }
 
@@ -59,31 +57,31 @@ void convF32(const float* x, const float* w, const float* b, float* y, int64_t N
              int64_t O, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh, int64_t sw, int64_t ph, int64_t pw) {
   using dt = dnnl::memory::data_type;
   using tag = dnnl::memory::format_tag;
-  dnnl::engine& eng = dnnlEngine();
-  dnnl::memory::desc xd({N, C, H, W}, dt::f32, tag::nchw);
-  dnnl::memory::desc wd({O, C, KH, KW}, dt::f32, tag::oihw);
-  dnnl::memory::desc bd({O}, dt::f32, tag::x);
-  dnnl::memory::desc yd({N, O, OH, OW}, dt::f32, tag::nchw);
   std::array<int64_t, 12> key = {N, C, H, W, O, KH, KW, sh, sw, ph, pw, b ? 1 : 0};
-  auto& prims = convCache().prims;
+  auto& prims = convCache();
   auto it = prims.find(key);
   if (it == prims.end()) {
     if (prims.size() >= 256) prims.clear();  // bounds memory in shape-varying programs
+    dnnl::engine& eng = dnnlEngine();
+    dnnl::memory::desc xd({N, C, H, W}, dt::f32, tag::nchw), xa({N, C, H, W}, dt::f32, tag::any);
+    dnnl::memory::desc wd({O, C, KH, KW}, dt::f32, tag::oihw), wa({O, C, KH, KW}, dt::f32, tag::any);
+    dnnl::memory::desc bd({O}, dt::f32, tag::x);
+    dnnl::memory::desc yd({N, O, OH, OW}, dt::f32, tag::nchw), ya({N, O, OH, OW}, dt::f32, tag::any);
     auto prop = dnnl::prop_kind::forward_inference;
     auto alg = dnnl::algorithm::convolution_direct;
     dnnl::memory::dims strides = {sh, sw}, pad = {ph, pw};
-    auto desc = b ? dnnl::convolution_forward::desc(prop, alg, xd, wd, bd, yd, strides, pad, pad)
-                  : dnnl::convolution_forward::desc(prop, alg, xd, wd, yd, strides, pad, pad);
+    auto desc = b ? dnnl::convolution_forward::desc(prop, alg, xa, wa, bd, ya, strides, pad, pad)
+                  : dnnl::convolution_forward::desc(prop, alg, xa, wa, ya, strides, pad, pad);
     dnnl::convolution_forward::primitive_desc pd(desc, eng);
-    it = prims.emplace(key, dnnl::convolution_forward(pd)).first;
+    std::vector<StagedPrimitive::Arg> args = {{DNNL_ARG_SRC, xd, pd.src_desc(), false},
+                                              {DNNL_ARG_WEIGHTS, wd, pd.weights_desc(), false},
+                                              {DNNL_ARG_DST, yd, pd.dst_desc(), true}};
+    if (b) args.push_back({DNNL_ARG_BIAS, bd, pd.bias_desc(), false});
+    it = prims.emplace(key, StagedPrimitive(dnnl::convolution_forward(pd), args)).first;
   }
-  dnnl::memory xm(xd, eng, const_cast<float*>(x));
-  dnnl::memory wm(wd, eng, const_cast<float*>(w));
-  dnnl::memory ym(yd, eng, y);
-  std::unordered_map<int, dnnl::memory> margs = {{DNNL_ARG_SRC, xm}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DST, ym}};
-  if (b) margs.emplace(DNNL_ARG_BIAS, dnnl::memory(bd, eng, const_cast<float*>(b)));
-  it->second.execute(dnnlStream(), margs);
-  dnnlStream().wait();
+  std::vector<void*> ptrs = {const_cast<float*>(x), const_cast<float*>(w), y};
+  if (b) ptrs.push_back(const_cast<float*>(b));
+  it->second.run(ptrs);
 }
 
 // The same by direct loops (f64, and sizes oneDNN does not take: zero channels).

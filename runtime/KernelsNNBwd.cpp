@@ -2,6 +2,7 @@
 // reverse rules of autodiff/Rules.cpp through runtime/AutodiffPrims.cpp. They compute in
 // f64 or f32 (the gradient's dtype is the input's) and are checked against finite
 // differences in tests/lang/grad/gradcheck_nn.msl.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -66,12 +67,11 @@ template <class T> T selectBits(int64_t mask, T v, T m) {
 }
 
 // conv2d's gradients in f32 by oneDNN's convolution_backward_data (dx) and
-// convolution_backward_weights (dw) on plain NCHW/OIHW layouts, as the forward pass
+// convolution_backward_weights (dw) on the layouts oneDNN picks, as the forward pass
 // (runtime/KernelsNN.cpp); primitives cached by problem shape, like the forward's. They
 // run on one thread (see OneThread below).
 struct ConvBwdPrims {
-  dnnl::convolution_backward_data data;
-  dnnl::convolution_backward_weights weights;
+  StagedPrimitive data, weights;
 };
 
 // dy (N,O,OH,OW), x (N,C,H,W), w (O,C,KH,KW) contiguous f32; writes dx or dw (contiguous).
@@ -88,34 +88,98 @@ void convBackwardF32(const float* dy, const float* x, const float* w, float* out
     ~OneThread() { omp_set_num_threads(numThreads()); }
   } oneThread;
   static std::map<std::array<int64_t, 11>, ConvBwdPrims> cache;
-  dnnl::engine& eng = dnnlEngine();
-  dnnl::memory::desc xd({N, C, H, W}, dt::f32, tag::nchw);
-  dnnl::memory::desc wd({O, C, KH, KW}, dt::f32, tag::oihw);
-  dnnl::memory::desc yd({N, O, OH, OW}, dt::f32, tag::nchw);
   std::array<int64_t, 11> key = {N, C, H, W, O, KH, KW, sh, sw, ph, pw};
   auto it = cache.find(key);
   if (it == cache.end()) {
     if (cache.size() >= 256) cache.clear();  // bounds memory in shape-varying programs
+    dnnl::engine& eng = dnnlEngine();
+    dnnl::memory::desc xd({N, C, H, W}, dt::f32, tag::nchw), xa({N, C, H, W}, dt::f32, tag::any);
+    dnnl::memory::desc wd({O, C, KH, KW}, dt::f32, tag::oihw), wa({O, C, KH, KW}, dt::f32, tag::any);
+    dnnl::memory::desc yd({N, O, OH, OW}, dt::f32, tag::nchw), ya({N, O, OH, OW}, dt::f32, tag::any);
     auto alg = dnnl::algorithm::convolution_direct;
     dnnl::memory::dims strides = {sh, sw}, pad = {ph, pw};
     dnnl::convolution_forward::primitive_desc hint(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, xd, wd, yd, strides, pad, pad), eng);
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, xa, wa, ya, strides, pad, pad), eng);
     dnnl::convolution_backward_data::primitive_desc dpd(
-        dnnl::convolution_backward_data::desc(alg, xd, wd, yd, strides, pad, pad), eng, hint);
+        dnnl::convolution_backward_data::desc(alg, xa, wa, ya, strides, pad, pad), eng, hint);
     dnnl::convolution_backward_weights::primitive_desc wpd(
-        dnnl::convolution_backward_weights::desc(alg, xd, wd, yd, strides, pad, pad), eng, hint);
-    it = cache.emplace(key, ConvBwdPrims{dnnl::convolution_backward_data(dpd), dnnl::convolution_backward_weights(wpd)})
-             .first;
+        dnnl::convolution_backward_weights::desc(alg, xa, wa, ya, strides, pad, pad), eng, hint);
+    StagedPrimitive data(dnnl::convolution_backward_data(dpd), {{DNNL_ARG_DIFF_DST, yd, dpd.diff_dst_desc(), false},
+                                                                 {DNNL_ARG_WEIGHTS, wd, dpd.weights_desc(), false},
+                                                                 {DNNL_ARG_DIFF_SRC, xd, dpd.diff_src_desc(), true}});
+    StagedPrimitive weights(dnnl::convolution_backward_weights(wpd),
+                            {{DNNL_ARG_DIFF_DST, yd, wpd.diff_dst_desc(), false},
+                             {DNNL_ARG_SRC, xd, wpd.src_desc(), false},
+                             {DNNL_ARG_DIFF_WEIGHTS, wd, wpd.diff_weights_desc(), true}});
+    it = cache.emplace(key, ConvBwdPrims{std::move(data), std::move(weights)}).first;
   }
-  dnnl::memory dym(yd, eng, const_cast<float*>(dy));
-  if (wantInput) {
-    dnnl::memory wm(wd, eng, const_cast<float*>(w)), dxm(xd, eng, out);
-    it->second.data.execute(dnnlStream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_WEIGHTS, wm}, {DNNL_ARG_DIFF_SRC, dxm}});
-  } else {
-    dnnl::memory xm(xd, eng, const_cast<float*>(x)), dwm(wd, eng, out);
-    it->second.weights.execute(dnnlStream(), {{DNNL_ARG_DIFF_DST, dym}, {DNNL_ARG_SRC, xm}, {DNNL_ARG_DIFF_WEIGHTS, dwm}});
+  if (wantInput)
+    it->second.data.run({const_cast<float*>(dy), const_cast<float*>(w), out});
+  else
+    it->second.weights.run({const_cast<float*>(dy), const_cast<float*>(x), out});
+}
+
+// dx of a convolution with few input channels: dx[n, c, oh*sh - ph + i, ow*sw - pw + j]
+// += dy[n, o, oh, ow] w[o, c, i, j]. oneDNN's blocked kernels pad the channels to a vector
+// width (16) and took ten times as long on LeNet's first layer (one input channel); here
+// the inner loop runs along a row (vectorised for stride 1). Images are split among
+// threads; each element's sum has a fixed order, so the bits do not depend on the thread
+// count.
+void convBackwardDataFewChannels(const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H,
+                                 int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
+                                 int64_t sw, int64_t ph, int64_t pw) {
+  // The output columns ow whose tap j lands inside the input: lo <= ow < hi.
+  std::vector<int64_t> lo(KW), hi(KW);
+  for (int64_t j = 0; j < KW; ++j) {
+    lo[j] = j >= pw ? 0 : (pw - j + sw - 1) / sw;
+    hi[j] = W - 1 + pw - j < 0 ? 0 : std::min(OW, (W - 1 + pw - j) / sw + 1);
   }
-  dnnlStream().wait();
+  parallelFor(N, 1, [&](int64_t n0, int64_t n1) {
+    for (int64_t n = n0; n < n1; ++n) {
+      float* dxn = dx + n * C * H * W;
+      if (sh == 1 && sw == 1) {
+        // Stride 1, gathered: each input row sums the output rows that read it, shifted
+        // by the tap (dx[h, x] += dy[h + ph - i, x + pw - j] w[i, j]), into the row itself:
+        // the stores stay in place while the loads slide (no store-to-load stalls).
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t h = 0; h < H; ++h) {
+            float* __restrict acc = dxn + (c * H + h) * W;
+            std::fill(acc, acc + W, 0.0f);
+            for (int64_t o = 0; o < O; ++o)
+              for (int64_t i = 0; i < KH; ++i) {
+                int64_t oh = h + ph - i;
+                if (oh < 0 || oh >= OH) continue;
+                const float* dyr = dy + ((n * O + o) * OH + oh) * OW;
+                const float* wp = w + ((o * C + c) * KH + i) * KW;
+                for (int64_t j = 0; j < KW; ++j) {
+                  float wv = wp[j];
+                  int64_t x0 = std::max<int64_t>(0, j - pw), x1 = std::min<int64_t>(W, OW + j - pw);
+                  const float* __restrict src = dyr + pw - j;
+                  for (int64_t x = x0; x < x1; ++x) acc[x] += src[x] * wv;
+                }
+              }
+          }
+        continue;
+      }
+      std::fill(dxn, dxn + C * H * W, 0.0f);
+      for (int64_t c = 0; c < C; ++c)
+        for (int64_t o = 0; o < O; ++o) {
+          const float* dyp = dy + (n * O + o) * OH * OW;
+          const float* wp = w + (o * C + c) * KH * KW;
+          for (int64_t i = 0; i < KH; ++i)
+            for (int64_t oh = 0; oh < OH; ++oh) {
+              int64_t h = oh * sh - ph + i;
+              if (h < 0 || h >= H) continue;
+              const float* __restrict dyr = dyp + oh * OW;
+              float* __restrict row = dxn + (c * H + h) * W;
+              for (int64_t j = 0; j < KW; ++j) {
+                float wv = wp[i * KW + j];
+                for (int64_t ow = lo[j]; ow < hi[j]; ++ow) row[ow * sw + j - pw] += dyr[ow] * wv;
+              }
+            }
+        }
+    }
+  }, N * C * H * W * O * KH * KW / std::max<int64_t>(1, sh * sw));
 }
 
 }  // namespace
@@ -134,6 +198,11 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
     out = Tensor::empty(dt, wantInput ? x.shape() : w.shape());
     if (wantInput) wc = astype(w, dt).contiguous();
     else xc = astype(x, dt).contiguous();
+    if (wantInput && C < 4) {
+      convBackwardDataFewChannels(dyc.ptr<float>(), wc.ptr<float>(), out.ptr<float>(), N, C, H, W, O, KH, KW, OH, OW,
+                                  sh, sw, ph, pw);
+      return out.dtype() == x.dtype() ? out : astype(out, x.dtype());
+    }
     try {
       convBackwardF32(dyc.ptr<float>(), wantInput ? nullptr : xc.ptr<float>(), wantInput ? wc.ptr<float>() : nullptr,
                       out.ptr<float>(), wantInput, N, C, H, W, O, KH, KW, OH, OW, sh, sw, ph, pw);
