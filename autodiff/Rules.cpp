@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 
 namespace msl::autodiff {
@@ -207,7 +208,15 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
   auto ub = [&](Node* v, Node* like) { return r.ub(v, like); };
   switch (p) {
     // ---- arithmetic
-    case Prim::Add: return {ub(c, x[0]), ub(c, x[1])};               // c, c
+    case Prim::Add: {  // c, c; concatenated sequences (known from the primal's abstract): c[:len(a)], c[len(a):]
+      auto seq = [](const Node* v) {
+        const Node* o = v->jorigin ? v->jorigin : v;
+        return o->abs && (o->abs->kind == ir::AKind::List || o->abs->kind == ir::AKind::Tuple);
+      };
+      if (seq(x[0]) || seq(x[1]))
+        return {ub(c, x[0]), ub(C(Prim::GetItem, {c, C(Prim::MakeSlice, {C(Prim::Len, {x[0]}), r.none(), r.none()})}), x[1])};
+      return {ub(c, x[0]), ub(c, x[1])};
+    }
     case Prim::Sub: return {ub(c, x[0]), ub(neg(c), x[1])};          // c, -c
     case Prim::Mul: return {ub(mul(c, x[1]), x[0]), ub(mul(c, x[0]), x[1])};  // c*b, c*a
     case Prim::Div: return {ub(div(c, x[1]), x[0]), ub(neg(div(mul(c, y), x[1])), x[1])};  // c/b, -c*y/b
@@ -449,6 +458,8 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     }
     case Prim::TensorSetItem:  // y = x with y[i] = v: dx = c with c[i] = 0, dv = c[i] (summed to v's shape)
       return {ub(C(Prim::TensorSetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::TensorGetItem, {c, x[1]}), x[2])};
+    case Prim::SetAttr:  // y = x with y.f = v (a record): dx = c with c.f = None, dv = c.f
+      return {C(Prim::SetAttr, {c, x[1], r.none()}), nullptr, ub(C(Prim::CtIndex, {c, x[1]}), x[2])};
     case Prim::SetItem:  // the same for any container (x[i] = v lowers to it): the slot of c zeroed, c[i]
       return {ub(C(Prim::SetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::GetItem, {c, x[1]}), x[2])};
 
@@ -569,7 +580,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
     case Prim::Prod: case Prim::Cumsum: case Prim::Linspace: case Prim::Uniform: case Prim::Take: case Prim::Tile:
     case Prim::Split: case Prim::Pad: case Prim::Sort: case Prim::Topk: case Prim::Einsum: case Prim::TensorSetItem:
-    case Prim::Sorted: case Prim::DictNew: case Prim::TreeLeaves: case Prim::SetItem: case Prim::Partial:
+    case Prim::Sorted: case Prim::DictNew: case Prim::TreeLeaves: case Prim::SetItem: case Prim::SetAttr: case Prim::Partial:
     case Prim::CtFill: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd: case Prim::GetItemBwd:
     case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
     case Prim::SeqBwd: case Prim::NNBwd: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:

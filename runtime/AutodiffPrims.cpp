@@ -143,6 +143,13 @@ Value zerosLike(const Value& like) {
       for (const Value& v : seqItems(like)) items.push_back(zerosLike(v));
       return like.is(VKind::List) ? makeList(std::move(items)) : makeTuple(std::move(items));
     }
+    case VKind::Record: {  // a record of None fields (so that the rule of setattr can clear one of them)
+      auto* r = new RecordObj();
+      Value rv = Value::object(r);
+      r->cls = like.as<RecordObj>()->cls;
+      r->fields.assign(like.as<RecordObj>()->fields.size(), Value::none());
+      return rv;
+    }
     default: return Value::none();
   }
 }
@@ -791,7 +798,9 @@ Value prim_MatMulBwd(CallContext&, Value* args) {
 }
 
 // The cotangent of obj[index]: zeros of obj's structure with ct at index.
-Value prim_GetItemBwd(CallContext&, Value* args) {
+Value prim_GetAttrBwd(CallContext&, Value* args);
+
+Value prim_GetItemBwd(CallContext& cx, Value* args) {
   const Value &ct = args[0], &obj = args[1], &index = args[2];
   if (ct.isNone()) return ct;
   if (obj.is(VKind::Tensor)) {
@@ -827,6 +836,10 @@ Value prim_GetItemBwd(CallContext&, Value* args) {
     Value d = makeDict();
     d.as<DictObj>()->set(index, ct);
     return d;
+  }
+  if (obj.is(VKind::Record) && index.is(VKind::Str)) {  // (the transpose of __ct_index of a record's field)
+    Value a[3] = {ct, obj, index};
+    return prim_GetAttrBwd(cx, a);
   }
   return Value::none();
 }

@@ -11,6 +11,7 @@
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Print.h"
+#include "runtime/RecordAD.h"
 
 namespace msl {
 
@@ -703,6 +704,18 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
   raise(DiagId::NotSupportedYet, SourceLoc{}, {"second-order derivatives through a call of a " + typeNameOf(fn)});
 }
 
+static Value constructRecord(const Value& clsv, Value* args, size_t npos, const std::vector<std::string>* kwnames);
+
+// A call of a class under J: the closure that builds the record (runtime/RecordAD.h),
+// after the plain call checked the arguments and made the template.
+static Value recordCtor(std::unique_ptr<ir::Module>& module, std::unordered_map<std::string, Graph*>& cache,
+                        const Value& cls, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  std::vector<Value> copy(args, args + nargs);
+  Value tmpl = constructRecord(cls, copy.data(), npos, kwnames);
+  return recordCtorClosure(module, cache, tmpl, kwnames ? *kwnames : std::vector<std::string>{});
+}
+
 Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
                          uint64_t skipArgs, uint32_t world) {
   if (world == 0) world = frameJWorld();
@@ -752,6 +765,8 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       if (pv.isNone()) return result;
       return makeTuple({seqItems(result)[0], sitePartial(seqItems(result)[1], pv)});
     }
+    case VKind::Class:  // building a record
+      return jcall(recordCtor(adModule_, primWrappers_, fn, args, npos, kwnames), args, npos, kwnames, skipArgs, world);
     case VKind::BoundMethod:
     case VKind::Record: {
       // A method called with its receiver first; the receiver's cotangent is the callee's.
@@ -843,6 +858,8 @@ Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const s
                               uint64_t skipArgs, uint32_t inner) {
   uint32_t outer = frameJWorld();
   if (inner == kNewJWorld) inner = ++lastJWorld_;
+  if (fn.is(VKind::Class))
+    return jcallOuter(recordCtor(adModule_, primWrappers_, fn, args, npos, kwnames), args, npos, kwnames, skipArgs, inner);
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
   if (fn.is(VKind::Closure)) {
     const ClosureObj* cl = fn.as<ClosureObj>();

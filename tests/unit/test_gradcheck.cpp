@@ -91,6 +91,11 @@ def set_slice(x, v):
     return x
 def tree_scale(x, s):
     return tree_map(lambda a: a * s, [x, x * 2.0])
+def set_attr(x, v):
+    r = Rec(w=x, s=1.0)
+    r.w = r.w * v
+    r.s = 2.0
+    return r.w * r.s + x
 def set_list(x, v):
     l = [x, x * 2.0, v]
     l[1] = x * v
@@ -214,6 +219,7 @@ const std::vector<Case>& cases() {
       {"setitem", "set_item", {"N 3,a", "N a"}},
       {"setitem", "set_slice", {"N 2,3", "F"}},
       {"setitem", "set_list", {"N a", "F"}},
+      {"setattr", "set_attr", {"N a", "N a"}},  // (building the record, then m.w = v)
       {"tensor_setitem", "set_item", {"N 3,a", "N a"}},
       {"take", "lambda x, i: take(x, i, axis=1)", {"N a,4", "=tensor([3, 0, 3])"}},
       {"take", "lambda x, i: take(x, i)", {"N a,b", "=tensor([[1, 0], [1, 3]])"}},
