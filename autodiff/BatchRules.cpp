@@ -274,6 +274,37 @@ Node* foldIntoN(BatchCtx& c, int wantRank) {
   return c.call(Prim::Reshape, {y, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size, n}), shapeFrom(c, y, 1)})});
 }
 
+// conv2d with per-example weights (per-example gradients batch the parameters): the
+// examples become groups of channels, x (B, N, C, H, W) -> (N, B*C, H, W), and the
+// weights a block-diagonal (B*O, B*C, kh, kw) kernel, so that example i's channels meet
+// its own weights only; then (N, B*O, H', W') -> (B, N, O, H', W') and the bias added.
+// (B times the work of one convolution: there is no grouped convolution to call.)
+Node* conv2dBatchedWeights(BatchCtx& c) {
+  int bk = c.param("b");
+  for (size_t k = 1; k < c.in.size(); ++k)
+    if (c.b[k] && k != 1 && k != 2 && (int)k != bk) return nullptr;
+  if (c.rank(1) != 4 || c.rank(2) != 4) return nullptr;
+  if (bk >= 0 && c.rank((size_t)bk) != 1) return nullptr;
+  auto dim = [&](Node* t, int64_t d) { return c.call(Prim::GetItem, {c.call(Prim::Shape, {t}), c.integer(d)}); };
+  Node* x = c.b[1] ? c.in[1] : c.call(Prim::VmapBcast, {c.in[1], c.size});
+  Node* w = c.in[2];
+  Node *n = dim(x, 1), *ch = dim(x, 2), *o = dim(w, 1);
+  Node* xt = c.call(Prim::Transpose, {x, c.intTuple({1, 0, 2, 3, 4})});
+  Node* xf = c.call(Prim::Reshape, {xt, c.call(Prim::MakeTuple, {n, c.call(Prim::Mul, {c.size, ch}), dim(x, 3), dim(x, 4)})});
+  Node* eye = c.call(Prim::Reshape, {c.call(Prim::Eye, {c.size}), c.call(Prim::MakeTuple, {c.size, c.integer(1), c.size, c.integer(1), c.integer(1), c.integer(1)})});
+  Node* blocks = c.call(Prim::Mul, {eye, c.call(Prim::ExpandDims, {w, c.integer(2)})});  // (B, O, B, C, kh, kw)
+  Node* wf = c.call(Prim::Reshape, {blocks, c.call(Prim::MakeTuple, {c.call(Prim::Mul, {c.size, o}), c.call(Prim::Mul, {c.size, ch}), dim(w, 3), dim(w, 4)})});
+  std::vector<std::pair<size_t, Node*>> repl{{1, xf}, {2, wf}};
+  if (bk >= 0) repl.push_back({(size_t)bk, c.m.constNone()});
+  Node* y = c.copy(repl);  // (N, B*O, H', W')
+  Node* y5 = c.call(Prim::Reshape, {y, c.call(Prim::MakeTuple, {n, c.size, o, dim(y, 2), dim(y, 3)})});
+  Node* out = c.call(Prim::Transpose, {y5, c.intTuple({1, 0, 2, 3, 4})});
+  if (bk < 0 || (c.n->inputs[(size_t)bk]->isConst() && c.n->inputs[(size_t)bk]->ckind == ir::ConstKind::None)) return out;
+  Node* bias = c.call(Prim::Reshape, {c.in[(size_t)bk], c.b[(size_t)bk] ? c.call(Prim::MakeTuple, {c.size, c.integer(1), o, c.integer(1), c.integer(1)})
+                                                                          : c.call(Prim::MakeTuple, {c.integer(1), c.integer(1), o, c.integer(1), c.integer(1)})});
+  return c.call(Prim::Add, {out, bias});
+}
+
 Node* crossEntropyRule(BatchCtx& c) {
   int r = c.rank(1);
   Node* logits = c.in[1];
@@ -416,6 +447,68 @@ Node* reductionBwd(BatchCtx& c, std::vector<size_t> tensors, size_t xk, size_t a
   return c.copy(repl);
 }
 
+// __matmul_bwd(ct, x, y, which): every operand batched (repeated where not); vectors made
+// matrices and per-example ranks padded after the batch axis as matmulRule does, so that
+// the helper's broadcasting pairs example i with example i; the result gets the
+// batched shape of x (which=0) or y back. Only for float targets (else the helper's
+// result is None).
+Node* matmulBwdRule(BatchCtx& c) {
+  bool none;
+  std::vector<int64_t> which;
+  if (c.b[4] || !c.axes(4, "", &none, &which) || none || which.size() != 1) return nullptr;
+  size_t tk = which[0] == 0 ? 2 : 3;
+  const ir::Abstract* ta = c.abs(tk);
+  if (!ta || !ta->isTensor() || !ta->dtypeKnown || !isFloat(ta->dtype)) return nullptr;
+  int rx = c.rank(2), ry = c.rank(3), rc = c.rank(1);
+  if (rx < 1 || ry < 1 || rc < 0) return nullptr;
+  auto batched = [&](size_t k) { return c.b[k] ? c.in[k] : c.call(Prim::VmapBcast, {c.in[k], c.size}); };
+  Node *ct = batched(1), *x = batched(2), *y = batched(3);
+  Node* target = tk == 2 ? x : y;
+  if (rx == 1) {
+    x = c.call(Prim::ExpandDims, {x, c.integer(1)});
+    ct = c.call(Prim::ExpandDims, {ct, c.integer(ry == 1 ? -1 : -2)});
+  }
+  if (ry == 1) {
+    y = c.call(Prim::ExpandDims, {y, c.integer(-1)});
+    ct = c.call(Prim::ExpandDims, {ct, c.integer(-1)});
+  }
+  int ex = std::max(rx, 2), ey = std::max(ry, 2);
+  if (ex < ey) x = c.expandAfterBatch(x, ey - ex);
+  if (ey < ex) y = c.expandAfterBatch(y, ex - ey);
+  Node* r = c.copy({{1, ct}, {2, x}, {3, y}});
+  return c.call(Prim::Reshape, {r, c.call(Prim::Shape, {target})});
+}
+
+// Backward helpers along a static axis of x (take, sort): ct and x batched (repeated
+// where not), the axis shifted past the batch axis; `others` must be unbatched.
+Node* axisBwdRule(BatchCtx& c, size_t axisK, std::vector<size_t> others) {
+  for (size_t k : others)
+    if (k < c.in.size() && c.b[k]) return nullptr;
+  if (axisK >= c.in.size() || c.b[axisK] || !c.isTensor(2)) return nullptr;
+  bool none;
+  std::vector<int64_t> ax;
+  if (!c.axes((int)axisK, "", &none, &ax) || none || ax.size() != 1) return nullptr;  // None: per-example flattening
+  std::vector<std::pair<size_t, Node*>> repl{{axisK, c.integer(shift(ax[0]))}};
+  for (size_t k : {size_t(1), size_t(2)})
+    if (!c.b[k]) repl.push_back({k, c.call(Prim::VmapBcast, {c.in[k], c.size})});
+  return c.copy(repl);
+}
+
+// __getitem_bwd(ct, obj, index) with an unbatched index: of a tensor with a basic index,
+// ct and obj batched and the index behind a full slice; of a container, ct batched (the
+// container only gives the structure).
+Node* getItemBwdRule(BatchCtx& c) {
+  if (c.b[3]) return nullptr;
+  Node* ct = c.b[1] ? c.in[1] : c.call(Prim::VmapBcast, {c.in[1], c.size});
+  if (!c.isTensor(2)) {
+    if (!c.abs(2) || !(c.abs(2)->isSequence() || c.abs(2)->is(AKind::Dict))) return nullptr;
+    return c.copy({{1, ct}});
+  }
+  if (!basicIndex(c.abs(3))) return nullptr;
+  Node* obj = c.b[2] ? c.in[2] : c.call(Prim::VmapBcast, {c.in[2], c.size});
+  return c.copy({{1, ct}, {2, obj}, {3, batchedIndex(c, 3)}});
+}
+
 }  // namespace
 
 BatchKind batchKind(Prim p) {
@@ -451,7 +544,8 @@ BatchKind batchKind(Prim p) {
     // the helpers reverse mode emits
     case Prim::CtAdd: case Prim::CtFill: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::SumBwd:
     case Prim::MinMaxBwd: case Prim::TransposeBwd: case Prim::Truth: case Prim::Not: case Prim::Depend:
-    case Prim::CheckBound: case Prim::Full:
+    case Prim::CheckBound: case Prim::Full: case Prim::MatMulBwd: case Prim::GetItemBwd: case Prim::TakeBwd:
+    case Prim::SortBwd: case Prim::TopkBwd:
       return BatchKind::Rule;
 
     // per example: random numbers with batched keys or probabilities (each example draws
@@ -462,7 +556,7 @@ BatchKind batchKind(Prim p) {
     case Prim::Zeros: case Prim::Ones: case Prim::Arange: case Prim::Linspace: case Prim::Eye:
     case Prim::TreeMap: case Prim::TreeSize: case Prim::Range: case Prim::Sorted: case Prim::DictNew:
     case Prim::StrNew: case Prim::Repr: case Prim::Isinstance: case Prim::Partial:
-    case Prim::MatMulBwd: case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::ConcatBwd:
+    case Prim::GetAttrBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteBprop:
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::Jacobian: case Prim::JacobianCall:
     case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::CustomVjp: case Prim::CustomVjpWrap:
@@ -472,8 +566,8 @@ BatchKind batchKind(Prim p) {
     case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ:
     case Prim::GradSeed: case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd:
     case Prim::VjpMake: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ:
-    case Prim::LoopJBprop: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:
-    case Prim::TopkBwd: case Prim::SplitBwd: case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
+    case Prim::LoopJBprop: case Prim::TileBwd: case Prim::PadBwd:
+    case Prim::SplitBwd: case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
     case Prim::WhileJvp: case Prim::MaxPoolJvp: case Prim::TreeMapJ: case Prim::TreeMapBwd:
     case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip:
     case Prim::StrStartswith: case Prim::StrEndswith: case Prim::StrReplace: case Prim::StrFormat:
@@ -656,7 +750,10 @@ Node* batchRule(Prim p, BatchCtx& c) {
       return matmulRule(c, 1, 2);
     }
     // ---- NN: the batch folded into N
-    case Prim::Conv2d: case Prim::MaxPool2d: case Prim::AvgPool2d: return foldIntoN(c, 4);
+    case Prim::Conv2d:
+      if (c.b.size() > 2 && c.b[2]) return conv2dBatchedWeights(c);
+      return foldIntoN(c, 4);
+    case Prim::MaxPool2d: case Prim::AvgPool2d: return foldIntoN(c, 4);
     case Prim::BatchNorm: {
       int r = c.rank(1);
       return r >= 2 ? foldIntoN(c, r) : nullptr;
@@ -693,6 +790,12 @@ Node* batchRule(Prim p, BatchCtx& c) {
     // sum/max backward: the reduced axes shift like the reduction's
     case Prim::SumBwd: return reductionBwd(c, {1, 2}, 2, 3);
     case Prim::MinMaxBwd: return reductionBwd(c, {1, 2, 3}, 2, 4);
+    case Prim::MatMulBwd: return matmulBwdRule(c);
+    case Prim::GetItemBwd: return getItemBwdRule(c);
+    case Prim::TakeBwd: return axisBwdRule(c, 4, {3});  // (ct, x, indices, axis)
+    case Prim::SortBwd: return axisBwdRule(c, 3, {4});  // (ct, x, axis, gather)
+    // topk along the last axis: ct, x and the indices batched, then as it is
+    case Prim::TopkBwd: return c.b[4] ? nullptr : allBatched(c, {1, 2, 3});
     // the inverse permutation of transpose, with the batch axis kept first
     case Prim::TransposeBwd: {
       if (c.b[2]) return nullptr;

@@ -549,6 +549,13 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {C(Prim::GradPack, {C(Prim::CtIndex, {c, r.integer(0)}), C(Prim::CtIndex, {c, r.integer(1)}), x[2], x[3], x[4], x[5]}),
               nullptr, nullptr, nullptr, nullptr, nullptr};
     case Prim::VjpPackBwd: return {C(Prim::VjpPack, {c, x[1]}), nullptr};
+    // vmap's helpers, so that batched graphs differentiate (vmap(grad(f))): a repeated
+    // value gets the sum over the batch; a per-example selection routes c to the side taken
+    case Prim::VmapBcast: return {ub(c, x[0]), nullptr};
+    case Prim::VmapSelect: {
+      Node* z = C(Prim::TreeZerosLike, {c});
+      return {nullptr, ub(C(Prim::VmapSelect, {x[0], c, z}), x[1]), ub(C(Prim::VmapSelect, {x[0], z, c}), x[2])};
+    }
     // The tangent of max_pool2d (forward mode) is linear in t: its transpose routes c back
     // to the element each window took, as max_pool2d's own backward pass.
     case Prim::MaxPoolJvp: {
@@ -588,7 +595,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
     case Prim::VjpMake:
     case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::GradPackBwd: case Prim::VjpPackBwd:
-    case Prim::MaxPoolJvp:
+    case Prim::MaxPoolJvp: case Prim::VmapBcast: case Prim::VmapSelect:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop: case Prim::TreeMap:

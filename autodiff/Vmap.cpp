@@ -87,11 +87,14 @@ bool hasEffects(const Graph* g) {
 
 class Batcher {
  public:
-  Batcher(Module& m, Graph* root) : m_(m), root_(root) {}
+  Batcher(Module& m, Graph* root, const VmapSpecialise& specialise) : m_(m), root_(root), specialise_(specialise) {}
 
   Graph* transform(Graph* g, const std::vector<BInfo>& params, BInfo* out) {
     bool isRoot = g == root_;
-    Graph* ng = m_.newGraph(g->name, isRoot ? g->parent : clone_.at(g->parent), g->loc);
+    // A function inlined from outside (foreign_) is nested in the root's clone, which
+    // holds the batch size.
+    Graph* parent = isRoot ? g->parent : foreign_.count(g) ? clone_.at(root_) : clone_.at(g->parent);
+    Graph* ng = m_.newGraph(g->name, parent, g->loc);
     ng->qualname = g->qualname;
     ng->isMethod = g->isMethod;  // not isFunction: the interpreter must not specialise it again
     made_.push_back(ng);
@@ -99,17 +102,15 @@ class Batcher {
     clone_[g] = ng;
     active_.insert(g);
     if (isRoot) {
-      size_ = m_.newParam(ng, "batch_size", g->loc);
-      ng->paramKinds.push_back(ir::ParamKind::Positional);
-      ng->defaults.push_back(nullptr);
+      size_ = m_.newParam(ng, "batch_size", g->loc);  // (newParam adds its kind and default slot)
     }
     for (size_t i = 0; i < g->params.size(); ++i) {
       Node* p = g->params[i];
       map_[p] = m_.newParam(ng, p->name, p->loc);
       info_[p] = i < params.size() ? params[i] : BInfo{};
-      ng->paramKinds.push_back(g->paramKinds[i]);
+      ng->paramKinds.back() = g->paramKinds[i];
       Node* d = i < g->defaults.size() ? g->defaults[i] : nullptr;
-      ng->defaults.push_back(d ? value(d, ng) : nullptr);
+      ng->defaults.back() = d ? value(d, ng) : nullptr;
     }
     for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); }, true)) visit(n, ng);
     ng->output = value(g->output, ng);
@@ -128,6 +129,7 @@ class Batcher {
  private:
   Module& m_;
   Graph* root_;
+  const VmapSpecialise& specialise_;
   Node* size_ = nullptr;
   std::unordered_map<const Node*, Node*> map_;
   std::unordered_map<const Node*, BInfo> info_;
@@ -139,7 +141,52 @@ class Batcher {
   std::unordered_map<const Node*, Node*> depends_;  // depend(local function, state) -> the state
   std::vector<Graph*> made_;
 
-  bool nested(const Graph* g) const { return g && ir::isWithin(g, root_); }
+  std::unordered_set<const Graph*> foreign_;  // specialised functions from outside, batched inline
+
+  bool nested(const Graph* g) const {
+    if (!g) return false;
+    if (ir::isWithin(g, root_)) return true;
+    for (const Graph* f : foreign_)
+      if (ir::isWithin(g, f)) return true;
+    return false;
+  }
+
+  // The specialised graph a call of a function from outside runs, when it is known here
+  // and can be batched inline (no captured values; its parameters typed as this call's
+  // arguments): then no __vmapcall is needed, and the batched graph stays differentiable
+  // (vmap(grad(f)) differentiates it, runtime/InterpreterVmap.cpp).
+  Graph* knownCallee(const Node* n) {
+    const Node* callee = n->inputs[0];
+    const Graph* g = nullptr;
+    if (callee->isGraphConst()) g = callee->g;
+    else if (callee->abs && callee->abs->is(AKind::Function)) g = callee->abs->graph;
+    if (!g || nested(g) || !g->freeVars.empty() || !n->kwnames.empty() || g->params.size() != n->inputs.size() - 1)
+      return nullptr;
+    if (callee->abs && callee->abs->is(AKind::Function) && !callee->abs->elems.empty()) return nullptr;
+    bool made = false;
+    if (g->isFunction && !g->nodes.empty() && !g->nodes.front()->abs) {  // the original: its clone for these arguments
+      made = true;
+      if (!specialise_) return nullptr;
+      std::vector<const ir::Abstract*> args;
+      for (size_t i = 1; i < n->inputs.size(); ++i) {
+        if (!n->inputs[i]->abs) return nullptr;
+        args.push_back(n->inputs[i]->abs);
+      }
+      try {
+        g = specialise_(g, args);
+      } catch (const Error&) {
+        return nullptr;
+      }
+      if (!g || nested(g) || !g->freeVars.empty()) return nullptr;
+    }
+    for (size_t i = 0; i < g->params.size(); ++i) {
+      const ir::Abstract* pa = g->params[i]->abs;
+      if (g->paramKinds[i] != ir::ParamKind::Positional || !pa || (!made && pa != n->inputs[i + 1]->abs)) return nullptr;
+    }
+    for (const Node* x : g->nodes)
+      if (!x->abs) return nullptr;  // not a specialised clone
+    return const_cast<Graph*>(g);
+  }
 
   BInfo info(const Node* n) const {
     auto f = info_.find(n);
@@ -383,6 +430,17 @@ class Batcher {
       }
     }
     if (state) raise(DiagId::NotSupportedYet, n->loc, {"inside vmap, this call of a function that captures batched values"});
+    if (Graph* g = knownCallee(n); g && !active_.count(g) && !info(n->inputs[0]).batched()) {
+      std::vector<BInfo> ps;
+      for (size_t i = 1; i < n->inputs.size(); ++i) ps.push_back(info(n->inputs[i]));
+      foreign_.insert(g);
+      BInfo out;
+      Graph* bg = transform(g, ps, &out);
+      foreign_.erase(g);
+      std::vector<Node*> in{m_.constGraph(bg, n->inputs[0]->loc)};
+      for (size_t i = 1; i < n->inputs.size(); ++i) in.push_back(value(n->inputs[i], ng));
+      return set(n, m_.newApply(ng, in, n->loc), out);
+    }
     std::vector<Node*> args;
     std::vector<bool> mask;
     for (size_t i = 0; i < n->inputs.size(); ++i) {
@@ -554,20 +612,53 @@ class Batcher {
     } else {
       BInfo cout;
       Graph* nc = transform(condN->g, {carry}, &cout);
-      if (cout.batched())
-        raise(DiagId::VmapBatchedLoop, n->loc, {"while", "the condition differs between examples; use where() or a for loop"});
+      if (cout.batched()) return maskedWhile(n, ng, condN, bodyN, initN);
       r = call(ng, Prim::WhileLoop, {m_.constGraph(nc, condN->loc), m_.constGraph(nb, bodyN->loc), initV}, n->loc);
     }
     set(n, r, carry);
+  }
+
+  // A while loop whose condition differs between examples: it runs while any example's
+  // condition holds, and an example whose condition no longer holds keeps its state
+  // (the body runs for every example; each takes the new state only while it goes on).
+  // The state is batched as a whole; the body must be pure.
+  void maskedWhile(Node* n, Graph* ng, Node* condN, Node* bodyN, Node* initN) {
+    if (hasEffects(bodyN->g) || hasEffects(condN->g))
+      raise(DiagId::VmapBatchedLoop, n->loc, {"while", "the condition differs between examples and the loop has effects; use where() or a for loop"});
+    BInfo all = yes(), out, cout;
+    Graph* nb = transform(bodyN->g, {all}, &out);
+    BInfo go = out.k == BInfo::Items && out.items.size() == 2 ? out.items[0] : out;
+    if (go.batched()) raise(DiagId::VmapBatchedLoop, n->loc, {"break", "use where() on the values instead"});
+    BInfo next = out.k == BInfo::Items && out.items.size() == 2 ? out.items[1] : out;
+    Node* carryOut = call(nb, Prim::GetItem, {nb->output, m_.constInt(1)}, n->loc);
+    Node* goOut = call(nb, Prim::GetItem, {nb->output, m_.constInt(0)}, n->loc);
+    nb->output = call(nb, Prim::MakeTuple, {goOut, materialize(carryOut, next, nb, true, true)}, n->loc);
+    Graph* nc = transform(condN->g, {all}, &cout);
+    nc->output = materialize(nc->output, cout, nc);
+    // cond'(s) = any(cond(s)); body'(s) = (go, select(cond(s), body(s)[1], s))
+    Graph* c2 = m_.newGraph(condN->g->name + ".any", ng, condN->loc);
+    Graph* b2 = m_.newGraph(bodyN->g->name + ".masked", ng, bodyN->loc);
+    made_.push_back(c2);
+    made_.push_back(b2);
+    for (Graph* h : {c2, b2}) m_.newParam(h, "state", n->loc);
+    Node* k1 = m_.newApply(c2, {m_.constGraph(nc, condN->loc), c2->params[0]}, n->loc);
+    c2->output = call(c2, Prim::TensorAny, {call(c2, Prim::AsType, {k1, m_.constDType(DType::Bool)}, n->loc)}, n->loc);
+    Node* k2 = m_.newApply(b2, {m_.constGraph(nc, condN->loc), b2->params[0]}, n->loc);
+    Node* r = m_.newApply(b2, {m_.constGraph(nb, bodyN->loc), b2->params[0]}, n->loc);
+    Node* nx = call(b2, Prim::GetItem, {r, m_.constInt(1)}, n->loc);
+    Node* sel = call(b2, Prim::VmapSelect, {call(b2, Prim::AsType, {k2, m_.constDType(DType::Bool)}, n->loc), nx, b2->params[0]}, n->loc);
+    b2->output = call(b2, Prim::MakeTuple, {call(b2, Prim::GetItem, {r, m_.constInt(0)}, n->loc), sel}, n->loc);
+    Node* initV = materialize(value(initN, ng), info(initN), ng, true, true);
+    set(n, call(ng, Prim::WhileLoop, {m_.constGraph(c2, condN->loc), m_.constGraph(b2, bodyN->loc), initV}, n->loc), all);
   }
 };
 
 }  // namespace
 
-Graph* vmapGraph(Graph* g, const std::vector<bool>& batched) {
+Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise) {
   for (auto& [mask, bg] : g->vmapVariants)
     if (mask == batched) return bg;
-  Batcher b(*g->module, g);
+  Batcher b(*g->module, g, specialise);
   std::vector<BInfo> params;
   for (size_t i = 0; i < g->params.size(); ++i) params.push_back(i < batched.size() && batched[i] ? yes() : BInfo{});
   BInfo out;

@@ -18,15 +18,21 @@
 // become nested batched graphs; `if` on a batched condition runs both branches and
 // selects per example (pure branches only); loops batch their bodies.
 #pragma once
+#include <functional>
 #include <vector>
 
 #include "ir/IR.h"
 
 namespace msl::autodiff {
 
+// Specialises a function from outside (one with no captured values) to the abstracts of
+// one example's arguments, so that its calls are batched inline rather than through
+// __vmapcall; may raise. Empty: such calls go through __vmapcall.
+using VmapSpecialise = std::function<ir::Graph*(const ir::Graph*, const std::vector<const ir::Abstract*>&)>;
+
 // B(g) for parameters batched as `batched` says (one flag per parameter of g), built in
 // g's module and cached per (graph, flags). Raises (with the place) what cannot be batched.
-ir::Graph* vmapGraph(ir::Graph* g, const std::vector<bool>& batched);
+ir::Graph* vmapGraph(ir::Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise = {});
 
 // How a primitive is batched.
 enum class BatchKind : uint8_t {

@@ -6,9 +6,13 @@
 // A batched value holds the examples along axis 0 of every tensor leaf; its other leaves
 // (numbers, strings, None, functions) are the same for every example.
 #include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <unordered_map>
 
 #include "autodiff/Vmap.h"
 #include "ir/Diagnostics.h"
+#include "ir/Manager.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
@@ -168,6 +172,11 @@ Value stack(const std::vector<Value>& rows) {
 Value loopCall(CallContext& cx, const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                const std::vector<std::string>* kwnames) {
   if (size <= 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap over an empty batch here"});
+  // MSL_VMAP_STRICT=1: a per-example loop is an error, so that tests can check that a
+  // vmap was batched by rules alone.
+  static const bool strict = [] { const char* e = std::getenv("MSL_VMAP_STRICT"); return e && *e && *e != '0'; }();
+  if (strict)
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {"a per-example loop inside vmap (MSL_VMAP_STRICT is set), calling a " + typeNameOf(fn)});
   size_t nkw = kwnames ? kwnames->size() : 0;
   std::vector<Value> rows;
   for (int64_t i = 0; i < size; ++i) {
@@ -250,7 +259,170 @@ Bind bindParams(const Graph* g, size_t npos, const std::vector<std::string>* kwn
   return b;
 }
 
+// Whether v has a Python float inside a container (a leaf vmap cannot give per-example
+// values, so its per-example gradient cannot be taken in one batched pass).
+bool innerFloat(const Value& v, bool top) {
+  switch (v.kind()) {
+    case VKind::Float: return !top;
+    case VKind::Tuple: case VKind::List:
+      for (const Value& x : seqItems(v))
+        if (innerFloat(x, false)) return true;
+      return false;
+    case VKind::Dict:
+      for (const auto& kv : v.as<DictObj>()->entries)
+        if (innerFloat(kv.second, false)) return true;
+      return false;
+    case VKind::Record:
+      for (const Value& x : v.as<RecordObj>()->fields)
+        if (innerFloat(x, false)) return true;
+      return false;
+    default: return false;
+  }
+}
+
+// Whether a batched graph (or one nested in it) still runs something once per example or
+// batches a function value when called (__vmapcall, which J does not differentiate): then
+// the batched gradient is not taken and vmap(grad(f)) runs per example.
+bool callsPerExample(const Graph* g, std::vector<const Graph*>& seen) {
+  if (std::find(seen.begin(), seen.end(), g) != seen.end()) return false;
+  seen.push_back(g);
+  for (const Node* n : g->nodes) {
+    if (n->isPrimApply(Prim::VmapLoop) || n->isPrimApply(Prim::VmapFnCall)) return true;
+    for (const Node* in : n->inputs)
+      if (in->isGraphConst() && callsPerExample(in->g, seen)) return true;
+  }
+  return false;
+}
+
+// Functions from outside called in a batched graph are specialised as calls are.
+autodiff::VmapSpecialise specialiser(Interpreter& it) {
+  return [&it](const Graph* g, const std::vector<const ir::Abstract*>& args) {
+    return it.specializer().get(g, args, {});
+  };
+}
+
+bool scalarFloat(const ir::Abstract* a) {
+  if (!a) return false;
+  if (a->is(ir::AKind::Float)) return true;
+  return a->isTensor() && a->rankKnown && a->rank() == 0 && a->dtypeKnown && isFloat(a->dtype);
+}
+
+// h(fb, size, *args) = (sum(loss), out) with out = fb(size, *args) and loss = out (or
+// out[0] with has_aux): the graph whose gradient gives vmap(grad(f)).
+Graph* batchedLossGraph(size_t nargs, bool hasAux) {
+  static std::unique_ptr<ir::Module> mod;
+  static std::unordered_map<size_t, Graph*> cache;
+  size_t key = nargs * 2 + (hasAux ? 1 : 0);
+  auto found = cache.find(key);
+  if (found != cache.end()) return found->second;
+  if (!mod) mod = std::make_unique<ir::Module>("<vmap of grad>", nullptr);
+  ir::Module& m = *mod;
+  Graph* h = m.newGraph("vmap_of_grad", nullptr, SourceLoc{});
+  h->qualname = "vmap_of_grad";
+  std::vector<Node*> call;
+  for (size_t i = 0; i < nargs + 2; ++i) call.push_back(m.newParam(h, "a" + std::to_string(i), SourceLoc{}));
+  Node* out = m.newApply(h, call, SourceLoc{});
+  Node* loss = hasAux ? m.newApply(h, {m.constPrim(Prim::TupleGetItem), out, m.constInt(0)}, SourceLoc{}) : out;
+  Node* total = m.newApply(h, {m.constPrim(Prim::TensorSum), loss}, SourceLoc{});
+  h->output = m.newApply(h, {m.constPrim(Prim::MakeTuple), total, out}, SourceLoc{});
+  ir::computeFreeVars(std::vector<Graph*>{h});
+  cache[key] = h;
+  return h;
+}
+
 }  // namespace
+
+// vmap(grad(f)) batched by the rules (docs/autodiff.md): the differentiated arguments
+// are repeated along the batch where they are not batched, B(f) computes every
+// example's loss from its own copy, and the gradient of the sum of the losses with
+// respect to those copies is, slice by slice, each example's gradient (example i's
+// loss depends on slice i only). Returns false (vmap then runs grad(f) once per
+// example) where that cannot be done: keyword arguments, a function that is not a
+// plain closure, a loss not known to be a scalar float, or a batched graph that would
+// still loop per example.
+static bool vmapGrad(Interpreter& it, const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                           const std::vector<std::string>* kwnames, Value* result) {
+  const auto* po = fn.as<PartialObj>();
+  if (po->args.size() != 4 || !po->kwargs.empty() || (kwnames && !kwnames->empty()) || (!mask.empty() && mask[0]))
+    return false;
+  const Value& f = po->args[0];
+  if (!f.is(VKind::Closure) || !po->args[2].is(VKind::Bool) || !po->args[3].is(VKind::Str)) return false;
+  bool hasAux = po->args[2].asBool(), valueToo = po->args[3].as<StrObj>()->s == "value_and_grad";
+  const ClosureObj* cl = f.as<ClosureObj>();
+  const Graph* g = cl->graph;
+  if (!g->isFunction || g->params.size() != npos) return false;
+  for (ir::ParamKind k : g->paramKinds)
+    if (k != ir::ParamKind::Positional) return false;
+  // argnums: an int or a tuple of ints in range (else the per-example path reports it)
+  const Value& an = po->args[1];
+  std::vector<int64_t> which;
+  if (an.is(VKind::Int)) which.push_back(an.asInt());
+  else if (an.is(VKind::Tuple)) {
+    for (const Value& a : seqItems(an)) {
+      if (!a.is(VKind::Int)) return false;
+      which.push_back(a.asInt());
+    }
+  } else {
+    return false;
+  }
+  std::vector<Value> shifted;
+  std::vector<bool> diff(npos, false);
+  for (int64_t& i : which) {
+    if (i < -(int64_t)npos || i >= (int64_t)npos) return false;
+    if (i < 0) i += (int64_t)npos;
+    diff[(size_t)i] = true;
+    shifted.push_back(Value::integer(i + 2));
+  }
+  std::vector<Value> hargs{Value::none(), Value::integer(size)};
+  std::vector<bool> batched;
+  for (size_t i = 0; i < npos; ++i) {
+    bool b = i + 1 < mask.size() && mask[i + 1];
+    if (diff[i] && innerFloat(args[i], true)) return false;
+    hargs.push_back(diff[i] && !b ? bcast(args[i], size, true) : args[i]);
+    batched.push_back(b || diff[i]);
+  }
+  std::vector<const ir::Abstract*> argAbs, capAbs;
+  for (size_t i = 0; i < npos; ++i) argAbs.push_back(exampleAbstract(hargs[i + 2], batched[i]));
+  for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
+  Graph* vg;
+  try {
+    const Graph* s = it.specializer().get(g, argAbs, capAbs);
+    const ir::Specialisation* info = it.specializer().info(s);
+    const ir::Abstract* res = info ? info->result : nullptr;
+    if (hasAux) res = res && res->is(ir::AKind::Tuple) && !res->homogeneous && res->elems.size() == 2 ? res->elems[0] : nullptr;
+    if (!scalarFloat(res)) return false;
+    vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+    std::vector<const Graph*> seen;
+    if (callsPerExample(vg, seen)) return false;
+    auto* vc = new ClosureObj();
+    hargs[0] = Value::object(vc);
+    vc->graph = vg;
+    vc->defaults.assign(npos + 1, Value::undef());
+    for (Node* fv : vg->freeVars) {
+      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+      vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+    }
+  } catch (const Error&) {
+    return false;  // not batched here: the per-example path runs (and reports what fails)
+  }
+  auto* hc = new ClosureObj();
+  Value hv = Value::object(hc);
+  hc->graph = batchedLossGraph(npos, hasAux);
+  hc->defaults.assign(npos + 2, Value::undef());
+  Value gargs[6] = {hv, an.is(VKind::Int) ? shifted[0] : makeTuple(shifted), Value::boolean(true), makeStr("grad"),
+                    makeTuple(std::move(hargs)), makeDict()};
+  Value r;
+  try {
+    r = prim_GradCall(it, gargs);  // (grads, out)
+  } catch (const Error&) {
+    return false;  // e.g. what J cannot differentiate in B(f): the per-example path reports f's own errors
+  }
+  const Value &grads = seqItems(r)[0], &out = seqItems(r)[1];
+  if (valueToo) *result = makeTuple({out, grads});
+  else if (hasAux) *result = makeTuple({grads, seqItems(out)[1]});
+  else *result = grads;
+  return true;
+}
 
 Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                             const std::vector<std::string>* kwnames) {
@@ -294,7 +466,7 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
         for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
         s = specializer_->get(g, argAbs, capAbs);
       }
-      Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched);
+      Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(*this));
       auto* vc = new ClosureObj();
       Value vv = Value::object(vc);
       vc->graph = vg;
@@ -364,6 +536,10 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
     case VKind::Partial: {
       // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2).
       const auto* po = fn.as<PartialObj>();
+      Value gr;
+      if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::GradCall &&
+          vmapGrad(*this, fn, size, mask, args, npos, kwnames, &gr))
+        return gr;
       bool fb = !mask.empty() && mask[0];
       std::vector<Value> all(po->args.begin(), po->args.end());
       std::vector<bool> m{false};

@@ -24,7 +24,7 @@ const std::set<std::string> kPending = {
     "__loop_j_bprop", "custom_vjp_call", "custom_vjp_bprop", "__tree_map_j", "__tree_map_bwd", "jacobian_call",
     "__jenter_j", "__jcall_j",
     "jvp", "__jvpcall", "__scan_jvp", "__while_jvp",
-    "vmap_call", "__vmapcall", "__vmap_loop", "__vmap_bcast", "__vmap_select",
+    "vmap_call", "__vmapcall", "__vmap_loop",
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {

@@ -20,13 +20,20 @@ namespace {
 // Differentiable primitives batched by running them once per example, and why.
 const std::set<std::string> kLoopOnly = {
     "dropout",  // with an unbatched key every example must draw the same mask, as jax.vmap does
+    // vmap's own helpers (differentiable for vmap(grad(f))): a nested vmap runs the inner
+    // one once per example, so they never meet a batched argument of an outer vmap there
+    "__vmap_bcast", "__vmap_select",
     // No batched form yet: they run once per example (__vmap_loop), which is correct but
     // slower. Taking one off this list means writing its rule in autodiff/BatchRules.cpp.
     "linspace", "uniform", "tile", "pad", "einsum", "sorted", "dict", "partial",
-    "__matmul_bwd", "__getitem_bwd", "__getattr_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
-    "__seq_bwd", "__nn_bwd", "__take_bwd", "__tile_bwd", "__pad_bwd", "__sort_bwd", "__topk_bwd",
-    "__split_bwd", "__max_pool_jvp",
-    // grad's pieces (higher order): vmap(grad(f)) runs the gradient once per example
+    // vmap(grad(f)) does not need these (it differentiates the batched function, so the
+    // backward helpers run on batched values as they are; docs/autodiff.md); they meet a
+    // batched argument only in vmap of a function that calls them itself, e.g. of a vjp.
+    "__getattr_bwd", "__concat_bwd", "__unpack_bwd", "__tensor_bwd",
+    "__seq_bwd", "__nn_bwd", "__tile_bwd", "__pad_bwd", "__split_bwd", "__max_pool_jvp",
+    // grad's pieces: grad(f) called inside a vmapped function (rather than vmap(grad(f)))
+    // runs once per example; batching them would mean batching J's runtime (__jenter's
+    // closures) rather than a graph
     "grad", "value_and_grad", "__grad_pack", "__vjp_pack", "__vjp_make", "__jsite_arrange",
     "__jsite_arrange_bwd", "__grad_pack_bwd", "__vjp_pack_bwd",
 };
@@ -51,20 +58,20 @@ TEST(BatchRules, ReverseModeHelpersAreBatched) {
                  Prim::MatMulBwd, Prim::GetItemBwd, Prim::GetAttrBwd, Prim::TransposeBwd, Prim::ConcatBwd,
                  Prim::UnpackBwd, Prim::TensorNewBwd, Prim::SeqBwd, Prim::NNBwd})
     EXPECT_NE(batchKind(p), BatchKind::Error) << primName(p);
+  for (Prim p : {Prim::MatMulBwd, Prim::GetItemBwd, Prim::TakeBwd, Prim::SortBwd, Prim::TopkBwd})
+    EXPECT_EQ(batchKind(p), BatchKind::Rule) << primName(p);
 }
 
 // f(x, y) = op(x, y) on f32[3] examples, batched as `batched` says: whether B(f) calls
 // the per-example loop.
-bool usesLoop(Prim op, std::vector<bool> batched, bool withAbstracts) {
+bool usesLoop(Prim op, std::vector<bool> batched, bool withAbstracts, ir::Dims shape = {ir::Dim::of(3)}) {
   ir::Module m("t", nullptr);
   ir::Graph* g = m.newGraph("f", nullptr, SourceLoc{});
-  const ir::Abstract* t = ir::Abstract::tensor(DType::F32, {ir::Dim::of(3)});
+  const ir::Abstract* t = ir::Abstract::tensor(DType::F32, shape);
   std::vector<ir::Node*> in{m.constPrim(op)};
   for (const char* name : {"x", "y"}) {
     ir::Node* p = m.newParam(g, name, SourceLoc{});
     if (withAbstracts) p->abs = t;
-    g->paramKinds.push_back(ir::ParamKind::Positional);
-    g->defaults.push_back(nullptr);
     in.push_back(p);
   }
   g->output = m.newApply(g, in, SourceLoc{});
@@ -83,6 +90,12 @@ TEST(BatchRules, RulesEmitBatchedIRWherePerExampleShapesAreKnown) {
   EXPECT_TRUE(usesLoop(Prim::Add, {true, true}, false));
   // Random numbers with batched keys: one draw per key.
   EXPECT_TRUE(usesLoop(Prim::Normal, {true, false}, true));
+  // conv2d with per-example weights (vmap(grad(f)) batches the parameters): a
+  // block-diagonal kernel, no loop.
+  ir::Dims nchw{ir::Dim::of(1), ir::Dim::of(2), ir::Dim::of(5), ir::Dim::of(5)};
+  EXPECT_FALSE(usesLoop(Prim::Conv2d, {true, true}, true, nchw));
+  EXPECT_FALSE(usesLoop(Prim::Conv2d, {false, true}, true, nchw));
+  EXPECT_FALSE(usesLoop(Prim::Conv2d, {true, false}, true, nchw));
 }
 
 }  // namespace

@@ -271,6 +271,11 @@ const std::vector<Case>& cases() {
       {"__ct_index", "lambda x: __ct_index((x, x * 2.0), 1)", {"N a"}},
       {"__unbroadcast", "lambda v, like: __unbroadcast(v, like)", {"N a,b", "N b"}},
       {"__unbroadcast", "lambda v, like: __unbroadcast(v, like)", {"N a", "F"}},
+      // vmap's helpers (vmap(grad(f)) differentiates batched graphs)
+      {"__vmap_bcast", "lambda x: __vmap_bcast(x, 3) * reshape(tensor([1.0, 2.0, 3.0]), (3, 1))", {"N a"}},
+      {"__vmap_bcast", "lambda x: __vmap_bcast((x, x * 2.0), 2)[1]", {"N a,b"}},
+      {"__vmap_select", "lambda a, b: __vmap_select(tensor([True, False]), a, b)", {"N 2,a", "N 2,a"}},
+      {"__vmap_select", "lambda a, b: __vmap_select(tensor([False, True, True]), (a, b), (b, a))[0]", {"N 3", "N 3"}},
       {"__sum_bwd", "lambda c, x: __sum_bwd(c, x, 1, False)", {"N a", "N a,b"}},
       {"__sum_bwd", "lambda c, x: __sum_bwd(c, x, None, True)", {"N 1,1", "N a,b"}},
       {"__minmax_bwd", "lambda c, x: __minmax_bwd(c, x, x.max(axis=1), 1, False)", {"N a", "N a,b"}, false},
