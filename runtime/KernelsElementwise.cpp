@@ -311,6 +311,24 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
   // std::optional: no Tensor is constructed on the common path.
   std::optional<Tensor> ca, cb;
   const Tensor *pa = a.t, *pb = b.t;
+  // A float tensor times a mask of its shape (reverse mode's relu and max rules: c * (x > 0)):
+  // the mask converted as it is read, with no converted copy; the same products.
+  if (op == BinOp::Mul && sameShape && pa && pb && (ct == DType::F32 || ct == DType::F64) && pa->isContiguous() &&
+      pb->isContiguous() && ((pa->dtype() == ct && pb->dtype() == DType::Bool) ||
+                             (pb->dtype() == ct && pa->dtype() == DType::Bool))) {
+    const Tensor& v = pa->dtype() == ct ? *pa : *pb;
+    const bool* m = (pa->dtype() == ct ? *pb : *pa).ptr<bool>();
+    int64_t n = numel(shape);
+    auto run = [&](auto* out, const auto* x) {
+      using T = std::remove_const_t<std::remove_reference_t<decltype(*x)>>;
+      parallelFor(n, 4096, [&](int64_t b0, int64_t b1) {
+        for (int64_t i = b0; i < b1; ++i) out[i] = x[i] * (T)m[i];
+      });
+    };
+    if (ct == DType::F32) run(static_cast<float*>(outData), v.ptr<float>());
+    else run(static_cast<double*>(outData), v.ptr<double>());
+    return;
+  }
   if (pa && pa->dtype() != ct) pa = &ca.emplace(astype(*pa, ct));
   if (pb && pb->dtype() != ct) pb = &cb.emplace(astype(*pb, ct));
   int64_t n = numel(shape);
