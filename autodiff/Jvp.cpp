@@ -21,6 +21,8 @@ using ir::Node;
 
 namespace {
 
+const char* const kCapturesName = "__jvp_captures";
+
 // Whether a value of this abstract can have no tangent (ints, strings, functions, ...).
 // Function values have none: a closure made in the differentiated function captures
 // the tangents of its free variables itself.
@@ -49,6 +51,9 @@ class Builder {
     jg->qualname = g->qualname;
     jg->isFunction = g->isFunction;
     jg->jvpSource = g;
+    // The JVP of differentiated code is differentiated code: its closures belong to the
+    // J expansion (world) of the code that makes them (runtime/Interpreter.cpp).
+    jg->madeByJ = g->madeByJ;
     jmap_[g] = jg;
     made_.push_back(jg);
     for (Node* p : g->params) {
@@ -60,10 +65,25 @@ class Builder {
       tan_[p] = noTangent(p->abs) ? nullptr : tp;
     }
     // The tangents bind positionally; the runtime binds arguments with g's signature.
-    jg->paramKinds.assign(2 * g->params.size(), ir::ParamKind::Positional);
+    if (g == root_ && g->madeByJ) {
+      // J of a function whose captured values have tangents (jvp of a gradient): one more
+      // parameter per free variable, its tangent.
+      for (Node* fv : g->freeVars) {
+        Node* tp = m_.newParam(jg, "t_" + fv->name, fv->loc);
+        tan_[fv] = noTangent(fv->abs) ? nullptr : tp;
+      }
+    }
+    jg->paramKinds.assign(jg->params.size(), ir::ParamKind::Positional);
     jg->defaults.clear();  // (newParam made one empty slot per parameter)
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
-    jg->defaults.resize(2 * g->params.size(), nullptr);
+    jg->defaults.resize(jg->params.size(), nullptr);
+    if (g != root_ && g->isFunction && !g->madeByJ) {
+      // A local function: its closure records the values and tangents of its free
+      // variables in a known order (jvpCaptures), so that grad of it can be run under JVP.
+      std::vector<Node*> caps;
+      for (Node* fv : g->freeVars) caps.insert(caps.end(), {F(fv), TorNone(fv)});
+      call(jg, Prim::MakeTuple, caps, g->loc)->name = kCapturesName;
+    }
 
     for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); })) forward(n, jg);
     Node* tout = T(g->output);
@@ -239,6 +259,55 @@ class Builder {
         }
         return;
       }
+      // Reverse mode's calls and loops in a gradient graph (jvp of a gradient): run under
+      // JVP by the runtime (__jvp_of_j), which knows the J expansion's world.
+      case Prim::JCall: case Prim::JEnter: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
+      case Prim::WhileBwd: {
+        std::vector<Node*> pos, tpos, kw, tkw;
+        size_t npos = n->numPositional();
+        for (size_t i = 1; i < n->inputs.size(); ++i) {
+          Node* in = n->inputs[i];
+          if (i <= npos) {
+            pos.push_back(F(in));
+            tpos.push_back(TorNone(in));
+          } else {
+            const std::string& k = n->kwnames[i - 1 - npos];
+            kw.insert(kw.end(), {m_.constStr(k), F(in)});
+            tkw.insert(tkw.end(), {m_.constStr(k), TorNone(in)});
+          }
+        }
+        Node* r = call(jg, Prim::JvpOfJ,
+                       {m_.constPrim(p, n->loc), call(jg, Prim::MakeTuple, pos, n->loc), call(jg, Prim::MakeTuple, tpos, n->loc),
+                        call(jg, Prim::MakeDict, kw, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)},
+                       n->loc);
+        pairResult(n, jg, r);
+        return;
+      }
+      case Prim::Vjp: {
+        // vjp(f, *xs) = (out, partial(vjp_call, bprop, xs)) where (out, bprop) =
+        // __jenter(f, None, "vjp", xs, {}); the partial's tangent is that of its bound xs.
+        std::vector<Node*> xs, txs;
+        for (size_t i = 2; i < n->inputs.size(); ++i) {
+          xs.push_back(F(n->inputs[i]));
+          txs.push_back(TorNone(n->inputs[i]));
+        }
+        Node* none = m_.constNone();
+        Node* args = call(jg, Prim::MakeTuple, xs, n->loc);
+        Node* targs = call(jg, Prim::MakeTuple, txs, n->loc);
+        Node* empty = call(jg, Prim::MakeDict, {}, n->loc);
+        Node* r = call(jg, Prim::JvpOfJ,
+                       {m_.constPrim(Prim::JEnter, n->loc),
+                        call(jg, Prim::MakeTuple, {F(n->inputs[1]), none, m_.constStr("vjp"), args, empty}, n->loc),
+                        call(jg, Prim::MakeTuple, {none, none, none, targs, empty}, n->loc), empty, empty},
+                       n->loc);
+        auto at = [&](Node* v, int64_t k) { return call(jg, Prim::TupleGetItem, {v, m_.constInt(k)}, n->loc); };
+        Node* rv = at(r, 0);
+        fwd_[n] = call(jg, Prim::MakeTuple, {at(rv, 0), call(jg, Prim::VjpMake, {at(rv, 1), args}, n->loc)}, n->loc);
+        fwd_[n]->name = n->name;
+        Node* tfn = call(jg, Prim::MakeTuple, {call(jg, Prim::MakeTuple, {none, targs}, n->loc), empty}, n->loc);
+        setTangent(n, call(jg, Prim::MakeTuple, {at(at(r, 1), 0), tfn}, n->loc));
+        return;
+      }
       // Functions that make functions: their values have no tangent of their own.
       case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp:
         copy(n, jg);
@@ -279,15 +348,24 @@ class Builder {
       case Prim::SetItem: return "jvp through an item assignment";
       case Prim::SetAttr: return "jvp through an attribute assignment";
       case Prim::MethodUpdate: return "jvp through an updating method call";
-      case Prim::Vjp: case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::Jvp:
-      case Prim::JvpCall: case Prim::JacobianCall:
+      case Prim::GradCall: case Prim::VjpCall: case Prim::Jvp: case Prim::JvpCall: case Prim::JacobianCall:
         return "jvp of a function that differentiates (higher-order derivatives)";
+      case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
+      case Prim::WhileBwdJ: case Prim::LoopJBprop:
+        return "jvp of a second derivative (third-order derivatives)";
+      case Prim::TreeMapJ: case Prim::TreeMapBwd: return "jvp of a gradient through tree_map";
       default: return std::string("jvp of '") + primName(p) + "'";
     }
   }
 };
 
 }  // namespace
+
+const Node* jvpCaptures(const Graph* jg) {
+  if (!jg->jvpSource || jg->nodes.empty()) return nullptr;
+  const Node* c = jg->nodes[0];
+  return c->isPrimApply(Prim::MakeTuple) && c->name == kCapturesName ? c : nullptr;
+}
 
 Graph* jvpGraph(Graph* g) {
   if (g->jvpgraph) return g->jvpgraph;

@@ -19,6 +19,8 @@
 //     carry (value, tangent).
 //   - A bound method's tangent is its receiver's (passed as t_fn); a partial made inside
 //     the differentiated function carries the tangents of its bound arguments.
+//   - Reverse mode's calls and loops (in a gradient graph: jvp of a gradient) become
+//     __jvp_of_j(prim, args, t_args, kwargs, t_kwargs), run under JVP by the runtime.
 // At run time a tangent that is not None has its primal's structure, floats and float
 // tensors of the same dtype and shape (the runtime fills in zeros at call boundaries).
 #pragma once
@@ -29,6 +31,14 @@ namespace msl::autodiff {
 // The JVP graph of g, built in g's module and cached on g. Raises NotSupportedYet at the
 // first operation that cannot be differentiated in forward mode yet.
 ir::Graph* jvpGraph(ir::Graph* g);
+// For the JVP graph of a local function (nested in another JVP graph): the node that
+// lists, for each free variable of its source (jvpSource->freeVars, in order), the node
+// standing for its value and the one for its tangent (None: zero), as its closure
+// captures them; nullptr for other graphs. The runtime differentiates such a closure in
+// reverse mode under JVP (jvp of a gradient) from these.
+const ir::Node* jvpCaptures(const ir::Graph* jg);
+// A JVP graph of a J graph (madeByJ) takes, after the tangents of its parameters, one
+// tangent per free variable of its source (jvpSource->freeVars, in order).
 // Whether g was made by jvpGraph (g->jvpSource is then the graph it transforms).
 inline bool isJvpGraph(const ir::Graph* g) { return g->jvpSource != nullptr; }
 

@@ -2308,6 +2308,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd: case Prim::VjpMake:
     case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ: case Prim::LoopJBprop:
     case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp: case Prim::WhileJvp: case Prim::MaxPoolJvp:
+    case Prim::JvpOfJ:
     case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd: case Prim::TopkBwd: case Prim::SplitBwd:
     case Prim::TreeMapJ: case Prim::TreeMapBwd:
       return any();

@@ -13,6 +13,7 @@
 #include "ir/Diagnostics.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
+#include "runtime/JvpRuntime.h"
 #include "runtime/Kernels.h"
 #include "runtime/KernelsNN.h"
 #include "runtime/PrimImpl.h"
@@ -1458,6 +1459,13 @@ Value prim_LoopJBprop(CallContext& cx, Value* args) {
   }
   Value stack = makeList(std::move(stackCt));
   return makeTuple({scan ? makeTuple({stack, Value::none()}) : stack, dCur});
+}
+
+// For reverse mode's primitives run under JVP (runtime/JvpRuntime.h).
+Value ctAddValues(const Value& a, const Value& b) { return ctAdd(a, b); }
+Value itemsBackOf(std::vector<Value> items, const Value& x) { return itemsBack(std::move(items), x); }
+uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args) {
+  return argnums.isNone() ? 0 : gradSpec(argnums, Value::boolean(false), kind, args, true).skip;
 }
 
 // ------------------------------------------------------------------ tree_map

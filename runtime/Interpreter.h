@@ -59,6 +59,8 @@ class Interpreter : public CallContext {
   // Forward mode (runtime/InterpreterJvp.cpp).
   Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
                 const std::vector<std::string>* kwnames) override;
+  Value jcallJvp(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                 const std::vector<std::string>* kwnames, uint64_t skipArgs, uint32_t world) override;
   // runtime/InterpreterVmap.cpp
   Value vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                  const std::vector<std::string>* kwnames) override;
@@ -117,6 +119,11 @@ class Interpreter : public CallContext {
   Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
                     uint32_t inner);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
+  // JVP of J(g) (runtime/InterpreterJvp.cpp): g with captured values `vals` (by
+  // g->freeVars) and their tangents, called with args and their tangents in `world`.
+  Value jvpOfJ(const ir::Graph* g, const std::vector<Value>& vals, const std::vector<Value>& tans,
+               const std::vector<Value>& defaults, Value* args, Value* targs, size_t npos,
+               const std::vector<std::string>* kwnames, uint64_t skip, uint32_t world);
   std::unordered_map<std::string, ir::Graph*> vmapWrappers_;  // graphs calling primitives batched by vmapcall
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;

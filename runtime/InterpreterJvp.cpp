@@ -17,8 +17,14 @@
 // Arguments bind to parameters with Python's rules (the tangents follow their arguments);
 // tangents left None, and the result's tangent, are filled with zeros of their primal's
 // structure (runtime/JvpRuntime.h), so a JVP graph never sees None for a float.
+//
+// Interpreter::jcallJvp is Interpreter::jcall run under JVP (jvp of a gradient,
+// docs/autodiff.md "Higher order"): J(g) of the callee is transformed by JVP (jvpOfJ) and
+// run in the J expansion's world, with the tangents of g's captured values as the extra
+// parameters of the JVP of a J graph; the closures that expansion made run as they are.
 #include <algorithm>
 
+#include "autodiff/J.h"
 #include "autodiff/Jvp.h"
 #include "ir/Diagnostics.h"
 #include "runtime/AbstractOf.h"
@@ -107,6 +113,94 @@ Value pairOut(const Value& r) {
   return makeTuple({out, jvpFill(seqItems(r)[1], out)});
 }
 
+// A binding plan as __jsite_bprop reads it (runtime/AutodiffPrims.cpp, as Interpreter::jcall
+// makes it); None when parameter i is argument i for every i.
+Value sitePlan(const std::vector<JBind>& plan, size_t nargs) {
+  bool trivial = plan.size() == nargs;
+  for (size_t i = 0; trivial && i < plan.size(); ++i) trivial = plan[i].kind == JBind::One && plan[i].srcs[0] == i;
+  if (trivial) return Value::none();
+  std::vector<Value> out;
+  for (const JBind& b : plan) {
+    switch (b.kind) {
+      case JBind::One: out.push_back(Value::integer((int64_t)b.srcs[0])); break;
+      case JBind::Default: out.push_back(Value::none()); break;
+      case JBind::Tuple: {
+        std::vector<Value> items;
+        for (size_t a : b.srcs) items.push_back(Value::integer((int64_t)a));
+        out.push_back(makeTuple(std::move(items)));
+        break;
+      }
+      case JBind::Dict: {
+        Value d = makeDict();
+        for (size_t k = 0; k < b.srcs.size(); ++k) d.as<DictObj>()->set(makeStr(b.keys[k]), Value::integer((int64_t)b.srcs[k]));
+        out.push_back(std::move(d));
+        break;
+      }
+    }
+  }
+  out.push_back(Value::integer((int64_t)nargs));
+  return makeTuple(std::move(out));
+}
+
+Value partialOf(Prim p, std::vector<Value> args) {
+  auto* po = new PartialObj();
+  Value v = Value::object(po);
+  po->func = Value::prim((int)p);
+  po->args = std::move(args);
+  return v;
+}
+
+// ((out, bprop), t) with bprop given the call site's plan (per parameter -> per argument).
+Value withSite(const Value& r, const Value& plan) {
+  if (plan.isNone()) return r;
+  const Value& pair = seqItems(r)[0];
+  Value bp = partialOf(Prim::JSiteBprop, {seqItems(pair)[1], plan});
+  return makeTuple({makeTuple({seqItems(pair)[0], bp}), seqItems(r)[1]});
+}
+
+// args and their tangents bound to src's parameters: `bound` gets the n values, then the n
+// tangents (zeros where None).
+void bindWithTangents(const Graph* src, const std::vector<Value>& defaults, Value* args, Value* targs, size_t npos,
+                      const std::vector<std::string>* kwnames, std::vector<Value>& bound, std::vector<JBind>* planOut) {
+  size_t n = src->params.size();
+  std::vector<JBind> plan = bindArgs(src, npos, kwnames);
+  bound.assign(2 * n, Value::none());
+  for (size_t i = 0; i < n; ++i) {
+    const JBind& b = plan[i];
+    switch (b.kind) {
+      case JBind::One:
+        bound[i] = args[b.srcs[0]];
+        bound[n + i] = targs[b.srcs[0]];
+        break;
+      case JBind::Default: bound[i] = i < defaults.size() ? defaults[i] : Value::undef(); break;
+      case JBind::Tuple: {
+        std::vector<Value> a, t;
+        for (size_t s : b.srcs) {
+          a.push_back(args[s]);
+          t.push_back(targs[s]);
+        }
+        bound[i] = makeTuple(std::move(a));
+        bound[n + i] = makeTuple(std::move(t));
+        break;
+      }
+      case JBind::Dict: {
+        Value a = makeDict(), t = makeDict();
+        for (size_t k = 0; k < b.srcs.size(); ++k) {
+          a.as<DictObj>()->set(makeStr(b.keys[k]), args[b.srcs[k]]);
+          t.as<DictObj>()->set(makeStr(b.keys[k]), targs[b.srcs[k]]);
+        }
+        bound[i] = std::move(a);
+        bound[n + i] = std::move(t);
+        break;
+      }
+    }
+    bound[n + i] = jvpFill(bound[n + i], bound[i]);
+  }
+  if (planOut) *planOut = std::move(plan);
+}
+
+[[noreturn]] void thirdOrder() { raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a second derivative (third-order derivatives)"}); }
+
 }  // namespace
 
 Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
@@ -123,39 +217,8 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       }
       struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, src->isFunction};
       size_t n = src->params.size();
-      std::vector<JBind> plan = bindArgs(src, npos, kwnames);
-      std::vector<Value> bound(2 * n);
-      for (size_t i = 0; i < n; ++i) {
-        const JBind& b = plan[i];
-        switch (b.kind) {
-          case JBind::One:
-            bound[i] = args[b.srcs[0]];
-            bound[n + i] = targs[b.srcs[0]];
-            break;
-          case JBind::Default: bound[i] = cl->defaults[i]; break;
-          case JBind::Tuple: {
-            std::vector<Value> a, t;
-            for (size_t s : b.srcs) {
-              a.push_back(args[s]);
-              t.push_back(targs[s]);
-            }
-            bound[i] = makeTuple(std::move(a));
-            bound[n + i] = makeTuple(std::move(t));
-            break;
-          }
-          case JBind::Dict: {
-            Value a = makeDict(), t = makeDict();
-            for (size_t k = 0; k < b.srcs.size(); ++k) {
-              a.as<DictObj>()->set(makeStr(b.keys[k]), args[b.srcs[k]]);
-              t.as<DictObj>()->set(makeStr(b.keys[k]), targs[b.srcs[k]]);
-            }
-            bound[i] = std::move(a);
-            bound[n + i] = std::move(t);
-            break;
-          }
-        }
-        bound[n + i] = jvpFill(bound[n + i], bound[i]);
-      }
+      std::vector<Value> bound;
+      bindWithTangents(src, cl->defaults, args, targs, npos, kwnames, bound, nullptr);
       if (autodiff::isJvpGraph(g)) return pairOut(runGraph(g, cl, bound.data()));
       const Graph* s = g;
       if (g->isFunction) {
@@ -169,11 +232,16 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       Value jv = Value::object(jc);
       jc->graph = jg;
       jc->defaults = cl->defaults;
-      jc->defaults.resize(2 * n, Value::undef());
+      jc->defaults.resize(jg->params.size(), Value::undef());
+      jc->jworld = cl->jworld;  // a closure of differentiated code stays in its expansion
+      jc->jinner = cl->jinner;
       for (Node* fv : jg->freeVars) {
         auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
         jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
       }
+      // The JVP of a J graph takes the tangents of its captured values too: zeros here.
+      for (size_t k = 2 * n; k < jg->params.size(); ++k)
+        bound.push_back(k - 2 * n < cl->captured.size() ? jvpFill(Value::none(), cl->captured[k - 2 * n]) : Value::none());
       return pairOut(runGraph(jg, jc, bound.data()));
     }
     case VKind::BoundMethod:
@@ -206,8 +274,9 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       if (kwnames)
         for (const auto& k : *kwnames) key += "/" + k;
       auto found = jvpPrimWrappers_.find(key);
+      // (grad_call, vjp_call and __jsite_bprop are written out as IR: jvp of a gradient.)
       if (found == jvpPrimWrappers_.end())
-        found = jvpPrimWrappers_.emplace(key, autodiff::jvpGraph(primCallGraph(p, nargs, kwnames))).first;
+        found = jvpPrimWrappers_.emplace(key, autodiff::jvpGraph(primWrapper(p, nargs, kwnames))).first;
       std::vector<Value> bound(2 * nargs);
       for (size_t i = 0; i < nargs; ++i) {
         bound[i] = args[i];
@@ -223,8 +292,8 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       const auto* po = fn.as<PartialObj>();
       if (po->func.is(VKind::Prim)) {
         Prim p = (Prim)po->func.asInt();
-        if (p == Prim::GradCall || p == Prim::VjpCall || p == Prim::JacobianCall)
-          raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a function that differentiates (higher-order derivatives)"});
+        if (p == Prim::JacobianCall)
+          raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of jacobian"});
         if (p == Prim::CustomVjpCall)  // forward mode differentiates the original function
           return jvpcall(po->args[0], Value::none(), args, targs, npos, kwnames);
       }
@@ -270,6 +339,158 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
     }
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a call of a " + typeNameOf(fn)});
+  }
+}
+
+// JVP of J(g): g's J graph (specialised to the arguments) transformed by JVP, run as a
+// closure of `world` over g's captured values `vals`, with their tangents `tans` (None:
+// zero) as the extra parameters of the JVP of a J graph (autodiff/Jvp.h).
+Value Interpreter::jvpOfJ(const Graph* g, const std::vector<Value>& vals, const std::vector<Value>& tans,
+                          const std::vector<Value>& defaults, Value* args, Value* targs, size_t npos,
+                          const std::vector<std::string>* kwnames, uint64_t skip, uint32_t world) {
+  if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+    --callDepth_;
+    raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+  }
+  struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+  size_t n = g->params.size(), nargs = npos + (kwnames ? kwnames->size() : 0);
+  std::vector<Value> bound;
+  std::vector<JBind> plan;
+  bindWithTangents(g, defaults, args, targs, npos, kwnames, bound, &plan);
+  Value pv = sitePlan(plan, nargs);
+  if (!pv.isNone()) skip = 0;  // (skipped arguments map to parameters only one to one)
+  const Graph* s = g;
+  if (g->isFunction && !g->madeByJ) {
+    std::vector<const ir::Abstract*> argAbs, capAbs;
+    for (size_t i = 0; i < n; ++i) argAbs.push_back(argAbstract(bound[i]));
+    for (const Value& v : vals) capAbs.push_back(argAbstract(v));
+    s = specializer_->get(g, argAbs, capAbs);
+  }
+  Graph* jg = autodiff::jGraph(const_cast<Graph*>(s), skip);
+  Graph* tg = autodiff::jvpGraph(jg);
+  auto* jc = new ClosureObj();
+  Value jv = Value::object(jc);
+  jc->graph = tg;
+  jc->defaults = defaults;
+  jc->defaults.resize(tg->params.size(), Value::undef());
+  jc->jworld = world;
+  // The entry of `from` (by s->freeVars) for free variable fv; `missing` when there is none.
+  auto valueOf = [&](const Node* fv, const std::vector<Value>& from, const Value& missing) {
+    size_t k = (size_t)(std::find(s->freeVars.begin(), s->freeVars.end(), fv) - s->freeVars.begin());
+    return k < from.size() ? from[k] : missing;
+  };
+  for (Node* fv : tg->freeVars) jc->captured.push_back(valueOf(fv, vals, Value::undef()));
+  for (size_t k = 2 * n; k < tg->params.size(); ++k) {
+    const Node* fv = jg->freeVars[k - 2 * n];
+    bound.push_back(jvpFill(valueOf(fv, tans, Value::none()), valueOf(fv, vals, Value::undef())));
+  }
+  return withSite(pairOut(runGraph(tg, jc, bound.data())), pv);
+}
+
+// Interpreter::jcall under JVP: ((out, bprop), (tangent_out, None)).
+Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                            const std::vector<std::string>* kwnames, uint64_t skipArgs, uint32_t world) {
+  if (world == 0) world = frameJWorld();
+  if (world == 0 || world == kNewJWorld) world = ++lastJWorld_;
+  size_t nargs = npos + (kwnames ? kwnames->size() : 0);
+  switch (fn.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = fn.as<ClosureObj>();
+      const Graph* g = cl->graph;
+      if (cl->jworld == world) {
+        // Made by the differentiated code of this expansion, transformed by JVP with it:
+        // already differentiated both ways.
+        const Graph* src = autodiff::isJvpGraph(g) ? g->jvpSource : g;
+        Value pv = sitePlan(bindArgs(src, npos, kwnames), nargs);
+        return withSite(jvpcall(fn, tfn, args, targs, npos, kwnames), pv);
+      }
+      if (cl->jworld != 0 || cl->jinner != 0 || g->madeByJ) thirdOrder();
+      if (!autodiff::isJvpGraph(g))  // a function of the program: its captured values have no tangent
+        return jvpOfJ(g, cl->captured, {}, cl->defaults, args, targs, npos, kwnames, skipArgs, world);
+      // A local function of a function differentiated in forward mode: g's source with the
+      // captured values and tangents its closure recorded (autodiff::jvpCaptures).
+      const Node* caps = autodiff::jvpCaptures(g);
+      if (!caps) raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a gradient of a " + typeNameOf(fn) + " made by jvp"});
+      auto capturedOf = [&](const Node* v) {
+        if (v->isConst()) return Value::none();
+        auto at = std::find(g->freeVars.begin(), g->freeVars.end(), v);
+        return at != g->freeVars.end() ? cl->captured[(size_t)(at - g->freeVars.begin())] : Value::undef();
+      };
+      std::vector<Value> vals, tans;
+      for (size_t k = 1; k + 1 < caps->inputs.size(); k += 2) {
+        vals.push_back(capturedOf(caps->inputs[k]));
+        tans.push_back(capturedOf(caps->inputs[k + 1]));
+      }
+      return jvpOfJ(g->jvpSource, vals, tans, cl->defaults, args, targs, npos, kwnames, skipArgs, world);
+    }
+    case VKind::BoundMethod:
+    case VKind::Record: {
+      // The method's function with the receiver first; the receiver's cotangent is the callee's.
+      Value func, self = fn, tself = tfn;
+      if (fn.is(VKind::BoundMethod)) {
+        func = fn.as<BoundMethodObj>()->func;
+        self = fn.as<BoundMethodObj>()->self;
+      } else {
+        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+        func = *m;
+      }
+      if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
+      std::vector<Value> a{self}, t{tself};
+      for (size_t i = 0; i < nargs; ++i) {
+        a.push_back(args[i]);
+        t.push_back(targs[i]);
+      }
+      return withSite(jcallJvp(func, Value::none(), a.data(), t.data(), npos + 1, kwnames, 0, world), makeStr("method"));
+    }
+    case VKind::Prim: {
+      // A primitive called as a value: the graph standing for it.
+      Prim p = (Prim)fn.asInt();
+      if (primInfo(p).group == PrimGroup::Core || p == Prim::JacobianCall || p == Prim::CustomVjpBprop)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of a gradient through '") + primName(p) + "' called as a value"});
+      Graph* w = primWrapper(p, nargs, kwnames);
+      return jvpOfJ(w, {}, {}, std::vector<Value>(nargs, Value::undef()), args, targs, nargs, nullptr, 0, world);
+    }
+    case VKind::Partial: {
+      const auto* po = fn.as<PartialObj>();
+      if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::CustomVjpCall)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of the gradient of a custom_vjp function"});
+      // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2); the partial's
+      // cotangent is (ct of f, cts of the bound arguments, dict of cts of bound keywords).
+      const Value* tb = isSeq(tfn) && seqItems(tfn).size() == 2 ? &seqItems(tfn)[0] : nullptr;
+      const Value* tk = tb ? &seqItems(tfn)[1] : nullptr;
+      std::vector<Value> all(po->args.begin(), po->args.end()), tall;
+      size_t nb = all.size(), nkw = kwnames ? kwnames->size() : 0;
+      for (size_t i = 0; i < nb; ++i) tall.push_back(tb && isSeq(*tb) && i < seqItems(*tb).size() ? seqItems(*tb)[i] : Value::none());
+      for (size_t i = 0; i < npos; ++i) {
+        all.push_back(args[i]);
+        tall.push_back(targs[i]);
+      }
+      std::vector<std::string> names;
+      for (const auto& [k, v] : po->kwargs) {
+        names.push_back(k);
+        all.push_back(v);
+        const Value* t = tk && tk->is(VKind::Dict) ? tk->as<DictObj>()->find(makeStr(k)) : nullptr;
+        tall.push_back(t ? *t : Value::none());
+      }
+      for (size_t k = 0; k < nkw; ++k) {
+        names.push_back((*kwnames)[k]);
+        all.push_back(args[npos + k]);
+        tall.push_back(targs[npos + k]);
+      }
+      Value r = jcallJvp(po->func, Value::none(), all.data(), tall.data(), nb + npos, &names, 0, world);
+      std::vector<Value> bound;
+      for (size_t i = 0; i < nb; ++i) bound.push_back(Value::integer((int64_t)(1 + i)));
+      Value boundKw = makeDict();
+      size_t j = 0;
+      for (const auto& kv : po->kwargs) boundKw.as<DictObj>()->set(makeStr(kv.first), Value::integer((int64_t)(1 + nb + npos + j++)));
+      std::vector<Value> pick{makeStr("pick"), makeTuple(std::move(bound)), boundKw};
+      for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
+      for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
+      return withSite(r, makeTuple(std::move(pick)));
+    }
+    default:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a gradient through a call of a " + typeNameOf(fn)});
   }
 }
 

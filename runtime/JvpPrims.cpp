@@ -1,6 +1,7 @@
 // The forward-mode primitives of ir/Primitives.def: the user API jvp(f, primals, tangents)
 // and the helpers the JVP transform emits (autodiff/Jvp.h): __jvpcall, __scan_jvp,
-// __while_jvp. The transformed callee runs in the interpreter (runtime/InterpreterJvp.cpp).
+// __while_jvp, and __jvp_of_j (reverse mode's calls and loops under JVP: jvp of a
+// gradient). The transformed callee runs in the interpreter (runtime/InterpreterJvp.cpp).
 //
 // Tangents have the structure of their primal values: a float tensor's is a tensor of its
 // dtype and shape, a Python float's a float; ints, bools, strings, integer tensors,
@@ -19,6 +20,11 @@ namespace msl {
 
 Value CallContext::jvpcall(const Value&, const Value&, Value*, Value*, size_t, const std::vector<std::string>*) {
   raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp here"});
+}
+
+Value CallContext::jcallJvp(const Value&, const Value&, Value*, Value*, size_t, const std::vector<std::string>*, uint64_t,
+                            uint32_t) {
+  raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a gradient here"});
 }
 
 namespace {
@@ -250,6 +256,128 @@ Value prim_WhileJvp(CallContext& cx, Value* args) {
     if (!valueTruth(out[0])) break;
   }
   return makeTuple({carry, tc});
+}
+
+// ------------------------------------------------------------------ jvp of a gradient
+// __jvp_of_j(prim, args, t_args, kwargs, t_kwargs): the primitives reverse mode's graphs
+// call (__jcall, __jenter, J's loops), run under JVP -> (out, tangent_out). Each runs as
+// its primal does, with each J call run under JVP (CallContext::jcallJvp) and each
+// backpropagator (a closure that captured tangents) called under JVP; what the primal
+// does with the results (sums of cotangents, stacking) is linear, done again on the
+// tangents.
+
+namespace {
+
+const Value& itemOr(const Value& v, size_t i) {
+  static const Value none = Value::none();
+  return isSeq(v) && i < seqItems(v).size() ? seqItems(v)[i] : none;
+}
+
+// ((go_on, carry), bprop) of one loop body under J and JVP: the new carry and its tangent.
+bool jvpStep(CallContext& cx, const Value& body, Value* a, Value* ta, size_t n, Value& carry, Value& tc,
+             std::vector<Value>& stack) {
+  Value r = cx.jcallJvp(body, Value::none(), a, ta, n, nullptr, 0, 0);
+  const Value& out = seqItems(r)[0];
+  stack.push_back(seqItems(out)[1]);
+  carry = seqItems(seqItems(out)[0])[1];
+  tc = itemOr(itemOr(seqItems(r)[1], 0), 1);
+  return valueTruth(seqItems(seqItems(out)[0])[0]);
+}
+
+// One iteration's bprop called on (None, ct) under JVP: (cts, tangents of cts).
+std::pair<Value, Value> bwdStep(CallContext& cx, const Value& bprop, const Value& ct, const Value& tct) {
+  Value a[1] = {makeTuple({Value::none(), ct})}, ta[1] = {makeTuple({Value::none(), tct})};
+  Value r = cx.jvpcall(bprop, Value::none(), a, ta, 1, nullptr);
+  return {seqItems(r)[0], seqItems(r)[1]};
+}
+
+}  // namespace
+
+Value prim_JvpOfJ(CallContext& cx, Value* args) {
+  Prim p = (Prim)args[0].asInt();
+  std::vector<Value> a(seqItems(args[1]).begin(), seqItems(args[1]).end()), t;
+  for (size_t i = 0; i < a.size(); ++i) t.push_back(itemOr(args[2], i));
+  switch (p) {
+    case Prim::JCall: {  // __jcall(fn, *args, **kwargs)
+      std::vector<std::string> names;
+      for (const auto& [k, v] : args[3].as<DictObj>()->entries) {
+        names.push_back(k.as<StrObj>()->s);
+        a.push_back(v);
+        const Value* tv = args[4].is(VKind::Dict) ? args[4].as<DictObj>()->find(k) : nullptr;
+        t.push_back(tv ? *tv : Value::none());
+      }
+      return cx.jcallJvp(a[0], t[0], a.data() + 1, t.data() + 1, seqItems(args[1]).size() - 1, &names, 0, 0);
+    }
+    case Prim::JEnter: {  // __jenter(f, argnums, kind, args, kwargs): J(f) in a new world
+      const Value &xs = a[3], &kw = a[4], &txs = t[3], &tkw = t[4];
+      std::vector<Value> flat(seqItems(xs).begin(), seqItems(xs).end()), tflat;
+      for (size_t i = 0; i < flat.size(); ++i) tflat.push_back(itemOr(txs, i));
+      std::vector<std::string> names;
+      if (kw.is(VKind::Dict))
+        for (const auto& [k, v] : kw.as<DictObj>()->entries) {
+          names.push_back(k.as<StrObj>()->s);
+          flat.push_back(v);
+          const Value* tv = tkw.is(VKind::Dict) ? tkw.as<DictObj>()->find(k) : nullptr;
+          tflat.push_back(tv ? *tv : Value::none());
+        }
+      uint64_t skip = jenterSkip(a[1], a[2], xs);
+      return cx.jcallJvp(a[0], Value::none(), flat.data(), tflat.data(), seqItems(xs).size(), &names, skip,
+                         CallContext::kNewJWorld);
+    }
+    case Prim::ScanJ: {  // (body, iterable, init) -> (carry, (bprops, iterable))
+      Value iterable = a[1].is(VKind::Str) ? makeList(iterToVector(a[1], "for")) : a[1];
+      const Value& titer = t[1];
+      int64_t n;
+      if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
+      Value carry = a[2], tc = t[2];
+      std::vector<Value> stack;
+      for (int64_t i = 0; i < n; ++i) {
+        Value x[2] = {carry, iterItem(iterable, i)};
+        Value tx[2] = {tc, titer.isNone() ? Value::none() : iterItem(titer, i)};
+        if (!jvpStep(cx, a[0], x, tx, 2, carry, tc, stack)) break;
+      }
+      Value out = makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
+      return makeTuple({out, makeTuple({tc, makeTuple({Value::none(), titer})})});
+    }
+    case Prim::WhileJ: {  // (cond, body, init) -> (carry, bprops)
+      Value carry = a[2], tc = t[2];
+      std::vector<Value> stack;
+      while (true) {
+        Value x[1] = {carry}, tx[1] = {tc};
+        Value rc = cx.jcallJvp(a[0], Value::none(), x, tx, 1, nullptr, 0, 0);
+        if (!valueTruth(seqItems(seqItems(rc)[0])[0])) break;
+        Value y[1] = {carry}, ty[1] = {tc};
+        if (!jvpStep(cx, a[1], y, ty, 1, carry, tc, stack)) break;
+      }
+      return makeTuple({makeTuple({carry, makeList(std::move(stack))}), makeTuple({tc, Value::none()})});
+    }
+    case Prim::ScanBwd:    // (stack, ct) -> (ct_body, ct_iterable, ct_init)
+    case Prim::WhileBwd: {  // (stack, ct) -> (None, ct_body, ct_init)
+      bool scan = p == Prim::ScanBwd;
+      const auto& stack = seqItems(scan ? seqItems(a[0])[0] : a[0]);
+      Value iterable = scan ? seqItems(a[0])[1] : Value::none();
+      Value ct = a[1], tct = t[1], env, tenv;
+      std::vector<Value> items(stack.size()), titems(stack.size());
+      for (size_t i = stack.size(); i-- > 0;) {
+        auto [c, tcs] = bwdStep(cx, stack[i], ct, tct);
+        env = ctAddValues(env, itemOr(c, 0));
+        tenv = ctAddValues(tenv, itemOr(tcs, 0));
+        ct = itemOr(c, 1);
+        tct = itemOr(tcs, 1);
+        items[i] = itemOr(c, 2);
+        titems[i] = itemOr(tcs, 2);
+      }
+      if (!scan) return makeTuple({makeTuple({Value::none(), env, ct}), makeTuple({Value::none(), tenv, tct})});
+      if (isSeq(iterable)) {
+        items.resize(seqItems(iterable).size());
+        titems.resize(seqItems(iterable).size());
+      }
+      Value out = makeTuple({env, itemsBackOf(std::move(items), iterable), ct});
+      return makeTuple({out, makeTuple({tenv, itemsBackOf(std::move(titems), iterable), tct})});
+    }
+    default:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of '") + primName(p) + "'"});
+  }
 }
 
 // The tangent of max_pool2d(x, kernel, stride, padding) along t: t at the element each

@@ -10,4 +10,11 @@ namespace msl {
 // ints and bools); other leaves (strings, functions, None) stay None.
 Value jvpFill(const Value& t, const Value& primal);
 
+// Reverse mode's helpers, for its primitives run under JVP (runtime/AutodiffPrims.cpp):
+// the sum of two cotangents, per-item cotangents given back x's structure, and the
+// arguments __jenter(f, argnums, kind, args, kwargs) skips (argnums None: none).
+Value ctAddValues(const Value& a, const Value& b);
+Value itemsBackOf(std::vector<Value> items, const Value& x);
+uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args);
+
 }  // namespace msl

@@ -48,6 +48,10 @@ class CallContext {
   // of a bound method's receiver or of a partial's bound arguments (None: zero).
   virtual Value jvpcall(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
                         const std::vector<std::string>* kwnames);
+  // jcall run under JVP (jvp of a gradient, runtime/InterpreterJvp.cpp): returns ((out,
+  // bprop), (tangent_out, None)); the bprop carries the tangents of what it closes over.
+  virtual Value jcallJvp(const Value& fn, const Value& tfn, Value* args, Value* targs, size_t npos,
+                         const std::vector<std::string>* kwnames, uint64_t skipArgs, uint32_t world);
   // The batched call vmap(fn)(args) over `size` examples (autodiff/Vmap.h): mask[0] says
   // whether fn itself is batched (a bound method of a batched receiver), mask[1 + i]
   // whether argument i is (its tensor leaves hold the examples along axis 0). The result

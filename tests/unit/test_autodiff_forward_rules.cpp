@@ -9,6 +9,7 @@
 
 #include "autodiff/ForwardRules.h"
 #include "autodiff/J.h"
+#include "autodiff/Jvp.h"
 #include "ir/Diagnostics.h"
 
 namespace msl::autodiff {
@@ -22,8 +23,16 @@ const std::set<Prim> kHelpers = {
     Prim::UnpackBwd, Prim::TensorNewBwd, Prim::SeqBwd, Prim::NNBwd,
 };
 
-// Primitives whose result is a function: no tangent travels with a function value.
+// Primitives whose result is a function: no tangent travels with a function value (grad(f)
+// called under jvp runs as reverse mode's IR, whose calls and loops are below).
 const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::VjpMake};
+
+// The calls and loops of reverse mode's graphs: the JVP transform hands each to the runtime
+// as __jvp_of_j(p, ...), which runs it under JVP knowing its J expansion (jvp of a gradient).
+const std::set<Prim> kRunUnderJvp = {Prim::JCall, Prim::JEnter, Prim::ScanJ, Prim::ScanBwd, Prim::WhileJ, Prim::WhileBwd};
+// Their versions under J (second-order code): jvp of them is a third-order derivative.
+const std::set<Prim> kThirdOrder = {Prim::JCallJ, Prim::JEnterJ, Prim::ScanJJ, Prim::ScanBwdJ, Prim::WhileJJ, Prim::WhileBwdJ,
+                                    Prim::LoopJBprop};
 
 // A call of p with one parameter node per declared parameter, its forward rule applied.
 bool ruleGives(ir::Module& m, Prim p, bool onlyFirst, std::string* why) {
@@ -79,6 +88,35 @@ TEST(ForwardRules, ReverseModeHelpersHaveForwardRules) {
   for (Prim p : kHelpers) {
     std::string why;
     EXPECT_TRUE(ruleGives(m, p, true, &why)) << primName(p) << " " << why;
+  }
+}
+
+// A graph that calls p on its parameters (one per declared parameter), transformed by JVP.
+ir::Graph* jvpOfCall(ir::Module& m, Prim p) {
+  const PrimInfo& info = primInfo(p);
+  ir::Graph* g = m.newGraph(info.name, nullptr, SourceLoc{});
+  std::vector<ir::Node*> in{m.constPrim(p)};
+  for (size_t k = 0; k < info.params.size(); ++k) in.push_back(m.newParam(g, "x" + std::to_string(k), SourceLoc{}));
+  g->output = m.newApply(g, in, SourceLoc{});
+  return jvpGraph(g);
+}
+
+TEST(ForwardRules, ReverseModeCallsRunUnderJvp) {
+  ir::Module m("forward_rules", nullptr);
+  for (Prim p : kRunUnderJvp) {
+    ir::Graph* jg = jvpOfCall(m, p);
+    bool found = false;
+    for (ir::Node* n : jg->nodes)
+      found = found || (n->isPrimApply(Prim::JvpOfJ) && n->inputs[1]->isPrimConst(p));
+    EXPECT_TRUE(found) << primName(p) << " is not handed to __jvp_of_j";
+  }
+  for (Prim p : kThirdOrder) {
+    try {
+      jvpOfCall(m, p);
+      ADD_FAILURE() << primName(p) << ": jvp of a second derivative should be reported";
+    } catch (const msl::Error& e) {
+      EXPECT_NE(e.diag.message.find("third-order"), std::string::npos) << primName(p) << ": " << e.diag.message;
+    }
   }
 }
 

@@ -23,7 +23,7 @@ const std::set<std::string> kPending = {
     "grad_call", "vjp_call", "__jsite_bprop", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j",
     "__loop_j_bprop", "custom_vjp_call", "custom_vjp_bprop", "__tree_map_j", "__tree_map_bwd", "jacobian_call",
     "__jenter_j", "__jcall_j",
-    "jvp", "__jvpcall", "__scan_jvp", "__while_jvp",
+    "jvp", "__jvpcall", "__scan_jvp", "__while_jvp", "__jvp_of_j",
     "vmap_call", "__vmapcall", "__vmap_loop",
 };
 
