@@ -98,6 +98,7 @@ std::string whatOf(Prim p) {
     case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
     case Prim::WhileBwdJ: case Prim::LoopJBprop:
       return "third-order derivatives";
+    case Prim::TreeMapJ: case Prim::TreeMapBwd: return "second-order derivatives through tree_map";
     default: return std::string("differentiating '") + primName(p) + "'";
   }
 }

@@ -192,6 +192,40 @@ static std::vector<Node*> nnBwdRule(RuleCtx& r) {
     dargs[0] = r.ub(dx, x);
     return {r.ub(dct, ct), nullptr, tuple(dargs)};
   }
+  if (kind == "batch_norm") {
+    // y = (x - m) s g + b per channel (axis 1), s = rsqrt(v + eps): ct_x = ct s g,
+    // ct_m = -S(ct) s g, ct_v = -S(ct xm) g s^3 / 2, ct_g = S(ct xm) s, ct_b = S(ct), with
+    // xm = x - m and S the sum over every axis but 1 (__nn_bwd's own ct_b). Linear in ct:
+    //   d ct = batch_norm(c_x, c_m, v, g, c_b) + xm s G,  G = c_g - c_v g s^2 / 2
+    //   d x = ct s G,  d m = -S(ct s G)
+    //   d v = -s^3 (g P + c_g Q) / 2 + 3 s^5 g c_v Q / 4,  d g = s P - s^3 c_v Q / 2
+    // where P = S(c_x ct) - c_m S(ct) and Q = S(ct xm) = S(ct x) - m S(ct).
+    Node *x = a[0], *mu = a[1], *v = a[2], *g = a[3], *beta = a[4], *eps = a[5];
+    bool hasG = !isNoneConst(g), hasB = !isNoneConst(beta);
+    Node* gg = hasG ? g : r.num(1.0);
+    auto S = [&](Node* t) { return nn(t, "batch_norm", {x, mu, v, g, mu, eps}, 4); };
+    Node* s = C(Prim::Rsqrt, {add(v, eps)});
+    Node* s2 = mul(s, s);
+    Node* s3 = mul(s2, s);
+    Node *cx = ci(0), *cm = ci(1), *cv = ci(2), *cg = hasG ? ci(3) : nullptr;
+    Node* G = mul(mul(cv, gg), mul(s2, r.num(-0.5)));
+    if (hasG) G = add(cg, G);
+    Node* dct = add(C(Prim::BatchNorm, {cx, cm, v, g, hasB ? ci(4) : r.none(), eps}),
+                    C(Prim::BatchNorm, {x, mu, v, G, r.none(), eps}));
+    Node* dx = C(Prim::BatchNorm, {ct, C(Prim::ZerosLike, {mu, r.none()}), v, G, r.none(), eps});
+    Node* sct = S(ct);
+    Node* P = sub(S(mul(cx, ct)), mul(cm, sct));
+    Node* Q = sub(S(mul(ct, x)), mul(mu, sct));
+    Node* dv = mul(mul(s3, r.num(-0.5)), mul(gg, P));
+    if (hasG) dv = add(dv, mul(mul(s3, r.num(-0.5)), mul(cg, Q)));
+    dv = add(dv, mul(mul(mul(s3, s2), r.num(0.75)), mul(mul(gg, cv), Q)));
+    std::vector<Node*> dargs = none;
+    dargs[0] = r.ub(dx, x);
+    dargs[1] = r.ub(C(Prim::Neg, {S(dx)}), mu);
+    dargs[2] = r.ub(dv, v);
+    if (hasG) dargs[3] = r.ub(sub(mul(s, P), mul(mul(s3, r.num(0.5)), mul(cv, Q))), g);
+    return {r.ub(dct, ct), nullptr, tuple(dargs)};
+  }
   raise(DiagId::NotSupportedYet, r.loc, {"differentiating the backward pass of " + kind});
 }
 
@@ -223,10 +257,14 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::Neg: return {neg(c)};
     case Prim::Pos: return {c};
     case Prim::Pow: {
-      // d(a^b)/da = b a^(b-1); d(a^b)/db = y log a (only for a float exponent).
+      // d(a^b)/da = b a^(b-1); d(a^b)/db = y log a (only for a float exponent), 0 where
+      // a = 0 (as JAX: log of a + (a == 0), so that a second derivative through a^b at 0
+      // with an exponent that gets no cotangent is not 0 * -inf).
       Node* da = ub(mul(c, mul(x[1], C(Prim::Pow, {x[0], sub(x[1], r.integer(1))}))), x[0]);
-      bool intExponent = x[1]->isConst() && (x[1]->ckind == ir::ConstKind::Int || x[1]->ckind == ir::ConstKind::Bool);
-      return {da, intExponent ? nullptr : ub(mul(c, mul(y, C(Prim::Log, {x[0]}))), x[1])};
+      bool constExponent = x[1]->isConst() && (x[1]->ckind == ir::ConstKind::Int || x[1]->ckind == ir::ConstKind::Bool ||
+                                               x[1]->ckind == ir::ConstKind::Float);
+      Node* loga = C(Prim::Log, {add(x[0], C(Prim::Eq, {x[0], r.num(0.0)}))});
+      return {da, constExponent ? nullptr : ub(mul(c, mul(y, loga)), x[1])};
     }
     case Prim::MatMul:
     case Prim::Dot:  // c @ b^T, a^T @ c (with vectors and batches as matmul treats them)
@@ -376,16 +414,25 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
 
     // ---- reductions and scans (issue 4)
     case Prim::Prod: {
-      // dx_i = c prod_{j != i} x_j, with zeros handled as JAX does: with p the product of
-      // the nonzero x of the slice and z its count of zeros, z = 0: p / x_i; z = 1: p at
-      // the zero and 0 elsewhere; z >= 2: 0. c is broadcast back over the reduced axes.
+      // dx_i = c prod_{j != i} x_j, with zeros handled as JAX does (no division by zero),
+      // and written so that its own derivative is right at zeros too. With p the product
+      // of the nonzero x of the slice, z its count of zeros and s the sum of its zeros (0,
+      // but its derivative is 1 at each zero):
+      //   x_i != 0: prod_{j != i} x_j = z = 0: p / x_i;  z = 1: s p / x_i;  z >= 2: 0
+      //   x_i == 0: prod_{j != i} x_j = z = 1: p;  z = 2: p (s - x_i);  z >= 3: 0
+      // The terms that are 0 are computed as t - stop_gradient(t) (+0.0 as JAX, whatever
+      // the sign of t, with t's derivative). c is broadcast back over the reduced axes.
       Node* isz = C(Prim::Eq, {x[0], r.num(0.0)});
       Node* safe = C(Prim::Where, {isz, r.num(1.0), x[0]});
       Node* pnz = C(Prim::Prod, {safe, x[1], r.m.constBool(true)});
       Node* z = C(Prim::TensorSum, {isz, x[1], r.m.constBool(true)});
-      Node* atZero = C(Prim::Where, {C(Prim::Eq, {z, r.integer(1)}), pnz, r.num(0.0)});
-      Node* elsewhere = C(Prim::Where, {C(Prim::Eq, {z, r.integer(0)}), div(pnz, safe), r.num(0.0)});
-      Node* d = C(Prim::Where, {isz, atZero, elsewhere});
+      Node* s = C(Prim::TensorSum, {C(Prim::Where, {isz, x[0], r.num(0.0)}), x[1], r.m.constBool(true)});
+      auto zIs = [&](int64_t k) { return C(Prim::Eq, {z, r.integer(k)}); };
+      auto zeroed = [&](Node* t) { return sub(t, C(Prim::StopGradient, {t})); };
+      Node* q = div(pnz, safe);
+      Node* nonzero = C(Prim::Where, {zIs(0), q, C(Prim::Where, {zIs(1), zeroed(mul(q, s)), r.num(0.0)})});
+      Node* zero = C(Prim::Where, {zIs(1), pnz, C(Prim::Where, {zIs(2), zeroed(mul(pnz, sub(s, x[0]))), r.num(0.0)})});
+      Node* d = C(Prim::Where, {isz, zero, nonzero});
       return {ub(mul(C(Prim::SumBwd, {c, x[0], x[1], x[2]}), d), x[0]), nullptr, nullptr};
     }
     case Prim::Cumsum: {
@@ -479,6 +526,10 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     // except where a case says otherwise.
     case Prim::CtFill: return {c, nullptr};  // ct or zeros: c
     case Prim::SumBwd:  // ct broadcast back over axis: its transpose sums c over axis
+      if (x[1]->isPrimApply(Prim::MakeList) || x[1]->isPrimApply(Prim::MakeTuple))
+        // sum([a, b, ...]): ct given to every item; its transpose adds c's items (zeros
+        // where an item got no cotangent)
+        return {ub(C(Prim::Sum, {C(Prim::CtAdd, {c, C(Prim::CtFill, {r.none(), x[1]})})}), x[0]), nullptr, nullptr, nullptr};
       return {ub(C(Prim::TensorSum, {c, x[2], x[3]}), x[0]), nullptr, nullptr, nullptr};
     case Prim::MinMaxBwd: {
       // ct broadcast back and weighted w = [x == out] / count of ties (w piecewise
@@ -511,7 +562,8 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::SplitBwd: return {C(Prim::ConcatBwd, {c, x[1], x[2], x[3]}), nullptr, nullptr, nullptr};   // c cut into pieces
     case Prim::UnpackBwd:  // c (x's structure) unpacked again into one ct per target (__seq_bwd's "unpack^T")
       return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], C(Prim::MakeTuple, {x[1], x[2]})}), r.m.constStr("unpack^T")}), nullptr, nullptr};
-    case Prim::TensorNewBwd: return {ub(C(Prim::TensorNew, {c, C(Prim::DTypeOf, {x[0]})}), x[0]), nullptr};  // c's items stacked
+    case Prim::TensorNewBwd:  // c's items stacked (zeros for the items that got no cotangent)
+      return {ub(C(Prim::TensorNew, {C(Prim::CtAdd, {c, C(Prim::CtFill, {r.none(), x[1]})}), C(Prim::DTypeOf, {x[0]})}), x[0]), nullptr};
     case Prim::SeqBwd: {  // kind^T runs the sequence's forward direction on c; (kind^T)^T = kind
       const std::string& kind = constText(x[2], r.loc, "differentiating __seq_bwd with a non-constant kind");
       bool t = kind.size() > 2 && kind.compare(kind.size() - 2, 2, "^T") == 0;

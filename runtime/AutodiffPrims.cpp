@@ -804,6 +804,8 @@ Value prim_GetAttrBwd(CallContext&, Value* args);
 Value prim_GetItemBwd(CallContext& cx, Value* args) {
   const Value &ct = args[0], &obj = args[1], &index = args[2];
   if (ct.isNone()) return ct;
+  // The transpose of __ct_index by an attribute name (x.T, a record's field): __getattr_bwd.
+  if (index.is(VKind::Str) && (obj.is(VKind::Tensor) || obj.is(VKind::Record))) return prim_GetAttrBwd(cx, args);
   if (obj.is(VKind::Tensor)) {
     if (!floatTensor(obj)) return Value::none();
     const Tensor& x = tensorOf(obj);

@@ -558,6 +558,34 @@ Value planValue(const std::vector<ParamSrc>& plan, size_t nargs) {
   return makeTuple(std::move(out));
 }
 
+// The arguments of partial po's call (bound ones, the call's own, bound keywords, own
+// keywords: all and names) and the site plan ("pick", bound, bound keywords, own...) that
+// gives the partial the cotangent (ct of its function, cts of its bound arguments, dict
+// of cts of its bound keywords).
+Value partialPlan(const PartialObj* po, Value* args, size_t npos, const std::vector<std::string>* kwnames,
+                  std::vector<Value>& all, std::vector<std::string>& names) {
+  all.assign(po->args.begin(), po->args.end());
+  size_t nb = all.size(), nkw = kwnames ? kwnames->size() : 0;
+  for (size_t i = 0; i < npos; ++i) all.push_back(std::move(args[i]));
+  for (const auto& [k, v] : po->kwargs) {
+    names.push_back(k);
+    all.push_back(v);
+  }
+  for (size_t k = 0; k < nkw; ++k) {
+    names.push_back((*kwnames)[k]);
+    all.push_back(std::move(args[npos + k]));
+  }
+  std::vector<Value> bound;
+  for (size_t i = 0; i < nb; ++i) bound.push_back(Value::integer((int64_t)(1 + i)));
+  Value boundKw = makeDict();
+  size_t j = 0;
+  for (const auto& kv : po->kwargs) boundKw.as<DictObj>()->set(makeStr(kv.first), Value::integer((int64_t)(1 + nb + npos + j++)));
+  std::vector<Value> pick{makeStr("pick"), makeTuple(std::move(bound)), boundKw};
+  for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
+  for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
+  return makeTuple(std::move(pick));
+}
+
 Value sitePartial(Value bprop, Value plan) {
   auto* po = new PartialObj();
   Value v = Value::object(po);
@@ -668,38 +696,10 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
   auto* jc = new ClosureObj();
   Value jv = Value::object(jc);
   jc->jworld = world;
-  if (fn.is(VKind::Closure)) {
-    const ClosureObj* cl = fn.as<ClosureObj>();
-    const Graph* g = cl->graph;
-    auto plan = planBinding(graphSig(g), npos, kwnames);
-    if (!planValue(plan, nargs).isNone())
-      raise(DiagId::NotSupportedYet, SourceLoc{},
-            {"second-order derivatives of a call with keyword arguments, defaults or *args"});
-    const Graph* s = g;
-    if (g->isFunction && !g->madeByJ) {
-      std::vector<const ir::Abstract*> argAbs, capAbs;
-      for (size_t i = 0; i < nargs; ++i) argAbs.push_back(eagerAbstract(args[i]));
-      for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
-      s = specializer_->get(g, argAbs, capAbs);
-    }
-    Graph* jg = autodiff::jGraph(const_cast<Graph*>(s), skip);
-    jc->graph = jg;
-    jc->defaults = cl->defaults;
-    for (Node* fv : jg->freeVars) {
-      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
-      jc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
-    }
-    return jv;
-  }
   if (fn.is(VKind::Prim) && primInfo((Prim)fn.asInt()).group != PrimGroup::Core) {
     jc->graph = autodiff::jGraph(primWrapper((Prim)fn.asInt(), nargs, kwnames));
     jc->defaults.assign(nargs, Value::undef());
     return jv;
-  }
-  if (fn.is(VKind::Partial) && fn.as<PartialObj>()->func.is(VKind::Prim)) {
-    Prim p = (Prim)fn.as<PartialObj>()->func.asInt();
-    if (p == Prim::GradCall || p == Prim::VjpCall || p == Prim::JacobianCall)
-      raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
   }
   raise(DiagId::NotSupportedYet, SourceLoc{}, {"second-order derivatives through a call of a " + typeNameOf(fn)});
 }
@@ -789,8 +789,11 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       Prim p = (Prim)fn.asInt();
       if (primInfo(p).group == PrimGroup::Core)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called as a value"});
+      // (a custom_vjp's bprop is a graph at second order: jcallOuter, customVjpLift)
       if (p == Prim::JacobianCall || p == Prim::CustomVjpBprop)
-        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a function that differentiates with jacobian or custom_vjp"});
+        raise(DiagId::NotSupportedYet, SourceLoc{},
+              {p == Prim::JacobianCall ? "differentiating a function that differentiates with jacobian"
+                                       : "differentiating a custom_vjp backward pass"});
       Graph* w = primWrapper(p, nargs, kwnames);
       Graph* jg = autodiff::jGraph(w);
       auto* jc = new ClosureObj();
@@ -819,30 +822,11 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       }
       // partial(f, *bound, **kw)(args, **kw2) is f(*bound, *args, **kw, **kw2): the call's
       // own arguments get their cotangents; the partial's is (ct_f, ct of each bound one).
-      std::vector<Value> all(po->args.begin(), po->args.end());
-      size_t nb = all.size(), nkw = kwnames ? kwnames->size() : 0;
-      for (size_t i = 0; i < npos; ++i) all.push_back(std::move(args[i]));
+      std::vector<Value> all;
       std::vector<std::string> names;
-      for (const auto& [k, v] : po->kwargs) {
-        names.push_back(k);
-        all.push_back(v);
-      }
-      for (size_t k = 0; k < nkw; ++k) {
-        names.push_back((*kwnames)[k]);
-        all.push_back(std::move(args[npos + k]));
-      }
-      Value r = jcall(po->func, all.data(), nb + npos, &names, 0, world);
-      // ("pick", bound, bound keywords, own...): the partial's cotangent is (ct of its
-      // function, cts of its bound arguments, dict of cts of its bound keywords).
-      std::vector<Value> bound;
-      for (size_t i = 0; i < nb; ++i) bound.push_back(Value::integer((int64_t)(1 + i)));
-      Value boundKw = makeDict();
-      size_t j = 0;
-      for (const auto& kv : po->kwargs) boundKw.as<DictObj>()->set(makeStr(kv.first), Value::integer((int64_t)(1 + nb + npos + j++)));
-      std::vector<Value> pick{makeStr("pick"), makeTuple(std::move(bound)), boundKw};
-      for (size_t i = 0; i < npos; ++i) pick.push_back(Value::integer((int64_t)(1 + nb + i)));
-      for (size_t k = 0; k < nkw; ++k) pick.push_back(Value::integer((int64_t)(1 + nb + npos + po->kwargs.size() + k)));
-      return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeTuple(std::move(pick)))});
+      Value pick = partialPlan(po, args, npos, kwnames, all, names);
+      Value r = jcall(po->func, all.data(), po->args.size() + npos, &names, 0, world);
+      return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], pick)});
     }
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a call of a " + typeNameOf(fn)});
@@ -850,10 +834,13 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
 }
 
 // J (world `outer`, the current code's) of a call that differentiated code of world
-// `inner` makes: fn is a value of the outer world. A closure the inner expansion made,
-// differentiated by the outer one, runs directly; a value the outer expansion made from
-// a primal function stands for that function, whose J (inner) is differentiated (outer)
-// as J(J(g)); any other value is differentiated (outer) after its J (inner) is made.
+// `inner` makes: fn is a value of the outer world, and the result is ((out, bprop),
+// bprop'), (out, bprop) being what jcall (inner) of the call gives and bprop' taking its
+// cotangent to those of (fn, args...). A closure is bound to its parameters first
+// (jjBound); a method, a callable record or a partial is the call of its function with
+// the receiver or the bound arguments added, its bprop arranged as jcall arranges it
+// (jjSite); a custom_vjp function runs fwd and bwd as a graph (customVjpLift); any other
+// value (a primitive) is differentiated (outer) after its J (inner) is made.
 Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
                               uint64_t skipArgs, uint32_t inner) {
   uint32_t outer = frameJWorld();
@@ -861,25 +848,181 @@ Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const s
   if (fn.is(VKind::Class))
     return jcallOuter(recordCtor(adModule_, primWrappers_, fn, args, npos, kwnames), args, npos, kwnames, skipArgs, inner);
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
-  if (fn.is(VKind::Closure)) {
-    const ClosureObj* cl = fn.as<ClosureObj>();
-    if (cl->jworld == outer && cl->jinner == inner) return jcall(fn, args, npos, kwnames, 0, outer);
-    if (cl->jworld == inner && cl->jinner == 0) return jcall(fn, args, npos, kwnames, 0, outer);
-    if (cl->jworld == outer && cl->jinner == 0) {
-      // cl runs J(g) for a primal g: the inner call is J(g) itself, run as J(J(g)).
+  switch (fn.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = fn.as<ClosureObj>();
       const Graph* g = cl->graph;
       auto plan = planBinding(graphSig(g), npos, kwnames);
-      if (!planValue(plan, nargs).isNone())
-        raise(DiagId::NotSupportedYet, SourceLoc{},
-              {"second-order derivatives of a call with keyword arguments, defaults or *args"});
+      Value pv = planValue(plan, nargs);
       std::vector<Value> bound(g->params.size());
       applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
-      return runJClosure(autodiff::jGraph(const_cast<Graph*>(g)), cl, g, bound.data(), outer, inner);
+      Value r = jjBound(cl, bound.data(), pv.isNone() ? skipArgs : 0, outer, inner);
+      return pv.isNone() ? r : jjSite(r, pv);
     }
-    if (cl->jworld != 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+    case VKind::BoundMethod:
+    case VKind::Record: {
+      Value func, self = fn;
+      if (fn.is(VKind::BoundMethod)) {
+        func = fn.as<BoundMethodObj>()->func;
+        self = fn.as<BoundMethodObj>()->self;
+      } else {
+        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
+        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
+        func = *m;
+      }
+      std::vector<Value> a{self};
+      for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
+      return jjSite(jcallOuter(func, a.data(), npos + 1, kwnames, 0, inner), makeStr("method"));
+    }
+    case VKind::Partial: {
+      const auto* po = fn.as<PartialObj>();
+      if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::CustomVjpCall) {
+        // customVjpLift(fwd, bwd, args...) is jcall's (out, bprop) as a graph of `inner`;
+        // the partial (a function of the program) gets no cotangent.
+        auto* jc = new ClosureObj();
+        Value jv = Value::object(jc);
+        jc->graph = customVjpLift(npos, kwnames);
+        jc->jworld = inner;
+        jc->defaults.assign(nargs + 2, Value::undef());
+        std::vector<Value> a{po->args[1], po->args[2]};
+        for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
+        Value r = jcall(jv, a.data(), npos + 2, kwnames, 0, outer);
+        std::vector<Value> plan{Value::none(), Value::none()};
+        for (size_t i = 0; i < nargs; ++i) plan.push_back(Value::integer((int64_t)i));
+        plan.push_back(Value::integer((int64_t)nargs));
+        return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeTuple(std::move(plan)))});
+      }
+      std::vector<Value> all;
+      std::vector<std::string> names;
+      Value pick = partialPlan(po, args, npos, kwnames, all, names);
+      return jjSite(jcallOuter(po->func, all.data(), po->args.size() + npos, &names, 0, inner), pick);
+    }
+    default: {  // (the graph standing for a primitive takes its arguments in order, as a0, a1, ...)
+      Value lifted = liftJ(fn, args, npos, kwnames, skipArgs, inner);
+      return jcall(lifted, args, nargs, nullptr, 0, outer);
+    }
   }
-  Value lifted = liftJ(fn, args, npos, kwnames, skipArgs, inner);
-  return jcall(lifted, args, npos, kwnames, 0, outer);
+}
+
+// J (outer) of J (inner) of closure cl's graph, run with its parameters bound: a closure
+// the outer expansion made from J (inner) code runs directly; one the inner expansion
+// made, or one the outer expansion made from a primal graph (its J, standing for that
+// graph), runs as J of its graph; a primal closure runs as J(J(g)) of its specialisation.
+Value Interpreter::jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, uint32_t outer, uint32_t inner) {
+  const Graph* g = cl->graph;
+  if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+    --callDepth_;
+    raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+  }
+  struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+  if (cl->jworld == outer && cl->jinner == inner) return runGraph(g, cl, bound);
+  // J of a J graph (printed by --emit=grad when it is first made).
+  auto jOfJ = [&](const Graph* jg) {
+    bool fresh = !jg->jgraph;
+    Graph* jj = autodiff::jGraph(const_cast<Graph*>(jg));
+    if (fresh && emitGrad_) {
+      ir::PrintOptions po;
+      po.types = false;
+      emitGrad_("# J(" + jg->qualname + "), second order: returns ((out, bprop), bprop')\n" + ir::printGraphTree(jj, po));
+    }
+    return jj;
+  };
+  if (cl->jinner == 0 && (cl->jworld == inner || cl->jworld == outer)) return runJClosure(jOfJ(g), cl, g, bound, outer, inner);
+  if (cl->jworld != 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  const Graph* s = g;
+  if (g->isFunction && !g->madeByJ) {
+    std::vector<const ir::Abstract*> argAbs, capAbs;
+    for (size_t i = 0; i < g->params.size(); ++i) argAbs.push_back(eagerAbstract(bound[i]));
+    for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
+    s = specializer_->get(g, argAbs, capAbs);
+  }
+  return runJClosure(jOfJ(autodiff::jGraph(const_cast<Graph*>(s), skip)), cl, s, bound, outer, inner);
+}
+
+// r = ((out, bprop), bprop') of the call of a callee through `plan` (a site plan of
+// __jsite_arrange): ((out, __jsite_bprop(bprop, plan)), bprop'') as jcall (inner) arranges
+// the site, bprop'' = jjsite(bprop', plan, ct) taking the cotangent of that arrangement,
+// ct = (ct of out, ct of the partial = (ct_fn, (ct of bprop, ct of plan), {})).
+Value Interpreter::jjSite(const Value& r, Value plan) {
+  const Value& primal = seqItems(r)[0];
+  Value site = makeTuple({seqItems(primal)[0], sitePartial(seqItems(primal)[1], plan)});
+  auto found = primWrappers_.find("jjsite");
+  Graph* w;
+  if (found != primWrappers_.end()) {
+    w = found->second;
+  } else {
+    // jjsite(bp2, plan, ct) = __jsite_arrange(bp2((ct[0], ct[1][1][0])), plan)
+    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+    ir::Module& m = *adModule_;
+    w = m.newGraph("jjsite", nullptr, SourceLoc{});
+    w->qualname = "jjsite";
+    Node* bp2 = m.newParam(w, "bp2", SourceLoc{});
+    Node* pl = m.newParam(w, "plan", SourceLoc{});
+    Node* ct = m.newParam(w, "ct", SourceLoc{});
+    auto prim = [&](Prim q, std::vector<Node*> in) {
+      in.insert(in.begin(), m.constPrim(q));
+      return m.newApply(w, std::move(in), SourceLoc{});
+    };
+    auto at = [&](Node* v, int64_t k) { return prim(Prim::CtIndex, {v, m.constInt(k)}); };
+    Node* pair = prim(Prim::MakeTuple, {at(ct, 0), at(at(at(ct, 1), 1), 0)});
+    Node* cts = m.newApply(w, {bp2, pair}, SourceLoc{});
+    w->output = prim(Prim::JSiteArrange, {cts, pl});
+    ir::computeFreeVars(std::vector<Graph*>{w});
+    primWrappers_.emplace("jjsite", w);
+  }
+  auto* cl = new ClosureObj();
+  Value cv = Value::object(cl);
+  cl->graph = w;
+  cl->defaults.assign(3, Value::undef());
+  auto* po = new PartialObj();
+  Value pv = Value::object(po);
+  po->func = cv;
+  po->args = {seqItems(r)[1], std::move(plan)};
+  return makeTuple({site, pv});
+}
+
+// jcall's custom_vjp call as a graph of the autodiff module, (out, bprop) =
+// lift(fwd, bwd, *args, **kwargs): (out, res) = fwd(*args, **kwargs); bprop(ct) =
+// __jsite_arrange((None, bwd(res, ct)), ((0, ..., n - 1), n)) = (None, *bwd(res, ct)).
+// Differentiated (outer), fwd and bwd are functions of the program called by it.
+Graph* Interpreter::customVjpLift(size_t npos, const std::vector<std::string>* kwnames) {
+  std::string key = "customvjp/" + std::to_string(npos);
+  if (kwnames)
+    for (const auto& k : *kwnames) key += "/" + k;
+  auto found = primWrappers_.find(key);
+  if (found != primWrappers_.end()) return found->second;
+  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+  ir::Module& m = *adModule_;
+  size_t nkw = kwnames ? kwnames->size() : 0, nargs = npos + nkw;
+  Graph* w = m.newGraph("custom_vjp", nullptr, SourceLoc{});
+  w->qualname = "custom_vjp";
+  w->madeByJ = true;
+  Node* fwd = m.newParam(w, "fwd", SourceLoc{});
+  Node* bwd = m.newParam(w, "bwd", SourceLoc{});
+  std::vector<Node*> call{fwd};
+  for (size_t i = 0; i < nargs; ++i)  // (keyword arguments bind to the parameters of their names)
+    call.push_back(m.newParam(w, i < npos ? "a" + std::to_string(i) : (*kwnames)[i - npos], SourceLoc{}));
+  Node* r = m.newApply(w, call, SourceLoc{});
+  if (kwnames) r->kwnames = *kwnames;
+  auto prim = [&](Graph* g, Prim q, std::vector<Node*> in) {
+    in.insert(in.begin(), m.constPrim(q));
+    return m.newApply(g, std::move(in), SourceLoc{});
+  };
+  Node* out = prim(w, Prim::TupleGetItem, {r, m.constInt(0)});
+  Node* res = prim(w, Prim::TupleGetItem, {r, m.constInt(1)});
+  Graph* b = m.newGraph("custom_vjp.bprop", w, SourceLoc{});
+  b->qualname = "custom_vjp.bprop";
+  b->madeByJ = true;
+  Node* ct = m.newParam(b, "ct", SourceLoc{});
+  Node* cts = m.newApply(b, {bwd, res, ct}, SourceLoc{});
+  std::vector<Node*> srcs;
+  for (size_t i = 0; i < nargs; ++i) srcs.push_back(m.constInt((int64_t)i));
+  Node* plan = prim(b, Prim::MakeTuple, {prim(b, Prim::MakeTuple, srcs), m.constInt((int64_t)nargs)});
+  b->output = prim(b, Prim::JSiteArrange, {prim(b, Prim::MakeTuple, {m.constNone(), cts}), plan});
+  w->output = prim(w, Prim::MakeTuple, {out, m.constGraph(b, SourceLoc{})});
+  ir::computeFreeVars(std::vector<Graph*>{w, b});
+  primWrappers_.emplace(key, w);
+  return w;
 }
 
 Value Interpreter::call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>> kwargs) {

@@ -106,8 +106,7 @@ class Interpreter : public CallContext {
   // The world of the code running now (0: primal code), and its inner world.
   uint32_t frameJWorld() const;
   uint32_t frameJInner() const;
-  // The J closure of fn (a closure or primitive), in `world`, for one call with these
-  // arguments (bound one to one to its parameters).
+  // The J closure, in `world`, of a primitive called as a value with this signature.
   Value liftJ(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint64_t skip,
               uint32_t world);
   // The graph standing for primitive p called as a value with this signature, under J.
@@ -118,6 +117,11 @@ class Interpreter : public CallContext {
   ir::Graph* primCallGraph(Prim p, size_t nargs, const std::vector<std::string>* kwnames);
   Value runJClosure(ir::Graph* jg, const ClosureObj* src, const ir::Graph* s, Value* bound, uint32_t world,
                     uint32_t inner);
+  // jcallOuter's pieces (runtime/Interpreter.cpp): a closure with its parameters bound, a
+  // call site's arrangement, a custom_vjp call as a graph.
+  Value jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, uint32_t outer, uint32_t inner);
+  Value jjSite(const Value& r, Value plan);
+  ir::Graph* customVjpLift(size_t npos, const std::vector<std::string>* kwnames);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
   // JVP of J(g) (runtime/InterpreterJvp.cpp): g with captured values `vals` (by
   // g->freeVars) and their tangents, called with args and their tangents in `world`.

@@ -34,16 +34,10 @@ namespace {
 
 constexpr bool kSecondOrder = true;
 
-// Smooth primitives whose second-order check does not pass yet, and why (issue 4):
-// second order through method calls, partials and tree_map is reported as not supported
-// yet; the others compute a wrong value or fail and are bugs to fix.
+// Smooth primitives whose second-order check does not pass yet, and why (issue 4): each
+// is reported as not supported yet.
 const std::set<std::string> kSecondOrderPending = {
-    "item", "tensor_sum", "getattr",  // a method call (bound method) under J of J
-    "partial", "tree_map",            // a partial / tree_map under J of J
-    "batch_norm",                     // its backward pass has no rule yet
-    "prod",                           // bug: the second derivative comes out 0
-    "tensor", "sum",                  // bug: tensor([...]) / sum([...]) of a list under J of J
-    "__getattr_bwd",                  // bug: __ct_index of a tensor by an attribute name
+    "tree_map",                              // __tree_map_j / __tree_map_bwd have no version under J
     "grad", "value_and_grad", "__vjp_make",  // their second order is a third-order derivative
 };
 
