@@ -577,7 +577,7 @@ BatchKind batchKind(Prim p) {
     case Prim::DictKeys: case Prim::DictValues: case Prim::DictItems: case Prim::DictGet: case Prim::DictUpdate:
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
-    case Prim::ExcNotImplementedError:
+    case Prim::ExcNotImplementedError: case Prim::TakeInto:
       return BatchKind::Loop;
 
     // the transform itself: structure, calls, control flow
@@ -591,7 +591,7 @@ BatchKind batchKind(Prim p) {
     case Prim::GlobalGet: case Prim::GlobalSet: case Prim::ImportModule: case Prim::Time: case Prim::Exit:
     case Prim::ReadText: case Prim::WriteText: case Prim::Exists: case Prim::Makedirs: case Prim::LoadIdx:
     case Prim::LoadNpy: case Prim::SaveNpy: case Prim::LoadNpz: case Prim::SaveNpz: case Prim::LoadCsv:
-    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint: case Prim::Isatty:
+    case Prim::SaveCheckpoint: case Prim::LoadCheckpoint: case Prim::Isatty: case Prim::StorageId:
     case Prim::MakeClass:
       return BatchKind::Unbatched;
 

@@ -680,7 +680,7 @@ DiffKind diffKind(Prim p) {
     case Prim::StrLstrip: case Prim::StrRstrip: case Prim::StrStartswith: case Prim::StrEndswith:
     case Prim::StrReplace: case Prim::StrFormat: case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind:
     case Prim::StrCount: case Prim::StrIndex: case Prim::SeqIndex: case Prim::SeqCount: case Prim::DictKeys:
-    case Prim::DictValues: case Prim::DictItems: case Prim::GradSeed:
+    case Prim::DictValues: case Prim::DictItems: case Prim::GradSeed: case Prim::StorageId:
       return DiffKind::Zero;
     default:
       return DiffKind::NotYet;

@@ -2363,6 +2363,12 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::SaveNpy:
     case Prim::SaveNpz: return Abstract::none();
     case Prim::LoadCsv: return tensorOpt(dtypeArg(a("dtype")), Dims{h.freshDim(), h.freshDim()});
+    case Prim::TakeInto: {  // take(x, indices, axis=0) (indices None: x) as dtype (None: x's)
+      A t = a("indices")->is(AKind::None) ? asTensor(a("x"), h) : takeRule(a("x"), a("indices"), Abstract::intConst(0), h);
+      if (!t || !t->isTensor()) return anyTensor();
+      return tensorOpt(a("dtype")->is(AKind::None) ? dtypeOf(t) : dtypeArg(a("dtype")), dimsOf(t));
+    }
+    case Prim::StorageId: return Abstract::integer();
     case Prim::SaveCheckpoint: return Abstract::none();
     case Prim::LoadCheckpoint: return a("like")->is(AKind::None) ? any() : loadCheckpointRule(a("like"));
     case Prim::Partial: return partialRule(a[0], a("args"), a("kwargs"));

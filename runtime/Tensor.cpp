@@ -10,6 +10,7 @@
 #include <sys/sysinfo.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -35,6 +36,11 @@ Buffer::~Buffer() {
 }
 
 void intrusive_ptr_add_ref(Buffer* b) { ++b->refs; }
+
+uint64_t newBufferId() {
+  static std::atomic<uint64_t> next{1};
+  return next.fetch_add(1, std::memory_order_relaxed);
+}
 
 namespace {
 

@@ -17,8 +17,12 @@ using Shape = boost::container::small_vector<int64_t, 6>;
 std::string shapeStr(const Shape& s);  // "(2, 3)", "(5,)", "()"
 int64_t numel(const Shape& s);
 
+// A number never given to another buffer of this process (__storage_id: is a buffer reused?).
+uint64_t newBufferId();
+
 struct Buffer {
   uint32_t refs = 0;  // intrusive count; tensors are used from one interpreter thread
+  uint64_t id = newBufferId();
   size_t bytes = 0;
   void* data = nullptr;
   void (*release)(Buffer*) = nullptr;  // frees data (default: aligned free); null = not owned
