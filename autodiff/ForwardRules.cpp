@@ -365,6 +365,46 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
     case Prim::Linspace: res = r.linear({0, 1}); break;  // linspace(ta, tb): linear in the bounds together
     case Prim::Uniform: res = r.linear({3, 4}); break;   // tmin + u (tmax - tmin): the same draws
 
+    // ---- reductions, selection and containers (issue 4)
+    case Prim::Prod: {
+      // sum over the axis of tx prod_{j != i} x_j, the factors as the reverse rule takes
+      // them (JAX's zero handling): with p the product of the nonzero x of the slice and z
+      // its count of zeros, z = 0: p / x_i; z = 1: p at the zero, 0 elsewhere; z >= 2: 0.
+      if (!has(0)) break;
+      Node* isz = C(Prim::Eq, {x[0], r.num(0.0)});
+      Node* safe = C(Prim::Where, {isz, r.num(1.0), x[0]});
+      Node* pnz = C(Prim::Prod, {safe, x[1], kTrue()});
+      Node* z = tsum(isz, x[1], kTrue());
+      Node* atZero = C(Prim::Where, {C(Prim::Eq, {z, r.integer(1)}), pnz, r.num(0.0)});
+      Node* elsewhere = C(Prim::Where, {C(Prim::Eq, {z, r.integer(0)}), div(pnz, safe), r.num(0.0)});
+      res = tsum(mul(t[0], C(Prim::Where, {isz, atZero, elsewhere})), x[1], x[2]);
+      break;
+    }
+    case Prim::Sort:  // tx through the sorting permutation (gathered)
+      if (has(0)) res = C(Prim::SortBwd, {t[0], x[0], x[1], kTrue()});
+      break;
+    case Prim::Topk: {  // (tx at the indices, zeros for the integer indices)
+      if (!has(0)) break;
+      Node* idx = C(Prim::TupleGetItem, {y, r.integer(1)});
+      res = C(Prim::MakeTuple, {C(Prim::TopkBwd, {t[0], x[0], idx, kTrue()}), C(Prim::TreeZerosLike, {idx})});
+      break;
+    }
+    case Prim::Einsum:  // linear in each operand: the sum over operands of einsum with that one's tangent
+      for (size_t k : r.from[1]) {
+        if (!r.inT[k]) continue;
+        std::vector<Node*> args{x[0]};
+        for (size_t j : r.from[1]) args.push_back(j == k ? r.inT[k] : r.node->inputs[j]);
+        res = plus(res, C(Prim::Einsum, args));
+      }
+      break;
+    case Prim::Sorted:  // the iterable's tangent in the result's order (__seq_bwd's sorted^T)
+      if (has(0))
+        res = C(Prim::SeqBwd, {t[0], C(Prim::MakeTuple, {x[0], C(Prim::MakeTuple, {x[0], y})}), r.m.constStr("sorted^T")});
+      break;
+    case Prim::Partial:  // ((t of the bound args...), {kw: t}): what __jvpcall hands to them (as Jvp.cpp)
+      if (has(1) || has(2)) res = C(Prim::MakeTuple, {has(1) ? t[1] : r.m.constNone(), has(2) ? t[2] : r.m.constNone()});
+      break;
+
     // ---- sequences made from iterables: the same on the tangent of the iterable
     case Prim::Enumerate: case Prim::Zip: case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed:
       res = r.linear({0});

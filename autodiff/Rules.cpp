@@ -243,13 +243,18 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
   switch (p) {
     // ---- arithmetic
     case Prim::Add: {  // c, c; concatenated sequences (known from the primal's abstract): c[:len(a)], c[len(a):]
-      auto seq = [](const Node* v) {
+      auto is = [](const Node* v, std::initializer_list<ir::AKind> ks) {
         const Node* o = v->jorigin ? v->jorigin : v;
-        return o->abs && (o->abs->kind == ir::AKind::List || o->abs->kind == ir::AKind::Tuple);
+        return o->abs && std::find(ks.begin(), ks.end(), o->abs->kind) != ks.end();
       };
+      auto seq = [&](const Node* v) { return is(v, {ir::AKind::List, ir::AKind::Tuple}); };
+      auto num = [&](const Node* v) { return is(v, {ir::AKind::Tensor, ir::AKind::Float, ir::AKind::Int, ir::AKind::Bool}); };
       if (seq(x[0]) || seq(x[1]))
         return {ub(c, x[0]), ub(C(Prim::GetItem, {c, C(Prim::MakeSlice, {C(Prim::Len, {x[0]}), r.none(), r.none()})}), x[1])};
-      return {ub(c, x[0]), ub(c, x[1])};
+      if (num(x[0]) || num(x[1])) return {ub(c, x[0]), ub(c, x[1])};
+      // Types unknown here (J of a graph J made): decided at run time. ub(c, a) also takes
+      // a sequence's first len(a) items.
+      return {ub(c, x[0]), C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr("concat@1")})};
     }
     case Prim::Sub: return {ub(c, x[0]), ub(neg(c), x[1])};          // c, -c
     case Prim::Mul: return {ub(mul(c, x[1]), x[0]), ub(mul(c, x[0]), x[1])};  // c*b, c*a

@@ -1044,6 +1044,21 @@ Value seqBwdTranspose(const Value& c, const Value& x, const std::string& kind) {
     return makeList(std::move(leaves));
   }
   if (kind == "dict") return Value::none();  // (not needed: dict's own rule hands c on)
+  if (kind == "concat@0" || kind == "concat@1") {
+    // orig: (a, b); c: operand i's ct -> the ct of a + b: c's items placed after a's (@1)
+    // or before b's (@0) when the operands were sequences; otherwise the transpose of
+    // unbroadcast, c broadcast back to like's shape.
+    const Value& a = seqItems(orig)[0];
+    const Value& opnd = seqItems(orig)[kind == "concat@1" ? 1 : 0];
+    if (isSeq(opnd)) {
+      std::vector<Value> out;
+      if (kind == "concat@1") out.assign(isSeq(a) ? seqItems(a).size() : 0, Value::none());
+      for (const Value& v : ctItems(c)) out.push_back(v);
+      if (kind == "concat@0" && isSeq(seqItems(orig)[1])) out.resize(out.size() + seqItems(seqItems(orig)[1]).size());
+      return like.is(VKind::Tuple) ? makeTuple(std::move(out)) : makeList(std::move(out));
+    }
+    return unbroadcast(ctAdd(c, zerosLike(like)), like);
+  }
   if (kind == "unpack") {  // orig: (x, star); like: one ct per target -> c's items regrouped so
     std::vector<Value> items = ctItems(c);
     int64_t n = isSeq(like) ? (int64_t)seqItems(like).size() : (int64_t)items.size();
@@ -1088,6 +1103,19 @@ Value prim_SeqBwd(CallContext&, Value* args) {
   if (kind.size() > 2 && kind.compare(kind.size() - 2, 2, "^T") == 0)
     return seqBwdTranspose(ct, x, kind.substr(0, kind.size() - 2));
   if (kind == "unpack") return unpackBwd(ct, seqItems(x)[0], seqItems(x)[1]);  // x: (x, star)
+  if (kind == "concat@0" || kind == "concat@1") {
+    // x: (a, b); ct of a + b, known only here to be a sequence's (split at len(a)) or a
+    // tensor's or number's (summed to the operand's shape).
+    const Value& a = seqItems(x)[0];
+    const Value& opnd = seqItems(x)[kind == "concat@1" ? 1 : 0];
+    if (isSeq(opnd) && isSeq(ct) && kind == "concat@1") {
+      size_t n = isSeq(a) ? seqItems(a).size() : 0;
+      const auto& c = seqItems(ct);
+      std::vector<Value> rest(c.begin() + (std::ptrdiff_t)std::min(n, c.size()), c.end());
+      return unbroadcast(makeList(std::move(rest)), opnd);
+    }
+    return unbroadcast(ct, opnd);
+  }
   if (kind == "tree_leaves") {  // x: the tree; ct: its leaves' cotangents, in order
     if (!isSeq(ct)) return Value::none();
     size_t at = 0;

@@ -291,6 +291,9 @@ const std::vector<Case>& cases() {
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([c0, c1], x, 'list')", {"N 3", "N 3", "N 2,3"}},
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([(0, c0), (1, c1)], x, 'enumerate')", {"N 3", "N 3", "N 2,3"}},
       {"__seq_bwd", "lambda c0, c1, x: __seq_bwd([c0, c1], x, 'reversed')", {"N 3", "N 3", "N 2,3"}},
+      // a + b's cotangent for b, known only at run time to be a sequence's (its last items) or a tensor's
+      {"__seq_bwd", "lambda c0, c1, c2, x: __seq_bwd([c0, c1, c2], ([x], [x * 2.0, x]), 'concat@1')", {"N 3", "N 3", "N 3", "N 3"}},
+      {"__seq_bwd", "lambda c, x, y: __seq_bwd(c, (x, y), 'concat@1')", {"N a,b", "N a,b", "N b"}},
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, False))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, True))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
       {"__nn_bwd", "lambda c, x, lo: __nn_bwd(c, 'clip', (x, lo, 0.4))", {"N a,b", "N a,b", "N b"}, false},
