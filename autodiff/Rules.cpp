@@ -257,7 +257,18 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {ub(c, x[0]), C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr("concat@1")})};
     }
     case Prim::Sub: return {ub(c, x[0]), ub(neg(c), x[1])};          // c, -c
-    case Prim::Mul: return {ub(mul(c, x[1]), x[0]), ub(mul(c, x[0]), x[1])};  // c*b, c*a
+    case Prim::Mul: {  // c*b, c*a; a sequence repeated n times (known from the abstract): the sum of its n copies' cts
+      auto seqAt = [&](int k) {
+        const Node* o = x[k]->jorigin ? x[k]->jorigin : x[k];
+        return o->abs && (o->abs->kind == ir::AKind::List || o->abs->kind == ir::AKind::Tuple);
+      };
+      for (int k = 0; k < 2; ++k)
+        if (seqAt(k)) {
+          Node* ct = C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr(k ? "repeat@1" : "repeat@0")});
+          return k ? std::vector<Node*>{nullptr, ct} : std::vector<Node*>{ct, nullptr};
+        }
+      return {ub(mul(c, x[1]), x[0]), ub(mul(c, x[0]), x[1])};
+    }
     case Prim::Div: return {ub(div(c, x[1]), x[0]), ub(neg(div(mul(c, y), x[1])), x[1])};  // c/b, -c*y/b
     case Prim::Neg: return {neg(c)};
     case Prim::Pos: return {c};

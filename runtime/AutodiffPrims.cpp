@@ -1044,6 +1044,12 @@ Value seqBwdTranspose(const Value& c, const Value& x, const std::string& kind) {
     return makeList(std::move(leaves));
   }
   if (kind == "dict") return Value::none();  // (not needed: dict's own rule hands c on)
+  if (kind == "repeat@0" || kind == "repeat@1") {  // c: the sequence's ct -> c repeated to like's length
+    std::vector<Value> items = ctItems(c), out;
+    size_t n = isSeq(like) ? seqItems(like).size() : 0;
+    for (size_t i = 0; i < n && !items.empty(); ++i) out.push_back(items[i % items.size()]);
+    return like.is(VKind::Tuple) ? makeTuple(std::move(out)) : makeList(std::move(out));
+  }
   if (kind == "concat@0" || kind == "concat@1") {
     // orig: (a, b); c: operand i's ct -> the ct of a + b: c's items placed after a's (@1)
     // or before b's (@0) when the operands were sequences; otherwise the transpose of
@@ -1115,6 +1121,17 @@ Value prim_SeqBwd(CallContext&, Value* args) {
       return unbroadcast(makeList(std::move(rest)), opnd);
     }
     return unbroadcast(ct, opnd);
+  }
+  if (kind == "repeat@0" || kind == "repeat@1") {
+    // x: (a, b), one of them a sequence s repeated n times: the ct of item i of s is the
+    // sum of the cts of items i, i + len(s), i + 2 len(s), ...
+    const Value& s = seqItems(x)[kind == "repeat@1" ? 1 : 0];
+    if (!isSeq(ct) || !isSeq(s)) return Value::none();
+    const auto& c = seqItems(ct);
+    size_t len = seqItems(s).size();
+    std::vector<Value> out(len);
+    for (size_t i = 0; i < c.size() && len > 0; ++i) out[i % len] = ctAdd(out[i % len], c[i]);
+    return itemsBack(std::move(out), s);
   }
   if (kind == "tree_leaves") {  // x: the tree; ct: its leaves' cotangents, in order
     if (!isSeq(ct)) return Value::none();
