@@ -105,6 +105,7 @@ class Cleaner {
       if (stats_.total() == before) break;
     }
     collectScope();
+    narrowLoopBwds();
     emptyOrphans();
     ir::computeFreeVars(scope_);
     return stats_;
@@ -689,6 +690,47 @@ class Cleaner {
     }
     repl_[n] = mapIn(callee->output);
     return body.size();
+  }
+
+  // ---------------------------------------------------------------- loop backward passes
+
+  // __scan_bwd / __while_bwd whose results are only read at constant indices get the mask
+  // of the indices read (`wanted`): the runtime then runs narrowed bprops (autodiff::
+  // narrowBprop), e.g. no cotangent of the data x fed as a layer loop's initial carry.
+  void narrowLoopBwds() {
+    std::unordered_map<const Node*, uint64_t> read;  // loop bwd node -> indices read (~0: any use)
+    auto use = [&](const Node* user, const Node* x, size_t pos) {
+      Prim p;
+      if (!primOf(x, &p) || (p != Prim::ScanBwd && p != Prim::WhileBwd)) return;
+      uint64_t& r = read[x];
+      bool indexed = user && pos == 1 && user->kwnames.empty() && user->inputs.size() == 3 &&
+                     isIntConst(user->inputs[2]) && user->inputs[2]->i >= 0 && user->inputs[2]->i < 3 &&
+                     (user->isPrimApply(Prim::CtIndex) || user->isPrimApply(Prim::TupleGetItem));
+      r |= indexed ? uint64_t(1) << user->inputs[2]->i : ~uint64_t(0);
+    };
+    for (Graph* g : scope_) {
+      for (Node* n : g->nodes) {
+        for (size_t k = 0; k < n->inputs.size(); ++k) use(n, n->inputs[k], k);
+        Prim p;
+        if (primOf(n, &p) && (p == Prim::ScanBwd || p == Prim::WhileBwd)) read.emplace(n, 0);
+      }
+      if (g->output) use(nullptr, g->output, 0);
+      for (Node* d : g->defaults)
+        if (d) use(nullptr, d, 0);
+    }
+    for (auto& [x, r] : read) {
+      Node* n = const_cast<Node*>(x);
+      if (!n->kwnames.empty() || n->inputs.size() < 3 || n->inputs.size() > 4) continue;
+      uint64_t wanted = r & 7;
+      if (n->inputs.size() == 4) {
+        if (!isIntConst(n->inputs[3])) continue;
+        wanted &= (uint64_t)n->inputs[3]->i;
+      }
+      if (wanted == 7) continue;
+      if (n->inputs.size() == 4 && (uint64_t)n->inputs[3]->i == wanted) continue;
+      n->inputs.resize(3);
+      n->inputs.push_back(m_.constInt((int64_t)wanted, n->loc));
+    }
   }
 
   // ---------------------------------------------------------------- DCE

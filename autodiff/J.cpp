@@ -412,6 +412,73 @@ class Builder {
 
 bool isJGraph(const Graph* g) { return g->madeByJ; }
 
+// The variants are kept among b's jvariants under keep | kNarrowed: J variants skip
+// parameters, and a bprop has one, so no J variant of b has that bit.
+constexpr uint64_t kNarrowed = uint64_t(1) << 63;
+
+Graph* narrowBprop(Graph* b, uint64_t keep) {
+  keep &= ~kNarrowed;
+  for (auto& [mask, v] : b->jvariants)
+    if (mask == (keep | kNarrowed)) return v;
+  Node* out = b->output;
+  Graph* v = nullptr;
+  auto ownsGraphs = [&] {
+    for (Node* n : b->nodes)
+      for (Node* in : n->inputs)
+        if (in->isGraphConst() && in->g != b && ir::isWithin(in->g, b)) return true;
+    return false;
+  };
+  // Whether every item keep drops is None already (then b is its own narrowing).
+  auto dropsNothing = [&] {
+    for (size_t k = 1; k < out->inputs.size(); ++k)
+      if (!(k - 1 < 64 && (keep >> (k - 1) & 1)) && !(out->inputs[k]->isConst() && out->inputs[k]->ckind == ir::ConstKind::None))
+        return false;
+    return true;
+  };
+  bool tuple = out && out->isApply() && out->graph == b && out->isPrimApply(Prim::MakeTuple) && out->kwnames.empty();
+  if (tuple && dropsNothing()) {
+    v = b;
+  } else if (tuple && !ownsGraphs()) {
+    // A copy of b (same parent: it reads b's free variables from the same closure) with
+    // the unwanted items None, pruned like J's bprops with skipped parameters.
+    Module& m = *b->module;
+    v = m.newGraph(b->name, b->parent, b->loc);
+    v->qualname = b->qualname;
+    v->isFunction = b->isFunction;
+    v->madeByJ = b->madeByJ;
+    std::unordered_map<const Node*, Node*> map;
+    for (Node* p : b->params) {
+      Node* q = m.newParam(v, p->name, p->loc);
+      q->abs = p->abs;
+      map[p] = q;
+    }
+    v->paramKinds = b->paramKinds;
+    v->defaults = b->defaults;
+    auto in = [&](Node* x) {
+      auto it = map.find(x);
+      return it != map.end() ? it->second : x;
+    };
+    for (Node* n : b->nodes) {
+      std::vector<Node*> ins;
+      for (Node* x : n->inputs) ins.push_back(in(x));
+      Node* c = m.newApply(v, std::move(ins), n->loc);
+      c->kwnames = n->kwnames;
+      c->name = n->name;
+      c->abs = n->abs;
+      c->jorigin = n->jorigin;
+      map[n] = c;
+    }
+    std::vector<Node*> items{m.constPrim(Prim::MakeTuple, out->loc)};
+    for (size_t k = 1; k < out->inputs.size(); ++k)
+      items.push_back(k - 1 < 64 && (keep >> (k - 1) & 1) ? in(out->inputs[k]) : m.constNone());
+    v->output = m.newApply(v, std::move(items), out->loc);
+    Builder::prune(v);
+    ir::computeFreeVars(std::vector<Graph*>{v});
+  }
+  b->jvariants.push_back({keep | kNarrowed, v});
+  return v;
+}
+
 Graph* jGraph(Graph* g, uint64_t skipParams) {
   if (!skipParams && g->jgraph) return g->jgraph;
   for (auto& [mask, jg] : g->jvariants)

@@ -34,6 +34,13 @@ namespace msl::autodiff {
 ir::Graph* jGraph(ir::Graph* g, uint64_t skipParams = 0);
 // Whether g was made by jGraph.
 bool isJGraph(const ir::Graph* g);
+// A variant of the backpropagator b (a graph returning a tuple of cotangents) whose item k
+// is None unless bit k of `keep` is set, without the nodes only the others needed; same
+// parent as b, free variables a subset of b's. Cached on b (among its jvariants). b itself
+// where the others are None already; nullptr where b cannot be narrowed (its output is
+// not a tuple made in b, or b owns nested graphs). The loop backward passes use it for
+// cotangents nobody reads (__scan_bwd's `wanted`).
+ir::Graph* narrowBprop(ir::Graph* b, uint64_t keep);
 
 // How a primitive is differentiated.
 enum class DiffKind : uint8_t {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <numeric>
 
+#include "autodiff/J.h"
 #include "ir/Diagnostics.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
@@ -1329,8 +1330,8 @@ Value prim_NNBwd(CallContext&, Value* args) {
 
 namespace {
 // One J call of a loop body: the new carry, whether to go on; pushes its bprop.
-bool jstep(CallContext& cx, const Value& body, std::vector<Value> args, Value& carry, std::vector<Value>& stack) {
-  Value r = cx.jcall(body, args.data(), args.size(), nullptr);
+bool jstep(CallContext& cx, const Value& body, Value* args, size_t nargs, Value& carry, std::vector<Value>& stack) {
+  Value r = cx.jcall(body, args, nargs, nullptr);
   const auto& out = seqItems(seqItems(r)[0]);
   stack.push_back(seqItems(r)[1]);
   carry = out[1];
@@ -1345,24 +1346,61 @@ Value prim_ScanJ(CallContext& cx, Value* args) {
   if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
   Value carry = args[2];
   std::vector<Value> stack;
-  for (int64_t i = 0; i < n; ++i)
-    if (!jstep(cx, args[0], {carry, iterItem(iterable, i)}, carry, stack)) break;
+  for (int64_t i = 0; i < n; ++i) {
+    Value a[2] = {carry, iterItem(iterable, i)};
+    if (!jstep(cx, args[0], a, 2, carry, stack)) break;
+  }
   return makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
 }
 
-// -> (ct of the body closure, ct of the iterable, ct of init).
+namespace {
+// An iteration's bprop returning only the cotangents in `keep` (bit k: item k of its
+// result), the others None: the same closure over a narrowed graph (autodiff::narrowBprop)
+// where it can be narrowed, bp itself otherwise.
+Value narrowed(const Value& bp, uint64_t keep, uint64_t all) {
+  if ((keep & all) == all || !bp.is(VKind::Closure)) return bp;
+  const ClosureObj* cl = bp.as<ClosureObj>();
+  ir::Graph* b = const_cast<ir::Graph*>(cl->graph);
+  ir::Graph* v = autodiff::narrowBprop(b, keep & all);
+  if (!v || v == b) return bp;
+  auto* nc = new ClosureObj();
+  Value out = Value::object(nc);
+  nc->graph = v;
+  nc->defaults = cl->defaults;
+  nc->jworld = cl->jworld;
+  nc->jinner = cl->jinner;
+  nc->captured.reserve(v->freeVars.size());
+  for (ir::Node* fv : v->freeVars) {
+    auto at = std::find(b->freeVars.begin(), b->freeVars.end(), fv);
+    nc->captured.push_back(at != b->freeVars.end() ? cl->captured[(size_t)(at - b->freeVars.begin())] : Value::undef());
+  }
+  return out;
+}
+
+uint64_t wantedArg(const Value& w) { return w.is(VKind::Int) ? (uint64_t)w.asInt() & 7 : 7; }
+}  // namespace
+
+// -> (ct of the body closure, ct of the iterable, ct of init); those whose bit in
+// `wanted` is clear are None and not computed: each body bprop returns (ct of the body,
+// ct of the carry, ct of the item), and the carry's at iteration 0 is init's.
 Value prim_ScanBwd(CallContext& cx, Value* args) {
   const auto& stack = seqItems(seqItems(args[0])[0]);
   const Value& iterable = seqItems(args[0])[1];
   Value ct = args[1], env;
+  uint64_t wanted = wantedArg(args[2]);
   std::vector<Value> items(stack.size());
   for (size_t i = stack.size(); i-- > 0;) {
-    Value cts = cx.call(stack[i], {makeTuple({Value::none(), ct})});
+    uint64_t keep = (wanted & 1) | 2 | (wanted & 2) << 1;
+    if (i == 0 && !(wanted & 4)) keep &= ~uint64_t(2);
+    Value cts = cx.call(narrowed(stack[i], keep, 7), {makeTuple({Value::none(), ct})});
     const auto& c = seqItems(cts);
     env = ctAdd(env, c[0]);
     ct = c[1];
     items[i] = c[2];
   }
+  if (!(wanted & 1)) env = Value::none();
+  if (!(wanted & 4)) ct = Value::none();
+  if (!(wanted & 2)) return makeTuple({env, Value::none(), ct});
   // The iterable's cotangent: one per item (zeros past a break).
   if (isSeq(iterable)) items.resize(seqItems(iterable).size());
   return makeTuple({env, itemsBack(std::move(items), iterable), ct});
@@ -1376,19 +1414,27 @@ Value prim_WhileJ(CallContext& cx, Value* args) {
     Value c = carry;
     Value r = cx.jcall(args[0], &c, 1, nullptr);
     if (!valueTruth(seqItems(r)[0])) break;
-    if (!jstep(cx, args[1], {carry}, carry, stack)) break;
+    Value b = carry;
+    if (!jstep(cx, args[1], &b, 1, carry, stack)) break;
   }
   return makeTuple({carry, makeList(std::move(stack))});
 }
 
+// -> (None, ct of the body closure, ct of init), `wanted` as for __scan_bwd; each body
+// bprop returns (ct of the body, ct of the carry).
 Value prim_WhileBwd(CallContext& cx, Value* args) {
   const auto& stack = seqItems(args[0]);
   Value ct = args[1], env;
+  uint64_t wanted = wantedArg(args[2]);
   for (size_t i = stack.size(); i-- > 0;) {
-    Value cts = cx.call(stack[i], {makeTuple({Value::none(), ct})});
+    uint64_t keep = (wanted & 2) >> 1 | 2;
+    if (i == 0 && !(wanted & 4)) keep &= ~uint64_t(2);
+    Value cts = cx.call(narrowed(stack[i], keep, 3), {makeTuple({Value::none(), ct})});
     env = ctAdd(env, seqItems(cts)[0]);
     ct = seqItems(cts)[1];
   }
+  if (!(wanted & 2)) env = Value::none();
+  if (!(wanted & 4)) ct = Value::none();
   return makeTuple({Value::none(), env, ct});
 }
 

@@ -730,6 +730,9 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
       }
       struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+      if (cl->jworld == world && nargs == npos && npos == g->params.size() &&
+          std::all_of(g->paramKinds.begin(), g->paramKinds.end(), [](ir::ParamKind k) { return k == ir::ParamKind::Positional; }))
+        return runGraph(g, cl, args);  // already differentiated, arguments one to one (a loop body's step)
       std::vector<Value> bound(g->params.size());
       auto plan = planBinding(graphSig(g), npos, kwnames);
       Value pv = planValue(plan, nargs);

@@ -7,6 +7,7 @@
 // are deleted normally and their data released by their own `release`.
 #include "runtime/Tensor.h"
 
+#include <malloc.h>
 #include <sys/sysinfo.h>
 
 #include <algorithm>
@@ -53,6 +54,21 @@ namespace {
 // pages only once. Small blocks go to malloc as before (no cost added).
 constexpr size_t kCacheMin = size_t(1) << 20;
 constexpr size_t kCacheLimit = size_t(512) << 20;
+
+// Blocks below kCacheMin come from malloc. Programs run on a thread of their own
+// (tools/msl/Driver.cpp), whose glibc arena gives freed memory at the top of its heap back
+// to the system (madvise) once it passes the trim threshold (128 KiB, adjusted as mmapped
+// blocks are freed): a 128x256 f32 activation freed and made again at every step then
+// costs a page fault per 4 KiB page, about a quarter of an MLP's gradient step. Fixed
+// thresholds instead: blocks from kCacheMin up come from mmap (and stay in the cache
+// above), and up to 64 MiB of free heap is kept.
+#if defined(__GLIBC__)
+[[maybe_unused]] const bool kMallocTuned = [] {
+  mallopt(M_MMAP_THRESHOLD, (int)kCacheMin);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  return true;
+}();
+#endif
 
 size_t sizeClass(size_t total) {
   if (total < kCacheMin) return total;
