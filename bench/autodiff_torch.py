@@ -1,5 +1,6 @@
 """PyTorch autograd on the programs of bench/autodiff.msl (same shapes, one thread)."""
 import sys
+import contextlib
 import time
 
 import torch
@@ -65,8 +66,19 @@ def loop_loss(p):
     return x
 
 
+only = sys.argv[2:4] if len(sys.argv) > 3 else None  # PROGRAM loss|vg: CPU ms per call (process time)
 for name, f, args in [("mlp", mlp_loss, (mlp, x, labels)), ("convnet", conv_loss, (conv, imgs, clabels)),
                       ("while_loop", loop_loss, ([torch.tensor(1.0)],))]:
+    if only is not None:
+        if only[0] == name:
+            g = f if only[1] == "loss" else value_and_grad(f)
+            with torch.no_grad() if only[1] == "loss" else contextlib.nullcontext():
+                g(*args)
+                t0 = time.process_time()
+                for _ in range(reps):
+                    g(*args)
+                print(f"cpu_ms {(time.process_time() - t0) / reps * 1000.0:.4f}")
+        continue
     with torch.no_grad():
         t_loss = timeit(f, *args)
     t_vg = timeit(value_and_grad(f), *args)

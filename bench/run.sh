@@ -8,6 +8,7 @@
 #   bench/run.sh autodiff      time of loss and of value_and_grad(loss) and their ratio
 #                              (MLP, conv net, data-dependent while loop) vs PyTorch
 #                              autograd, one thread each
+#   bench/run.sh autodiff-cpu  the same as CPU time per call (robust to a loaded machine)
 #   bench/run.sh train         training throughput (images/s) of the Fashion-MNIST MLP
 #                              (batch 128) and LeNet-5 (batch 64), Adam, vs PyTorch, one
 #                              thread each
@@ -97,6 +98,34 @@ case "$figure" in
         }
       }'
     ;;
+  autodiff-cpu)
+    # The same figures as CPU time per call, which a loaded machine does not inflate: msl's
+    # by perf stat (task-clock of REPS calls minus that of none), PyTorch's by
+    # time.process_time in the process. Median of REPS_OUTER runs, alternating.
+    N=${N:-200}
+    cpu_msl() {  # program mode reps -> task-clock ms
+      MSL_NUM_THREADS=1 taskset -c 0 perf stat -x, -e task-clock "$MSL" run autodiff.msl "$3" "$1" "$2" 2>&1 >/dev/null |
+        awk -F, '/task-clock/ {print $1}'
+    }
+    printf '%-12s %10s %10s %7s %10s %10s %7s %12s\n' program "msl loss" "msl v&g" ratio "torch loss" "torch v&g" ratio "v&g torch/msl"
+    for prog in mlp convnet while_loop; do
+      n=$N; [ "$prog" = while_loop ] && n=$((N * 5))
+      declare -A v=()
+      for mode in loss vg; do
+        ms=() ts=()
+        for i in $(seq "${REPS_OUTER:-3}"); do
+          a=$(cpu_msl "$prog" "$mode" "$n"); b=$(cpu_msl "$prog" "$mode" 0)
+          ms+=("$(awk -v a="$a" -v b="$b" -v n="$n" 'BEGIN {printf "%.4f", (a - b) / n}')")
+          ts+=("$(taskset -c 0 "$PY" autodiff_torch.py "$n" "$prog" "$mode" | awk '/cpu_ms/ {print $2}')")
+        done
+        v[msl_$mode]=$(printf '%s\n' "${ms[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+        v[torch_$mode]=$(printf '%s\n' "${ts[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+      done
+      awk -v p="$prog" -v ml="${v[msl_loss]}" -v mv="${v[msl_vg]}" -v tl="${v[torch_loss]}" -v tv="${v[torch_vg]}" \
+        'BEGIN {printf "%-12s %8.3fms %8.3fms %7.2f %8.3fms %8.3fms %7.2f %12.2f\n", p, ml, mv, mv / ml, tl, tv, tv / tl, tv / mv}'
+      unset v
+    done
+    ;;
   train)
     # Images/s of a training step (data, value_and_grad, Adam) on synthetic images: the MLP at
     # batch 128 and LeNet-5 at batch 64 (issue 5's figures).
@@ -160,5 +189,5 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"; }
     printf '%-40s %8s %8s %8s\n' figure msl torch msl/torch
     printf '%-40s %6s MB %5s MB %8.2f\n' "MLP training, 1 epoch, peak RSS" "$m" "$t" "$(awk -v a="$m" -v b="$t" 'BEGIN {print a / b}')"
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, train, tta, rss)"; exit 1 ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, autodiff-cpu, train, tta, rss)"; exit 1 ;;
 esac
