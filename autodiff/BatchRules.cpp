@@ -569,6 +569,7 @@ BatchKind batchKind(Prim p) {
     case Prim::LoopJBprop: case Prim::TileBwd: case Prim::PadBwd:
     case Prim::SplitBwd: case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
     case Prim::WhileJvp: case Prim::MaxPoolJvp: case Prim::TreeMapJ: case Prim::TreeMapBwd:
+    case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
     case Prim::JvpOfJ:
     case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip:
     case Prim::StrStartswith: case Prim::StrEndswith: case Prim::StrReplace: case Prim::StrFormat:

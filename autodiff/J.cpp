@@ -82,6 +82,8 @@ Prim secondOrder(Prim p) {
     case Prim::ScanBwd: return Prim::ScanBwdJ;
     case Prim::WhileJ: return Prim::WhileJJ;
     case Prim::WhileBwd: return Prim::WhileBwdJ;
+    case Prim::TreeMapJ: return Prim::TreeMapJJ;
+    case Prim::TreeMapBwd: return Prim::TreeMapBwdJ;
     default: return p;
   }
 }
@@ -96,9 +98,8 @@ std::string whatOf(Prim p) {
     case Prim::GradCall: case Prim::VjpCall:
       return "differentiating a function that differentiates (higher-order derivatives)";
     case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
-    case Prim::WhileBwdJ: case Prim::LoopJBprop:
+    case Prim::WhileBwdJ: case Prim::LoopJBprop: case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
       return "third-order derivatives";
-    case Prim::TreeMapJ: case Prim::TreeMapBwd: return "second-order derivatives through tree_map";
     default: return std::string("differentiating '") + primName(p) + "'";
   }
 }

@@ -351,7 +351,7 @@ class Builder {
       case Prim::GradCall: case Prim::VjpCall: case Prim::Jvp: case Prim::JvpCall: case Prim::JacobianCall:
         return "jvp of a function that differentiates (higher-order derivatives)";
       case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
-      case Prim::WhileBwdJ: case Prim::LoopJBprop:
+      case Prim::WhileBwdJ: case Prim::LoopJBprop: case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
         return "jvp of a second derivative (third-order derivatives)";
       case Prim::TreeMapJ: case Prim::TreeMapBwd: return "jvp of a gradient through tree_map";
       default: return std::string("jvp of '") + primName(p) + "'";

@@ -2310,7 +2310,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp: case Prim::WhileJvp: case Prim::MaxPoolJvp:
     case Prim::JvpOfJ:
     case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd: case Prim::TopkBwd: case Prim::SplitBwd:
-    case Prim::TreeMapJ: case Prim::TreeMapBwd:
+    case Prim::TreeMapJ: case Prim::TreeMapBwd: case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:

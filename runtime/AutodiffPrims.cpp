@@ -1517,11 +1517,16 @@ Value prim_WhileBwdJ(CallContext& cx, Value* args) {
   return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("while_bwd"), makeList(std::move(bprops)), Value::none()})});
 }
 
+// The tree_map kinds of __loop_j_bprop (below, with __tree_map_jj).
+Value treeMapJBprop(CallContext& cx, const std::string& kind, const std::vector<Value>& bprops, const Value& info,
+                    const Value& ct);
+
 // __loop_j_bprop(kind, bprops, iterable, ct): the cotangents of the loop primitive's
 // inputs, running the iterations' bprops in the reverse of the order they ran.
 Value prim_LoopJBprop(CallContext& cx, Value* args) {
   const std::string& kind = args[0].as<StrObj>()->s;
   const auto& bprops = seqItems(args[1]);
+  if (kind == "tree_map" || kind == "tree_map_bwd") return treeMapJBprop(cx, kind, bprops, args[2], args[3]);
   const Value &iterable = args[2], &ct = args[3];
   size_t n = bprops.size();
   if (kind == "scan" || kind == "while") {
@@ -1582,54 +1587,87 @@ class JLeafCalls : public CallContext {
   CallContext& base_;
 };
 
-// Runs the k-th bprop on the last leaf (the output's cotangent): the backward walk. Each
-// leaf position gets the tuple of its arguments' cotangents; f's own ones are summed.
-class BpropLeafCalls : public CallContext {
- public:
-  BpropLeafCalls(CallContext& base, const std::vector<Value>& bprops) : base_(base), bprops_(bprops) {}
-  Value call(const Value&, std::vector<Value> args, std::vector<std::pair<std::string, Value>>) override {
-    const Value& bprop = bprops_.at(next_++);
-    Value c = args.back();
-    if (c.isNone() || !hasFloatLeaf(c)) return makeTuple(std::vector<Value>(args.size() - 1));
-    Value cts = base_.call(bprop, {c});
-    const auto& v = seqItems(cts);
-    env = ctAdd(env, v[0]);
-    return makeTuple(std::vector<Value>(v.begin() + 1, v.end()));
+// The parts of v (a cotangent, None for zero) at the leaf positions of `shape`, in the
+// order of the walk; a part may be a whole subtree (f's result at that leaf).
+void leafParts(const Value& shape, const Value& v, std::vector<Value>& out) {
+  switch (shape.kind()) {
+    case VKind::None: return;
+    case VKind::Tuple:
+    case VKind::List:
+      for (size_t i = 0; i < seqItems(shape).size(); ++i) leafParts(seqItems(shape)[i], item(v, i), out);
+      return;
+    case VKind::Dict:
+      for (const auto& [key, x] : shape.as<DictObj>()->entries) {
+        const Value* p = v.is(VKind::Dict) ? v.as<DictObj>()->find(key) : nullptr;
+        leafParts(x, p ? *p : Value::none(), out);
+      }
+      return;
+    case VKind::Record:
+      for (size_t i = 0; i < shape.as<RecordObj>()->fields.size(); ++i) {
+        bool rec = v.is(VKind::Record) && i < v.as<RecordObj>()->fields.size();
+        leafParts(shape.as<RecordObj>()->fields[i], rec ? v.as<RecordObj>()->fields[i] : Value::none(), out);
+      }
+      return;
+    default: out.push_back(v);
   }
-  const std::vector<std::string>& argv() const override { return base_.argv(); }
-  Value env;
+}
 
- private:
-  CallContext& base_;
-  const std::vector<Value>& bprops_;
-  size_t next_ = 0;
-};
-
-// Item k of the tuples at the leaf positions of `shape` (a tree of tuples -> a tree).
-Value pickAt(const Value& shape, const Value& r, size_t k) {
+// A tree of shape's structure holding parts[i] at its i-th leaf position.
+Value fromParts(const Value& shape, const std::vector<Value>& parts, size_t& i) {
   switch (shape.kind()) {
     case VKind::None: return Value::none();
     case VKind::Tuple:
     case VKind::List: {
       std::vector<Value> out;
-      for (size_t i = 0; i < seqItems(shape).size(); ++i) out.push_back(pickAt(seqItems(shape)[i], seqItems(r)[i], k));
+      for (const Value& x : seqItems(shape)) out.push_back(fromParts(x, parts, i));
       return shape.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
     }
     case VKind::Dict: {
       Value d = makeDict();
-      for (const auto& [key, v] : shape.as<DictObj>()->entries) d.as<DictObj>()->set(key, pickAt(v, *r.as<DictObj>()->find(key), k));
+      for (const auto& [key, x] : shape.as<DictObj>()->entries) d.as<DictObj>()->set(key, fromParts(x, parts, i));
       return d;
     }
     case VKind::Record: {
       auto* o = new RecordObj();
       Value ov = Value::object(o);
       o->cls = shape.as<RecordObj>()->cls;
-      for (size_t i = 0; i < shape.as<RecordObj>()->fields.size(); ++i)
-        o->fields.push_back(pickAt(shape.as<RecordObj>()->fields[i], r.as<RecordObj>()->fields[i], k));
+      for (const Value& x : shape.as<RecordObj>()->fields) o->fields.push_back(fromParts(x, parts, i));
       return ov;
     }
-    default: return k < seqItems(r).size() ? seqItems(r)[k] : Value::none();
+    default: return i < parts.size() ? parts[i++] : Value::none();
   }
+}
+
+Value fromParts(const Value& shape, const std::vector<Value>& parts) {
+  size_t i = 0;
+  return fromParts(shape, parts, i);
+}
+
+// The backward walk of tree_map (first and second order): leaf i's bprop gets the part of
+// ct at leaf i (zeros where None, shaped as f's result there, which may be a subtree):
+// call(i, bprop, c) gives (ct_f, ct per argument). -> (ct_f, ct_tree, ct_rest...).
+template <class Call>
+Value treeMapBackward(const Value& stack, const Value& ct, Call call) {
+  const auto& st = seqItems(stack);
+  const Value &tree = st[1], &rest = st[2], &out = st[3];
+  size_t nrest = seqItems(rest).size();
+  if (ct.isNone()) return makeTuple(std::vector<Value>(nrest + 2));
+  const auto& bprops = seqItems(st[0]);
+  std::vector<Value> cts, outs;
+  leafParts(tree, ct, cts);
+  leafParts(tree, out, outs);
+  Value env;
+  std::vector<std::vector<Value>> argCts(nrest + 1, std::vector<Value>(bprops.size()));
+  for (size_t i = 0; i < bprops.size() && i < outs.size(); ++i) {
+    Value c = materialize(i < cts.size() ? cts[i] : Value::none(), outs[i]);
+    if (!hasFloatLeaf(c)) continue;
+    Value r = call(i, bprops[i], c);
+    env = ctAdd(env, item(r, 0));
+    for (size_t k = 0; k <= nrest; ++k) argCts[k][i] = item(r, k + 1);
+  }
+  std::vector<Value> res{env};
+  for (size_t k = 0; k <= nrest; ++k) res.push_back(fromParts(tree, argCts[k]));
+  return makeTuple(std::move(res));
 }
 }  // namespace
 
@@ -1640,21 +1678,95 @@ Value prim_TreeMapJ(CallContext& cx, Value* args) {
   return makeTuple({out, makeTuple({makeList(std::move(calls.bprops)), args[1], args[2], out})});
 }
 
-// -> (ct_f, ct_tree, ct_rest...): the walk again over (tree, rest..., ct), ct given
-// zeros where None so that it has the result's structure.
+// -> (ct_f, ct_tree, ct_rest...).
 Value prim_TreeMapBwd(CallContext& cx, Value* args) {
-  const auto& st = seqItems(args[0]);
-  const Value &tree = st[1], &rest = st[2], &out = st[3];
-  size_t nrest = seqItems(rest).size();
-  if (args[1].isNone()) return makeTuple(std::vector<Value>(nrest + 2));
-  std::vector<Value> more(seqItems(rest).begin(), seqItems(rest).end());
-  more.push_back(materialize(args[1], out));
-  BpropLeafCalls calls(cx, seqItems(st[0]));
-  Value walk[3] = {Value::none(), tree, makeTuple(std::move(more))};
-  Value r = prim_TreeMap(calls, walk);
-  std::vector<Value> cts{calls.env};
-  for (size_t k = 0; k <= nrest; ++k) cts.push_back(pickAt(tree, r, k));
-  return makeTuple(std::move(cts));
+  return treeMapBackward(args[0], args[1], [&](size_t, const Value& bprop, const Value& c) { return cx.call(bprop, {c}); });
 }
 
+// ------------------------------------------------------------------ tree_map, second order
+// __tree_map_j and __tree_map_bwd, run by differentiated code, differentiated once more
+// (as the loops above): the same walk, each leaf's call made under J (outer), its bprop
+// kept; the result comes with __loop_j_bprop("tree_map" / "tree_map_bwd", bprops, info).
+
+namespace {
+// The forward walk of __tree_map_jj: f's J (inner) called under J (outer) at each leaf.
+class JJLeafCalls : public CallContext {
+ public:
+  explicit JJLeafCalls(CallContext& base) : base_(base) {}
+  Value call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>>) override {
+    Value r = base_.jcallOuter(fn, args.data(), args.size(), nullptr, 0, base_.jinnerWorld());
+    const Value& primal = seqItems(r)[0];  // (out, bprop of f at this leaf)
+    stack.push_back(seqItems(primal)[1]);
+    bprops.push_back(seqItems(r)[1]);
+    return seqItems(primal)[0];
+  }
+  const std::vector<std::string>& argv() const override { return base_.argv(); }
+  std::vector<Value> stack, bprops;
+
+ private:
+  CallContext& base_;
+};
+
+}  // namespace
+
+Value prim_TreeMapJJ(CallContext& cx, Value* args) {
+  JJLeafCalls calls(cx);
+  Value out = prim_TreeMap(calls, args);
+  Value primal = makeTuple({out, makeTuple({makeList(std::move(calls.stack)), args[1], args[2], out})});
+  Value info = makeTuple({args[1], args[2]});
+  return makeTuple({primal, partialOf(Prim::LoopJBprop, {makeStr("tree_map"), makeList(std::move(calls.bprops)), info})});
+}
+
+Value prim_TreeMapBwdJ(CallContext& cx, Value* args) {
+  // Each leaf's bprop called under J; None where no call is made (a zero cotangent).
+  std::vector<Value> bprops(seqItems(item(args[0], 0)).size());
+  Value out = treeMapBackward(args[0], args[1], [&](size_t i, const Value& bprop, const Value& c) {
+    Value a = c;
+    Value r = cx.jcall(bprop, &a, 1, nullptr);
+    bprops[i] = seqItems(r)[1];
+    return seqItems(r)[0];
+  });
+  Value info = makeTuple({item(args[0], 1), item(args[0], 2)});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("tree_map_bwd"), makeList(std::move(bprops)), info})});
+}
+
+// __loop_j_bprop's tree_map kinds; info = (tree, rest trees). Leaves are independent
+// calls, so the order of the bprops does not matter.
+Value treeMapJBprop(CallContext& cx, const std::string& kind, const std::vector<Value>& bprops, const Value& info,
+                    const Value& ct) {
+  const Value &tree = item(info, 0), &rest = item(info, 1);
+  size_t nrest = seqItems(rest).size(), n = bprops.size();
+  if (kind == "tree_map") {
+    // ct of (out, (stack, tree, rest, out)): leaf i's bprop gets (ct of its out, ct of its bprop).
+    std::vector<Value> ctOut;
+    leafParts(tree, item(ct, 0), ctOut);
+    Value ctStack = item(item(ct, 1), 0), env;
+    std::vector<std::vector<Value>> argCts(nrest + 1, std::vector<Value>(n));
+    for (size_t i = 0; i < n; ++i) {
+      Value co = i < ctOut.size() ? ctOut[i] : Value::none(), cb = item(ctStack, i);
+      if (co.isNone() && cb.isNone()) continue;
+      Value cts = cx.call(bprops[i], {makeTuple({co, cb})});
+      env = ctAdd(env, item(cts, 0));
+      for (size_t k = 0; k <= nrest; ++k) argCts[k][i] = item(cts, k + 1);
+    }
+    std::vector<Value> res{env};
+    for (size_t k = 0; k <= nrest; ++k) res.push_back(fromParts(tree, argCts[k]));
+    return makeTuple(std::move(res));
+  }
+  // tree_map_bwd: ct of (ct_f, ct_tree, ct_rest...); leaf i's bprop gets (ct of ct_f, the
+  // parts of the others at leaf i) and gives (ct of its stack entry, ct of its ct).
+  std::vector<std::vector<Value>> parts(nrest + 1);
+  for (size_t k = 0; k <= nrest; ++k) leafParts(tree, item(ct, k + 1), parts[k]);
+  std::vector<Value> stackCt(n), ctCt(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (bprops[i].isNone()) continue;
+    std::vector<Value> d{item(ct, 0)};
+    for (size_t k = 0; k <= nrest; ++k) d.push_back(i < parts[k].size() ? parts[k][i] : Value::none());
+    Value cts = cx.call(bprops[i], {makeTuple(std::move(d))});
+    stackCt[i] = item(cts, 0);
+    ctCt[i] = item(cts, 1);
+  }
+  return makeTuple({makeTuple({makeList(std::move(stackCt)), Value::none(), Value::none(), Value::none()}),
+                    fromParts(tree, ctCt)});
+}
 }  // namespace msl

@@ -32,7 +32,7 @@ const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::Vj
 const std::set<Prim> kRunUnderJvp = {Prim::JCall, Prim::JEnter, Prim::ScanJ, Prim::ScanBwd, Prim::WhileJ, Prim::WhileBwd};
 // Their versions under J (second-order code): jvp of them is a third-order derivative.
 const std::set<Prim> kThirdOrder = {Prim::JCallJ, Prim::JEnterJ, Prim::ScanJJ, Prim::ScanBwdJ, Prim::WhileJJ, Prim::WhileBwdJ,
-                                    Prim::LoopJBprop};
+                                    Prim::LoopJBprop, Prim::TreeMapJJ, Prim::TreeMapBwdJ};
 
 // A call of p with one parameter node per declared parameter, its forward rule applied.
 bool ruleGives(ir::Module& m, Prim p, bool onlyFirst, std::string* why) {

@@ -22,7 +22,7 @@ const std::set<std::string> kPending = {
     "call_ex", "method_update", "list_append_local",
     "grad_call", "vjp_call", "__jsite_bprop", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j",
     "__loop_j_bprop", "custom_vjp_call", "custom_vjp_bprop", "__tree_map_j", "__tree_map_bwd", "jacobian_call",
-    "__jenter_j", "__jcall_j",
+    "__jenter_j", "__jcall_j", "__tree_map_jj", "__tree_map_bwd_j",
     "jvp", "__jvpcall", "__scan_jvp", "__while_jvp", "__jvp_of_j",
     "vmap_call", "__vmapcall", "__vmap_loop",
     "take_into",  // data loading (stdlib/data.msl) is not differentiated: reported if it is

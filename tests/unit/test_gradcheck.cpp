@@ -37,7 +37,6 @@ constexpr bool kSecondOrder = true;
 // Smooth primitives whose second-order check does not pass yet, and why (issue 4): each
 // is reported as not supported yet.
 const std::set<std::string> kSecondOrderPending = {
-    "tree_map",                              // __tree_map_j / __tree_map_bwd have no version under J
     "grad", "value_and_grad", "__vjp_make",  // their second order is a third-order derivative
 };
 
