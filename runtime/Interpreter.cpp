@@ -1,4 +1,5 @@
 #include "runtime/Interpreter.h"
+#include "runtime/MethodParts.h"
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
@@ -774,14 +775,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
     case VKind::Record: {
       // A method called with its receiver first; the receiver's cotangent is the callee's.
       Value func, self = fn;
-      if (fn.is(VKind::BoundMethod)) {
-        func = fn.as<BoundMethodObj>()->func;
-        self = fn.as<BoundMethodObj>()->self;
-      } else {
-        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
-        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
-        func = *m;
-      }
+      methodParts(fn, &func, &self);
       std::vector<Value> a{self};
       for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
       Value r = jcall(func, a.data(), npos + 1, kwnames, 0, world);
@@ -865,14 +859,7 @@ Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const s
     case VKind::BoundMethod:
     case VKind::Record: {
       Value func, self = fn;
-      if (fn.is(VKind::BoundMethod)) {
-        func = fn.as<BoundMethodObj>()->func;
-        self = fn.as<BoundMethodObj>()->self;
-      } else {
-        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
-        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
-        func = *m;
-      }
+      methodParts(fn, &func, &self);
       std::vector<Value> a{self};
       for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
       return jjSite(jcallOuter(func, a.data(), npos + 1, kwnames, 0, inner), makeStr("method"));

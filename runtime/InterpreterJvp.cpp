@@ -29,6 +29,7 @@
 #include "ir/Diagnostics.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Interpreter.h"
+#include "runtime/MethodParts.h"
 #include "runtime/JvpRuntime.h"
 
 namespace msl {
@@ -249,14 +250,7 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       // The method's function with the receiver first; the receiver's tangent is t_fn (or,
       // for a method read from a tangent record, that bound method's receiver).
       Value func, self = fn, tself = tfn;
-      if (fn.is(VKind::BoundMethod)) {
-        func = fn.as<BoundMethodObj>()->func;
-        self = fn.as<BoundMethodObj>()->self;
-      } else {
-        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
-        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
-        func = *m;
-      }
+      methodParts(fn, &func, &self);
       if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
       std::vector<Value> a{self}, t{tself};
       for (size_t i = 0; i < nargs; ++i) {
@@ -427,14 +421,7 @@ Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Valu
     case VKind::Record: {
       // The method's function with the receiver first; the receiver's cotangent is the callee's.
       Value func, self = fn, tself = tfn;
-      if (fn.is(VKind::BoundMethod)) {
-        func = fn.as<BoundMethodObj>()->func;
-        self = fn.as<BoundMethodObj>()->self;
-      } else {
-        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
-        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
-        func = *m;
-      }
+      methodParts(fn, &func, &self);
       if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
       std::vector<Value> a{self}, t{tself};
       for (size_t i = 0; i < nargs; ++i) {

@@ -16,6 +16,7 @@
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
+#include "runtime/MethodParts.h"
 #include "runtime/Kernels.h"
 #include "runtime/PrimImpl.h"
 #include "runtime/TensorValues.h"
@@ -486,14 +487,7 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
     case VKind::Record: {
       // A method called with its receiver first; the receiver is batched when fn is.
       Value func, self = fn;
-      if (fn.is(VKind::BoundMethod)) {
-        func = fn.as<BoundMethodObj>()->func;
-        self = fn.as<BoundMethodObj>()->self;
-      } else {
-        const Value* m = fn.as<RecordObj>()->classObj()->method("__call__");
-        if (!m) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(fn)});
-        func = *m;
-      }
+      methodParts(fn, &func, &self);
       std::vector<Value> a{self};
       std::vector<bool> m{false, !mask.empty() && mask[0]};
       for (size_t i = 0; i < nargs; ++i) {
