@@ -16,6 +16,10 @@
 #include <type_traits>
 #include <unordered_map>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "ir/Diagnostics.h"
 #include "runtime/Dnnl.h"
 
@@ -202,6 +206,40 @@ Tensor pool2d(const Tensor& x, bool isMax, const Window2d& win, const char* fn) 
             py[(p * OH + oh) * OW + ow] = m;
           }
     };
+#if defined(__SSE2__)
+    if (win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2) {
+      // 2x2 at stride 2, four windows at a time: the same comparisons in the same order
+      // (cmpgt is false on NaN; cmpunord(v, v) tests v for NaN), then the scalar tail.
+      const float* px = xc.ptr<float>();
+      float* py = y.ptr<float>();
+      auto take = [](__m128 v, __m128 m) {
+        __m128 t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v));
+        return _mm_or_ps(_mm_and_ps(t, v), _mm_andnot_ps(t, m));
+      };
+      for (int64_t p = 0; p < planes; ++p)
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const float *r0 = px + (p * H + 2 * oh) * W, *r1 = r0 + W;
+          float* out = py + (p * OH + oh) * OW;
+          int64_t ow = 0;
+          for (; ow + 4 <= OW; ow += 4) {
+            __m128 x0 = _mm_loadu_ps(r0 + 2 * ow), x1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+            __m128 y0 = _mm_loadu_ps(r1 + 2 * ow), y1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+            __m128 m = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(2, 0, 2, 0));
+            m = take(_mm_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 1, 3, 1)), m);
+            m = take(_mm_shuffle_ps(y0, y1, _MM_SHUFFLE(2, 0, 2, 0)), m);
+            m = take(_mm_shuffle_ps(y0, y1, _MM_SHUFFLE(3, 1, 3, 1)), m);
+            _mm_storeu_ps(out + ow, m);
+          }
+          for (; ow < OW; ++ow) {
+            const float* w0 = r0 + 2 * ow;
+            float m = w0[0];
+            for (float v : {w0[1], w0[W], w0[W + 1]}) m = selectF32(poolTakes(v, m), v, m);
+            out[ow] = m;
+          }
+        }
+      return y;
+    }
+#endif
     if (win.kh == 2 && win.kw == 2) run(std::integral_constant<int, 2>(), std::integral_constant<int, 2>());
     else run(win.kh, win.kw);
     return y;

@@ -12,6 +12,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 #include "ir/Diagnostics.h"
 #include "runtime/Dnnl.h"
 #include "runtime/KernelsNN.h"
@@ -119,12 +123,120 @@ void convBackwardF32(const float* dy, const float* x, const float* w, float* out
     it->second.weights.run({const_cast<float*>(dy), const_cast<float*>(x), out});
 }
 
+// convBackwardDataFewChannels at stride 1: dx[n, c, h, x] = sum over o, i, j (in that
+// order) of dy[n, o, h + ph - i, x + pw - j] w[o, c, i, j], the taps outside dy skipped.
+// Each image's dy is copied into rows padded with zeros on both sides, so that a strip of
+// kStrip output columns reads every tap as one unaligned run, accumulated in registers.
+// The padding adds 0 * w (+-0) to sums that start at +0 and so are never -0: the same bits
+// as skipping those taps, for finite weights (the caller checks). Separate multiply and
+// add (no FMA, as the rest of the build: -ffp-contract=off): the AVX2 and the portable
+// strip give identical bits, so results do not depend on the CPU either.
+constexpr int64_t kStrip = 32;
+
+// out[0, kStrip) = sum_k base[off[k] + l] * wt[k], in k order.
+void stripPortable(const float* base, const int64_t* off, const float* wt, int64_t n, float* out) {
+  float acc[kStrip] = {};
+  for (int64_t k = 0; k < n; ++k) {
+    const float* __restrict s = base + off[k];
+    float wv = wt[k];
+    for (int64_t l = 0; l < kStrip; ++l) acc[l] += s[l] * wv;
+  }
+  std::memcpy(out, acc, sizeof(acc));
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define MSL_STRIP_AVX2 1
+__attribute__((target("avx2"))) void stripAvx2(const float* base, const int64_t* off, const float* wt, int64_t n,
+                                               float* out) {
+  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+  for (int64_t k = 0; k < n; ++k) {
+    const float* s = base + off[k];
+    __m256 wv = _mm256_set1_ps(wt[k]);
+    a0 = _mm256_add_ps(a0, _mm256_mul_ps(_mm256_loadu_ps(s), wv));
+    a1 = _mm256_add_ps(a1, _mm256_mul_ps(_mm256_loadu_ps(s + 8), wv));
+    a2 = _mm256_add_ps(a2, _mm256_mul_ps(_mm256_loadu_ps(s + 16), wv));
+    a3 = _mm256_add_ps(a3, _mm256_mul_ps(_mm256_loadu_ps(s + 24), wv));
+  }
+  _mm256_storeu_ps(out, a0);
+  _mm256_storeu_ps(out + 8, a1);
+  _mm256_storeu_ps(out + 16, a2);
+  _mm256_storeu_ps(out + 24, a3);
+}
+#endif
+
+void convBackwardDataStride1(const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H, int64_t W,
+                             int64_t O, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t ph, int64_t pw) {
+  using Strip = void (*)(const float*, const int64_t*, const float*, int64_t, float*);
+  Strip strip = stripPortable;
+#ifdef MSL_STRIP_AVX2
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) strip = stripAvx2;
+#endif
+  int64_t strips = (W + kStrip - 1) / kStrip;
+  // Padded row: dy's column ow at ow + KW - 1; output column x's tap j reads x + pw - j
+  // (pw >= 0), in [0, strips * kStrip + pw + KW - 1). Padding wider than the kernel makes
+  // dy's row the longer.
+  int64_t lead = KW - 1, L = std::max(strips * kStrip + pw + KW - 1, lead + OW);
+  // The taps of each input row (c, h), in the order o, i, j: the same for every image.
+  int64_t T = O * KH * KW;
+  std::vector<int64_t> off((size_t)(C * H * T)), count((size_t)(C * H));
+  std::vector<float> wt((size_t)(C * H * T));
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t h = 0; h < H; ++h) {
+      int64_t base = (c * H + h) * T, k = 0;
+      for (int64_t o = 0; o < O; ++o)
+        for (int64_t i = 0; i < KH; ++i) {
+          int64_t oh = h + ph - i;
+          if (oh < 0 || oh >= OH) continue;
+          for (int64_t j = 0; j < KW; ++j, ++k) {
+            off[(size_t)(base + k)] = (o * OH + oh) * L + lead + pw - j;
+            wt[(size_t)(base + k)] = w[((o * C + c) * KH + i) * KW + j];
+          }
+        }
+      count[(size_t)(c * H + h)] = k;
+    }
+  parallelFor(N, 1, [&](int64_t n0, int64_t n1) {
+    std::vector<float> pad((size_t)(O * OH * L), 0.0f);
+    float tmp[kStrip];
+    for (int64_t n = n0; n < n1; ++n) {
+      for (int64_t r = 0; r < O * OH; ++r)
+        std::memcpy(pad.data() + r * L + lead, dy + (n * O * OH + r) * OW, (size_t)OW * sizeof(float));
+      for (int64_t ch = 0; ch < C * H; ++ch) {
+        const int64_t* offs = off.data() + ch * T;
+        const float* wts = wt.data() + ch * T;
+        int64_t k = count[(size_t)ch];
+        float* row = dx + (n * C * H + ch) * W;
+        for (int64_t x0 = 0; x0 < W; x0 += kStrip) {
+          if (W - x0 >= kStrip) {
+            strip(pad.data() + x0, offs, wts, k, row + x0);
+          } else {
+            strip(pad.data() + x0, offs, wts, k, tmp);
+            std::memcpy(row + x0, tmp, (size_t)(W - x0) * sizeof(float));
+          }
+        }
+      }
+    }
+  }, N * C * H * W * O * KH * KW);
+}
+
+// Whether p[0, n) holds no inf or NaN.
+bool allFinite(const float* p, int64_t n) {
+  uint32_t bad = 0;  // an exponent of all ones: inf or NaN (integers, so it vectorises)
+  for (int64_t k = 0; k < n; ++k) {
+    uint32_t u;
+    std::memcpy(&u, p + k, 4);
+    bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
+  }
+  return !bad;
+}
+
 // dx of a convolution with few input channels: dx[n, c, oh*sh - ph + i, ow*sw - pw + j]
 // += dy[n, o, oh, ow] w[o, c, i, j]. oneDNN's blocked kernels pad the channels to a vector
 // width (16) and took ten times as long on LeNet's first layer (one input channel); here
-// the inner loop runs along a row (vectorised for stride 1). Images are split among
-// threads; each element's sum has a fixed order, so the bits do not depend on the thread
-// count.
+// the inner loop runs along a row. Used for strides above 1, and for non-finite weights
+// (convBackwardDataStride1 takes stride 1 otherwise); each element sums its taps in the
+// order o, i, j, as there. Images are split among threads; each element's sum has a fixed
+// order, so the bits do not depend on the thread count.
 void convBackwardDataFewChannels(const float* dy, const float* w, float* dx, int64_t N, int64_t C, int64_t H,
                                  int64_t W, int64_t O, int64_t KH, int64_t KW, int64_t OH, int64_t OW, int64_t sh,
                                  int64_t sw, int64_t ph, int64_t pw) {
@@ -137,30 +249,6 @@ void convBackwardDataFewChannels(const float* dy, const float* w, float* dx, int
   parallelFor(N, 1, [&](int64_t n0, int64_t n1) {
     for (int64_t n = n0; n < n1; ++n) {
       float* dxn = dx + n * C * H * W;
-      if (sh == 1 && sw == 1) {
-        // Stride 1, gathered: each input row sums the output rows that read it, shifted
-        // by the tap (dx[h, x] += dy[h + ph - i, x + pw - j] w[i, j]), into the row itself:
-        // the stores stay in place while the loads slide (no store-to-load stalls).
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t h = 0; h < H; ++h) {
-            float* __restrict acc = dxn + (c * H + h) * W;
-            std::fill(acc, acc + W, 0.0f);
-            for (int64_t o = 0; o < O; ++o)
-              for (int64_t i = 0; i < KH; ++i) {
-                int64_t oh = h + ph - i;
-                if (oh < 0 || oh >= OH) continue;
-                const float* dyr = dy + ((n * O + o) * OH + oh) * OW;
-                const float* wp = w + ((o * C + c) * KH + i) * KW;
-                for (int64_t j = 0; j < KW; ++j) {
-                  float wv = wp[j];
-                  int64_t x0 = std::max<int64_t>(0, j - pw), x1 = std::min<int64_t>(W, OW + j - pw);
-                  const float* __restrict src = dyr + pw - j;
-                  for (int64_t x = x0; x < x1; ++x) acc[x] += src[x] * wv;
-                }
-              }
-          }
-        continue;
-      }
       std::fill(dxn, dxn + C * H * W, 0.0f);
       for (int64_t c = 0; c < C; ++c)
         for (int64_t o = 0; o < O; ++o) {
@@ -199,6 +287,12 @@ Tensor conv2dBackward(const Tensor& dy, const Tensor& x, const Tensor& w, int64_
     if (wantInput) wc = astype(w, dt).contiguous();
     else xc = astype(x, dt).contiguous();
     if (wantInput && C < 4) {
+      const float* pw_ = wc.ptr<float>();
+      bool finite = allFinite(pw_, wc.numel());
+      if (sh == 1 && sw == 1 && ph >= 0 && pw >= 0 && finite) {
+        convBackwardDataStride1(dyc.ptr<float>(), pw_, out.ptr<float>(), N, C, H, W, O, KH, KW, OH, OW, ph, pw);
+        return out.dtype() == x.dtype() ? out : astype(out, x.dtype());
+      }
       convBackwardDataFewChannels(dyc.ptr<float>(), wc.ptr<float>(), out.ptr<float>(), N, C, H, W, O, KH, KW, OH, OW,
                                   sh, sw, ph, pw);
       return out.dtype() == x.dtype() ? out : astype(out, x.dtype());
@@ -257,13 +351,75 @@ Tensor pool2dBackward(const Tensor& dy, const Tensor& x, bool isMax, const Windo
   int64_t H = x.dim(nd - 2), W = x.dim(nd - 1), OH = dy.dim(nd - 2), OW = dy.dim(nd - 1);
   int64_t planes = numel(Shape(x.shape().begin(), x.shape().end() - 2));
   DType dt = gradDType(x.dtype());
-  Tensor dx = Tensor::zeros(dt, x.shape());
+  Tensor dx = Tensor::empty(dt, x.shape());
   visitFloat(dt, [&](auto tag) {
     using T = decltype(tag);
     Tensor xc = astype(x, dt).contiguous(), dyc = astype(dy, dt).contiguous();
     const T *px = xc.ptr<T>(), *pd = dyc.ptr<T>();
     T* po = dx.ptr<T>();
     T inv = (T)1 / (T)(win.kh * win.kw);
+    if (isMax && win.ph == 0 && win.pw == 0 && win.kh == 2 && win.kw == 2 && win.sh == 2 && win.sw == 2) {
+      // 2x2 windows at stride 2 (a CNN's pooling) do not overlap: each element of dx is
+      // written once, its window's cotangent if chosen (the element the loop below
+      // picks), else zero; 0 + g as there (+0 for g = -0). Rows and columns that no
+      // window covers get zero.
+      for (int64_t p = 0; p < planes; ++p) {
+        for (int64_t oh = 0; oh < OH; ++oh) {
+          const T *r0 = px + (p * H + 2 * oh) * W, *r1 = r0 + W, *g = pd + (p * OH + oh) * OW;
+          T *d0 = po + (p * H + 2 * oh) * W, *d1 = d0 + W;
+          int64_t ow = 0;
+#if defined(__SSE2__)
+          if constexpr (std::is_same_v<T, float>) {
+            // Four windows at a time, the same comparisons (cmpgt is false on NaN;
+            // cmpunord(v, v) tests v for NaN); the chosen element's mask keeps 0 + g.
+            for (; ow + 4 <= OW; ow += 4) {
+              __m128 x0 = _mm_loadu_ps(r0 + 2 * ow), x1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+              __m128 y0 = _mm_loadu_ps(r1 + 2 * ow), y1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+              __m128 a = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(2, 0, 2, 0)), b = _mm_shuffle_ps(x0, x1, _MM_SHUFFLE(3, 1, 3, 1));
+              __m128 c = _mm_shuffle_ps(y0, y1, _MM_SHUFFLE(2, 0, 2, 0)), d = _mm_shuffle_ps(y0, y1, _MM_SHUFFLE(3, 1, 3, 1));
+              __m128 bv = a;
+              __m128 mb = _mm_or_ps(_mm_cmpgt_ps(b, bv), _mm_cmpunord_ps(b, b));
+              bv = _mm_or_ps(_mm_and_ps(mb, b), _mm_andnot_ps(mb, bv));
+              __m128 mc = _mm_or_ps(_mm_cmpgt_ps(c, bv), _mm_cmpunord_ps(c, c));
+              bv = _mm_or_ps(_mm_and_ps(mc, c), _mm_andnot_ps(mc, bv));
+              __m128 md = _mm_or_ps(_mm_cmpgt_ps(d, bv), _mm_cmpunord_ps(d, d));
+              __m128 gv = _mm_add_ps(_mm_setzero_ps(), _mm_loadu_ps(g + ow));
+              __m128 gd = _mm_and_ps(md, gv);
+              gv = _mm_andnot_ps(md, gv);
+              __m128 gc = _mm_and_ps(mc, gv);
+              gv = _mm_andnot_ps(mc, gv);
+              __m128 gb = _mm_and_ps(mb, gv), ga = _mm_andnot_ps(mb, gv);
+              _mm_storeu_ps(d0 + 2 * ow, _mm_unpacklo_ps(ga, gb));
+              _mm_storeu_ps(d0 + 2 * ow + 4, _mm_unpackhi_ps(ga, gb));
+              _mm_storeu_ps(d1 + 2 * ow, _mm_unpacklo_ps(gc, gd));
+              _mm_storeu_ps(d1 + 2 * ow + 4, _mm_unpackhi_ps(gc, gd));
+            }
+          }
+#endif
+          for (; ow < OW; ++ow) {
+            T a = r0[2 * ow], b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1], bv = a;
+            int64_t sel = 0, m;
+            m = -(int64_t)((b > bv) | (b != b));
+            sel = (1 & m) | (sel & ~m);
+            bv = selectBits(m, b, bv);
+            m = -(int64_t)((c > bv) | (c != c));
+            sel = (2 & m) | (sel & ~m);
+            bv = selectBits(m, c, bv);
+            m = -(int64_t)((d > bv) | (d != d));
+            sel = (3 & m) | (sel & ~m);
+            T gv = (T)0 + g[ow];
+            d0[2 * ow] = selectBits(-(int64_t)(sel == 0), gv, (T)0);
+            d0[2 * ow + 1] = selectBits(-(int64_t)(sel == 1), gv, (T)0);
+            d1[2 * ow] = selectBits(-(int64_t)(sel == 2), gv, (T)0);
+            d1[2 * ow + 1] = selectBits(-(int64_t)(sel == 3), gv, (T)0);
+          }
+          for (int64_t j = 2 * OW; j < W; ++j) d0[j] = d1[j] = (T)0;
+        }
+        std::fill(po + (p * H + 2 * OH) * W, po + (p + 1) * H * W, (T)0);
+      }
+      return;
+    }
+    std::fill(po, po + dx.numel(), (T)0);
     if (isMax && win.ph == 0 && win.pw == 0) {
       // Windows inside the input (no clipping), as plain loops: the same choice of element;
       // the window size a constant for 2x2 (unrolled).
