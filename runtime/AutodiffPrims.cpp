@@ -250,6 +250,8 @@ Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value
   return cx.jcall(fn, flat.data(), npos, &names, skipArgs, world);
 }
 
+}  // namespace
+
 Value partialOf(Prim p, std::vector<Value> args) {
   auto* po = new PartialObj();
   Value v = Value::object(po);
@@ -257,8 +259,6 @@ Value partialOf(Prim p, std::vector<Value> args) {
   po->args = std::move(args);
   return v;
 }
-
-}  // namespace
 
 namespace {
 // enumerate/zip/list/tuple/reversed(x): the cotangent (a list or tuple of per-item

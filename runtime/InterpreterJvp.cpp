@@ -143,14 +143,6 @@ Value sitePlan(const std::vector<JBind>& plan, size_t nargs) {
   return makeTuple(std::move(out));
 }
 
-Value partialOf(Prim p, std::vector<Value> args) {
-  auto* po = new PartialObj();
-  Value v = Value::object(po);
-  po->func = Value::prim((int)p);
-  po->args = std::move(args);
-  return v;
-}
-
 // ((out, bprop), t) with bprop given the call site's plan (per parameter -> per argument).
 Value withSite(const Value& r, const Value& plan) {
   if (plan.isNone()) return r;

@@ -16,6 +16,7 @@
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
+#include "runtime/JvpRuntime.h"
 #include "runtime/MethodParts.h"
 #include "runtime/Kernels.h"
 #include "runtime/PrimImpl.h"
@@ -563,14 +564,6 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
 // ------------------------------------------------------------------ the primitives
 
 namespace {
-
-Value partialOf(Prim p, std::vector<Value> args) {
-  auto* po = new PartialObj();
-  Value v = Value::object(po);
-  po->func = Value::prim((int)p);
-  po->args = std::move(args);
-  return v;
-}
 
 std::vector<bool> maskOf(const Value& v) {
   std::vector<bool> m;

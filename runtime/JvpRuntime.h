@@ -1,6 +1,7 @@
 // Tangents at run time, for forward mode (autodiff/Jvp.h): shared by the jvp primitives
 // (runtime/JvpPrims.cpp) and the interpreter's jvpcall (runtime/InterpreterJvp.cpp).
 #pragma once
+#include "ir/Prim.h"
 #include "runtime/Value.h"
 
 namespace msl {
@@ -16,5 +17,8 @@ Value jvpFill(const Value& t, const Value& primal);
 Value ctAddValues(const Value& a, const Value& b);
 Value itemsBackOf(std::vector<Value> items, const Value& x);
 uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args);
+// partial(prim p, *args): how the transforms' primitives return functions (grad(f),
+// backpropagators, vmap(f)); defined in runtime/AutodiffPrims.cpp.
+Value partialOf(Prim p, std::vector<Value> args);
 
 }  // namespace msl
