@@ -2,6 +2,7 @@
 #include "autodiff/Jvp.h"
 #include "autodiff/GraphOrder.h"
 
+#include <array>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -136,8 +137,9 @@ class Builder {
     setTangent(n, call(jg, Prim::TupleGetItem, {r, m_.constInt(1)}, n->loc));
   }
 
-  // __jvpcall(fn, t_fn, args, t_args, kwargs, t_kwargs) for the arguments inputs[first..].
-  void jvpCall(Node* n, Graph* jg, Node* fn, Node* tfn, size_t first) {
+  // The arguments inputs[first..] of n as (args, t_args, kwargs, t_kwargs): two tuples of
+  // the positional ones and their tangents, two dicts of the keyword ones and theirs.
+  std::array<Node*, 4> argsAndTangents(Node* n, Graph* jg, size_t first) {
     std::vector<Node*> pos, tpos, kw, tkw;
     size_t npos = n->numPositional();
     for (size_t i = first; i < n->inputs.size(); ++i) {
@@ -151,10 +153,14 @@ class Builder {
         tkw.insert(tkw.end(), {m_.constStr(k), TorNone(in)});
       }
     }
-    Node* r = call(jg, Prim::JvpCall,
-                   {fn, tfn ? tfn : m_.constNone(), call(jg, Prim::MakeTuple, pos, n->loc), call(jg, Prim::MakeTuple, tpos, n->loc),
-                    call(jg, Prim::MakeDict, kw, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)},
-                   n->loc);
+    return {call(jg, Prim::MakeTuple, pos, n->loc), call(jg, Prim::MakeTuple, tpos, n->loc),
+            call(jg, Prim::MakeDict, kw, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)};
+  }
+
+  // __jvpcall(fn, t_fn, args, t_args, kwargs, t_kwargs) for the arguments inputs[first..].
+  void jvpCall(Node* n, Graph* jg, Node* fn, Node* tfn, size_t first) {
+    auto a = argsAndTangents(n, jg, first);
+    Node* r = call(jg, Prim::JvpCall, {fn, tfn ? tfn : m_.constNone(), a[0], a[1], a[2], a[3]}, n->loc);
     pairResult(n, jg, r);
   }
 
@@ -263,23 +269,8 @@ class Builder {
       // JVP by the runtime (__jvp_of_j), which knows the J expansion's world.
       case Prim::JCall: case Prim::JEnter: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
       case Prim::WhileBwd: {
-        std::vector<Node*> pos, tpos, kw, tkw;
-        size_t npos = n->numPositional();
-        for (size_t i = 1; i < n->inputs.size(); ++i) {
-          Node* in = n->inputs[i];
-          if (i <= npos) {
-            pos.push_back(F(in));
-            tpos.push_back(TorNone(in));
-          } else {
-            const std::string& k = n->kwnames[i - 1 - npos];
-            kw.insert(kw.end(), {m_.constStr(k), F(in)});
-            tkw.insert(tkw.end(), {m_.constStr(k), TorNone(in)});
-          }
-        }
-        Node* r = call(jg, Prim::JvpOfJ,
-                       {m_.constPrim(p, n->loc), call(jg, Prim::MakeTuple, pos, n->loc), call(jg, Prim::MakeTuple, tpos, n->loc),
-                        call(jg, Prim::MakeDict, kw, n->loc), call(jg, Prim::MakeDict, tkw, n->loc)},
-                       n->loc);
+        auto a = argsAndTangents(n, jg, 1);
+        Node* r = call(jg, Prim::JvpOfJ, {m_.constPrim(p, n->loc), a[0], a[1], a[2], a[3]}, n->loc);
         pairResult(n, jg, r);
         return;
       }
