@@ -553,7 +553,11 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       // tensor, or the builtin max's *args holding one tensor (c and w then 1-tuples);
       // the builtin max over several values has no second-order rule yet.
       std::vector<Node*> items = tupleItemsOf(x[1]);
-      if (items.size() > 1) raise(DiagId::NotSupportedYet, r.loc, {"second-order derivatives of max or min over several values"});
+      // max([a, b]) passes one sequence: several values too.
+      bool several = items.size() > 1 ||
+                     (items.size() == 1 && (items[0]->isPrimApply(Prim::MakeList) || items[0]->isPrimApply(Prim::MakeTuple) ||
+                                            (items[0]->abs && items[0]->abs->isSequence())));
+      if (several) raise(DiagId::NotSupportedYet, r.loc, {"second-order derivatives of max or min over several values"});
       Node* w = C(Prim::MinMaxBwd, {C(Prim::OnesLike, {x[2], r.none()}), x[1], x[2], x[3], x[4]});
       Node* cc = c;
       if (items.size() == 1) {
