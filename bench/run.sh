@@ -15,6 +15,8 @@
 #   bench/run.sh tta           time to accuracy of examples/fashion_mnist_mlp.msl (88%) and
 #                              examples/lenet.msl (90%) vs PyTorch (bench/tta_torch.py)
 #   bench/run.sh rss           peak resident memory of an MLP training run vs PyTorch's
+#   bench/run.sh gemm          fp32 GEMM GFLOP/s, square 256-1024, vs NumPy and PyTorch (their
+#                              BLAS), one thread; ratio to the best peer (issue 6's figure)
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
 # libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
@@ -125,6 +127,31 @@ case "$figure" in
         'BEGIN {printf "%-12s %8.3fms %8.3fms %7.2f %8.3fms %8.3fms %7.2f %12.2f\n", p, ml, mv, mv / ml, tl, tv, tv / tl, tv / mv}'
       unset v
     done
+    ;;
+  gemm)
+    SIZES=${SIZES:-256 512 768 1024}
+    INNER=${INNER:-9}
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    for i in $(seq "$REPS"); do  # alternating: msl, NumPy, PyTorch
+      MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run gemm.msl "$INNER" $SIZES | awk '/^gemm/ {print "msl", $2, $3}' >>"$out"
+      for lib in numpy torch; do
+        taskset -c 0 "$PY" gemm_peers.py "$lib" "$INNER" $SIZES | awk -v l="$lib" '/^gemm/ {print l, $2, $3}' >>"$out"
+      done
+    done
+    # Per size and library: the median over runs of each run's median GFLOP/s.
+    awk '
+      function median(s,   a, n, i, j, t) { n = split(s, a, " ");
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2 }
+      { v[$1 " " $2] = v[$1 " " $2] " " $3; sizes[$2] = 1 }
+      END {
+        printf "%-6s %12s %12s %12s %14s\n", "n", "msl GFLOP/s", "numpy", "torch", "msl/best peer"
+        for (n in sizes) {
+          m = median(v["msl " n]); a = median(v["numpy " n]); t = median(v["torch " n]); best = a > t ? a : t
+          printf "%-6s %12.1f %12.1f %12.1f %14.2f\n", n, m, a, t, m / best
+        }
+      }' "$out" | sort -n
     ;;
   train)
     # Images/s of a training step (data, value_and_grad, Adam) on synthetic images: the MLP at
