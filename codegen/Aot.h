@@ -1,0 +1,31 @@
+// Ahead-of-time output (DESIGN.md section 5): object files for x86-64 and executables that
+// link the runtime library — never LLVM — so that they run without the compiler.
+//
+// Internal to codegen/: includes LLVM.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <llvm/IR/Module.h>
+
+#include "codegen/Jit.h"
+
+namespace msl::codegen {
+
+struct AotOptions {
+  // The CPU executables are built for: x86-64-v3 (AVX2, FMA available but not formed:
+  // no FP contraction) unless `--cpu=native` asks for this machine's.
+  std::string cpu = "x86-64-v3";
+  OptLevel opt = OptLevel::O2;
+};
+
+// Optimises `m` and writes it as an ELF object file at `path` (its triple and data layout
+// are set here). Failures are InternalError.
+void emitObject(llvm::Module& m, const std::string& path, const AotOptions& o);
+
+// Links `objects` with msl's runtime library (and its system libraries: oneDNN, OpenMP,
+// zlib, threads) into the executable `out`, with the C++ compiler msl was built with.
+// Returns an empty string on success, otherwise the linker's output.
+std::string linkExecutable(const std::vector<std::string>& objects, const std::string& out);
+
+}  // namespace msl::codegen
