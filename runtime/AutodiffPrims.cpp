@@ -326,7 +326,8 @@ GradSpec gradSpec(const Value& argnums, const Value& hasAux, const Value& kind, 
   GradSpec g;
   g.hasAux = argBool(hasAux, "grad", "has_aux");
   g.valueToo = kind.is(VKind::Str) && kind.as<StrObj>()->s == "value_and_grad";
-  g.fn = g.valueToo ? "value_and_grad" : "grad";
+  bool jac = kind.is(VKind::Str) && kind.as<StrObj>()->s == "jacobian";
+  g.fn = g.valueToo ? "value_and_grad" : jac ? "jacobian" : "grad";
   const auto& xs = seqItems(primals);
   // argnums: an int or a tuple of ints, each naming a positional argument.
   g.many = isSeq(argnums);
@@ -357,6 +358,181 @@ Value floatPart(const Value& c, const Value& like) {
 }
 
 Value item(const Value& v, size_t i) { return isSeq(v) && i < seqItems(v).size() ? seqItems(v)[i] : Value::none(); }
+
+// ---- jacobian: kind "jacobian" of __grad_seed, __grad_pack and __grad_pack_bwd. The seeds
+// are one-hot cotangents of the output, one per element of each float leaf; the
+// cotangents bprop gives for them come as a chain ((((), ct_0), ct_1), ...) (what the loop
+// of jacobian's graph builds, runtime/Interpreter.cpp jacobianGraph); the jacobian has the
+// output's structure with, at each leaf o, the gradient's structure (args[argnums], a tuple
+// for a tuple argnums) whose float leaves x are of shape o.shape + x.shape (jax.jacrev).
+// __grad_pack(chain, None, (args, out), argnums, False, "jacobian") and its transpose take
+// the output with the arguments, where no cotangent flows (their out slot is grad's value,
+// which a jacobian does not hold), so that each one's rule passes it on as it is.
+
+bool isKind(const Value& kind, const char* k) { return kind.is(VKind::Str) && kind.as<StrObj>()->s == k; }
+
+// The leaves of v walked along like's structure, in alongLike's order.
+std::vector<Value> leavesAlong(const Value& v, const Value& like) {
+  std::vector<Value> out;
+  alongLike(v, like, false, [&](const Value& c, const Value&) {
+    out.push_back(c);
+    return Value::none();
+  });
+  return out;
+}
+
+struct OutLeaf {
+  bool none = false, pyFloat = false;  // a None leaf (no jacobian); a Python float
+  Shape shape;
+  DType dt = DType::F64;
+  int64_t n = 0;  // elements
+};
+
+// The output's leaves: floats and float tensors (None: nothing to differentiate).
+std::vector<OutLeaf> jacOutLeaves(const Value& out) {
+  std::vector<OutLeaf> ls;
+  for (const Value& l : leavesAlong(out, out)) {
+    OutLeaf L;
+    if (l.isNone()) {
+      L.none = true;
+    } else if (l.is(VKind::Float)) {
+      L.pyFloat = true;
+      L.n = 1;
+    } else if (floatTensor(l)) {
+      L.shape = tensorOf(l).shape();
+      L.dt = tensorOf(l).dtype();
+      L.n = numel(L.shape);
+    } else {
+      std::string got = describe(out);
+      bool tree = isSeq(out) || out.is(VKind::Dict) || out.is(VKind::Record);
+      if (tree) got += " holding " + describe(l);
+      raise(DiagId::TypeError, SourceLoc{},
+            {"jacobian: the function must return floats or float tensors (or a tuple, list, dict or record of them), got " + got});
+    }
+    ls.push_back(std::move(L));
+  }
+  return ls;
+}
+
+// The gradient's structure at each output leaf: args[i], or a tuple of them.
+Value jacArgLike(const GradSpec& g, const Value& primals) {
+  const auto& xs = seqItems(primals);
+  if (!g.many) return xs[(size_t)g.which[0]];
+  std::vector<Value> v;
+  for (int64_t i : g.which) v.push_back(xs[(size_t)i]);
+  return makeTuple(std::move(v));
+}
+
+// __grad_seed(out, False, "jacobian"): the list of one-hot cotangents of out.
+Value jacSeeds(const Value& out) {
+  std::vector<OutLeaf> ls = jacOutLeaves(out);
+  std::vector<Value> seeds;
+  for (size_t j = 0; j < ls.size(); ++j)
+    for (int64_t e = 0; e < ls[j].n; ++e) {
+      size_t k = 0;
+      seeds.push_back(alongLike(Value::none(), out, false, [&](const Value&, const Value&) -> Value {
+        if (k++ != j) return Value::none();
+        const OutLeaf& L = ls[j];
+        if (L.pyFloat) return Value::real(1.0);
+        Tensor c = Tensor::zeros(L.dt, Shape{L.n});
+        assignInto(c.view(Shape{1}, Shape{1}, e), Tensor::scalar(L.dt, 1.0));
+        return makeTensor(reshapeTo(c, L.shape));
+      }));
+    }
+  return makeList(std::move(seeds));
+}
+
+// The chain's n cotangents (None where the chain has none: a zero tangent or cotangent).
+std::vector<Value> unchain(Value v, size_t n) {
+  std::vector<Value> out(n);
+  for (size_t e = n; e-- > 0 && v.is(VKind::Tuple) && seqItems(v).size() == 2;) {
+    out[e] = seqItems(v)[1];
+    Value prev = seqItems(v)[0];
+    v = std::move(prev);
+  }
+  return out;
+}
+
+// Row e of t (contiguous, viewed as (n, k)), of shape `shape`.
+Tensor rowOf(const Tensor& t, int64_t k, int64_t e, const Shape& shape) {
+  Tensor c = t.contiguous();
+  return reshapeTo(c.view(Shape{k}, Shape{1}, c.offset() + e * k), shape);
+}
+
+// __grad_pack(chain, None, (args, out), argnums, False, "jacobian"): the jacobian.
+Value jacPack(const Value& chain, const Value& out, const Value& primals, const GradSpec& g) {
+  std::vector<OutLeaf> ls = jacOutLeaves(out);
+  size_t total = 0;
+  for (const OutLeaf& L : ls) total += (size_t)L.n;
+  std::vector<Value> cts = unchain(chain, total);
+  const auto& xs = seqItems(primals);
+  Value like = jacArgLike(g, primals);
+  std::vector<std::vector<Value>> grads(total);  // per seed: the gradient's leaves along like
+  for (size_t e = 0; e < total; ++e) {
+    std::vector<Value> gs;
+    for (int64_t i : g.which) gs.push_back(materialize(item(cts[e], (size_t)i + 1), xs[(size_t)i]));
+    grads[e] = leavesAlong(g.many ? makeTuple(std::move(gs)) : std::move(gs[0]), like);
+  }
+  size_t j = 0, base = 0;
+  return alongLike(Value::none(), out, false, [&](const Value&, const Value&) -> Value {
+    const OutLeaf& L = ls[j++];
+    if (L.none) return Value::none();
+    size_t b = base, k = 0;
+    base += (size_t)L.n;
+    return alongLike(Value::none(), like, false, [&](const Value&, const Value& l) -> Value {
+      size_t kk = k++;
+      if (!l.is(VKind::Float) && !floatTensor(l)) return l;  // static leaves are carried along
+      if (L.pyFloat && l.is(VKind::Float)) return grads[b][kk];
+      Shape xShape = l.is(VKind::Tensor) ? tensorOf(l).shape() : Shape{};
+      DType dt = l.is(VKind::Tensor) ? tensorOf(l).dtype() : L.dt;
+      int64_t kn = numel(xShape);
+      Tensor jac = Tensor::zeros(dt, Shape{L.n, kn});
+      for (int64_t e = 0; e < L.n; ++e) {
+        const Value& gv = grads[b + (size_t)e][kk];
+        Tensor gt = gv.is(VKind::Tensor) ? tensorOf(gv) : Tensor::scalar(dt, gv.asFloat());
+        assignInto(jac.view(Shape{1, kn}, Shape{kn, 1}, e * kn), reshapeTo(astype(gt, dt).contiguous(), Shape{1, kn}));
+      }
+      Shape full = L.shape;
+      full.insert(full.end(), xShape.begin(), xShape.end());
+      return makeTensor(reshapeTo(jac, full));
+    });
+  });
+}
+
+// __grad_pack_bwd(c, None, (args, out), argnums, False, "jacobian"): the transpose of
+// jacPack, the jacobian's cotangent back to a chain of cotangents of bprop's results, one
+// per seed.
+Value jacPackBwd(const Value& c, const Value& out, const Value& primals, const GradSpec& g) {
+  std::vector<OutLeaf> ls = jacOutLeaves(out);
+  const auto& xs = seqItems(primals);
+  Value like = jacArgLike(g, primals);
+  std::vector<Value> parts = leavesAlong(c, out);  // per output leaf: a cotangent shaped like the gradient
+  Value chain = Value::none();
+  for (size_t j = 0; j < ls.size(); ++j) {
+    const OutLeaf& L = ls[j];
+    if (L.none) continue;
+    std::vector<Value> ps = leavesAlong(parts[j], like);
+    for (int64_t e = 0; e < L.n; ++e) {
+      size_t k = 0;
+      Value ge = alongLike(Value::none(), like, false, [&](const Value&, const Value& l) -> Value {
+        const Value& p = ps[k++];
+        if (!l.is(VKind::Float) && !floatTensor(l)) return Value::none();
+        if (p.is(VKind::Float)) return p;  // (a float output and a float argument)
+        if (!p.is(VKind::Tensor)) return Value::none();
+        Shape xShape = l.is(VKind::Tensor) ? tensorOf(l).shape() : Shape{};
+        Tensor r = rowOf(tensorOf(p), numel(xShape), e, xShape);
+        return l.is(VKind::Float) ? Value::real(r.getF64(0)) : makeTensor(r);
+      });
+      std::vector<Value> cts(xs.size() + 1);
+      for (size_t w = 0; w < g.which.size(); ++w) {
+        size_t i = (size_t)g.which[w];
+        cts[i + 1] = ctAdd(cts[i + 1], floatPart(g.many ? item(ge, w) : ge, xs[i]));
+      }
+      chain = makeTuple({chain, makeTuple(std::move(cts))});
+    }
+  }
+  return chain;
+}
 }  // namespace
 
 
@@ -395,6 +571,7 @@ Value prim_JCallJ(CallContext& cx, Value* args) {
 // The cotangent grad feeds its bprop: 1 (a float, or a 0-d tensor of the loss's dtype).
 Value prim_GradSeed(CallContext&, Value* args) {
   const Value& out = args[0];
+  if (isKind(args[2], "jacobian")) return jacSeeds(out);
   bool hasAux = argBool(args[1], "grad", "has_aux");
   const char* fn = args[2].is(VKind::Str) && args[2].as<StrObj>()->s == "value_and_grad" ? "value_and_grad" : "grad";
   Value loss = out;
@@ -417,6 +594,10 @@ Value prim_GradSeed(CallContext&, Value* args) {
 // with the value (value_and_grad) and the aux (has_aux) as JAX arranges them.
 Value prim_GradPack(CallContext&, Value* args) {
   const Value &cts = args[0], &out = args[1];
+  if (isKind(args[5], "jacobian")) {  // args: (the arguments, the output); out: unused
+    GradSpec g = gradSpec(args[3], args[4], args[5], item(args[2], 0), false);
+    return jacPack(cts, item(args[2], 1), item(args[2], 0), g);
+  }
   GradSpec g = gradSpec(args[3], args[4], args[5], args[2], false);
   const auto& xs = seqItems(args[2]);
   std::vector<Value> grads;
@@ -429,6 +610,10 @@ Value prim_GradPack(CallContext&, Value* args) {
 // The transpose of __grad_pack: (ct of cts, ct of out).
 Value prim_GradPackBwd(CallContext&, Value* args) {
   const Value& c = args[0];
+  if (isKind(args[5], "jacobian")) {
+    GradSpec g = gradSpec(args[3], args[4], args[5], item(args[2], 0), false);
+    return makeTuple({jacPackBwd(c, item(args[2], 1), item(args[2], 0), g), Value::none()});
+  }
   GradSpec g = gradSpec(args[3], args[4], args[5], args[2], false);
   const auto& xs = seqItems(args[2]);
   Value cg = c, cout;
@@ -458,63 +643,22 @@ Value prim_GradCall(CallContext& cx, Value* args) {
   return prim_GradPack(cx, pack);
 }
 
-// jacobian(f, argnums)(*args): d out / d args[argnums], of shape out.shape + arg.shape, by
-// one backward pass per element of out (the forward pass runs once).
+// jacobian(f, argnums)(*args): d out / d args[argnums], by one backward pass per element of
+// the output (the forward pass runs once): the steps of the graph that stands for it in
+// differentiated code (runtime/Interpreter.cpp, primWrapper), with kind "jacobian".
 Value prim_Jacobian(CallContext&, Value* args) { return partialOf(Prim::JacobianCall, {args[0], args[1]}); }
 
 Value prim_JacobianCall(CallContext& cx, Value* args) {
-  const char* fn = "jacobian";
-  const auto& xs = seqItems(args[2]);
-  bool many = isSeq(args[1]);
-  std::vector<int64_t> which;
-  if (many) {
-    for (const Value& a : seqItems(args[1])) which.push_back(argInt(a, fn, "argnums"));
-  } else {
-    which.push_back(argInt(args[1], fn, "argnums"));
-  }
-  int64_t n = (int64_t)xs.size();
-  uint64_t skip = ~uint64_t{0};
-  for (int64_t& i : which) {
-    if (i < -n || i >= n) raise(DiagId::GradArgnums, SourceLoc{}, {fn, std::to_string(i), std::to_string(n), n == 1 ? "" : "s"});
-    if (i < 0) i += n;
-    const Value& x = xs[(size_t)i];
-    if (!x.is(VKind::Float) && !floatTensor(x))
-      raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian with respect to " + describe(x) + " (a float or a float tensor works)"});
-    if (i < 64) skip &= ~(uint64_t{1} << i);
-  }
-  Value r = jcallWith(cx, args[0], args[2], args[3], skip, CallContext::kNewJWorld);
-  const Value &out = seqItems(r)[0], &bprop = seqItems(r)[1];
-  if (!out.is(VKind::Float) && !floatTensor(out))
-    raise(DiagId::NotSupportedYet, SourceLoc{}, {"jacobian of a function returning " + describe(out)});
-  Shape outShape = out.is(VKind::Tensor) ? tensorOf(out).shape() : Shape{};
-  DType outDt = out.is(VKind::Tensor) ? tensorOf(out).dtype() : DType::F64;
-  int64_t m = numel(outShape);
-  std::vector<Value> result;
-  for (int64_t i : which) {
-    const Value& x = xs[(size_t)i];
-    Shape xShape = x.is(VKind::Tensor) ? tensorOf(x).shape() : Shape{};
-    DType dt = x.is(VKind::Tensor) ? tensorOf(x).dtype() : outDt;
-    int64_t k = numel(xShape);
-    Tensor jac = Tensor::zeros(dt, Shape{m, k});
-    for (int64_t e = 0; e < m; ++e) {
-      Value ct;
-      if (out.is(VKind::Float)) {
-        ct = Value::real(1.0);
-      } else {
-        Tensor c = Tensor::zeros(outDt, Shape{m});
-        assignInto(c.view(Shape{1}, Shape{1}, e), Tensor::scalar(outDt, 1.0));
-        ct = makeTensor(reshapeTo(c, outShape));
-      }
-      Value g = materialize(seqItems(cx.call(bprop, {ct}))[(size_t)i + 1], x);
-      Tensor gt = g.is(VKind::Tensor) ? tensorOf(g) : Tensor::scalar(dt, g.asFloat());
-      assignInto(jac.view(Shape{1, k}, Shape{k, 1}, e * k), reshapeTo(astype(gt, dt).contiguous(), Shape{1, k}));
-    }
-    Shape full = outShape;
-    full.insert(full.end(), xShape.begin(), xShape.end());
-    Tensor j = reshapeTo(jac, full);
-    result.push_back(!out.is(VKind::Tensor) && !x.is(VKind::Tensor) ? Value::real(j.getF64(0)) : makeTensor(j));
-  }
-  return many ? makeTuple(std::move(result)) : std::move(result[0]);
+  Value kind = makeStr("jacobian");
+  Value enter[5] = {args[0], args[1], kind, args[2], args[3]};
+  Value r = prim_JEnter(cx, enter);
+  Value out = seqItems(r)[0], bprop = seqItems(r)[1];
+  Value seed[3] = {out, Value::boolean(false), kind};
+  Value seeds = prim_GradSeed(cx, seed);
+  Value chain = makeTuple({});
+  for (const Value& s : seqItems(seeds)) chain = makeTuple({chain, cx.call(bprop, {s})});
+  Value pack[6] = {chain, Value::none(), makeTuple({args[2], out}), args[1], Value::boolean(false), kind};
+  return prim_GradPack(cx, pack);
 }
 
 // vjp(f, *primals) -> (out, f_vjp); f_vjp(ct) is a tuple of one cotangent per primal.

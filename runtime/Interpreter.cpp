@@ -631,6 +631,48 @@ Value Interpreter::runJClosure(Graph* jg, const ClosureObj* src, const Graph* s,
   return runGraph(jg, jc, bound);
 }
 
+// jacobian(f, argnums)(*args, **kwargs) (jacobian_call) as IR, so that J and JVP see its
+// calls: (out, bp) = __jenter(f, argnums, "jacobian", args, kwargs); one backward pass per
+// seed (a one-hot cotangent of out, __grad_seed's list), in a loop whose carry is the
+// chain ((((), bp(s_0)), bp(s_1)), ...); __grad_pack arranges the chain as the jacobian
+// (runtime/AutodiffPrims.cpp).
+static Graph* jacobianGraph(ir::Module& m, size_t npos, const std::vector<std::string>* kwnames) {
+  size_t nkw = kwnames ? kwnames->size() : 0;
+  Graph* w = m.newGraph("jacobian_call", nullptr, SourceLoc{});
+  w->qualname = "jacobian_call";
+  std::vector<Node*> ps;
+  for (size_t i = 0; i < npos + nkw; ++i) ps.push_back(m.newParam(w, "a" + std::to_string(i), SourceLoc{}));
+  auto prim = [&](Graph* g, Prim q, std::vector<Node*> in) {
+    in.insert(in.begin(), m.constPrim(q));
+    return m.newApply(g, std::move(in), SourceLoc{});
+  };
+  std::vector<Node*> items(ps.begin() + 2, ps.begin() + (long)npos), kv;
+  for (size_t k = 0; k < nkw; ++k) {
+    kv.push_back(m.constStr((*kwnames)[k]));
+    kv.push_back(ps[npos + k]);
+  }
+  Node* kind = m.constStr("jacobian");
+  Node* args = prim(w, Prim::MakeTuple, items);
+  Node* r = prim(w, Prim::JEnter, {ps[0], ps[1], kind, args, prim(w, Prim::MakeDict, kv)});
+  Node* out = prim(w, Prim::TupleGetItem, {r, m.constInt(0)});
+  Node* bp = prim(w, Prim::TupleGetItem, {r, m.constInt(1)});
+  Node* seeds = prim(w, Prim::GradSeed, {out, m.constBool(false), kind});
+  // for s in seeds: chain = (chain, bp(s))   (a scan body returns (continue?, carry tuple))
+  Graph* b = m.newGraph("jacobian_call.for_body", w, SourceLoc{});
+  b->qualname = "jacobian_call.for_body";
+  Node* carry = m.newParam(b, "carry", SourceLoc{});
+  Node* s = m.newParam(b, "item", SourceLoc{});
+  Node* chain = prim(b, Prim::TupleGetItem, {carry, m.constInt(0)});
+  Node* ct = m.newApply(b, {bp, s}, SourceLoc{});
+  b->output = prim(b, Prim::MakeTuple, {m.constBool(true), prim(b, Prim::MakeTuple, {prim(b, Prim::MakeTuple, {chain, ct})})});
+  Node* loop = prim(w, Prim::Scan, {m.constGraph(b, SourceLoc{}), seeds, prim(w, Prim::MakeTuple, {prim(w, Prim::MakeTuple, {})})});
+  Node* cts = prim(w, Prim::TupleGetItem, {loop, m.constInt(0)});
+  Node* structure = prim(w, Prim::MakeTuple, {args, out});  // (no cotangent flows into the pack's args)
+  w->output = prim(w, Prim::GradPack, {cts, m.constNone(), structure, ps[1], m.constBool(false), kind});
+  ir::computeFreeVars(std::vector<Graph*>{w, b});
+  return w;
+}
+
 // A graph calling primitive p with nargs arguments (the last ones by keyword). The
 // primitives that call functions are written out as IR, so that J can see the calls:
 // grad(f)(args) (grad_call), the backpropagator of a call site (__jsite_bprop) and
@@ -644,6 +686,10 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
   size_t nkw = kwnames ? kwnames->size() : 0, npos = nargs - nkw;
   bool grad = p == Prim::GradCall && npos >= 4;
   bool site = (p == Prim::JSiteBprop || p == Prim::VjpCall) && nargs == 3 && nkw == 0;
+  if (p == Prim::JacobianCall && npos >= 2) {
+    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+    return primWrappers_.emplace(key, jacobianGraph(*adModule_, npos, kwnames)).first->second;
+  }
   if (!grad && !site) return primWrappers_.emplace(key, primCallGraph(p, nargs, kwnames)).first->second;
   if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
   ir::Module& m = *adModule_;
@@ -787,10 +833,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       if (primInfo(p).group == PrimGroup::Core)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called as a value"});
       // (a custom_vjp's bprop is a graph at second order: jcallOuter, customVjpLift)
-      if (p == Prim::JacobianCall || p == Prim::CustomVjpBprop)
-        raise(DiagId::NotSupportedYet, SourceLoc{},
-              {p == Prim::JacobianCall ? "differentiating a function that differentiates with jacobian"
-                                       : "differentiating a custom_vjp backward pass"});
+      if (p == Prim::CustomVjpBprop) raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating a custom_vjp backward pass"});
       Graph* w = primWrapper(p, nargs, kwnames);
       Graph* jg = autodiff::jGraph(w);
       auto* jc = new ClosureObj();

@@ -278,8 +278,6 @@ Value Interpreter::jvpcall(const Value& fn, const Value& tfn, Value* args, Value
       const auto* po = fn.as<PartialObj>();
       if (po->func.is(VKind::Prim)) {
         Prim p = (Prim)po->func.asInt();
-        if (p == Prim::JacobianCall)
-          raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of jacobian"});
         if (p == Prim::CustomVjpCall)  // forward mode differentiates the original function
           return jvpcall(po->args[0], Value::none(), args, targs, npos, kwnames);
       }

@@ -34,7 +34,7 @@ const std::set<std::string> kLoopOnly = {
     // grad's pieces: grad(f) called inside a vmapped function (rather than vmap(grad(f)))
     // runs once per example; batching them would mean batching J's runtime (__jenter's
     // closures) rather than a graph
-    "grad", "value_and_grad", "__grad_pack", "__vjp_pack", "__vjp_make", "__jsite_arrange",
+    "grad", "value_and_grad", "jacobian", "__grad_pack", "__vjp_pack", "__vjp_make", "__jsite_arrange",
     "__jsite_arrange_bwd", "__grad_pack_bwd", "__vjp_pack_bwd",
 };
 

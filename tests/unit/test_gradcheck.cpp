@@ -37,7 +37,7 @@ constexpr bool kSecondOrder = true;
 // Smooth primitives whose second-order check does not pass yet, and why (issue 4): each
 // is reported as not supported yet.
 const std::set<std::string> kSecondOrderPending = {
-    "grad", "value_and_grad", "__vjp_make",  // their second order is a third-order derivative
+    "grad", "value_and_grad", "jacobian", "__vjp_make",  // their second order is a third-order derivative
 };
 
 // Helpers the cases use: functions whose IR holds the core primitives (check_bound,
@@ -313,8 +313,12 @@ const std::vector<Case>& cases() {
       // grad's pieces (second order, docs/autodiff.md): the gradient of a gradient
       {"grad", "lambda x: grad(lambda y: sum(sin(y) * y * x))(x)", {"N a"}},
       {"value_and_grad", "lambda x: value_and_grad(lambda y: sum(y * y * x))(x)[1] * 2.0", {"N a"}},
+      {"jacobian", "lambda x: jacobian(lambda y: sin(y) * y * x)(x)", {"N a"}},
       {"__grad_pack", "lambda c, x: (lambda r: r[0] * r[1])(__grad_pack((None, c), x, (c,), 0, False, 'value_and_grad'))", {"N a", "N a"}},
       {"__grad_pack_bwd", "lambda c, x: (lambda r: r[0][1] * r[1][1])(__grad_pack_bwd(((x * 3.0, c), c * x), (x, c), (c,), 0, True, 'value_and_grad'))", {"N a", "N a"}},
+      // (kind "jacobian": a chain of two cotangents for the two elements of x[:2])
+      {"__grad_pack", "lambda c, x: __grad_pack((((), (None, c * x)), (None, c)), None, ((x,), x[:2]), 0, False, 'jacobian')", {"N 3", "N 3"}},
+      {"__grad_pack_bwd", "lambda c, x: (lambda r: r[0][0][1][1] * r[0][1][1])(__grad_pack_bwd(c * x, None, ((x,), x[:2]), 0, False, 'jacobian'))", {"N 2,3", "N 3"}},
       {"__vjp_pack", "lambda c, x: __vjp_pack((None, c * x), (x,))[0]", {"N a", "N a"}},
       {"__vjp_pack_bwd", "lambda c, x: __vjp_pack_bwd((c * x,), (x,))[1]", {"N a", "N a"}},
       {"__vjp_make", "lambda c, x: __vjp_make(lambda ct: (None, ct * x), (c,))(c)[0]", {"N a", "N a"}},
