@@ -559,7 +559,7 @@ BatchKind batchKind(Prim p) {
     case Prim::GetAttrBwd: case Prim::ConcatBwd:
     case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteBprop:
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::Jacobian: case Prim::JacobianCall:
-    case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::CustomVjp: case Prim::CustomVjpWrap:
+    case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::Jit:
     case Prim::CustomVjpCall: case Prim::CustomVjpBprop: case Prim::ScanJ: case Prim::ScanBwd:
     case Prim::WhileJ: case Prim::WhileBwd: case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall:
     case Prim::VmapLoop: case Prim::VmapBcast: case Prim::VmapSelect:

@@ -300,7 +300,7 @@ class Builder {
         return;
       }
       // Functions that make functions: their values have no tangent of their own.
-      case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp:
+      case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp: case Prim::Jit:
         copy(n, jg);
         return;
       default: break;

@@ -689,7 +689,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Print: case Prim::Time: case Prim::Exit: case Prim::ReadText: case Prim::WriteText:
     case Prim::Exists: case Prim::Makedirs: case Prim::Isatty: case Prim::AdamStep: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
-    case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
+    case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::Jit:
     case Prim::Vmap: case Prim::Zeros: case Prim::Ones:
     case Prim::Arange: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
     case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits:

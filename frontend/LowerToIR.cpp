@@ -26,7 +26,7 @@ namespace {
 // Names of the language that later issues implement: using one is reported as
 // "<name> is not supported yet" instead of an unknown name (LANGUAGE.md preamble).
 const std::set<std::string> kNotYet = {
-    "jit", "shard"};
+    "shard"};
 
 // Statement-level methods that update their receiver (the lowering rebinds it).
 bool isStmtUpdateCall(const Expr* e) {

@@ -2314,6 +2314,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
       return any();
     case Prim::StopGradient: return a[0];
     case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::CustomVjpCall: case Prim::CustomVjpBprop:
+    case Prim::Jit:
     case Prim::Jacobian: case Prim::JacobianCall:
       return any();
     case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall: case Prim::VmapLoop: case Prim::VmapBcast:

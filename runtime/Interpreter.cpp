@@ -9,6 +9,8 @@
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "runtime/AbstractOf.h"
+#include "runtime/GraphMode.h"
+#include "runtime/RuntimeAbi.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Print.h"
@@ -65,6 +67,7 @@ struct Code {
   Operand output;
   std::string funcName;  // for tracebacks: "<module>", "f", "<lambda>"
   bool isFunction = false;
+  CompiledGraph compiled = nullptr;  // graph mode: its compiled code (runtime/GraphMode.h)
 };
 
 struct Frame {
@@ -72,6 +75,8 @@ struct Frame {
   Value* slots;
   const ClosureObj* closure;
   const Instr* cur = nullptr;
+  Interpreter* interp = nullptr;  // compiled code: the interpreter running it, and
+  Value result;                   // the graph's output (msl_rt_return)
 };
 
 namespace {
@@ -343,6 +348,8 @@ struct Compiler {
 
 const Code& Interpreter::codeFor(const Graph* g) {
   if (g->code) return *static_cast<const Code*>(g->code);
+  // Graph mode: graph passes (fusion) run before the code of the graph is built.
+  if ((graphMode_ || jitDepth_ > 0) && graphCompiler()) graphCompiler()->prepare(const_cast<Graph*>(g));
   auto code = std::make_unique<Code>();
   code->g = g;
   code->isFunction = g->isFunction || g->parent == nullptr;
@@ -410,7 +417,7 @@ struct FrameScope {
   Frame f;
   size_t mark = 0;
   FrameScope(Interpreter& it, std::vector<Frame*>& stack, const Code& c, const ClosureObj* cl, Value* slots)
-      : it(it), stack(stack), f{&c, slots, cl, nullptr} {
+      : it(it), stack(stack), f{&c, slots, cl, nullptr, nullptr, Value()} {
     stack.push_back(&f);
   }
   ~FrameScope() { stack.pop_back(); }
@@ -439,6 +446,8 @@ void Interpreter::fail(Error& e) {
 struct InterpAccess {
   static Value makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx);
   static Value fetch(Interpreter& it, Frame& f, const Operand& o);
+  static void step(Interpreter& self, const Code& c, Frame& f, const Instr* in);
+  static Value execCompiled(Interpreter& it, const Code& c, Frame& f);
 };
 
 Value InterpAccess::fetch(Interpreter& it, Frame& f, const Operand& o) {
@@ -493,6 +502,9 @@ Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, c
     raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
   }
   struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+  // A jit(f) closure: f and what it calls run compiled (runtime/GraphMode.h).
+  struct JitGuard { int* d; bool on; ~JitGuard() { if (on) --*d; } } jitGuard{&jitDepth_, cl->jit};
+  if (cl->jit) ++jitDepth_;
   // Bind the arguments to the parameters.
   size_t n = g->params.size();
   boost::container::small_vector<Value, 8> bound(n);
@@ -1382,299 +1394,447 @@ bool identical(const Value& a, const Value& b) {
 
 // ------------------------------------------------------------------ the execution loop
 
-Value Interpreter::exec(const Code& c, Frame& f) {
+// One instruction of c, in frame f (the eager loop below and compiled code run the same
+// semantics: runtime/GraphMode.h).
+inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const Instr* in) {
   Value* slots = f.slots;
-  const Instr* in = nullptr;
-  auto fetch = [&](const Operand& o) { return InterpAccess::fetch(*this, f, o); };
+  auto fetch = [&](const Operand& o) { return InterpAccess::fetch(self, f, o); };
+  switch (in->kind) {
+    case Instr::PrimCall: {
+      if (in->planError) (void)planBinding(primSig(in->prim), in->node->numPositional(), &in->node->kwnames);
+      boost::container::small_vector<Value, 6> args;
+      const size_t nops = in->ops.size();
+      boost::container::small_vector<Value, 6> raw;
+      raw.reserve(nops);
+      for (size_t i = 0; i < nops; ++i) raw.push_back(fetch(in->ops[i]));
+      args.resize(in->plan.size());
+      applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
+      ++self.dispatches_;
+      checkInterrupt();
+      if (__builtin_expect(self.debugNans_, 0)) {
+        boost::container::small_vector<Value, 6> inputs(args.begin(), args.end());
+        Value r = in->fn(self, args.data());
+        checkNonFinite(in->prim, inputs.data(), inputs.size(), r);
+        slots[in->out] = std::move(r);
+        break;
+      }
+      slots[in->out] = in->fn(self, args.data());
+      break;
+    }
+    case Instr::Dynamic: {
+      Value callee = fetch(in->ops[0]);
+      boost::container::small_vector<Value, 6> args;
+      for (size_t i = 1; i < in->ops.size(); ++i) args.push_back(fetch(in->ops[i]));
+      const auto* kw = in->node->kwnames.empty() ? nullptr : &in->node->kwnames;
+      slots[in->out] = self.callValue(callee, args.data(), in->node->numPositional(), kw);
+      break;
+    }
+    case Instr::Core: {
+      const auto& ops = in->ops;
+      Value& out = slots[in->out];
+      switch (in->prim) {
+        case Prim::MakeTuple:
+        case Prim::MakeList: {
+          std::vector<Value> items;
+          items.reserve(ops.size());
+          for (const Operand& o : ops) items.push_back(fetch(o));
+          out = in->prim == Prim::MakeTuple ? makeTuple(std::move(items)) : makeList(std::move(items));
+          break;
+        }
+        case Prim::MakeDict: {
+          Value d = makeDict();
+          for (size_t i = 0; i + 1 < ops.size(); i += 2) d.as<DictObj>()->set(fetch(ops[i]), fetch(ops[i + 1]));
+          out = std::move(d);
+          break;
+        }
+        case Prim::TupleGetItem: {
+          Value t = fetch(ops[0]);
+          int64_t i = c.consts[ops[1].idx].asInt();
+          auto& items = t.as<TupleObj>()->items;
+          out = t.unique() ? std::move(items[i]) : items[i];
+          break;
+        }
+        case Prim::Unpack: {
+          Value x = fetch(ops[0]);
+          int64_t n = c.consts[ops[1].idx].asInt(), star = c.consts[ops[2].idx].asInt();
+          std::vector<Value> items = x.is(VKind::Tuple) && x.unique() ? std::move(x.as<TupleObj>()->items)
+                                                                      : iterToVector(x, "unpacking");
+          int64_t have = (int64_t)items.size();
+          if (star < 0 ? have != n : have < n - 1)
+            raise(DiagId::UnpackCount, SourceLoc{}, {std::to_string(have), std::to_string(n)});
+          if (star >= 0) {
+            int64_t rest = have - (n - 1);
+            std::vector<Value> mid(std::make_move_iterator(items.begin() + star),
+                                   std::make_move_iterator(items.begin() + star + rest));
+            items.erase(items.begin() + star, items.begin() + star + rest);
+            items.insert(items.begin() + star, makeList(std::move(mid)));
+          }
+          out = makeTuple(std::move(items));
+          break;
+        }
+        case Prim::GetAttr: {
+          Value obj = fetch(ops[0]);
+          out = getAttr(self, obj, c.consts[ops[1].idx].as<StrObj>()->s);
+          break;
+        }
+        case Prim::SetAttr: {
+          Value obj = fetch(ops[0]);
+          Value v = fetch(ops[2]);
+          out = setAttr(std::move(obj), c.consts[ops[1].idx].as<StrObj>()->s, std::move(v));
+          break;
+        }
+        case Prim::GetItem: {
+          Value obj = fetch(ops[0]);
+          Value idx = fetch(ops[1]);
+          out = getItem(self, std::move(obj), std::move(idx));
+          break;
+        }
+        case Prim::SetItem: {
+          Value obj = fetch(ops[0]);
+          Value idx = fetch(ops[1]);
+          Value v = fetch(ops[2]);
+          out = setItem(self, std::move(obj), std::move(idx), std::move(v));
+          break;
+        }
+        case Prim::MakeSlice: out = makeSlice(fetch(ops[0]), fetch(ops[1]), fetch(ops[2])); break;
+        case Prim::Truth: out = Value::boolean(valueTruth(fetch(ops[0]))); break;
+        case Prim::Not: out = Value::boolean(!valueTruth(fetch(ops[0]))); break;
+        case Prim::Switch: {
+          bool cnd = valueTruth(fetch(ops[0]));
+          out = fetch(ops[cnd ? 1 : 2]);
+          break;
+        }
+        case Prim::WhileLoop: {
+          Value cond = fetch(ops[0]);
+          Value body = fetch(ops[1]);
+          Value carry = fetch(ops[2]);
+          const ClosureObj* cc = cond.as<ClosureObj>();
+          const ClosureObj* bc = body.as<ClosureObj>();
+          while (true) {
+            checkInterrupt();
+            Value a = carry;
+            if (!valueTruth(self.callClosure(cc, &a, 1, nullptr))) break;
+            if (!loopStep(self.callClosure(bc, &carry, 1, nullptr), carry)) break;
+          }
+          out = std::move(carry);
+          break;
+        }
+        case Prim::Scan: {
+          Value body = fetch(ops[0]);
+          Value iterable = fetch(ops[1]);
+          Value carry = fetch(ops[2]);
+          const ClosureObj* bc = body.as<ClosureObj>();
+          // Strings index by code point in O(i): walk a vector of their characters.
+          if (iterable.is(VKind::Str)) iterable = makeList(iterToVector(iterable, "for"));
+          int64_t n;
+          if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
+          for (int64_t i = 0; i < n; ++i) {
+            checkInterrupt();
+            Value args[2] = {std::move(carry), iterItem(iterable, i)};
+            if (!loopStep(self.callClosure(bc, args, 2, nullptr), carry)) break;
+          }
+          out = std::move(carry);
+          break;
+        }
+        case Prim::CallEx: {
+          Value fn = fetch(ops[0]);
+          Value args = fetch(ops[1]);
+          Value kw = fetch(ops[2]);
+          std::vector<Value> all = args.as<TupleObj>()->items;
+          std::vector<std::string> names;
+          for (auto& [k, v] : kw.as<DictObj>()->entries) {
+            if (!k.is(VKind::Str)) raise(DiagId::TypeError, SourceLoc{}, {"keywords must be strings"});
+            names.push_back(k.as<StrObj>()->s);
+            all.push_back(v);
+          }
+          out = self.callValue(fn, all.data(), all.size() - names.size(), &names);
+          break;
+        }
+        case Prim::MethodCall:
+        case Prim::MethodUpdate: {
+          const std::string& name = c.consts[ops[0].idx].as<StrObj>()->s;
+          Value recv = fetch(ops[1]);
+          boost::container::small_vector<Value, 6> args;
+          for (size_t i = 2; i < ops.size(); ++i) args.push_back(fetch(ops[i]));
+          size_t nkw = in->node->kwnames.size();
+          const auto* kw = nkw ? &in->node->kwnames : nullptr;
+          size_t npos = args.size() - nkw;
+          bool builtinUpdate = (recv.is(VKind::List) || recv.is(VKind::Dict)) && isUpdateMethod(name);
+          if (builtinUpdate && in->prim == Prim::MethodCall)
+            raise(DiagId::UpdateInExpression, SourceLoc{}, {typeNameOf(recv), name, typeNameOf(recv), name});
+          Value result;
+          if (recv.is(VKind::Record) || recv.is(VKind::Module) || recv.is(VKind::Class)) {
+            const Value* m = recv.is(VKind::Record) ? recv.as<RecordObj>()->classObj()->method(name) : nullptr;
+            if (m) {
+              boost::container::small_vector<Value, 6> all;
+              all.push_back(in->prim == Prim::MethodUpdate ? recv : std::move(recv));
+              for (auto& a : args) all.push_back(std::move(a));
+              result = self.callValue(*m, all.data(), npos + 1, kw);
+            } else {
+              Value fn = getAttr(self, recv, name);
+              result = self.callValue(fn, args.data(), npos, kw);
+            }
+          } else {
+            Prim p;
+            bool property;
+            if (!lookupMethod(recv.kind(), name, &p, &property))
+              raise(DiagId::NoMethod, SourceLoc{}, {typeNameOf(recv), name, methodHintFor(recv.kind(), name)});
+            if (property) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(getAttr(self, recv, name))});
+            boost::container::small_vector<Value, 6> all;
+            all.push_back(builtinUpdate || in->prim == Prim::MethodCall ? std::move(recv) : recv);
+            for (auto& a : args) all.push_back(std::move(a));
+            result = self.callValue(Value::prim((int)p), all.data(), npos + 1, kw);
+          }
+          out = in->prim == Prim::MethodUpdate && !builtinUpdate ? std::move(recv) : std::move(result);
+          break;
+        }
+        case Prim::Depend: out = fetch(ops[0]); break;
+        case Prim::UpdateState: out = Value::token(); break;
+        case Prim::GlobalGet: {
+          const ir::GlobalVar* gv = in->node->inputs[1]->global;
+          const Value& v = self.global(gv->id);
+          if (v.is(VKind::Undef)) raise(DiagId::UnknownName, SourceLoc{}, {gv->name});
+          out = v;
+          break;
+        }
+        case Prim::GlobalSet: {
+          self.global(in->node->inputs[2]->global->id) = fetch(ops[2]);
+          out = Value::token();
+          break;
+        }
+        case Prim::MakeClass: {
+          const ir::ClassInfo* ci = in->node->inputs[1]->cls;
+          auto* cls = new ClassObj();
+          Value cv = Value::object(cls);
+          cls->name = ci->name;
+          cls->loc = ci->loc;
+          cls->fields = ci->fields;
+          cls->hasDefault = ci->hasDefault;
+          size_t k = 1;
+          for (bool h : ci->hasDefault) cls->defaults.push_back(h ? fetch(ops[k++]) : Value::none());
+          for (const std::string& m : ci->methods) cls->methods.push_back({m, fetch(ops[k++])});
+          out = std::move(cv);
+          break;
+        }
+        case Prim::Raise: {
+          Value e = fetch(ops[1]);
+          if (e.is(VKind::Exception)) {
+            auto* ex = e.as<ExceptionObj>();
+            raise(DiagId::Raised, SourceLoc{}, {ex->type, ex->message});
+          }
+          if (e.is(VKind::Prim)) {  // raise ValueError
+            Value made = self.callValue(e, nullptr, 0, nullptr);
+            if (made.is(VKind::Exception)) raise(DiagId::Raised, SourceLoc{}, {made.as<ExceptionObj>()->type, ""});
+          }
+          raise(DiagId::TypeError, SourceLoc{}, {"exceptions must be made by ValueError(...), RuntimeError(...) or another exception type, not '" + typeNameOf(e) + "'"});
+        }
+        case Prim::Assert: {
+          if (valueTruth(fetch(ops[1]))) { out = Value::token(); break; }
+          Value msg = fetch(ops[2]);
+          raise(DiagId::AssertionFailed, SourceLoc{}, {msg.isNone() ? std::string() : ": " + strOf(msg)});
+        }
+        case Prim::FormatValue: {
+          Value v = fetch(ops[0]);
+          const std::string& conv = c.consts[ops[1].idx].as<StrObj>()->s;
+          Value spec = fetch(ops[2]);
+          if (conv == "r") v = makeStr(reprOf(v));
+          else if (conv == "s") v = makeStr(strOf(v));
+          else if (conv == "a") v = makeStr(reprOf(v));
+          out = makeStr(formatWithSpec(v, spec.as<StrObj>()->s));
+          break;
+        }
+        case Prim::StrConcat: {
+          std::string s;
+          for (const Operand& o : ops) s += fetch(o).as<StrObj>()->s;
+          out = makeStr(std::move(s));
+          break;
+        }
+        case Prim::Contains: {
+          Value cont = fetch(ops[0]);
+          Value x = fetch(ops[1]);
+          out = Value::boolean(containsOf(self, cont, x));
+          break;
+        }
+        case Prim::Is: out = Value::boolean(identical(fetch(ops[0]), fetch(ops[1]))); break;
+        case Prim::ListAppendLocal: {
+          Value l = fetch(ops[0]);
+          Value v = fetch(ops[1]);
+          uniqueList(l)->items.push_back(std::move(v));
+          out = std::move(l);
+          break;
+        }
+        case Prim::CheckBound: {
+          Value v = fetch(ops[0]);
+          if (v.is(VKind::Undef)) raise(DiagId::MaybeUnbound, SourceLoc{}, {c.consts[ops[1].idx].as<StrObj>()->s});
+          out = std::move(v);
+          break;
+        }
+        case Prim::ImportModule: {
+          out = self.runModule(in->node->inputs[2]->module);
+          break;
+        }
+        default: internalError(std::string("interpreter: core primitive ") + primName(in->prim) + " not handled");
+      }
+      break;
+    }
+  }
+}
+
+Value Interpreter::exec(const Code& c, Frame& f) {
+  if (__builtin_expect(graphMode_ || jitDepth_ > 0, 0)) return InterpAccess::execCompiled(*this, c, f);
   try {
     for (const Instr& ins : c.instrs) {
-      in = &ins;
-      f.cur = in;
-      switch (in->kind) {
-        case Instr::PrimCall: {
-          if (in->planError) (void)planBinding(primSig(in->prim), in->node->numPositional(), &in->node->kwnames);
-          boost::container::small_vector<Value, 6> args;
-          const size_t nops = in->ops.size();
-          boost::container::small_vector<Value, 6> raw;
-          raw.reserve(nops);
-          for (size_t i = 0; i < nops; ++i) raw.push_back(fetch(in->ops[i]));
-          args.resize(in->plan.size());
-          applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
-          ++dispatches_;
-          checkInterrupt();
-          if (__builtin_expect(debugNans_, 0)) {
-            boost::container::small_vector<Value, 6> inputs(args.begin(), args.end());
-            Value r = in->fn(*this, args.data());
-            checkNonFinite(in->prim, inputs.data(), inputs.size(), r);
-            slots[in->out] = std::move(r);
-            break;
-          }
-          slots[in->out] = in->fn(*this, args.data());
-          break;
-        }
-        case Instr::Dynamic: {
-          Value callee = fetch(in->ops[0]);
-          boost::container::small_vector<Value, 6> args;
-          for (size_t i = 1; i < in->ops.size(); ++i) args.push_back(fetch(in->ops[i]));
-          const auto* kw = in->node->kwnames.empty() ? nullptr : &in->node->kwnames;
-          slots[in->out] = callValue(callee, args.data(), in->node->numPositional(), kw);
-          break;
-        }
-        case Instr::Core: {
-          const auto& ops = in->ops;
-          Value& out = slots[in->out];
-          switch (in->prim) {
-            case Prim::MakeTuple:
-            case Prim::MakeList: {
-              std::vector<Value> items;
-              items.reserve(ops.size());
-              for (const Operand& o : ops) items.push_back(fetch(o));
-              out = in->prim == Prim::MakeTuple ? makeTuple(std::move(items)) : makeList(std::move(items));
-              break;
-            }
-            case Prim::MakeDict: {
-              Value d = makeDict();
-              for (size_t i = 0; i + 1 < ops.size(); i += 2) d.as<DictObj>()->set(fetch(ops[i]), fetch(ops[i + 1]));
-              out = std::move(d);
-              break;
-            }
-            case Prim::TupleGetItem: {
-              Value t = fetch(ops[0]);
-              int64_t i = c.consts[ops[1].idx].asInt();
-              auto& items = t.as<TupleObj>()->items;
-              out = t.unique() ? std::move(items[i]) : items[i];
-              break;
-            }
-            case Prim::Unpack: {
-              Value x = fetch(ops[0]);
-              int64_t n = c.consts[ops[1].idx].asInt(), star = c.consts[ops[2].idx].asInt();
-              std::vector<Value> items = x.is(VKind::Tuple) && x.unique() ? std::move(x.as<TupleObj>()->items)
-                                                                          : iterToVector(x, "unpacking");
-              int64_t have = (int64_t)items.size();
-              if (star < 0 ? have != n : have < n - 1)
-                raise(DiagId::UnpackCount, SourceLoc{}, {std::to_string(have), std::to_string(n)});
-              if (star >= 0) {
-                int64_t rest = have - (n - 1);
-                std::vector<Value> mid(std::make_move_iterator(items.begin() + star),
-                                       std::make_move_iterator(items.begin() + star + rest));
-                items.erase(items.begin() + star, items.begin() + star + rest);
-                items.insert(items.begin() + star, makeList(std::move(mid)));
-              }
-              out = makeTuple(std::move(items));
-              break;
-            }
-            case Prim::GetAttr: {
-              Value obj = fetch(ops[0]);
-              out = getAttr(*this, obj, c.consts[ops[1].idx].as<StrObj>()->s);
-              break;
-            }
-            case Prim::SetAttr: {
-              Value obj = fetch(ops[0]);
-              Value v = fetch(ops[2]);
-              out = setAttr(std::move(obj), c.consts[ops[1].idx].as<StrObj>()->s, std::move(v));
-              break;
-            }
-            case Prim::GetItem: {
-              Value obj = fetch(ops[0]);
-              Value idx = fetch(ops[1]);
-              out = getItem(*this, std::move(obj), std::move(idx));
-              break;
-            }
-            case Prim::SetItem: {
-              Value obj = fetch(ops[0]);
-              Value idx = fetch(ops[1]);
-              Value v = fetch(ops[2]);
-              out = setItem(*this, std::move(obj), std::move(idx), std::move(v));
-              break;
-            }
-            case Prim::MakeSlice: out = makeSlice(fetch(ops[0]), fetch(ops[1]), fetch(ops[2])); break;
-            case Prim::Truth: out = Value::boolean(valueTruth(fetch(ops[0]))); break;
-            case Prim::Not: out = Value::boolean(!valueTruth(fetch(ops[0]))); break;
-            case Prim::Switch: {
-              bool cnd = valueTruth(fetch(ops[0]));
-              out = fetch(ops[cnd ? 1 : 2]);
-              break;
-            }
-            case Prim::WhileLoop: {
-              Value cond = fetch(ops[0]);
-              Value body = fetch(ops[1]);
-              Value carry = fetch(ops[2]);
-              const ClosureObj* cc = cond.as<ClosureObj>();
-              const ClosureObj* bc = body.as<ClosureObj>();
-              while (true) {
-                checkInterrupt();
-                Value a = carry;
-                if (!valueTruth(callClosure(cc, &a, 1, nullptr))) break;
-                if (!loopStep(callClosure(bc, &carry, 1, nullptr), carry)) break;
-              }
-              out = std::move(carry);
-              break;
-            }
-            case Prim::Scan: {
-              Value body = fetch(ops[0]);
-              Value iterable = fetch(ops[1]);
-              Value carry = fetch(ops[2]);
-              const ClosureObj* bc = body.as<ClosureObj>();
-              // Strings index by code point in O(i): walk a vector of their characters.
-              if (iterable.is(VKind::Str)) iterable = makeList(iterToVector(iterable, "for"));
-              int64_t n;
-              if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
-              for (int64_t i = 0; i < n; ++i) {
-                checkInterrupt();
-                Value args[2] = {std::move(carry), iterItem(iterable, i)};
-                if (!loopStep(callClosure(bc, args, 2, nullptr), carry)) break;
-              }
-              out = std::move(carry);
-              break;
-            }
-            case Prim::CallEx: {
-              Value fn = fetch(ops[0]);
-              Value args = fetch(ops[1]);
-              Value kw = fetch(ops[2]);
-              std::vector<Value> all = args.as<TupleObj>()->items;
-              std::vector<std::string> names;
-              for (auto& [k, v] : kw.as<DictObj>()->entries) {
-                if (!k.is(VKind::Str)) raise(DiagId::TypeError, SourceLoc{}, {"keywords must be strings"});
-                names.push_back(k.as<StrObj>()->s);
-                all.push_back(v);
-              }
-              out = callValue(fn, all.data(), all.size() - names.size(), &names);
-              break;
-            }
-            case Prim::MethodCall:
-            case Prim::MethodUpdate: {
-              const std::string& name = c.consts[ops[0].idx].as<StrObj>()->s;
-              Value recv = fetch(ops[1]);
-              boost::container::small_vector<Value, 6> args;
-              for (size_t i = 2; i < ops.size(); ++i) args.push_back(fetch(ops[i]));
-              size_t nkw = in->node->kwnames.size();
-              const auto* kw = nkw ? &in->node->kwnames : nullptr;
-              size_t npos = args.size() - nkw;
-              bool builtinUpdate = (recv.is(VKind::List) || recv.is(VKind::Dict)) && isUpdateMethod(name);
-              if (builtinUpdate && in->prim == Prim::MethodCall)
-                raise(DiagId::UpdateInExpression, SourceLoc{}, {typeNameOf(recv), name, typeNameOf(recv), name});
-              Value result;
-              if (recv.is(VKind::Record) || recv.is(VKind::Module) || recv.is(VKind::Class)) {
-                const Value* m = recv.is(VKind::Record) ? recv.as<RecordObj>()->classObj()->method(name) : nullptr;
-                if (m) {
-                  boost::container::small_vector<Value, 6> all;
-                  all.push_back(in->prim == Prim::MethodUpdate ? recv : std::move(recv));
-                  for (auto& a : args) all.push_back(std::move(a));
-                  result = callValue(*m, all.data(), npos + 1, kw);
-                } else {
-                  Value fn = getAttr(*this, recv, name);
-                  result = callValue(fn, args.data(), npos, kw);
-                }
-              } else {
-                Prim p;
-                bool property;
-                if (!lookupMethod(recv.kind(), name, &p, &property))
-                  raise(DiagId::NoMethod, SourceLoc{}, {typeNameOf(recv), name, methodHintFor(recv.kind(), name)});
-                if (property) raise(DiagId::NotCallable, SourceLoc{}, {typeNameOf(getAttr(*this, recv, name))});
-                boost::container::small_vector<Value, 6> all;
-                all.push_back(builtinUpdate || in->prim == Prim::MethodCall ? std::move(recv) : recv);
-                for (auto& a : args) all.push_back(std::move(a));
-                result = callValue(Value::prim((int)p), all.data(), npos + 1, kw);
-              }
-              out = in->prim == Prim::MethodUpdate && !builtinUpdate ? std::move(recv) : std::move(result);
-              break;
-            }
-            case Prim::Depend: out = fetch(ops[0]); break;
-            case Prim::UpdateState: out = Value::token(); break;
-            case Prim::GlobalGet: {
-              const ir::GlobalVar* gv = in->node->inputs[1]->global;
-              const Value& v = global(gv->id);
-              if (v.is(VKind::Undef)) raise(DiagId::UnknownName, SourceLoc{}, {gv->name});
-              out = v;
-              break;
-            }
-            case Prim::GlobalSet: {
-              global(in->node->inputs[2]->global->id) = fetch(ops[2]);
-              out = Value::token();
-              break;
-            }
-            case Prim::MakeClass: {
-              const ir::ClassInfo* ci = in->node->inputs[1]->cls;
-              auto* cls = new ClassObj();
-              Value cv = Value::object(cls);
-              cls->name = ci->name;
-              cls->loc = ci->loc;
-              cls->fields = ci->fields;
-              cls->hasDefault = ci->hasDefault;
-              size_t k = 1;
-              for (bool h : ci->hasDefault) cls->defaults.push_back(h ? fetch(ops[k++]) : Value::none());
-              for (const std::string& m : ci->methods) cls->methods.push_back({m, fetch(ops[k++])});
-              out = std::move(cv);
-              break;
-            }
-            case Prim::Raise: {
-              Value e = fetch(ops[1]);
-              if (e.is(VKind::Exception)) {
-                auto* ex = e.as<ExceptionObj>();
-                raise(DiagId::Raised, SourceLoc{}, {ex->type, ex->message});
-              }
-              if (e.is(VKind::Prim)) {  // raise ValueError
-                Value made = callValue(e, nullptr, 0, nullptr);
-                if (made.is(VKind::Exception)) raise(DiagId::Raised, SourceLoc{}, {made.as<ExceptionObj>()->type, ""});
-              }
-              raise(DiagId::TypeError, SourceLoc{}, {"exceptions must be made by ValueError(...), RuntimeError(...) or another exception type, not '" + typeNameOf(e) + "'"});
-            }
-            case Prim::Assert: {
-              if (valueTruth(fetch(ops[1]))) { out = Value::token(); break; }
-              Value msg = fetch(ops[2]);
-              raise(DiagId::AssertionFailed, SourceLoc{}, {msg.isNone() ? std::string() : ": " + strOf(msg)});
-            }
-            case Prim::FormatValue: {
-              Value v = fetch(ops[0]);
-              const std::string& conv = c.consts[ops[1].idx].as<StrObj>()->s;
-              Value spec = fetch(ops[2]);
-              if (conv == "r") v = makeStr(reprOf(v));
-              else if (conv == "s") v = makeStr(strOf(v));
-              else if (conv == "a") v = makeStr(reprOf(v));
-              out = makeStr(formatWithSpec(v, spec.as<StrObj>()->s));
-              break;
-            }
-            case Prim::StrConcat: {
-              std::string s;
-              for (const Operand& o : ops) s += fetch(o).as<StrObj>()->s;
-              out = makeStr(std::move(s));
-              break;
-            }
-            case Prim::Contains: {
-              Value cont = fetch(ops[0]);
-              Value x = fetch(ops[1]);
-              out = Value::boolean(containsOf(*this, cont, x));
-              break;
-            }
-            case Prim::Is: out = Value::boolean(identical(fetch(ops[0]), fetch(ops[1]))); break;
-            case Prim::ListAppendLocal: {
-              Value l = fetch(ops[0]);
-              Value v = fetch(ops[1]);
-              uniqueList(l)->items.push_back(std::move(v));
-              out = std::move(l);
-              break;
-            }
-            case Prim::CheckBound: {
-              Value v = fetch(ops[0]);
-              if (v.is(VKind::Undef)) raise(DiagId::MaybeUnbound, SourceLoc{}, {c.consts[ops[1].idx].as<StrObj>()->s});
-              out = std::move(v);
-              break;
-            }
-            case Prim::ImportModule: {
-              out = runModule(in->node->inputs[2]->module);
-              break;
-            }
-            default: internalError(std::string("interpreter: core primitive ") + primName(in->prim) + " not handled");
-          }
-          break;
-        }
-      }
+      f.cur = &ins;
+      InterpAccess::step(*this, c, f, &ins);
     }
-    return fetch(c.output);
+    return InterpAccess::fetch(*this, f, c.output);
   } catch (Error& e) {
     fail(e);
   }
 }
+
+// ------------------------------------------------------------------ compiled code (graph mode)
+//
+// runtime/GraphMode.h: compiled code performs a graph's instructions through these C entry
+// points, each the eager semantics of its instruction (InterpAccess::step and the loops of
+// exec). They catch every exception: an msl::Error gets its place and traceback from the
+// frame stack as in exec (the compiled frame is on it, its current instruction set before
+// anything can fail), and is kept in `gPending` until execCompiled raises it again.
+
+namespace {
+thread_local std::exception_ptr gPending;
+
+inline Frame& frameOf(void* f) { return *static_cast<Frame*>(f); }
+
+// Runs `body` as instruction i of frame f would run in exec: a failure is kept, status 1.
+template <class F>
+int32_t guarded(void* frame, uint32_t i, F&& body) {
+  Frame& f = frameOf(frame);
+  f.cur = &f.code->instrs[i];
+  try {
+    try {
+      return body(f, *f.cur);
+    } catch (Error& e) {
+      f.interp->fail(e);
+    }
+  } catch (...) {
+    gPending = std::current_exception();
+    return -1;
+  }
+}
+
+// A running loop keeps (cond or body, body or iterable, carry) in its output slot.
+inline std::vector<Value>& loopState(Frame& f, const Instr& in) { return f.slots[in.out].as<TupleObj>()->items; }
+}  // namespace
+
+Value InterpAccess::execCompiled(Interpreter& it, const Code& c, Frame& f) {
+  if (!c.compiled) {
+    GraphCompiler* gc = graphCompiler();
+    if (!gc) raise(DiagId::NotSupportedYet, c.g->loc, {"compiling without the LLVM code generator"});
+    const_cast<Code&>(c).compiled = gc->compile(c.g);
+  }
+  f.interp = &it;
+  if (c.compiled(&f) != 0) {
+    std::exception_ptr e = std::move(gPending);
+    gPending = nullptr;
+    if (!e) internalError("compiled code of " + c.g->qualname + " failed without an error");
+    std::rethrow_exception(e);
+  }
+  return std::move(f.result);
+}
+
+}  // namespace msl
+
+using msl::Frame;
+using msl::Instr;
+using msl::InterpAccess;
+using msl::Value;
+
+extern "C" {
+
+int32_t msl_rt_step(void* frame, uint32_t i) {
+  return msl::guarded(frame, i, [](Frame& f, const Instr& in) {
+    InterpAccess::step(*f.interp, *f.code, f, &in);
+    return 0;
+  });
+}
+
+int32_t msl_rt_truth(void* frame, uint32_t i) {
+  return msl::guarded(frame, i, [](Frame& f, const Instr& in) {
+    return msl::valueTruth(InterpAccess::fetch(*f.interp, f, in.ops[0])) ? 1 : 0;
+  });
+}
+
+int32_t msl_rt_call_arm(void* frame, uint32_t sw, uint32_t call, uint32_t arm) {
+  return msl::guarded(frame, call, [&](Frame& f, const Instr& in) {
+    Value fn = InterpAccess::fetch(*f.interp, f, f.code->instrs[sw].ops[arm]);
+    f.slots[in.out] = f.interp->callValue(fn, nullptr, 0, nullptr);
+    return 0;
+  });
+}
+
+int32_t msl_rt_loop_begin(void* frame, uint32_t i, int64_t* n) {
+  return msl::guarded(frame, i, [&](Frame& f, const Instr& in) {
+    std::vector<Value> st;
+    for (int k = 0; k < 3; ++k) st.push_back(InterpAccess::fetch(*f.interp, f, in.ops[k]));
+    *n = 0;
+    if (in.prim == msl::Prim::Scan) {
+      // Strings index by code point in O(i): walk a vector of their characters.
+      if (st[1].is(msl::VKind::Str)) st[1] = msl::makeList(msl::iterToVector(st[1], "for"));
+      if (!msl::iterLength(st[1], n)) msl::raise(msl::DiagId::NotIterable, msl::SourceLoc{}, {msl::typeNameOf(st[1])});
+    }
+    f.slots[in.out] = msl::makeTuple(std::move(st));
+    return 0;
+  });
+}
+
+int32_t msl_rt_loop_interrupt(void* frame, uint32_t i) {
+  return msl::guarded(frame, i, [](Frame&, const Instr&) {
+    msl::checkInterrupt();
+    return 0;
+  });
+}
+
+int32_t msl_rt_while_cond(void* frame, uint32_t i) {
+  return msl::guarded(frame, i, [](Frame& f, const Instr& in) {
+    auto& st = msl::loopState(f, in);
+    Value a = st[2];
+    return msl::valueTruth(f.interp->callClosure(st[0].as<msl::ClosureObj>(), &a, 1, nullptr)) ? 1 : 0;
+  });
+}
+
+int32_t msl_rt_loop_body(void* frame, uint32_t i, int64_t k) {
+  return msl::guarded(frame, i, [&](Frame& f, const Instr& in) {
+    auto& st = msl::loopState(f, in);
+    if (in.prim == msl::Prim::WhileLoop)
+      return msl::loopStep(f.interp->callClosure(st[1].as<msl::ClosureObj>(), &st[2], 1, nullptr), st[2]) ? 1 : 0;
+    Value args[2] = {std::move(st[2]), msl::iterItem(st[1], k)};
+    return msl::loopStep(f.interp->callClosure(st[0].as<msl::ClosureObj>(), args, 2, nullptr), st[2]) ? 1 : 0;
+  });
+}
+
+int32_t msl_rt_loop_end(void* frame, uint32_t i) {
+  return msl::guarded(frame, i, [](Frame& f, const Instr& in) {
+    Value carry = std::move(msl::loopState(f, in)[2]);
+    f.slots[in.out] = std::move(carry);
+    return 0;
+  });
+}
+
+int32_t msl_rt_return(void* frame) {
+  Frame& f = msl::frameOf(frame);
+  try {
+    f.result = InterpAccess::fetch(*f.interp, f, f.code->output);
+    return 0;
+  } catch (...) {
+    msl::gPending = std::current_exception();
+    return -1;
+  }
+}
+
+}  // extern "C"
+
+namespace msl {
 
 // ------------------------------------------------------------------ modules
 

@@ -77,6 +77,11 @@ class Interpreter : public CallContext {
   // --emit=grad: called with the text of every gradient graph J builds (autodiff/J.h).
   void setEmitGrad(std::function<void(const std::string&)> f) { emitGrad_ = std::move(f); }
   bool debugNans() const { return debugNans_; }
+  // --mode=graph: every graph runs as code compiled by the GraphCompiler of
+  // runtime/GraphMode.h (on its first run, per specialisation). Calls of a jit(f) closure
+  // run compiled in either mode (jitDepth_ counts them on the stack).
+  void setGraphMode(bool on) { graphMode_ = on; }
+  bool graphMode() const { return graphMode_; }
 
   // One typed clone of each function per signature of its arguments (ir/Specialize.h);
   // the interpreter runs the clones.
@@ -132,6 +137,8 @@ class Interpreter : public CallContext {
   int callDepth_ = 0;
   uint64_t dispatches_ = 0;
   bool debugNans_ = false;
+  bool graphMode_ = false;
+  int jitDepth_ = 0;
   // Heap value stack for frame slots, in chunks so that pointers stay valid.
   std::vector<std::unique_ptr<Value[]>> chunks_;
   size_t chunkIndex_ = 0, chunkUsed_ = 0;

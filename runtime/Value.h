@@ -141,6 +141,8 @@ struct ClosureObj : Object {
   // Autodiff (docs/autodiff.md, higher order): the J expansion whose differentiated code
   // made this closure (0: none), and for a closure of J(J(g)) the inner expansion.
   uint32_t jworld = 0, jinner = 0;
+  // Made by jit(f): calls run compiled code even in eager mode (runtime/GraphMode.h).
+  bool jit = false;
   ClosureObj() : Object(VKind::Closure) {}
 };
 struct BoundMethodObj : Object { Value self, func; std::string name; BoundMethodObj() : Object(VKind::BoundMethod) {} };

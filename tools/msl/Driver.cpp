@@ -10,6 +10,7 @@
 #include <cstring>
 #include <new>
 
+#include "codegen/Compiler.h"
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
 #include "ir/Diagnostics.h"
@@ -47,11 +48,14 @@ const char* kHelp =
     "                                ir   the IR graphs after lowering\n"
     "                                grad run the program and print each gradient graph\n"
     "                                     J builds (after cleaning), among its output\n"
+    "                                llvm run the program in graph mode and print the\n"
+    "                                     LLVM module of each graph it compiles\n"
     "  msl --help | --version\n"
     "\n"
     "options:\n"
     "  --mode=eager                interpret (the default; MindSpore's PYNATIVE_MODE)\n"
-    "  --mode=graph                compile every function (not supported yet)\n"
+    "  --mode=graph                compile every function on its first call (per\n"
+    "                              signature) and run the compiled code\n"
     "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
@@ -247,10 +251,10 @@ Options parseArgs(int argc, char** argv) {
     if (a == "--version") { outWrite(std::string(kVersion) + "\n"); throw 0; }
     if (a.rfind("--emit=", 0) == 0) {
       o.emit = a.substr(7);
-      if (o.emit != "ast" && o.emit != "ir" && o.emit != "grad") {
-        if (o.emit == "opt" || o.emit == "llvm" || o.emit == "ptx")
+      if (o.emit != "ast" && o.emit != "ir" && o.emit != "grad" && o.emit != "llvm") {
+        if (o.emit == "opt" || o.emit == "ptx")
           usageError("--emit=" + o.emit + " is not supported yet");
-        usageError("unknown stage '" + o.emit + "' for --emit (ast, ir, grad)");
+        usageError("unknown stage '" + o.emit + "' for --emit (ast, ir, grad, llvm)");
       }
       o.command = "emit";
       continue;
@@ -317,7 +321,16 @@ int runCommand(Options& o) {
     outWrite(ast::dump(*ast));
     return 0;
   }
-  if (o.mode == "graph") raise(DiagId::NotSupportedYet, SourceLoc{}, {"--mode=graph"});
+  // jit(f) in either mode, and every graph under --mode=graph, compile through LLVM
+  // (runtime/GraphMode.h; the JIT itself starts on the first compile).
+  // Never destroyed, as the JIT it compiles into: compiled code may run until exit.
+  static codegen::HostCompiler& compiler = *new codegen::HostCompiler();
+  setGraphCompiler(&compiler);
+  if (o.emit == "llvm") {
+    o.mode = "graph";
+    compiler.setEmitLlvm([](const std::string& s) { outWrite(s); });
+  }
+  if (o.mode == "graph" && o.command == "repl") raise(DiagId::NotSupportedYet, SourceLoc{}, {"the REPL in --mode=graph"});
   if (o.command == "repl") return runRepl(prog, o.debugNans);
   // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
   ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
@@ -337,6 +350,7 @@ int runCommand(Options& o) {
   }
   Interpreter interp;
   interp.setDebugNans(o.debugNans);
+  interp.setGraphMode(o.mode == "graph");
   if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
   std::vector<std::string> argv{o.file};
   argv.insert(argv.end(), o.args.begin(), o.args.end());

@@ -1,0 +1,45 @@
+#include "codegen/Compiler.h"
+
+#include <llvm/Support/raw_ostream.h>
+
+#include "codegen/HostGen.h"
+#include "codegen/Jit.h"
+#include "ir/Diagnostics.h"
+#include "ir/IR.h"
+
+namespace msl::codegen {
+
+struct HostCompiler::Code {
+  std::vector<llvm::orc::ResourceTrackerSP> trackers;  // one per compiled graph
+};
+
+HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {}
+HostCompiler::~HostCompiler() = default;
+
+void HostCompiler::prepare(ir::Graph*) {
+  // Graph passes on the specialised graph, before lowering: none yet (fusion of
+  // elementwise chains, codegen/Fusion.h, is called here).
+}
+
+CompiledGraph HostCompiler::compile(const ir::Graph* g) {
+  Jit& jit = Jit::get();
+  std::string base = g->qualname.empty() ? g->name : g->qualname;
+  std::string name = jit.uniqueName(base.empty() ? "graph" : base);
+  auto ctx = std::make_unique<llvm::LLVMContext>();
+  std::unique_ptr<llvm::Module> m = lowerHostGraph(g, name, *ctx);
+  if (emitLlvm_) {
+    std::string text;
+    llvm::raw_string_ostream os(text);
+    m->print(os, nullptr);
+    emitLlvm_(os.str());
+  }
+  // One module and ResourceTracker per compiled graph; host code at O1. The code lives as
+  // long as the process (graphs are never redefined in `msl run`).
+  code_->trackers.push_back(jit.add(std::move(m), std::move(ctx), OptLevel::O1));
+  void* addr = jit.lookup(name);
+  if (!addr) throw InternalError("compiled code of " + base + " has no symbol " + name);
+  ++compiled_;
+  return reinterpret_cast<CompiledGraph>(addr);
+}
+
+}  // namespace msl::codegen

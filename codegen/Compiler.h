@@ -1,0 +1,34 @@
+// Graph mode's compiler (runtime/GraphMode.h implemented with LLVM): graph passes on the
+// specialised graph, lowering of its host code (codegen/HostGen.h), and the CPU JIT
+// (codegen/Jit.h, one module and ResourceTracker per compiled graph, O1 for host code).
+// tools/msl installs one for `msl run --mode=graph` and for jit(f).
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/GraphMode.h"
+
+namespace msl::codegen {
+
+class HostCompiler : public GraphCompiler {
+ public:
+  HostCompiler();
+  ~HostCompiler() override;
+  // Graph passes before lowering, in order. Fusion (codegen/Fusion.h) goes here.
+  void prepare(ir::Graph* g) override;
+  CompiledGraph compile(const ir::Graph* g) override;
+  // --emit=llvm: called with the text of each compiled graph's module, before it is
+  // optimised.
+  void setEmitLlvm(std::function<void(const std::string&)> f) { emitLlvm_ = std::move(f); }
+  int compiledCount() const { return compiled_; }
+
+ private:
+  std::function<void(const std::string&)> emitLlvm_;
+  int compiled_ = 0;
+  struct Code;  // the JIT resources of the compiled graphs (codegen/Compiler.cpp)
+  std::unique_ptr<Code> code_;
+};
+
+}  // namespace msl::codegen
