@@ -7,6 +7,8 @@
 #include "autodiff/BatchRules.h"
 
 #include <algorithm>
+#include <cctype>
+#include <map>
 
 namespace msl::autodiff {
 
@@ -119,6 +121,13 @@ Node* BatchCtx::intTuple(const std::vector<int64_t>& v) {
 Node* BatchCtx::expandAfterBatch(Node* x, int count) {
   for (int i = 0; i < count; ++i) x = call(Prim::ExpandDims, {x, integer(1)});
   return x;
+}
+
+Node* BatchCtx::batched(size_t k) { return b[k] ? in[k] : call(Prim::VmapBcast, {in[k], size}); }
+
+bool BatchCtx::itemBatched(size_t k, size_t i) const {
+  if (k < items.size() && !items[k].empty()) return i < items[k].size() && items[k][i];
+  return b[k];
 }
 
 Node* BatchCtx::moveBatch(Node* x, int r, int to) {
@@ -509,6 +518,505 @@ Node* getItemBwdRule(BatchCtx& c) {
   return c.copy({{1, ct}, {2, obj}, {3, batchedIndex(c, 3)}});
 }
 
+
+// ------------------------------------------------------------------ rules added for
+// creation, layout and host-container primitives and the backward helpers
+
+// A string known here (einsum's spec, a helper's kind).
+bool staticStr(BatchCtx& c, size_t k, std::string* out) {
+  const Node* x = c.n->inputs[k];
+  if (x->isConst() && x->ckind == ir::ConstKind::Str) {
+    *out = x->s;
+    return true;
+  }
+  const ir::Abstract* a = x->abs;
+  if (a && a->is(AKind::Str) && a->known) {
+    *out = a->s;
+    return true;
+  }
+  return false;
+}
+
+// A bool known here (parameter k, or its default when k < 0).
+bool staticBool(BatchCtx& c, int k, bool dflt, bool* out) {
+  if (k < 0) {
+    *out = dflt;
+    return true;
+  }
+  const Node* x = c.n->inputs[(size_t)k];
+  if (x->isConst() && x->ckind == ir::ConstKind::Bool) {
+    *out = x->b;
+    return true;
+  }
+  if (x->abs && x->abs->is(AKind::Bool) && x->abs->known) {
+    *out = x->abs->b;
+    return true;
+  }
+  return false;
+}
+
+bool isNoneArg(BatchCtx& c, int k) {
+  if (k < 0) return true;
+  const Node* x = c.n->inputs[(size_t)k];
+  return (x->isConst() && x->ckind == ir::ConstKind::None) || (x->abs && x->abs->is(AKind::None));
+}
+
+// A leaf that stays as it is inside a batched container (numbers, strings, functions).
+bool hostLeaf(const ir::Abstract* a) {
+  if (!a) return false;
+  switch (a->kind) {
+    case AKind::None: case AKind::Bool: case AKind::Int: case AKind::Float: case AKind::Str: case AKind::DType:
+    case AKind::Function: case AKind::Prim: case AKind::Partial: case AKind::Class: case AKind::Slice:
+      return true;
+    default: return false;
+  }
+}
+
+Node* fullSlice(BatchCtx& c) { return c.call(Prim::MakeSlice, {c.m.constNone(), c.m.constNone(), c.m.constNone()}); }
+
+// x[:, i]: item i of each example.
+Node* itemOf(BatchCtx& c, Node* x, int64_t i) {
+  return c.call(Prim::GetItem, {x, c.call(Prim::MakeTuple, {fullSlice(c), c.integer(i)})});
+}
+
+// linspace(start, stop, num) with per-example ends: NumPy's computation in f64 as the
+// primitive does it, i * step + start and exactly `stop` last, on a (B, num) grid.
+Node* linspaceRule(BatchCtx& c) {
+  int nk = c.param("num"), dk = c.param("dtype");
+  if ((nk >= 0 && c.b[(size_t)nk]) || (dk >= 0 && c.b[(size_t)dk])) return nullptr;
+  bool none;
+  std::vector<int64_t> nv;
+  if (!c.axes(nk, "50", &none, &nv) || none || nv.size() != 1 || nv[0] < 0) return nullptr;
+  if (c.rank(1) != 0 || c.rank(2) != 0) return nullptr;
+  int64_t num = nv[0];
+  Node* f64 = c.m.constDType(DType::F64);
+  auto end = [&](size_t k) {
+    Node* v = c.call(Prim::AsType, {c.in[k], f64});
+    return c.b[k] ? c.call(Prim::ExpandDims, {v, c.integer(-1)}) : v;  // (B, 1), or () for the same for all
+  };
+  Node *a = end(1), *e = end(2);
+  Node* delta = c.call(Prim::Sub, {e, a});
+  Node* step = num > 1 ? c.call(Prim::Div, {delta, c.m.constFloat((double)(num - 1), c.loc())}) : delta;
+  Node* idx = c.call(Prim::Arange, {c.integer(num)}, {{"dtype", f64}});
+  Node* y = c.call(Prim::Add, {c.call(Prim::Mul, {idx, step}), a});
+  if (num > 1) {
+    Node* last = c.call(Prim::Eq, {c.call(Prim::Arange, {c.integer(num)}), c.integer(num - 1)});
+    y = c.call(Prim::Where, {last, e, y});
+  }
+  return c.call(Prim::AsType, {y, dk >= 0 ? c.in[(size_t)dk] : c.m.constDType(DType::F32)});
+}
+
+// uniform(key, shape, dtype, minval, maxval) with per-example bounds and one key: one
+// draw for all examples (as jax.vmap does with an unbatched key), scaled per example:
+// max(u * (maxval - minval) + minval, minval). (The primitive fuses the multiply-add, so
+// results may differ from it in the last bit.) Batched keys: one draw per key.
+Node* uniformRule(BatchCtx& c) {
+  int sk = c.param("shape"), dk = c.param("dtype"), lk = c.param("minval"), hk = c.param("maxval");
+  if (c.b[1] || (sk >= 0 && c.b[(size_t)sk]) || (dk >= 0 && c.b[(size_t)dk])) return nullptr;
+  int rs = 0;  // the rank of the draw
+  if (sk >= 0) {
+    const ir::Abstract* a = c.abs((size_t)sk);
+    if (!a) return nullptr;
+    if (a->is(AKind::Int)) rs = 1;
+    else if (a->isSequence() && !a->homogeneous) rs = (int)a->elems.size();
+    else if (!a->is(AKind::None)) return nullptr;
+  }
+  for (int k : {lk, hk})
+    if (k >= 0 && c.b[(size_t)k] && c.rank((size_t)k) != 0) return nullptr;
+  Node* dt = dk >= 0 ? c.in[(size_t)dk] : c.m.constDType(DType::F32);
+  Node* u = c.call(Prim::Uniform, {c.in[1], sk >= 0 ? c.in[(size_t)sk] : c.m.constNone(), dt});
+  auto bound = [&](int k, double dflt) {
+    Node* v = c.call(Prim::AsType, {k >= 0 ? c.in[(size_t)k] : c.m.constFloat(dflt, c.loc()), dt});
+    return k >= 0 && c.b[(size_t)k] ? c.expandAfterBatch(v, rs) : v;
+  };
+  Node *lo = bound(lk, 0.0), *hi = bound(hk, 1.0);
+  Node* v = c.call(Prim::Add, {c.call(Prim::Mul, {u, c.call(Prim::Sub, {hi, lo})}), lo});
+  return c.call(Prim::Maximum, {v, lo});
+}
+
+// Input k's abstract; an int constant without one is known by its value.
+const ir::Abstract* absOrConst(BatchCtx& c, size_t k) {
+  const Node* x = c.n->inputs[k];
+  if (!x->abs && x->isConst() && x->ckind == ir::ConstKind::Int) return ir::Abstract::intConst(x->i);
+  return x->abs;
+}
+
+// The repetitions of tile as a tuple node and their count (reps: an int or a tuple).
+bool repsOf(BatchCtx& c, size_t k, Node** reps, int* d) {
+  const ir::Abstract* a = absOrConst(c, k);
+  if (!a || c.b[k]) return false;
+  if (a->is(AKind::Int)) {
+    *d = 1;
+    *reps = c.call(Prim::MakeTuple, {c.in[k]});
+    return true;
+  }
+  if (!a->isSequence() || a->homogeneous) return false;
+  *d = (int)a->elems.size();
+  *reps = c.call(Prim::TupleNew, {c.in[k]});
+  return true;
+}
+
+// tile(x, reps) with the batch axis repeated once: x gets the axes NumPy would prepend
+// after its batch axis, and reps a leading 1 per batched axis it does not name.
+Node* tileRule(BatchCtx& c, size_t xk, size_t rk, Node** expanded) {
+  int r = c.rank(xk), d;
+  Node* reps;
+  if (r < 0 || !c.isTensor(xk) || !repsOf(c, rk, &reps, &d)) return nullptr;
+  Node* x = c.batched(xk);
+  if (d > r) x = c.expandAfterBatch(x, d - r);
+  *expanded = x;
+  int nd = std::max(r, d);
+  return c.call(Prim::Add, {c.intTuple(std::vector<int64_t>((size_t)(nd - d + 1), 1)), reps});
+}
+
+// pad's widths (n, (before, after), or one pair per axis) as one pair per axis of a
+// rank-r example, from the static structure of input k.
+bool padPairs(BatchCtx& c, size_t k, int r, std::vector<Node*>* pairs) {
+  const ir::Abstract* a = absOrConst(c, k);
+  Node* w = c.in[k];
+  auto item = [&](Node* s, int64_t i) { return c.call(Prim::GetItem, {s, c.integer(i)}); };
+  auto pair = [&](Node* lo, Node* hi) { return c.call(Prim::MakeTuple, {lo, hi}); };
+  if (!a || c.b[k]) return false;
+  if (a->is(AKind::Int)) {
+    pairs->assign((size_t)r, pair(w, w));
+    return true;
+  }
+  if (!a->isSequence() || a->homogeneous || a->elems.empty()) return false;
+  if (!a->elems[0]->isSequence()) {
+    for (const ir::Abstract* e : a->elems)
+      if (!e->is(AKind::Int)) return false;
+    if (a->elems.size() > 2) return false;
+    Node* lo = item(w, 0);
+    pairs->assign((size_t)r, pair(lo, a->elems.size() == 2 ? item(w, 1) : lo));
+    return true;
+  }
+  if (a->elems.size() != (size_t)r && a->elems.size() != 1) return false;
+  for (size_t i = 0; i < a->elems.size(); ++i) {
+    const ir::Abstract* e = a->elems[i];
+    if (!e->isSequence() || e->homogeneous || e->elems.empty() || e->elems.size() > 2) return false;
+    Node* p = item(w, (int64_t)i);
+    Node* lo = item(p, 0);
+    pairs->push_back(pair(lo, e->elems.size() == 2 ? item(p, 1) : lo));
+  }
+  if (pairs->size() == 1) pairs->assign((size_t)r, (*pairs)[0]);
+  return true;
+}
+
+// The widths of input k for a batched rank-r example: (0, 0) for the batch axis first.
+Node* batchedWidths(BatchCtx& c, size_t k, int r) {
+  std::vector<Node*> pairs;
+  if (r < 0 || !padPairs(c, k, r, &pairs)) return nullptr;
+  pairs.insert(pairs.begin(), c.intTuple({0, 0}));
+  return c.call(Prim::MakeTuple, pairs);
+}
+
+// pad(x, widths, value); a value per example fills the border where pad(ones) is 0.
+Node* padRule(BatchCtx& c) {
+  int vk = c.param("value");
+  int r = c.rank(1);
+  if (!c.isTensor(1)) return nullptr;
+  Node* w = batchedWidths(c, 2, r);
+  if (!w) return nullptr;
+  Node* x = c.batched(1);
+  if (vk < 0 || !c.b[(size_t)vk]) return c.copy({{1, x}, {2, w}});
+  if (c.rank((size_t)vk) != 0) return nullptr;
+  Node* padded = c.call(Prim::Pad, {x, w});
+  Node* inside = c.call(Prim::Pad, {c.call(Prim::OnesLike, {x}), w});
+  Node* v = c.expandAfterBatch(c.in[(size_t)vk], r);
+  Node* out = c.call(Prim::Where, {c.call(Prim::Eq, {inside, c.integer(0)}), v, padded});
+  return c.call(Prim::AsType, {out, c.call(Prim::DTypeOf, {x})});
+}
+
+// einsum(spec, *operands): a letter the spec does not use names the batch axis of the
+// batched operands and leads the output (an implicit output made explicit first, as
+// the primitive forms it: the letters used once, in character order).
+Node* einsumRule(BatchCtx& c) {
+  std::string spec;
+  if (c.b[1] || !staticStr(c, 1, &spec)) return nullptr;
+  std::string lhs = spec, rhs;
+  size_t arrow = spec.find("->");
+  bool explicitOut = arrow != std::string::npos;
+  if (explicitOut) {
+    lhs = spec.substr(0, arrow);
+    rhs = spec.substr(arrow + 2);
+  }
+  std::vector<std::string> ins;
+  std::string cur;
+  for (char ch : lhs + ",") {
+    if (ch == ' ') continue;
+    if (ch == ',') {
+      ins.push_back(cur);
+      cur.clear();
+    } else if (std::isalpha((unsigned char)ch)) {
+      cur += ch;
+    } else {
+      return nullptr;
+    }
+  }
+  if (ins.size() + 2 != c.in.size()) return nullptr;
+  std::map<char, int> count;
+  for (const std::string& s : ins)
+    for (char ch : s) count[ch]++;
+  std::string out;
+  if (explicitOut) {
+    for (char ch : rhs) {
+      if (ch == ' ') continue;
+      if (!std::isalpha((unsigned char)ch)) return nullptr;
+      out += ch;
+    }
+  } else {
+    for (auto& [ch, k] : count)
+      if (k == 1) out += ch;
+  }
+  char bl = 0;
+  for (char ch : std::string("zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA"))
+    if (spec.find(ch) == std::string::npos) {
+      bl = ch;
+      break;
+    }
+  if (!bl) return nullptr;
+  std::string ns;
+  for (size_t k = 0; k < ins.size(); ++k) {
+    if (k) ns += ",";
+    if (c.b[k + 2]) {
+      if (c.rank(k + 2) != (int)ins[k].size()) return nullptr;  // the primitive reports it, per example
+      ns += bl;
+    }
+    ns += ins[k];
+  }
+  ns += "->";
+  ns += bl;
+  ns += out;
+  return c.copy({{1, c.m.constStr(ns, c.loc())}});
+}
+
+// sorted(xs) of a rank-1 tensor or a tuple/list of rank-0 items of one type: sort along
+// axis 1, the items back along axis 1 (reverse: the ascending order reversed, which
+// differs from Python's stable reverse only in which of equal items comes first).
+Node* sortedRule(BatchCtx& c) {
+  int kk = c.param("key"), rk = c.param("reverse");
+  if (!isNoneArg(c, kk)) return nullptr;
+  for (size_t k = 2; k < c.in.size(); ++k)
+    if (c.b[k]) return nullptr;
+  bool reverse;
+  if (!staticBool(c, rk, false, &reverse)) return nullptr;
+  const ir::Abstract* a = c.abs(1);
+  if (!a) return nullptr;
+  Node* xs;
+  if (a->isTensor()) {
+    if (c.rank(1) != 1) return nullptr;
+    xs = c.in[1];
+  } else if (a->isSequence() && !a->homogeneous && !a->elems.empty()) {
+    const ir::Abstract* e0 = a->elems[0];
+    for (const ir::Abstract* e : a->elems) {
+      bool sameKind = e->kind == e0->kind && (e->is(AKind::Float) || e->is(AKind::Int) ||
+                                              (e->isTensor() && e->rankKnown && e->rank() == 0 && e->dtypeKnown && e->dtype == e0->dtype));
+      if (!sameKind) return nullptr;
+    }
+    xs = c.call(Prim::Stack, {c.in[1], c.integer(1)});
+  } else {
+    return nullptr;
+  }
+  Node* s = c.call(Prim::Sort, {xs, c.integer(1)});
+  if (reverse) {
+    Node* back = c.call(Prim::MakeSlice, {c.m.constNone(), c.m.constNone(), c.integer(-1)});
+    s = c.call(Prim::GetItem, {s, c.call(Prim::MakeTuple, {fullSlice(c), back})});
+  }
+  return c.call(Prim::ListNew, {c.call(Prim::Swapaxes, {s, c.integer(0), c.integer(1)})});
+}
+
+// dict(...) and partial(fn, ...): the arguments batched as a whole (numbers, strings and
+// functions stay as they are inside, as in any batched container). A batched partial is
+// called through __vmapcall, which takes its bound arguments as batched.
+Node* containerRule(BatchCtx& c, size_t from) {
+  std::vector<std::pair<size_t, Node*>> repl;
+  for (size_t k = from; k < c.in.size(); ++k) {
+    if (c.b[k] || hostLeaf(c.abs(k))) continue;
+    if (!c.abs(k)) return nullptr;
+    repl.push_back({k, c.batched(k)});
+  }
+  return c.copy(repl);
+}
+
+// ---- backward helpers
+
+// __getattr_bwd(ct, obj, name): x.T's cotangent transposed with the batch kept first; a
+// record's with ct in the field (the record only gives the class).
+Node* getAttrBwdRule(BatchCtx& c) {
+  std::string name;
+  if (c.b[3] || !staticStr(c, 3, &name) || !c.abs(2)) return nullptr;
+  Node* ct = c.batched(1);
+  if (c.abs(2)->isTensor() && name == "T") {
+    int r = c.rank(2);
+    if (r < 0) return nullptr;
+    std::vector<int64_t> perm{0};
+    for (int d = r; d >= 1; --d) perm.push_back(d);
+    return c.call(Prim::Transpose, {ct, c.intTuple(perm)});
+  }
+  if (c.abs(2)->isTensor() || c.abs(2)->is(AKind::Record)) return c.copy({{1, ct}});
+  return nullptr;
+}
+
+// __concat_bwd / __split_bwd (ct, xs, axis, stacked): ct and xs batched, axis shifted.
+Node* concatBwdRule(BatchCtx& c) {
+  bool none;
+  std::vector<int64_t> ax;
+  if (c.b[3] || c.b[4] || !c.axes(3, "", &none, &ax) || none || ax.size() != 1) return nullptr;
+  return c.copy({{1, c.batched(1)}, {2, c.batched(2)}, {3, c.integer(shift(ax[0]))}});
+}
+
+// The cotangent of iterating x (list(x), unpacking x, ...) from one cotangent per item:
+// for a sequence x the items as they are; for a float tensor x its rows, which are along
+// axis 1 of a batched x: the helper runs on x with the batch second, and the result has
+// the batch moved back first. `x` is the iterable; `rebuild` makes the helper's second
+// argument from it.
+template <class F>
+Node* itemsBackRule(BatchCtx& c, const ir::Abstract* xa, Node* x, F&& rebuild) {
+  if (!xa) return nullptr;
+  Node* ct = c.batched(1);
+  if (xa->isSequence()) return c.copy({{1, ct}});
+  if (!xa->isTensor() || !xa->dtypeKnown || !isFloat(xa->dtype) || !xa->rankKnown || xa->rank() < 1) return nullptr;
+  Node* xt = c.call(Prim::Swapaxes, {x, c.integer(0), c.integer(1)});
+  Node* r = c.copy({{1, ct}, {2, rebuild(xt)}});
+  return c.call(Prim::Swapaxes, {r, c.integer(0), c.integer(1)});
+}
+
+Node* unpackBwdRule(BatchCtx& c) {
+  if (c.b[3]) return nullptr;
+  return itemsBackRule(c, c.abs(2), c.b[2] || !c.isTensor(2) ? c.in[2] : c.batched(2), [](Node* x) { return x; });
+}
+
+// __seq_bwd(ct, x, kind) for the kinds that only rearrange cotangents by x's structure.
+Node* seqBwdRule(BatchCtx& c) {
+  std::string kind;
+  if (c.b[3] || !staticStr(c, 3, &kind)) return nullptr;
+  const ir::Abstract* xa = c.abs(2);
+  if (!xa) return nullptr;
+  if (kind == "list" || kind == "tuple" || kind == "reversed" || kind == "enumerate")
+    return itemsBackRule(c, xa, xa->isTensor() ? c.batched(2) : c.in[2], [](Node* x) { return x; });
+  if (kind == "unpack") {  // x: (x, star)
+    if (!xa->is(AKind::Tuple) || xa->homogeneous || xa->elems.size() != 2) return nullptr;
+    Node* whole = c.batched(2);
+    Node* inner = c.call(Prim::GetItem, {whole, c.integer(0)});
+    Node* star = c.call(Prim::GetItem, {c.in[2], c.integer(1)});
+    return itemsBackRule(c, xa->elems[0], inner, [&](Node* x) { return c.call(Prim::MakeTuple, {x, star}); });
+  }
+  if (kind == "tree_leaves" || kind == "dict") return c.copy({{1, c.batched(1)}});
+  if (kind == "zip" || kind == "repeat@0" || kind == "repeat@1") {
+    // x: the iterables (zip) or (a, b): sequences only
+    if (!xa->isSequence() || xa->homogeneous) return nullptr;
+    for (size_t i = 0; i < xa->elems.size(); ++i)
+      if (!xa->elems[i]->isSequence() && (kind == "zip" || kind == (i == 0 ? "repeat@0" : "repeat@1"))) return nullptr;
+    return c.copy({{1, c.batched(1)}});
+  }
+  return nullptr;
+}
+
+// __tensor_bwd(ct, data): ct split back into data's items, with the batch kept first
+// (item i of each example: ct[:, i]); ints have no cotangent, floats take ct.
+Node* tensorBwdItems(BatchCtx& c, Node* ct, const ir::Abstract* da, bool* ok) {
+  if (da->isSequence()) {
+    if (da->homogeneous) {
+      *ok = false;
+      return nullptr;
+    }
+    std::vector<Node*> items;
+    for (size_t i = 0; i < da->elems.size(); ++i) items.push_back(tensorBwdItems(c, itemOf(c, ct, (int64_t)i), da->elems[i], ok));
+    return c.call(da->is(AKind::List) ? Prim::MakeList : Prim::MakeTuple, items);
+  }
+  if (da->is(AKind::Int) || da->is(AKind::Bool)) return c.m.constNone();
+  if (da->is(AKind::Float)) return ct;
+  if (da->isTensor() && da->dtypeKnown) return isFloat(da->dtype) ? c.call(Prim::AsType, {ct, c.m.constDType(da->dtype)}) : c.m.constNone();
+  *ok = false;
+  return nullptr;
+}
+
+Node* tensorBwdRule(BatchCtx& c) {
+  const ir::Abstract* da = c.abs(2);
+  if (!da || !da->isSequence()) return nullptr;
+  bool ok = true;
+  Node* r = tensorBwdItems(c, c.batched(1), da, &ok);
+  return ok ? r : nullptr;
+}
+
+// __nn_bwd(ct, kind, args) where only x's cotangent depends on the batch: pooling (and
+// its transpose), gelu, layer_norm without weights, and x's cotangent alone of conv2d and
+// batch_norm (kind "name@0") with unbatched weights. The batch is folded into N for the
+// NCHW kinds; the other cotangents are None.
+Node* nnBwdRule(BatchCtx& c) {
+  std::string kind;
+  const ir::Abstract* aa = c.abs(3);
+  if (c.b[2] || !staticStr(c, 2, &kind) || !aa || !aa->isSequence() || aa->homogeneous || aa->elems.empty()) return nullptr;
+  size_t na = aa->elems.size();
+  std::string base = kind.substr(0, kind.find('@'));
+  bool only0 = kind.size() > base.size() && kind.substr(base.size()) == "@0";
+  const ir::Abstract* xa = aa->elems[0];
+  if (!xa->isTensor() || !xa->rankKnown || !xa->dtypeKnown || !isFloat(xa->dtype)) return nullptr;
+  int rx = xa->rank();
+  if (c.rank(1) != rx) return nullptr;
+  auto argBatched = [&](size_t i) { return aa->elems[i]->isTensor() && c.itemBatched(3, i); };
+  auto item = [&](size_t i) { return c.call(Prim::GetItem, {c.raw[3], c.integer((int64_t)i)}); };
+  bool fold;
+  if (base == "max_pool2d" || base == "avg_pool2d" || base == "max_pool2d^T") fold = true;
+  else if (base == "gelu" || base == "gelu_grad") fold = false;
+  else if (base == "layer_norm") fold = false;
+  else if ((base == "conv2d" || base == "batch_norm") && only0) fold = true;
+  else return nullptr;
+  for (size_t i = 1; i < na; ++i) {
+    if (argBatched(i)) return nullptr;
+    if (base == "layer_norm" && i <= 2 && !aa->elems[i]->is(AKind::None)) return nullptr;  // weights: per-example sums
+  }
+  if (fold && rx != 4 && !(rx == 3 && base != "conv2d" && base != "batch_norm")) return nullptr;
+  fold = fold && rx == 4;
+  std::vector<Node*> items;
+  for (size_t i = 0; i < na; ++i) items.push_back(item(i));
+  Node* x = argBatched(0) ? items[0] : c.call(Prim::VmapBcast, {items[0], c.size});
+  Node* ct = c.batched(1);
+  Node* n = nullptr;
+  if (fold) {
+    n = c.call(Prim::GetItem, {c.call(Prim::Shape, {x}), c.integer(1)});
+    Node* bn = c.call(Prim::MakeTuple, {c.call(Prim::Mul, {c.size, n})});
+    x = c.call(Prim::Reshape, {x, c.call(Prim::Add, {bn, shapeFrom(c, x, 2)})});
+    ct = c.call(Prim::Reshape, {ct, c.call(Prim::Add, {bn, shapeFrom(c, ct, 2)})});
+  }
+  items[0] = x;
+  Node* r = c.copy({{1, ct}, {3, c.call(Prim::MakeTuple, items)}});
+  Node* dx = c.call(Prim::GetItem, {r, c.integer(0)});
+  if (fold) dx = c.call(Prim::Reshape, {dx, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size, n}), shapeFrom(c, dx, 1)})});
+  std::vector<Node*> out{dx};
+  for (size_t i = 1; i < na; ++i) out.push_back(c.call(Prim::GetItem, {r, c.integer((int64_t)i)}));
+  return c.call(Prim::MakeTuple, out);
+}
+
+// __tile_bwd(ct, x, reps): reps as tile's rule makes them; the tiles summed to the
+// (expanded) batched x, then x's own shape.
+Node* tileBwdRule(BatchCtx& c) {
+  const ir::Abstract* xa = c.abs(2);
+  if (!xa || !xa->isTensor() || !xa->dtypeKnown || !isFloat(xa->dtype)) return nullptr;
+  Node* xe;
+  Node* reps = tileRule(c, 2, 3, &xe);
+  if (!reps) return nullptr;
+  Node* r = c.copy({{1, c.batched(1)}, {2, xe}, {3, reps}});
+  return c.call(Prim::Reshape, {r, c.call(Prim::Shape, {c.batched(2)})});
+}
+
+// __pad_bwd(ct, x, widths): the widths with (0, 0) for the batch axis.
+Node* padBwdRule(BatchCtx& c) {
+  Node* w = batchedWidths(c, 3, c.rank(2));
+  if (!w || !c.isTensor(2)) return nullptr;
+  return c.copy({{1, c.batched(1)}, {2, c.batched(2)}, {3, w}});
+}
+
+// __max_pool_jvp(t, x, ...): windows are per plane (every leading axis), so the batch
+// is one more leading axis: t and x batched, t of x's rank.
+Node* maxPoolJvpRule(BatchCtx& c) {
+  for (size_t k = 3; k < c.in.size(); ++k)
+    if (c.b[k]) return nullptr;
+  int rx = c.rank(2);
+  if (rx < 3 || c.rank(1) != rx) return nullptr;
+  return c.copy({{1, c.batched(1)}, {2, c.batched(2)}});
+}
+
 }  // namespace
 
 BatchKind batchKind(Prim p) {
@@ -546,29 +1054,40 @@ BatchKind batchKind(Prim p) {
     case Prim::MinMaxBwd: case Prim::TransposeBwd: case Prim::Truth: case Prim::Not: case Prim::Depend:
     case Prim::CheckBound: case Prim::Full: case Prim::MatMulBwd: case Prim::GetItemBwd: case Prim::TakeBwd:
     case Prim::SortBwd: case Prim::TopkBwd:
+    // creation, layout, host containers
+    case Prim::Linspace: case Prim::Uniform: case Prim::Tile: case Prim::Pad: case Prim::Einsum:
+    case Prim::Sorted: case Prim::DictNew: case Prim::Partial:
+    // more backward helpers (vmap of a function that calls vjp)
+    case Prim::GetAttrBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
+    case Prim::SeqBwd: case Prim::NNBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SplitBwd:
+    case Prim::MaxPoolJvp:
+    // grad's pieces: grad of a batched partial (called through vmapGrad), and the helpers
+    // that pack cotangents
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack:
+    case Prim::VjpPackBwd: case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::VjpMake:
+    case Prim::Dropout:
       return BatchKind::Rule;
 
     // per example: random numbers with batched keys or probabilities (each example draws
     // with its own key, as jax.random under vmap), and what has no cheaper form here
-    case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Uniform: case Prim::Normal:
-    case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical: case Prim::Dropout: case Prim::AdamStep:
-    case Prim::Tile: case Prim::Pad: case Prim::Einsum: case Prim::ToList: case Prim::IntNew: case Prim::BoolNew:
-    case Prim::Zeros: case Prim::Ones: case Prim::Arange: case Prim::Linspace: case Prim::Eye:
-    case Prim::TreeMap: case Prim::TreeSize: case Prim::Range: case Prim::Sorted: case Prim::DictNew:
-    case Prim::StrNew: case Prim::Repr: case Prim::Isinstance: case Prim::Partial:
-    case Prim::GetAttrBwd: case Prim::ConcatBwd:
-    case Prim::UnpackBwd: case Prim::TensorNewBwd: case Prim::SeqBwd: case Prim::NNBwd: case Prim::JSiteBprop:
-    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Vjp: case Prim::Jacobian: case Prim::JacobianCall:
+    case Prim::Prng: case Prim::FoldIn: case Prim::Bits: case Prim::Normal:
+    case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical: case Prim::AdamStep:
+    case Prim::ToList: case Prim::IntNew: case Prim::BoolNew:
+    case Prim::Zeros: case Prim::Ones: case Prim::Arange: case Prim::Eye:
+    case Prim::TreeMap: case Prim::TreeSize: case Prim::Range:
+    case Prim::StrNew: case Prim::Repr: case Prim::Isinstance:
+    case Prim::JSiteBprop:
+    case Prim::Vjp: case Prim::Jacobian: case Prim::JacobianCall:
     case Prim::GradCall: case Prim::VjpCall: case Prim::JCall: case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::Jit:
     case Prim::CustomVjpCall: case Prim::CustomVjpBprop: case Prim::ScanJ: case Prim::ScanBwd:
     case Prim::WhileJ: case Prim::WhileBwd: case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall:
     case Prim::VmapLoop: case Prim::VmapBcast: case Prim::VmapSelect:
-    case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ:
-    case Prim::GradSeed: case Prim::GradPack: case Prim::GradPackBwd: case Prim::VjpPack: case Prim::VjpPackBwd:
-    case Prim::VjpMake: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ:
-    case Prim::LoopJBprop: case Prim::TileBwd: case Prim::PadBwd:
-    case Prim::SplitBwd: case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
-    case Prim::WhileJvp: case Prim::MaxPoolJvp: case Prim::TreeMapJ: case Prim::TreeMapBwd:
+    case Prim::JEnter: case Prim::JEnterJ: case Prim::JCallJ:
+    case Prim::GradSeed:
+    case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ: case Prim::WhileBwdJ:
+    case Prim::LoopJBprop:
+    case Prim::Jvp: case Prim::JvpCall: case Prim::ScanJvp:
+    case Prim::WhileJvp: case Prim::TreeMapJ: case Prim::TreeMapBwd:
     case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
     case Prim::JvpOfJ:
     case Prim::StrSplit: case Prim::StrJoin: case Prim::StrStrip: case Prim::StrLstrip: case Prim::StrRstrip:
@@ -799,6 +1318,83 @@ Node* batchRule(Prim p, BatchCtx& c) {
     // topk along the last axis: ct, x and the indices batched, then as it is
     case Prim::TopkBwd: return c.b[4] ? nullptr : allBatched(c, {1, 2, 3});
     // the inverse permutation of transpose, with the batch axis kept first
+    // ---- creation, layout, host containers
+    case Prim::Linspace: return linspaceRule(c);
+    case Prim::Uniform: return uniformRule(c);
+    case Prim::Dropout: {
+      // dropout(key, x, p) with one key: one mask for every example (as jax.vmap with an
+      // unbatched key), drawn as the primitive draws it for one example's shape; p must
+      // be known here (the primitive checks its range). Batched keys: a mask per key.
+      const Node* pn = c.n->inputs[3];
+      double pv = pn->isConst() && pn->ckind == ir::ConstKind::Float ? pn->f : pn->abs && pn->abs->is(AKind::Float) && pn->abs->known ? pn->abs->f : -1.0;
+      if (c.b[1] || c.b[3] || !c.b[2] || !c.isTensor(2) || !(pv >= 0.0 && pv <= 1.0) || c.n->numPositional() != 3) return nullptr;
+      if (pv == 0.0) return c.in[2];
+      Node* x = c.in[2];
+      if (pv == 1.0) return c.call(Prim::ZerosLike, {x});
+      Node* keep = c.m.constFloat(1.0 - pv, c.loc());
+      Node* u = c.call(Prim::Uniform, {c.in[1], shapeFrom(c, x, 1), c.m.constDType(DType::F32)});
+      return c.call(Prim::Where, {c.call(Prim::Lt, {u, keep}), c.call(Prim::Div, {x, keep}), c.m.constFloat(0.0, c.loc())});
+    }
+    case Prim::Tile: {
+      Node* x;
+      Node* reps = c.b[1] ? tileRule(c, 1, 2, &x) : nullptr;
+      return reps ? c.copy({{1, x}, {2, reps}}) : nullptr;
+    }
+    case Prim::Pad: return padRule(c);
+    case Prim::Einsum: return einsumRule(c);
+    case Prim::Sorted: return sortedRule(c);
+    case Prim::DictNew: return containerRule(c, 1);
+    case Prim::Partial:  // a batched function only when it is a partial (whose arguments are)
+      if (c.b[1] && !(c.abs(1) && c.abs(1)->is(AKind::Partial))) return nullptr;
+      return containerRule(c, 2);
+    // ---- more backward helpers; a None cotangent (symbolic zero) gives the same
+    // (None, or Nones in a structure) for every example
+    case Prim::GetAttrBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
+    case Prim::SeqBwd: case Prim::NNBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SplitBwd:
+    case Prim::MaxPoolJvp:
+      if (c.abs(1) && c.abs(1)->is(AKind::None)) {
+        c.outBatched = false;
+        return c.copy();
+      }
+      switch (p) {
+        case Prim::GetAttrBwd: return getAttrBwdRule(c);
+        case Prim::ConcatBwd: case Prim::SplitBwd: return concatBwdRule(c);
+        case Prim::UnpackBwd: return unpackBwdRule(c);
+        case Prim::TensorNewBwd: return tensorBwdRule(c);
+        case Prim::SeqBwd: return seqBwdRule(c);
+        case Prim::NNBwd: return nnBwdRule(c);
+        case Prim::TileBwd: return tileBwdRule(c);
+        case Prim::PadBwd: return padBwdRule(c);
+        default: return maxPoolJvpRule(c);
+      }
+    // ---- grad's pieces
+    case Prim::Grad: case Prim::ValueAndGrad: {
+      // grad(f) of a batched partial f: the partial grad(f) is, batched; calling it goes
+      // to vmapGrad (runtime/InterpreterVmap.cpp), which batches the gradient
+      if (!c.b[1] || !(c.abs(1) && c.abs(1)->is(AKind::Partial))) return nullptr;
+      for (size_t k = 2; k < c.in.size(); ++k)
+        if (c.b[k]) return nullptr;
+      int ak = c.param("argnums"), hk = c.param("has_aux");
+      return c.call(Prim::Partial, {c.m.constPrim(Prim::GradCall, c.loc()), c.in[1], ak >= 0 ? c.in[(size_t)ak] : c.integer(0),
+                                    hk >= 0 ? c.in[(size_t)hk] : c.m.constBool(false),
+                                    c.m.constStr(p == Prim::Grad ? "grad" : "value_and_grad", c.loc())});
+    }
+    // cotangents rearranged or packed by the arguments' structure: all batched
+    case Prim::GradPack: case Prim::GradPackBwd:
+      for (size_t k = 4; k < c.in.size(); ++k)
+        if (c.b[k]) return nullptr;
+      return allBatched(c, {1, 2, 3});
+    case Prim::VjpPack: case Prim::VjpPackBwd: return allBatched(c, {1, 2});
+    case Prim::JSiteArrange: return c.b[2] ? nullptr : c.copy({{1, c.batched(1)}});
+    case Prim::VjpMake: {
+      // f_vjp = partial(vjp_call, bprop, primals) with batched primals: a batched f_vjp,
+      // whose bprop takes the whole batch (bprop batched over the cotangents by
+      // __vmapcall) as runtime/InterpreterVmap.cpp calls it
+      Node* flags = c.call(Prim::MakeTuple, {c.m.constBool(c.b[1]), c.m.constBool(true)});
+      Node* bp = c.call(Prim::Partial, {c.m.constPrim(Prim::VmapFnCall, c.loc()), c.in[1], c.size, flags});
+      return c.call(Prim::Partial, {c.m.constPrim(Prim::VjpCall, c.loc()), bp, c.batched(2)});
+    }
+    case Prim::JSiteArrangeBwd: return c.b[2] ? nullptr : c.copy({{1, c.batched(1)}});
     case Prim::TransposeBwd: {
       if (c.b[2]) return nullptr;
       bool none;

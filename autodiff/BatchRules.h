@@ -22,6 +22,11 @@ struct BatchCtx {
   ir::Node* size;             // the batch size (an int)
   std::vector<ir::Node*> in;  // in[0] is the callee
   std::vector<bool> b;
+  // For an input that is a tuple or list made in the graph (batched item by item), the
+  // value before it was made batched as a whole, and which items were batched; empty
+  // otherwise (in[k] then holds the value as it is).
+  std::vector<ir::Node*> raw;
+  std::vector<std::vector<bool>> items;
   bool outBatched = true;     // a rule sets false when its result is the same for every example
 
   SourceLoc loc() const { return n->loc; }
@@ -46,6 +51,11 @@ struct BatchCtx {
   ir::Node* expandAfterBatch(ir::Node* x, int count);
   // x (batched, per-example rank r) with the batch axis moved to `to` (a normalised axis).
   ir::Node* moveBatch(ir::Node* x, int r, int to);
+  // in[k] if batched, else it repeated along a new leading axis (__vmap_bcast).
+  ir::Node* batched(size_t k);
+  // Whether item i of input k (a tuple or list made in the graph) is batched; without
+  // per-item knowledge, whether the input is.
+  bool itemBatched(size_t k, size_t i) const;
 };
 
 // The batched result of c.n (batched along axis 0), or nullptr when the rule does not

@@ -9,6 +9,7 @@
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
+#include "ir/ShapeRules.h"
 
 namespace msl::autodiff {
 
@@ -203,6 +204,10 @@ class Batcher {
   Node* value(Node* n, Graph* ng) {
     if (n->isConst()) {
       if (!n->isGraphConst() || !nested(n->g)) return n;
+      // A function that captures nothing is the same in the batched world: kept as it
+      // is, so that batching a call of it (grad(f)(x) inside vmap: vmapGrad) can
+      // specialise it again.
+      if (n->g->freeVars.empty() && n->g->isFunction) return n;
       for (Node* fv : n->g->freeVars)
         if (info(fv).batched())
           raise(DiagId::NotSupportedYet, n->loc, {"inside vmap, a function that captures batched values used as a value"});
@@ -336,6 +341,24 @@ class Batcher {
       case Prim::Unpack: return unpackNode(n, ng);
       case Prim::GetAttr: return getAttrNode(n, ng);
       case Prim::MethodCall: {  // (name, recv, args...): the bound method, batched when its receiver is
+        // x.sum(...), x.reshape(...): the tensor method's primitive, receiver first,
+        // batched by its rule as a call of it is (so that the batched graph has no
+        // __vmapcall left and vmap(grad(f)) can differentiate it)
+        Prim mp;
+        bool property = true;
+        const Node* nm = n->inputs[1];
+        if (nm->isConst() && nm->ckind == ConstKind::Str && n->inputs[2]->abs && n->inputs[2]->abs->isTensor() &&
+            ir::methodPrim(AKind::Tensor, nm->s, &mp, &property) && !property && primInfo(mp).group != PrimGroup::Core) {
+          Node call;
+          call.kind = ir::NodeKind::Apply;
+          call.graph = n->graph;
+          call.loc = n->loc;
+          call.abs = n->abs;
+          call.kwnames = n->kwnames;
+          call.inputs = {m_.constPrim(mp, n->loc), n->inputs[2]};
+          for (size_t i = 3; i < n->inputs.size(); ++i) call.inputs.push_back(n->inputs[i]);
+          if (primNode(n, &call, mp, ng, false)) return;  // else: the bound method, batched when called
+        }
         Node* bm = call(ng, Prim::GetAttr, {value(n->inputs[2], ng), value(n->inputs[1], ng)}, n->loc);
         std::vector<Node*> args{bm};
         std::vector<bool> mask{info(n->inputs[2]).batched()};
@@ -358,28 +381,47 @@ class Batcher {
         raise(DiagId::NotSupportedYet, n->loc, {std::string("inside vmap, '") + primName(p) + "' with batched values"});
       default: break;
     }
+    primNode(n, n, p, ng, true);
+  }
+
+  // A call of primitive p batched by its rule (or, with `loop`, once per example): rn is
+  // the call as the rule sees it (n itself, or a tensor method's call made from n), n the
+  // node whose value it gives. Returns false where no rule applied and `loop` is off.
+  bool primNode(Node* n, Node* rn, Prim p, Graph* ng, bool loop) {
     BatchKind kind = batchKind(p);
-    if (kind == BatchKind::Unbatched) return set(n, copy(n, ng), BInfo{});
+    if (kind == BatchKind::Unbatched) {
+      set(n, copy(rn, ng), BInfo{});
+      return true;
+    }
+    if (!loop && kind != BatchKind::Rule) return false;
     if (kind == BatchKind::Error)
-      raise(DiagId::NotSupportedYet, n->loc, {std::string("'") + primName(p) + "' of a batched value inside vmap"});
-    BatchCtx c{m_, ng, n, size_, {}, {}};
-    for (size_t i = 0; i < n->inputs.size(); ++i) {
-      BInfo b = info(n->inputs[i]);
-      Node* v = value(n->inputs[i], ng);
+      raise(DiagId::NotSupportedYet, rn->loc, {std::string("'") + primName(p) + "' of a batched value inside vmap"});
+    BatchCtx c{m_, ng, rn, size_, {}, {}, {}, {}};
+    for (size_t i = 0; i < rn->inputs.size(); ++i) {
+      BInfo b = info(rn->inputs[i]);
+      Node* v = value(rn->inputs[i], ng);
       // the items of stack([...]) and tensor([...]) are data: numbers among them are
       // per-example values; elsewhere numbers in containers are host values (strides)
-      bool data = p == Prim::Stack || p == Prim::Concat || p == Prim::TensorNew;
+      bool data = p == Prim::Stack || p == Prim::Concat || p == Prim::TensorNew || p == Prim::Sorted;
       c.in.push_back(b.k == BInfo::Items ? materialize(v, b, ng, true, data) : v);
       c.b.push_back(b.batched());
+      c.raw.push_back(v);
+      c.items.emplace_back();
+      if (b.k == BInfo::Items)
+        for (const BInfo& it : b.items) c.items.back().push_back(it.batched());
     }
     if (kind == BatchKind::Rule) {
-      if (Node* r = batchRule(p, c)) return set(n, r, c.outBatched ? yes() : BInfo{});
+      if (Node* r = batchRule(p, c)) {
+        set(n, r, c.outBatched ? yes() : BInfo{});
+        return true;
+      }
     }
+    if (!loop) return false;
     // Indexing of tensors loops through the tensor primitives (the core ones are not values).
     if ((p == Prim::GetItem || p == Prim::SetItem) && c.isTensor(1))
-      c.in[0] = m_.constPrim(p == Prim::GetItem ? Prim::TensorGetItem : Prim::TensorSetItem, n->loc);
+      c.in[0] = m_.constPrim(p == Prim::GetItem ? Prim::TensorGetItem : Prim::TensorSetItem, rn->loc);
     else if (primInfo(p).group == PrimGroup::Core)
-      raise(DiagId::NotSupportedYet, n->loc, {std::string("'") + primName(p) + "' of a batched value inside vmap"});
+      raise(DiagId::NotSupportedYet, rn->loc, {std::string("'") + primName(p) + "' of a batched value inside vmap"});
     // Once per example, results stacked.
     std::vector<Node*> args{c.in[0]};
     std::vector<bool> mask{false};
@@ -387,7 +429,8 @@ class Batcher {
       args.push_back(c.in[i]);
       mask.push_back(c.b[i]);
     }
-    set(n, vmapCall(ng, args, mask, n->kwnames, n->loc, Prim::VmapLoop), yes());
+    set(n, vmapCall(ng, args, mask, rn->kwnames, rn->loc, Prim::VmapLoop), yes());
+    return true;
   }
 
   // __vmapcall(fn, size, mask, args...) (or __vmap_loop): fn and args as given.

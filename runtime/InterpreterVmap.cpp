@@ -47,6 +47,18 @@ Value recordLike(const Value& like, std::vector<Value> fields) {
   return rv;
 }
 
+// A partial like `like` (the same function) with other bound arguments: a batched
+// partial holds its examples in its bound arguments (the function is the same for all).
+Value partialLike(const Value& like, std::vector<Value> args, std::vector<Value> kwvals) {
+  const auto* src = like.as<PartialObj>();
+  auto* p = new PartialObj();
+  Value pv = Value::object(p);
+  p->func = src->func;
+  p->args = std::move(args);
+  for (size_t i = 0; i < src->kwargs.size(); ++i) p->kwargs.emplace_back(src->kwargs[i].first, std::move(kwvals[i]));
+  return pv;
+}
+
 // A tensor of `size` copies of a number (floats f32, as under jax.vmap).
 Tensor numberBatch(const Value& v, int64_t size) {
   DType dt = v.is(VKind::Float) ? DType::F32 : v.is(VKind::Bool) ? DType::Bool : DType::I64;
@@ -82,6 +94,19 @@ Value bcast(const Value& v, int64_t size, bool top) {
       for (const Value& x : v.as<RecordObj>()->fields) out.push_back(bcast(x, size, false));
       return recordLike(v, std::move(out));
     }
+    case VKind::Partial: {
+      const auto* po = v.as<PartialObj>();
+      if (po->func.is(VKind::Prim) && (Prim)po->func.asInt() == Prim::VjpCall && po->args.size() == 2) {
+        // an f_vjp the same for every example: its bprop batched when called (a batched
+        // f_vjp's bprop takes the whole batch)
+        Value bp = partialOf(Prim::VmapFnCall, {po->args[0], Value::integer(size), makeTuple({Value::boolean(false), Value::boolean(true)})});
+        return partialLike(v, {bp, bcast(po->args[1], size, false)}, {});
+      }
+      std::vector<Value> a, kw;
+      for (const Value& x : v.as<PartialObj>()->args) a.push_back(bcast(x, size, false));
+      for (const auto& kv : v.as<PartialObj>()->kwargs) kw.push_back(bcast(kv.second, size, false));
+      return partialLike(v, std::move(a), std::move(kw));
+    }
     default: return v;
   }
 }
@@ -109,6 +134,12 @@ Value slice(const Value& v, int64_t i) {
       std::vector<Value> out;
       for (const Value& x : v.as<RecordObj>()->fields) out.push_back(slice(x, i));
       return recordLike(v, std::move(out));
+    }
+    case VKind::Partial: {
+      std::vector<Value> a, kw;
+      for (const Value& x : v.as<PartialObj>()->args) a.push_back(slice(x, i));
+      for (const auto& kv : v.as<PartialObj>()->kwargs) kw.push_back(slice(kv.second, i));
+      return partialLike(v, std::move(a), std::move(kw));
     }
     default: return v;
   }
@@ -165,6 +196,32 @@ Value stack(const std::vector<Value>& rows) {
         out.push_back(stack(col));
       }
       return recordLike(r0, std::move(out));
+    }
+    case VKind::Partial: {
+      // The bound arguments stacked where they are tensors, containers or numbers that
+      // differ between examples; other host values (argnums, names, functions) are
+      // example 0's.
+      const auto* p0 = r0.as<PartialObj>();
+      auto column = [&](auto get) {
+        std::vector<Value> col;
+        for (const Value& r : rows) {
+          if (!r.is(VKind::Partial) || r.as<PartialObj>()->args.size() != p0->args.size() ||
+              r.as<PartialObj>()->kwargs.size() != p0->kwargs.size())
+            raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap of a function whose results differ in structure between examples"});
+          col.push_back(get(r.as<PartialObj>()));
+        }
+        bool data = false;
+        for (const Value& x : col) {
+          data = data || x.is(VKind::Tensor) || isSeq(x) || x.is(VKind::Dict) || x.is(VKind::Record);
+          bool number = x.is(VKind::Float) || x.is(VKind::Int) || x.is(VKind::Bool);
+          data = data || (number && !valueEquals(x, col[0]));
+        }
+        return data ? stack(col) : col[0];
+      };
+      std::vector<Value> a, kw;
+      for (size_t k = 0; k < p0->args.size(); ++k) a.push_back(column([&](const PartialObj* p) { return p->args[k]; }));
+      for (size_t k = 0; k < p0->kwargs.size(); ++k) kw.push_back(column([&](const PartialObj* p) { return p->kwargs[k].second; }));
+      return partialLike(r0, std::move(a), std::move(kw));
     }
     default: return r0;
   }
@@ -345,8 +402,39 @@ Graph* batchedLossGraph(size_t nargs, bool hasAux) {
 static bool vmapGrad(Interpreter& it, const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                            const std::vector<std::string>* kwnames, Value* result) {
   const auto* po = fn.as<PartialObj>();
-  if (po->args.size() != 4 || !po->kwargs.empty() || (kwnames && !kwnames->empty()) || (!mask.empty() && mask[0]))
-    return false;
+  if (po->args.size() != 4 || !po->kwargs.empty() || (kwnames && !kwnames->empty())) return false;
+  if (!mask.empty() && mask[0]) {
+    // grad(partial(f, *bound)) with batched bound arguments (grad called inside vmap on a
+    // batched partial): grad(f) of (*bound, *args) with argnums shifted past the bound
+    // ones, which are batched, its gradients then those of args alone.
+    const Value& pf = po->args[0];
+    if (!pf.is(VKind::Partial) || !pf.as<PartialObj>()->kwargs.empty() || !pf.as<PartialObj>()->func.is(VKind::Closure)) return false;
+    const auto* bound = pf.as<PartialObj>();
+    int64_t nb = (int64_t)bound->args.size();
+    Value an = po->args[1];
+    if (an.is(VKind::Int)) {
+      an = Value::integer(an.asInt() < 0 ? an.asInt() : an.asInt() + nb);
+    } else if (an.is(VKind::Tuple)) {
+      std::vector<Value> sh;
+      for (const Value& a : seqItems(an)) {
+        if (!a.is(VKind::Int)) return false;
+        sh.push_back(Value::integer(a.asInt() < 0 ? a.asInt() : a.asInt() + nb));
+      }
+      an = makeTuple(std::move(sh));
+    } else {
+      return false;
+    }
+    // negative argnums count from the end of the call's own arguments: the same after the shift
+    Value inner = partialOf(Prim::GradCall, {bound->func, an, po->args[2], po->args[3]});
+    std::vector<Value> all(bound->args.begin(), bound->args.end());
+    std::vector<bool> m{false};
+    for (size_t i = 0; i < bound->args.size(); ++i) m.push_back(true);
+    for (size_t i = 0; i < npos; ++i) {
+      all.push_back(args[i]);
+      m.push_back(i + 1 < mask.size() && mask[i + 1]);
+    }
+    return vmapGrad(it, inner, size, m, all.data(), all.size(), nullptr, result);
+  }
   const Value& f = po->args[0];
   if (!f.is(VKind::Closure) || !po->args[2].is(VKind::Bool) || !po->args[3].is(VKind::Str)) return false;
   bool hasAux = po->args[2].asBool(), valueToo = po->args[3].as<StrObj>()->s == "value_and_grad";
@@ -426,6 +514,81 @@ static bool vmapGrad(Interpreter& it, const Value& fn, int64_t size, const std::
   return true;
 }
 
+// vjp(f, *primals) on batched primals, batched as vmapGrad batches grad: the primals
+// repeated along the batch where they are not batched, and vjp of B(f) (bound to the
+// batch size) taken once. Example i's output depends on example i's primals alone, so
+// the f_vjp it returns maps batched cotangents to each example's cotangents: a batched
+// value whose bound bprop takes the whole batch (Interpreter::vmapcall calls it
+// directly). Returns false (vjp then runs once per example) as vmapGrad does.
+static bool vmapVjp(Interpreter& it, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                    const std::vector<std::string>* kwnames, Value* result) {
+  if ((kwnames && !kwnames->empty()) || npos < 2 || (mask.size() > 1 && mask[1]) || !args[0].is(VKind::Closure)) return false;
+  const ClosureObj* cl = args[0].as<ClosureObj>();
+  const Graph* g = cl->graph;
+  size_t n = npos - 1;
+  if (!g->isFunction || g->params.size() != n) return false;
+  for (ir::ParamKind k : g->paramKinds)
+    if (k != ir::ParamKind::Positional) return false;
+  std::vector<Value> primals;
+  std::vector<bool> batched(n, true);
+  std::vector<const ir::Abstract*> argAbs, capAbs;
+  for (size_t i = 0; i < n; ++i) {
+    if (innerFloat(args[i + 1], true)) return false;
+    primals.push_back(i + 2 < mask.size() && mask[i + 2] ? args[i + 1] : bcast(args[i + 1], size, true));
+    argAbs.push_back(exampleAbstract(primals.back(), true));
+  }
+  for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
+  auto* vc = new ClosureObj();
+  Value vv = Value::object(vc);
+  try {
+    const Graph* s = it.specializer().get(g, argAbs, capAbs);
+    Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+    std::vector<const Graph*> seen;
+    if (callsPerExample(vg, seen)) return false;
+    vc->graph = vg;
+    vc->defaults.assign(n + 1, Value::undef());
+    for (Node* fv : vg->freeVars) {
+      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+      vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+    }
+  } catch (const Error&) {
+    return false;
+  }
+  auto* pb = new PartialObj();
+  Value bf = Value::object(pb);
+  pb->func = vv;
+  pb->args.push_back(Value::integer(size));
+  Value vargs[2] = {bf, makeTuple(std::move(primals))};
+  try {
+    *result = prim_Vjp(it, vargs);
+  } catch (const Error&) {
+    return false;
+  }
+  return true;
+}
+
+// A primitive run once per example that has a batched form at run time (vjp), or an
+// f_vjp whose bprop takes the whole batch (of vmapVjp, or an unbatched f_vjp repeated
+// along the batch by __vmap_bcast). Returns false where it does not apply.
+static bool batchedAtRunTime(Interpreter& it, Prim p, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
+                             const std::vector<std::string>* kwnames, Value* result) {
+  if (p == Prim::Vjp) return vmapVjp(it, size, mask, args, npos, kwnames, result);
+  if (p != Prim::VjpCall || npos != 3 || (kwnames && !kwnames->empty())) return false;
+  auto b = [&](size_t k) { return mask.size() > k + 1 && mask[k + 1]; };
+  if (b(0)) {  // a batched f_vjp: its bprop takes the whole batch
+    Value a[3] = {args[0], b(1) ? args[1] : bcast(args[1], size, true), b(2) ? args[2] : bcast(args[2], size, true)};
+    *result = prim_VjpCall(it, a);
+    return true;
+  }
+  if (!b(1) && b(2)) {  // vmap(f_vjp)(cts): the bprop batched over the cotangents
+    Value bp = partialOf(Prim::VmapFnCall, {args[0], Value::integer(size), makeTuple({Value::boolean(false), Value::boolean(true)})});
+    Value a[3] = {bp, bcast(args[1], size, true), args[2]};
+    *result = prim_VjpCall(it, a);
+    return true;
+  }
+  return false;
+}
+
 Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                             const std::vector<std::string>* kwnames) {
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
@@ -503,6 +666,8 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
       // carrying the abstracts of one example (what the rules read).
       Prim p = (Prim)fn.asInt();
       if (primInfo(p).group == PrimGroup::Core) return loopCall(*this, fn, size, mask, args, npos, kwnames);
+      Value rt;
+      if (batchedAtRunTime(*this, p, size, mask, args, npos, kwnames, &rt)) return rt;
       std::vector<const ir::Abstract*> argAbs;
       std::vector<bool> batched;
       std::string key = std::to_string((int)p) + "/" + std::to_string(npos);
@@ -850,7 +1015,12 @@ Value prim_VmapFnCall(CallContext& cx, Value* args) {
 
 Value prim_VmapLoop(CallContext& cx, Value* args) {
   FlatArgs f = flatArgs(args);
-  return loopCall(cx, args[0], args[1].asInt(), maskOf(args[2]), f.flat.data(), f.npos, &f.names);
+  std::vector<bool> mask = maskOf(args[2]);
+  Value r;
+  if (auto* it = dynamic_cast<Interpreter*>(&cx); it && args[0].is(VKind::Prim) &&
+      batchedAtRunTime(*it, (Prim)args[0].asInt(), args[1].asInt(), mask, f.flat.data(), f.npos, &f.names, &r))
+    return r;
+  return loopCall(cx, args[0], args[1].asInt(), mask, f.flat.data(), f.npos, &f.names);
 }
 
 Value prim_VmapBcast(CallContext&, Value* args) { return bcast(args[0], args[1].asInt(), true); }
