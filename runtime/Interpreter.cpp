@@ -326,6 +326,10 @@ struct Compiler {
     // The output and anything captured by graphs used as the output stay alive to the end.
     int64_t end = (int64_t)c.instrs.size();
     note(c.output, end);
+    if (c.output.kind == OpKind::Graph) {  // `return g`: g's closure is made after the last instr
+      for (const Operand& x : c.graphs[c.output.idx].captures) note(x, end);
+      for (const Operand& x : c.graphs[c.output.idx].defaults) note(x, end);
+    }
     for (size_t i = 0; i < c.instrs.size(); ++i) {
       auto& ops = c.instrs[i].ops;
       for (size_t k = ops.size(); k-- > 0;) {
