@@ -1098,6 +1098,7 @@ BatchKind batchKind(Prim p) {
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
     case Prim::ExcNotImplementedError: case Prim::TakeInto:
+    case Prim::Fused:  // graph mode's kernels (codegen/Fusion.h) are made after vmap; once per example if met
       return BatchKind::Loop;
 
     // the transform itself: structure, calls, control flow

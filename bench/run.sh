@@ -17,6 +17,9 @@
 #   bench/run.sh rss           peak resident memory of an MLP training run vs PyTorch's
 #   bench/run.sh gemm          fp32 GEMM GFLOP/s, square 256-1024, vs NumPy and PyTorch (their
 #                              BLAS), one thread; ratio to the best peer (issue 6's figure)
+#   bench/run.sh fused         gelu_tanh(x * w + b) * sigmoid(g) + x over 16M f32: the fused
+#                              kernel (codegen/Fusion, bench/fused_bench.cpp) vs eager msl and
+#                              PyTorch eager, against STREAM triad bandwidth, one thread
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
 # libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
@@ -81,6 +84,41 @@ case "$figure" in
     echo "bandwidth over $N-element f32 tensors; GB/s = least bytes moved / median time;"
     echo "[min-max] over $REPS alternating runs of $INNER repetitions each"
     "$PY" bandwidth_peers.py --report "$out"
+    ;;
+  fused)
+    # One core, one thread. The fused kernel and eager msl run in one process
+    # (msl_fused_bench, built with the project: codegen/CMakeLists.txt); STREAM and PyTorch
+    # alternate with it. GB/s count 4 inputs read and 1 output written (STREAM's convention:
+    # no write-allocate traffic), so % of STREAM triad compares like with like.
+    BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
+    CXX=${CXX:-g++}
+    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
+    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
+    N=${N:-16777216}
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    for i in $(seq "$REPS"); do
+      taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
+      MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused.msl "$N" 5 |
+        awk '/^fused_ms/ {print "fused", $2, $5} /^eager_ms/ {print "eager", $2, $5} /^compile_ms|^kernels/ {print "compile", $6} /^max_rel/ {print "ulp", $2}' >>"$out"
+      taskset -c 0 "$PY" fused_torch.py "$N" 5 | awk '/^torch_ms/ {print "torch", $2, $5}' >>"$out"
+    done
+    awk -v n="$N" '
+      function median(s,   a, k, i, j, t) { k = split(s, a, " ");
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      $1 == "stream" { st = st " " $2 } $1 == "ulp" { ulp = $2 } $1 == "compile" { comp = comp " " $2 }
+      $1 == "fused" || $1 == "eager" || $1 == "torch" { w[$1] = w[$1] " " $2; c[$1] = c[$1] " " $3 }
+      END {
+        bw = median(st); bytes = 20.0 * n
+        printf "gelu_tanh(x * w + b) * sigmoid(g) + x, %d f32 elements, 1 thread; medians of the runs\n", n
+        printf "STREAM triad: %.2f GB/s\n", bw
+        printf "%-12s %10s %10s %8s %9s %12s\n", "", "wall ms", "cpu ms", "GB/s", "% STREAM", "torch/this"
+        split("fused eager torch", names, " ")
+        for (i = 1; i <= 3; i++) { k = names[i]; wm = median(w[k]); cm = median(c[k]); tm = median(w["torch"])
+          printf "%-12s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", k, wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm }
+        printf "fused kernel: compile %.1f ms (specialise + fuse + LLVM O2), max relative difference from eager %s\n", median(comp), ulp
+      }' "$out"
     ;;
   autodiff)
     INNER=${INNER:-20}

@@ -2320,6 +2320,8 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::Vmap: case Prim::VmapCall: case Prim::VmapFnCall: case Prim::VmapLoop: case Prim::VmapBcast:
     case Prim::VmapSelect:
       return any();
+    case Prim::Fused:  // made by codegen/Fusion with the chain's abstract already set
+      return any();
     case Prim::TensorGetItem: return tensorGetItem(a[0], a("index"), h);
     case Prim::TensorSetItem: return tensorSetItem(a[0], a("index"), h);
 

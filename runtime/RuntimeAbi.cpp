@@ -1,5 +1,7 @@
 #include "runtime/RuntimeAbi.h"
 
+#include "runtime/FusedKernel.h"  // msl_rt_parallel_for
+
 #include <cmath>
 #include <cstring>
 

@@ -1,7 +1,8 @@
 # lit configuration for msl's golden tests (see CMakeLists.txt next to this file).
 #
 # Parameters (lit --param NAME=VALUE), given by the ctest test `lit`:
-#   msl        path of the msl binary, substituted for %msl in RUN lines
+#   msl        path of the msl binary, substituted for %msl in RUN lines (and its build
+#              tree's codegen/msl_fused_bench for %fusedbench)
 #   filecheck  path of FileCheck; its directory (LLVM's bin) also provides `not`
 #   exec_root  where lit may write its scratch files (the build tree)
 import os
@@ -20,6 +21,9 @@ if not msl:
 filecheck = lit_config.params.get("filecheck", "FileCheck")
 
 config.substitutions.append(("%msl", msl))
+# The fused-kernel bench binary (codegen/CMakeLists.txt) of the same build tree.
+config.substitutions.append(("%fusedbench", os.path.join(os.path.dirname(os.path.dirname(msl)),
+                                                         "codegen", "msl_fused_bench")))
 config.substitutions.append((r"\bFileCheck\b", filecheck))
 
 tools = os.path.dirname(filecheck)

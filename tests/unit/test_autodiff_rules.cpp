@@ -26,6 +26,7 @@ const std::set<std::string> kPending = {
     "jvp", "__jvpcall", "__scan_jvp", "__while_jvp", "__jvp_of_j",
     "vmap_call", "__vmapcall", "__vmap_loop",
     "take_into",  // data loading (stdlib/data.msl) is not differentiated: reported if it is
+    "__fused",  // graph mode's fused kernels exist only in graphs after autodiff (codegen/Fusion.h)
 };
 
 TEST(ReverseRules, EveryPrimitiveIsClassified) {

@@ -1,0 +1,136 @@
+// bench/run.sh fused: the fused kernel of bench/fused.msl's f against the eager
+// interpreter running the same f, in one process on the same inputs.
+//   msl_fused_bench bench/fused.msl N REPS
+//   msl_fused_bench bench/fused.msl --emit-llvm     the fused kernel's optimised LLVM IR
+// Graph mode (--mode=graph) is not wired into the msl tool yet, so this binary does what it
+// will do for f: specialise it to its argument types, run codegen/Fusion on the clone
+// (the chain becomes one __fused node compiled by the JIT) and call f through the
+// interpreter, which now runs the fused graph. Prints wall and CPU time per call (median
+// and min over REPS after a warm-up), the kernel's compile time and the largest
+// difference from eager (fast f32 exp; docs/fusion.md).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+
+#include "codegen/Fusion.h"
+#include "frontend/LowerToIR.h"
+#include "runtime/AbstractOf.h"
+#include "runtime/FusedKernel.h"
+#include "runtime/Interpreter.h"
+#include "runtime/Tensor.h"
+#include "tools/msl/Driver.h"
+
+using namespace msl;
+
+namespace {
+
+double wallNow() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+double cpuNow() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+struct Timing {
+  double wallMed, wallMin, cpuMed;
+};
+
+template <class F>
+Timing timeIt(int reps, F f) {
+  f();  // warm-up
+  std::vector<double> w, c;
+  for (int i = 0; i < reps; ++i) {
+    double w0 = wallNow(), c0 = cpuNow();
+    f();
+    c.push_back(cpuNow() - c0);
+    w.push_back(wallNow() - w0);
+  }
+  std::sort(w.begin(), w.end());
+  std::sort(c.begin(), c.end());
+  return {w[w.size() / 2] * 1e3, w[0] * 1e3, c[c.size() / 2] * 1e3};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: %s fused.msl [N] [REPS]\n", argv[0]);
+    return 2;
+  }
+  bool emit = argc > 2 && std::strcmp(argv[2], "--emit-llvm") == 0;
+  int64_t n = emit ? 1024 : argc > 2 ? std::atoll(argv[2]) : 16777216;
+  int reps = argc > 3 ? std::atoi(argv[3]) : 5;
+  try {
+    Program prog({});
+    ir::Module* m = prog.loadMain(argv[1]);
+    Interpreter eager, fused;
+    for (Interpreter* it : {&eager, &fused}) {
+      it->setArgv({argv[1], "--lib"});
+      it->global(builtinsModule().findGlobal("argv")->id) = makeList({makeStr(argv[1]), makeStr("--lib")});
+    }
+    eager.runModule(m);
+    fused.runModule(m);
+    Value f = eager.global(m->findGlobal("f")->id);
+    Value ins = eager.call(eager.global(m->findGlobal("inputs")->id), {Value::integer(n)});
+    std::vector<Value> args = ins.as<TupleObj>()->items;
+
+    // Specialise f as the interpreter will, fuse, compile.
+    const ClosureObj* cl = f.as<ClosureObj>();
+    std::vector<const ir::Abstract*> abs;
+    for (const Value& v : args) abs.push_back(abstractOf(v));
+    double t0 = wallNow();
+    ir::Graph* g = fused.specializer().get(cl->graph, abs, {});
+    codegen::FusionStats st = codegen::fuseElementwise(*g->module, g);
+    double compileMs = (wallNow() - t0) * 1e3;
+    Value ff = fused.global(m->findGlobal("f")->id);
+    if (emit) {
+      for (const ir::Node* x : g->nodes)
+        if (x->isPrimApply(Prim::Fused))
+          std::fputs(codegen::fusedKernelIR(*codegen::fusedSpecOf((int)x->inputs[1]->i), {}, true).c_str(), stdout);
+      return 0;
+    }
+
+    Value re, rf;
+    // Alternate eager and fused, REPS times each.
+    std::vector<Timing> te, tf;
+    for (int i = 0; i < 3; ++i) {
+      te.push_back(timeIt(reps, [&] { re = eager.call(f, args); }));
+      tf.push_back(timeIt(reps, [&] { rf = fused.call(ff, args); }));
+    }
+    auto best = [](std::vector<Timing>& v) {
+      std::sort(v.begin(), v.end(), [](const Timing& a, const Timing& b) { return a.wallMed < b.wallMed; });
+      return v[v.size() / 2];
+    };
+    Timing e = best(te), fu = best(tf);
+    const Tensor& a = re.as<TensorObj>()->t;
+    const Tensor& b = rf.as<TensorObj>()->t;
+    // The chain ends with "+ x", which cancels: the difference from eager is measured
+    // relative to the size of what is added (docs/fusion.md).
+    const Tensor& x = args[0].as<TensorObj>()->t;
+    double rel = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+      double ea = a.ptr<float>()[i], fb = b.ptr<float>()[i];
+      rel = std::max(rel, std::fabs(ea - fb) / (std::fabs((double)x.ptr<float>()[i]) + std::fabs(ea) + 1e-30));
+    }
+    double bytes = 5.0 * 4.0 * (double)n;  // 4 inputs read, 1 output written
+    std::printf("kernels %d fused_ops %d compile_ms %.2f\n", st.kernels, st.fusedOps, compileMs);
+    std::printf("fused_ms %.3f %.3f fused_cpu_ms %.3f fused_GBps %.2f\n", fu.wallMed, fu.wallMin, fu.cpuMed,
+                bytes / (fu.wallMed * 1e-3) / 1e9);
+    std::printf("eager_ms %.3f %.3f eager_cpu_ms %.3f eager_GBps %.2f\n", e.wallMed, e.wallMin, e.cpuMed,
+                bytes / (e.wallMed * 1e-3) / 1e9);
+    std::printf("max_rel_diff_vs_eager %.3g (f32 eps %.3g)\n", rel, 0x1p-23);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  } catch (const InternalError& e) {
+    std::fprintf(stderr, "internal error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,492 @@
+// Elementwise fusion (codegen/Fusion.h).
+#include "codegen/Fusion.h"
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "ir/Abstract.h"
+#include "ir/Manager.h"
+
+namespace msl::codegen {
+
+using ir::Abstract;
+using ir::AKind;
+using ir::Graph;
+using ir::Node;
+
+namespace {
+
+std::mutex gSpecsMu;
+std::map<int, FusedSpec>& specs() {
+  static auto* m = new std::map<int, FusedSpec>();
+  return *m;
+}
+
+bool codegenDType(DType d) { return d != DType::F16 && d != DType::BF16; }
+
+// The type of an operand as the eager kernels see it: a tensor of a dtype, or a Python
+// number (weakly typed) of a kind.
+struct OpType {
+  bool weak = false;
+  DType dt = DType::F32;
+  WeakKind wk = WeakKind::Int;
+  bool known = false;  // weak: its value is known
+  int64_t i = 0;       // known int/bool
+};
+
+DType weakDefault(WeakKind k) {
+  return k == WeakKind::Float ? kDefaultFloat : k == WeakKind::Int ? kDefaultInt : DType::Bool;
+}
+DType promoted(const OpType& a, const OpType& b) {
+  if (!a.weak && !b.weak) return promote(a.dt, b.dt);
+  if (!a.weak) return promoteWeak(a.dt, b.wk);
+  if (!b.weak) return promoteWeak(b.dt, a.wk);
+  return promote(weakDefault(a.wk), weakDefault(b.wk));
+}
+// Whether a Python int operand might not fit `dt` (eager code raises, or for comparisons
+// widens to i64): true unless the value is known and fits, or dt does not narrow.
+bool mayNotFit(const OpType& o, DType dt, bool* outOfRange) {
+  *outOfRange = false;
+  if (!o.weak || o.wk != WeakKind::Int) return false;
+  if (dt != DType::U8 && dt != DType::U32 && dt != DType::I32) return false;
+  if (!o.known) return true;
+  int64_t v = o.i;
+  if (dt == DType::U8) *outOfRange = v < 0 || v > 255;
+  else if (dt == DType::U32) *outOfRange = v < 0 || v > (int64_t)UINT32_MAX;
+  else *outOfRange = v < INT32_MIN || v > INT32_MAX;
+  return false;
+}
+
+// Lowers nodes into a FusedSpec. operand() says where an input node's value is.
+class Lowerer {
+ public:
+  FusedSpec spec;
+  std::unordered_map<const Node*, int> valueOf;  // chain members -> value index
+  std::unordered_map<const Node*, int> inputOf;  // external inputs -> value index
+  std::vector<Node*> external;                   // in input order
+
+  // The value and type of `n` as an operand; false when it cannot be one.
+  bool operand(Node* n, int* v, OpType* t) {
+    auto it = valueOf.find(n);
+    if (it != valueOf.end()) {
+      *v = it->second;
+      t->weak = false;
+      t->dt = spec.ops[(size_t)it->second].dt;
+      return true;
+    }
+    const Abstract* a = n->abs;
+    if (!a) return false;
+    if (a->isTensor()) {
+      if (!a->dtypeKnown || !a->rankKnown || !codegenDType(a->dtype)) return false;
+      t->weak = false;
+      t->dt = a->dtype;
+      *v = input(n, FusedKernel::In::Tensor, a->dtype, a->rank());
+      return true;
+    }
+    if (!a->is(AKind::Bool) && !a->is(AKind::Int) && !a->is(AKind::Float)) return false;
+    t->weak = true;
+    t->wk = a->is(AKind::Float) ? WeakKind::Float : a->is(AKind::Int) ? WeakKind::Int : WeakKind::Bool;
+    t->known = a->known;
+    if (a->known) {
+      FusedOp o;
+      if (a->is(AKind::Float)) {
+        o.kind = FusedOp::Kind::ConstF;
+        o.dt = DType::F64;
+        o.f = a->f;
+      } else {
+        o.kind = FusedOp::Kind::ConstI;
+        o.dt = DType::I64;
+        o.i = a->is(AKind::Bool) ? (int64_t)a->b : a->i;
+        t->i = o.i;
+      }
+      *v = push(o);
+      return true;
+    }
+    bool f = a->is(AKind::Float);
+    *v = input(n, f ? FusedKernel::In::Float : FusedKernel::In::Int, f ? DType::F64 : DType::I64, 0);
+    return true;
+  }
+
+  int push(const FusedOp& o) {
+    spec.ops.push_back(o);
+    return (int)spec.ops.size() - 1;
+  }
+  int input(Node* n, FusedKernel::In kind, DType dt, int rank) {
+    auto it = inputOf.find(n);
+    if (it != inputOf.end()) return it->second;
+    FusedKernel::Input in;
+    in.kind = kind;
+    in.dtype = dt;
+    in.rank = rank;
+    FusedOp o;
+    o.kind = FusedOp::Kind::Input;
+    o.dt = dt;
+    o.a = (int)spec.inputs.size();
+    spec.inputs.push_back(in);
+    external.push_back(n);
+    int v = push(o);
+    inputOf[n] = v;
+    return v;
+  }
+  int cast(int v, DType to) {
+    if (spec.ops[(size_t)v].dt == to) return v;
+    FusedOp o;
+    o.kind = FusedOp::Kind::Cast;
+    o.dt = to;
+    o.a = v;
+    return push(o);
+  }
+
+  // Binary operation as runtime binary(): -1 when not fusible.
+  int binary(BinOp op, int va, const OpType& ta, int vb, const OpType& tb) {
+    DType p = promoted(ta, tb);
+    DType rt;
+    switch (op) {
+      case BinOp::Div: rt = isFloat(p) ? p : kDefaultFloat; break;
+      case BinOp::BitAnd: case BinOp::BitOr: case BinOp::BitXor:
+        if (isFloat(p)) return -1;
+        rt = p;
+        break;
+      case BinOp::Sub: case BinOp::Pow:
+        if (p == DType::Bool) return -1;
+        rt = p;
+        break;
+      case BinOp::FloorDiv: case BinOp::Mod: return -1;
+      default: rt = isComparison(op) ? DType::Bool : p;
+    }
+    if (!codegenDType(rt) || !codegenDType(p)) return -1;
+    DType ct = rt;
+    bool oorA, oorB;
+    if (!isComparison(op)) {
+      if (mayNotFit(ta, rt, &oorA) || mayNotFit(tb, rt, &oorB) || oorA || oorB) return -1;
+    } else {
+      if (mayNotFit(ta, p, &oorA) || mayNotFit(tb, p, &oorB)) return -1;
+      ct = (oorA || oorB) ? DType::I64 : p;
+    }
+    if (op == BinOp::Pow && !isFloat(ct)) return -1;  // integer powers: eager's loop
+    FusedOp o;
+    o.kind = FusedOp::Kind::Bin;
+    o.bin = op;
+    o.a = cast(va, ct);
+    o.b = cast(vb, ct);
+    o.dt = isComparison(op) ? DType::Bool : ct;
+    return push(o);
+  }
+
+  // Unary operation as runtime unary() on a tensor of dtype `in`.
+  int unary(UnOp op, int vx, DType in) {
+    if (op == UnOp::IsNan || op == UnOp::IsFinite) {
+      FusedOp o;
+      o.kind = FusedOp::Kind::Un;
+      o.un = op;
+      o.a = vx;
+      o.dt = DType::Bool;
+      return push(o);
+    }
+    if (op >= UnOp::Exp) {
+      DType rt = isFloat(in) ? in : kDefaultFloat;
+      FusedOp o;
+      o.kind = FusedOp::Kind::Un;
+      o.un = op;
+      o.a = cast(vx, rt);
+      o.dt = rt;
+      return push(o);
+    }
+    if (op == UnOp::Neg && in == DType::Bool) return -1;
+    if (op == UnOp::Invert || op == UnOp::Sign) return -1;
+    bool identity = (!isFloat(in) && (op == UnOp::Floor || op == UnOp::Ceil)) || in == DType::Bool ||
+                    (isUnsigned(in) && op == UnOp::Abs);
+    if (identity) return vx;
+    FusedOp o;
+    o.kind = FusedOp::Kind::Un;
+    o.un = op;
+    o.a = vx;
+    o.dt = in;
+    return push(o);
+  }
+
+  // Lowers node n (an Apply of a primitive); returns its value or -1.
+  int lower(Node* n);
+};
+
+// The argument of n bound to parameter `pos` / `name` (nullptr: not given).
+bool argOf(Node* n, size_t pos, const char* name, Node** out) {
+  *out = nullptr;
+  size_t npos = n->numPositional();
+  if (pos < npos) {
+    *out = n->inputs[1 + pos];
+    return true;
+  }
+  for (size_t k = 0; k < n->kwnames.size(); ++k)
+    if (n->kwnames[k] == name) {
+      *out = n->inputs[1 + npos + k];
+      return true;
+    }
+  return false;
+}
+
+// Only the parameters `names` may be given (positionally or by keyword).
+bool onlyParams(Node* n, std::initializer_list<const char*> names) {
+  if (n->numPositional() > names.size()) return false;
+  for (const std::string& k : n->kwnames) {
+    size_t i = 0;
+    bool found = false;
+    for (const char* nm : names) {
+      if (k == nm && i >= n->numPositional()) found = true;
+      ++i;
+    }
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool binOpOf(Prim p, BinOp* op) {
+  switch (p) {
+    case Prim::Add: *op = BinOp::Add; return true;
+    case Prim::Sub: *op = BinOp::Sub; return true;
+    case Prim::Mul: *op = BinOp::Mul; return true;
+    case Prim::Div: *op = BinOp::Div; return true;
+    case Prim::Pow: *op = BinOp::Pow; return true;
+    case Prim::Maximum: *op = BinOp::Max; return true;
+    case Prim::Minimum: *op = BinOp::Min; return true;
+    case Prim::BitAnd: *op = BinOp::BitAnd; return true;
+    case Prim::BitOr: *op = BinOp::BitOr; return true;
+    case Prim::BitXor: *op = BinOp::BitXor; return true;
+    case Prim::Eq: *op = BinOp::Eq; return true;
+    case Prim::Ne: *op = BinOp::Ne; return true;
+    case Prim::Lt: *op = BinOp::Lt; return true;
+    case Prim::Le: *op = BinOp::Le; return true;
+    case Prim::Gt: *op = BinOp::Gt; return true;
+    case Prim::Ge: *op = BinOp::Ge; return true;
+    default: return false;
+  }
+}
+
+bool unOpOf(Prim p, UnOp* op) {
+  switch (p) {
+    case Prim::Neg: *op = UnOp::Neg; return true;
+    case Prim::TensorAbs: case Prim::Abs: *op = UnOp::Abs; return true;  // abs() of a tensor (lower() checks)
+    case Prim::Relu: *op = UnOp::Relu; return true;
+    case Prim::Floor: *op = UnOp::Floor; return true;
+    case Prim::Ceil: *op = UnOp::Ceil; return true;
+    case Prim::Exp: *op = UnOp::Exp; return true;
+    case Prim::Log: *op = UnOp::Log; return true;
+    case Prim::Log1p: *op = UnOp::Log1p; return true;
+    case Prim::Sqrt: *op = UnOp::Sqrt; return true;
+    case Prim::Rsqrt: *op = UnOp::Rsqrt; return true;
+    case Prim::Sin: *op = UnOp::Sin; return true;
+    case Prim::Cos: *op = UnOp::Cos; return true;
+    case Prim::Tanh: *op = UnOp::Tanh; return true;
+    case Prim::Sigmoid: *op = UnOp::Sigmoid; return true;
+    case Prim::Softplus: *op = UnOp::Softplus; return true;
+    case Prim::IsNan: *op = UnOp::IsNan; return true;
+    case Prim::IsFinite: *op = UnOp::IsFinite; return true;
+    default: return false;
+  }
+}
+
+int Lowerer::lower(Node* n) {
+  Prim p;
+  if (!n->callsPrim(&p)) return -1;
+  const Abstract* a = n->abs;
+  if (!a || !a->isTensor() || !a->dtypeKnown || !a->rankKnown || !codegenDType(a->dtype)) return -1;
+  int v = -1;
+  BinOp bop;
+  UnOp uop;
+  Node *x = nullptr, *y = nullptr, *z = nullptr;
+  int vx, vy, vz;
+  OpType tx, ty, tz;
+  if (binOpOf(p, &bop)) {
+    if (!onlyParams(n, {"x", "y"}) || !argOf(n, 0, "x", &x) || !argOf(n, 1, "y", &y)) return -1;
+    if (!operand(x, &vx, &tx) || !operand(y, &vy, &ty)) return -1;
+    if (tx.weak && ty.weak) return -1;
+    v = binary(bop, vx, tx, vy, ty);
+  } else if (unOpOf(p, &uop) || p == Prim::Gelu) {
+    if (p == Prim::Gelu) {
+      if (!onlyParams(n, {"x", "approximate"})) return -1;
+      Node* ap = nullptr;
+      bool approx = false;
+      if (argOf(n, 1, "approximate", &ap)) {
+        if (!ap->abs || !ap->abs->is(AKind::Bool) || !ap->abs->known) return -1;
+        approx = ap->abs->b;
+      }
+      uop = approx ? UnOp::GeluTanh : UnOp::Gelu;
+    } else if (!onlyParams(n, {"x"})) {
+      return -1;
+    }
+    if (!argOf(n, 0, "x", &x) || !operand(x, &vx, &tx) || tx.weak) return -1;
+    v = unary(uop, vx, tx.dt);
+  } else if (p == Prim::Where) {
+    if (!onlyParams(n, {"cond", "x", "y"}) || !argOf(n, 0, "cond", &x) || !argOf(n, 1, "x", &y) ||
+        !argOf(n, 2, "y", &z))
+      return -1;
+    if (!operand(x, &vx, &tx) || tx.weak || !operand(y, &vy, &ty) || !operand(z, &vz, &tz)) return -1;
+    DType rt = promoted(ty, tz);
+    bool o1, o2;
+    if (!codegenDType(rt) || mayNotFit(ty, rt, &o1) || mayNotFit(tz, rt, &o2) || o1 || o2) return -1;
+    FusedOp o;
+    o.kind = FusedOp::Kind::Where;
+    o.a = cast(vx, DType::Bool);
+    o.b = cast(vy, rt);
+    o.c = cast(vz, rt);
+    o.dt = rt;
+    v = push(o);
+  } else if (p == Prim::AsType) {
+    if (!onlyParams(n, {"x", "dtype"}) || !argOf(n, 0, "x", &x) || !argOf(n, 1, "dtype", &y)) return -1;
+    if (!y->abs || !y->abs->is(AKind::DType) || !y->abs->known || !codegenDType(y->abs->dtype)) return -1;
+    if (!operand(x, &vx, &tx) || tx.weak) return -1;
+    v = cast(vx, y->abs->dtype);
+  } else if (p == Prim::Clip) {
+    if (!onlyParams(n, {"x", "lo", "hi"}) || !argOf(n, 0, "x", &x)) return -1;
+    if (!operand(x, &vx, &tx) || tx.weak) return -1;
+    v = vx;
+    const char* names[2] = {"lo", "hi"};
+    for (int k = 0; k < 2 && v >= 0; ++k) {
+      Node* b = nullptr;
+      if (!argOf(n, 1 + (size_t)k, names[k], &b) || (b->abs && b->abs->is(AKind::None))) continue;
+      int vb;
+      OpType tb;
+      if (!operand(b, &vb, &tb)) return -1;
+      OpType tv;
+      tv.dt = spec.ops[(size_t)v].dt;
+      v = binary(k == 0 ? BinOp::Max : BinOp::Min, v, tv, vb, tb);
+    }
+  } else {
+    return -1;
+  }
+  if (v < 0 || spec.ops[(size_t)v].dt != a->dtype) return -1;
+  return v;
+}
+
+// The inner stride the fast loop assumes for an input of abstract `in` in an output of
+// abstract `out`: 0 when the input is broadcast along the last dimension.
+int innerStrideOf(const Abstract* in, const Abstract* out) {
+  if (!in->isTensor()) return 0;
+  if (in->rank() == 0) return 0;
+  ir::Dim di = in->shape.back();
+  ir::Dim dout = out->rank() ? out->shape.back() : ir::Dim::of(1);
+  if (di.isStatic() && di.size() == 1 && !(dout.isStatic() && dout.size() == 1)) return 0;
+  return 1;
+}
+
+}  // namespace
+
+const FusedSpec* fusedSpecOf(int kernelId) {
+  std::lock_guard<std::mutex> lock(gSpecsMu);
+  auto it = specs().find(kernelId);
+  return it == specs().end() ? nullptr : &it->second;
+}
+
+FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
+  FusionStats stats;
+  std::vector<Graph*> graphs;
+  for (auto& gp : m.graphs())
+    if (ir::isWithin(gp.get(), g)) graphs.push_back(gp.get());
+  ir::Manager mgr(m);
+  // Nodes used as a graph's output or a parameter default: their values leave the graph.
+  std::unordered_set<const Node*> escapes;
+  for (auto& gp : m.graphs()) {
+    if (gp->output) escapes.insert(gp->output);
+    for (Node* d : gp->defaults)
+      if (d) escapes.insert(d);
+  }
+  for (Graph* G : graphs) {
+    // Which nodes are fusible at all (lowered alone, their operands as inputs).
+    std::unordered_set<Node*> fusible;
+    std::unordered_map<Node*, size_t> order;
+    for (size_t k = 0; k < G->nodes.size(); ++k) {
+      Node* n = G->nodes[k];
+      order[n] = k;
+      Lowerer probe;
+      if (probe.lower(n) >= 0) fusible.insert(n);
+    }
+    std::unordered_set<Node*> assigned;
+    std::vector<Node*> snapshot = G->nodes;
+    for (size_t idx = snapshot.size(); idx-- > 0;) {
+      Node* root = snapshot[idx];
+      if (!fusible.count(root) || assigned.count(root)) continue;
+      std::set<Node*> group{root};
+      bool changed = true;
+      while (changed) {
+        changed = false;
+        std::vector<Node*> members(group.begin(), group.end());
+        for (Node* mem : members)
+          for (size_t k = 1; k < mem->inputs.size(); ++k) {
+            Node* in = mem->inputs[k];
+            if (group.count(in) || !fusible.count(in) || assigned.count(in) || in->graph != G || escapes.count(in))
+              continue;
+            bool inside = true;
+            for (auto& [user, pos] : mgr.users(in))
+              if (!group.count(user)) inside = false;
+            if (!inside) continue;
+            group.insert(in);
+            changed = true;
+          }
+      }
+      for (Node* mem : group) assigned.insert(mem);
+      if ((int)group.size() < opt.minOps) continue;
+      // Lower the members in program order.
+      std::vector<Node*> members(group.begin(), group.end());
+      std::sort(members.begin(), members.end(), [&](Node* a, Node* b) { return order[a] < order[b]; });
+      Lowerer L;
+      bool ok = true;
+      for (Node* mem : members) {
+        int v = L.lower(mem);
+        if (v < 0) {
+          ok = false;
+          break;
+        }
+        L.valueOf[mem] = v;
+      }
+      if (!ok) continue;
+      L.spec.name = "fused_" + (root->name.empty() ? std::string("chain") : root->name);
+      L.spec.outDType = root->abs->dtype;
+      L.spec.outRank = root->abs->rank();
+      for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(e->abs, root->abs));
+      // The result must be the root's value (a cast-free identity chain has none).
+      if (L.valueOf[root] != (int)L.spec.ops.size() - 1) {
+        FusedOp o;
+        o.kind = FusedOp::Kind::Cast;
+        o.dt = L.spec.ops[(size_t)L.valueOf[root]].dt;
+        o.a = L.valueOf[root];
+        L.spec.ops.push_back(o);
+      }
+      bool anyTensor = false;
+      for (const auto& in : L.spec.inputs) anyTensor |= in.kind == FusedKernel::In::Tensor;
+      if (!anyTensor) continue;
+      int id = compileFusedKernel(L.spec, opt.kernel);
+      {
+        std::lock_guard<std::mutex> lock(gSpecsMu);
+        specs()[id] = L.spec;
+      }
+      std::vector<Node*> ins{m.constPrim(Prim::Fused, root->loc), m.constInt(id)};
+      ins.insert(ins.end(), L.external.begin(), L.external.end());
+      Node* k = m.newApply(G, std::move(ins), root->loc);
+      G->nodes.pop_back();
+      k->abs = root->abs;
+      k->name = root->name;
+      // The fused node takes the root's place in program order; the members go.
+      std::vector<Node*> kept;
+      kept.reserve(G->nodes.size());
+      for (Node* n : G->nodes) {
+        if (n == root) kept.push_back(k);
+        else if (!group.count(n)) kept.push_back(n);
+      }
+      G->nodes = std::move(kept);
+      for (auto& gp : m.graphs())
+        for (Node*& d : gp->defaults)
+          if (d == root) d = k;
+      for (size_t q = 2; q < k->inputs.size(); ++q) mgr.setInput(k, q, k->inputs[q]);
+      mgr.replace(root, k);
+      stats.kernels++;
+      stats.fusedOps += (int)group.size();
+    }
+  }
+  return stats;
+}
+
+}  // namespace msl::codegen

@@ -1,0 +1,488 @@
+// LLVM IR for fused elementwise chains (codegen/KernelGen.h).
+#include "codegen/KernelGen.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <mutex>
+
+#include "codegen/Jit.h"
+#include "ir/Diagnostics.h"
+
+namespace msl::codegen {
+
+namespace {
+
+using llvm::BasicBlock;
+using llvm::IRBuilder;
+using llvm::LLVMContext;
+using llvm::Type;
+using llvm::Value;
+
+bool isSignedInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
+
+Type* valueType(LLVMContext& c, DType dt) {
+  switch (dt) {
+    case DType::Bool: return Type::getInt1Ty(c);
+    case DType::U8: return Type::getInt8Ty(c);
+    case DType::U32: case DType::I32: return Type::getInt32Ty(c);
+    case DType::I64: return Type::getInt64Ty(c);
+    case DType::F32: return Type::getFloatTy(c);
+    case DType::F64: return Type::getDoubleTy(c);
+    default: internalError(std::string("fused kernel: no code for dtype ") + dtypeName(dt));
+  }
+}
+// How a value of dtype dt is stored in memory (bool as a byte).
+Type* storeType(LLVMContext& c, DType dt) { return dt == DType::Bool ? Type::getInt8Ty(c) : valueType(c, dt); }
+
+class Gen {
+ public:
+  Gen(const FusedSpec& s, const KernelOptions& o, llvm::Module& m) : spec(s), opt(o), M(m), C(m.getContext()), B(C) {}
+
+  void emit(const std::string& name);
+
+ private:
+  const FusedSpec& spec;
+  const KernelOptions& opt;
+  llvm::Module& M;
+  LLVMContext& C;
+  IRBuilder<> B;
+
+  Type* i64() { return Type::getInt64Ty(C); }
+  Value* ci(int64_t v) { return B.getInt64(v); }
+
+  llvm::FunctionCallee libm(const char* name, Type* t, int nargs) {
+    std::vector<Type*> ps((size_t)nargs, t);
+    auto* fty = llvm::FunctionType::get(t, ps, false);
+    llvm::FunctionCallee f = M.getOrInsertFunction(name, fty);
+    if (auto* fn = llvm::dyn_cast<llvm::Function>(f.getCallee())) {
+      fn->addFnAttr(llvm::Attribute::NoUnwind);
+      fn->addFnAttr(llvm::Attribute::WillReturn);
+    }
+    return f;
+  }
+  // A call of the C library function itself: `nobuiltin`, so that LLVM does not replace
+  // it by what it knows of the function (pow(x, 2.0) -> x * x rounds differently from
+  // glibc's powf in the last bit, and eager kernels call the library).
+  Value* libcall(llvm::FunctionCallee f, std::initializer_list<Value*> args) {
+    llvm::CallInst* c = B.CreateCall(f, args);
+    c->addFnAttr(llvm::Attribute::NoBuiltin);
+    return c;
+  }
+  Value* call1(const char* f32name, const char* f64name, Value* x) {
+    bool f32 = x->getType()->isFloatTy();
+    return libcall(libm(f32 ? f32name : f64name, x->getType(), 1), {x});
+  }
+  Value* fconst(Type* t, double v) { return llvm::ConstantFP::get(t, v); }
+  Value* intrinsic1(llvm::Intrinsic::ID id, Value* x) {
+    return B.CreateCall(llvm::Intrinsic::getDeclaration(&M, id, {x->getType()}), {x});
+  }
+
+  Value* cast(Value* v, DType from, DType to);
+  Value* bin(BinOp op, DType ct, Value* a, Value* b);
+  Value* un(UnOp op, DType dt, Value* x);
+  Value* exp(Value* x);
+  Value* fastExpF32(Value* x);
+  Value* sigmoid(Value* x) {
+    Type* t = x->getType();
+    return B.CreateFDiv(fconst(t, 1), B.CreateFAdd(fconst(t, 1), exp(B.CreateFNeg(x))));
+  }
+  // The spec's ops on one element; `in` holds the loaded inputs.
+  Value* compute(const std::vector<Value*>& in);
+};
+
+Value* Gen::cast(Value* v, DType from, DType to) {
+  if (from == to) return v;
+  Type* tt = valueType(C, to);
+  bool ff = isFloat(from), tf = isFloat(to);
+  if (to == DType::Bool) return ff ? B.CreateFCmpUNE(v, fconst(v->getType(), 0)) : B.CreateICmpNE(v, llvm::ConstantInt::get(v->getType(), 0));
+  if (ff && tf) return to == DType::F64 ? B.CreateFPExt(v, tt) : B.CreateFPTrunc(v, tt);
+  if (ff) {
+    // Saturating through double, nan gives 0 (runtime/Kernels.h detail::fromFloat).
+    if (!v->getType()->isDoubleTy()) v = B.CreateFPExt(v, Type::getDoubleTy(C));
+    auto id = isSignedInt(to) ? llvm::Intrinsic::fptosi_sat : llvm::Intrinsic::fptoui_sat;
+    return B.CreateCall(llvm::Intrinsic::getDeclaration(&M, id, {tt, v->getType()}), {v});
+  }
+  bool sig = isSignedInt(from);  // bool and unsigned widen with zeros
+  if (tf) return sig ? B.CreateSIToFP(v, tt) : B.CreateUIToFP(v, tt);
+  unsigned fw = v->getType()->getIntegerBitWidth(), tw = tt->getIntegerBitWidth();
+  if (tw < fw) return B.CreateTrunc(v, tt);
+  if (tw == fw) return v;
+  return sig ? B.CreateSExt(v, tt) : B.CreateZExt(v, tt);
+}
+
+Value* Gen::bin(BinOp op, DType ct, Value* a, Value* b) {
+  if (isFloat(ct)) {
+    switch (op) {
+      case BinOp::Add: return B.CreateFAdd(a, b);
+      case BinOp::Sub: return B.CreateFSub(a, b);
+      case BinOp::Mul: return B.CreateFMul(a, b);
+      case BinOp::Div: return B.CreateFDiv(a, b);
+      case BinOp::Pow: return libcall(libm(ct == DType::F32 ? "powf" : "pow", a->getType(), 2), {a, b});
+      // nan propagates from the first operand, as eager's (a > b || a != a) ? a : b
+      case BinOp::Max: return B.CreateSelect(B.CreateOr(B.CreateFCmpOGT(a, b), B.CreateFCmpUNO(a, a)), a, b);
+      case BinOp::Min: return B.CreateSelect(B.CreateOr(B.CreateFCmpOLT(a, b), B.CreateFCmpUNO(a, a)), a, b);
+      case BinOp::Eq: return B.CreateFCmpOEQ(a, b);
+      case BinOp::Ne: return B.CreateFCmpUNE(a, b);
+      case BinOp::Lt: return B.CreateFCmpOLT(a, b);
+      case BinOp::Le: return B.CreateFCmpOLE(a, b);
+      case BinOp::Gt: return B.CreateFCmpOGT(a, b);
+      case BinOp::Ge: return B.CreateFCmpOGE(a, b);
+      default: break;
+    }
+  } else if (ct == DType::Bool) {
+    switch (op) {
+      case BinOp::Add: case BinOp::Max: case BinOp::BitOr: return B.CreateOr(a, b);
+      case BinOp::Mul: case BinOp::Min: case BinOp::BitAnd: return B.CreateAnd(a, b);
+      case BinOp::BitXor: return B.CreateXor(a, b);
+      case BinOp::Eq: return B.CreateICmpEQ(a, b);
+      case BinOp::Ne: return B.CreateICmpNE(a, b);
+      case BinOp::Lt: return B.CreateICmpULT(a, b);
+      case BinOp::Le: return B.CreateICmpULE(a, b);
+      case BinOp::Gt: return B.CreateICmpUGT(a, b);
+      case BinOp::Ge: return B.CreateICmpUGE(a, b);
+      default: break;
+    }
+  } else {
+    bool s = isSignedInt(ct);
+    switch (op) {
+      case BinOp::Add: return B.CreateAdd(a, b);  // wraps, as eager's wrapAdd
+      case BinOp::Sub: return B.CreateSub(a, b);
+      case BinOp::Mul: return B.CreateMul(a, b);
+      case BinOp::Max: return B.CreateSelect(s ? B.CreateICmpSGT(a, b) : B.CreateICmpUGT(a, b), a, b);
+      case BinOp::Min: return B.CreateSelect(s ? B.CreateICmpSLT(a, b) : B.CreateICmpULT(a, b), a, b);
+      case BinOp::BitAnd: return B.CreateAnd(a, b);
+      case BinOp::BitOr: return B.CreateOr(a, b);
+      case BinOp::BitXor: return B.CreateXor(a, b);
+      case BinOp::Eq: return B.CreateICmpEQ(a, b);
+      case BinOp::Ne: return B.CreateICmpNE(a, b);
+      case BinOp::Lt: return s ? B.CreateICmpSLT(a, b) : B.CreateICmpULT(a, b);
+      case BinOp::Le: return s ? B.CreateICmpSLE(a, b) : B.CreateICmpULE(a, b);
+      case BinOp::Gt: return s ? B.CreateICmpSGT(a, b) : B.CreateICmpUGT(a, b);
+      case BinOp::Ge: return s ? B.CreateICmpSGE(a, b) : B.CreateICmpUGE(a, b);
+      default: break;
+    }
+  }
+  internalError(std::string("fused kernel: no code for ") + binOpSymbol(op) + " on " + dtypeName(ct));
+}
+
+Value* Gen::exp(Value* x) {
+  if (opt.fastExp && x->getType()->isFloatTy()) return fastExpF32(x);
+  return call1("expf", "exp", x);
+}
+
+// e^x in f32 without a library call, so that loops using it vectorise: x = n ln2 + r with
+// |r| <= ln2 / 2 (Cody-Waite, ln2 in two parts), e^r by a degree-6 polynomial (Cephes'
+// expf coefficients), times 2^n built in two halves so that results in the subnormal
+// range round once. Separate multiplies and adds (no FMA). Overflow gives inf, underflow
+// 0, nan stays nan.
+Value* Gen::fastExpF32(Value* x) {
+  Type* f = x->getType();
+  Type* i32 = Type::getInt32Ty(C);
+  Value* isNan = B.CreateFCmpUNO(x, x);
+  Value* xc = B.CreateSelect(B.CreateFCmpOGT(x, fconst(f, 100.0)), fconst(f, 100.0), x);
+  xc = B.CreateSelect(B.CreateFCmpOLT(xc, fconst(f, -110.0)), fconst(f, -110.0), xc);
+  xc = B.CreateSelect(isNan, fconst(f, 0.0), xc);
+  Value* nf = intrinsic1(llvm::Intrinsic::rint, B.CreateFMul(xc, fconst(f, 1.44269504088896341)));
+  Value* r = B.CreateFSub(xc, B.CreateFMul(nf, fconst(f, 0.693359375)));
+  r = B.CreateFSub(r, B.CreateFMul(nf, fconst(f, -2.12194440e-4)));
+  Value* p = fconst(f, 1.9875691500E-4);
+  for (double c : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1})
+    p = B.CreateFAdd(B.CreateFMul(p, r), fconst(f, c));
+  Value* r2 = B.CreateFMul(r, r);
+  p = B.CreateFAdd(B.CreateFAdd(B.CreateFMul(p, r2), r), fconst(f, 1.0));
+  Value* n = B.CreateFPToSI(nf, i32);
+  Value* n1 = B.CreateAShr(n, 1);
+  Value* n2 = B.CreateSub(n, n1);
+  auto pow2 = [&](Value* k) {
+    return B.CreateBitCast(B.CreateShl(B.CreateAdd(k, B.getInt32(127)), 23), f);
+  };
+  Value* res = B.CreateFMul(B.CreateFMul(p, pow2(n1)), pow2(n2));
+  return B.CreateSelect(isNan, x, res);
+}
+
+Value* Gen::un(UnOp op, DType dt, Value* x) {
+  Type* t = x->getType();
+  bool fl = isFloat(dt);
+  auto zero = [&]() -> Value* { return fl ? fconst(t, 0) : llvm::ConstantInt::get(t, 0); };
+  switch (op) {
+    case UnOp::Neg: return fl ? B.CreateFNeg(x) : B.CreateSub(zero(), x);
+    case UnOp::Abs:
+      if (fl) return intrinsic1(llvm::Intrinsic::fabs, x);
+      if (isSignedInt(dt)) return B.CreateSelect(B.CreateICmpSLT(x, zero()), B.CreateSub(zero(), x), x);
+      return x;
+    case UnOp::Relu:
+      if (dt == DType::Bool) return x;
+      return B.CreateSelect(fl ? B.CreateFCmpOLT(x, zero()) : (isSignedInt(dt) ? B.CreateICmpSLT(x, zero()) : B.getFalse()),
+                            zero(), x);
+    case UnOp::Floor: return fl ? intrinsic1(llvm::Intrinsic::floor, x) : x;
+    case UnOp::Ceil: return fl ? intrinsic1(llvm::Intrinsic::ceil, x) : x;
+    case UnOp::Sqrt: return intrinsic1(llvm::Intrinsic::sqrt, x);
+    case UnOp::Rsqrt: return B.CreateFDiv(fconst(t, 1), intrinsic1(llvm::Intrinsic::sqrt, x));
+    case UnOp::Exp: return exp(x);
+    case UnOp::Log: return call1("logf", "log", x);
+    case UnOp::Log1p: return call1("log1pf", "log1p", x);
+    case UnOp::Sin: return call1("sinf", "sin", x);
+    case UnOp::Cos: return call1("cosf", "cos", x);
+    case UnOp::Tanh: return call1("tanhf", "tanh", x);
+    case UnOp::Sigmoid: return sigmoid(x);
+    case UnOp::Gelu: {  // x * (erfc(-x / sqrt 2) / 2)
+      Value* e = call1("erfcf", "erfc", B.CreateFMul(B.CreateFNeg(x), fconst(t, 0.70710678118654752440)));
+      return B.CreateFMul(x, B.CreateFDiv(e, fconst(t, 2)));
+    }
+    case UnOp::GeluTanh: {  // x * sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3)
+      Value* cube = B.CreateFMul(B.CreateFMul(B.CreateFMul(fconst(t, 0.044715), x), x), x);
+      Value* z = B.CreateFMul(fconst(t, 0.79788456080286535588), B.CreateFAdd(x, cube));
+      return B.CreateFMul(x, sigmoid(B.CreateFMul(fconst(t, 2), z)));
+    }
+    case UnOp::Softplus: {  // max(x, 0) + log1p(e^-|x|)
+      Value* ax = B.CreateSelect(B.CreateFCmpOLT(x, zero()), B.CreateFNeg(x), x);
+      Value* pos = B.CreateSelect(B.CreateFCmpOGT(x, zero()), x, zero());
+      return B.CreateFAdd(pos, call1("log1pf", "log1p", exp(B.CreateFNeg(ax))));
+    }
+    case UnOp::IsNan: return fl ? B.CreateFCmpUNO(x, x) : B.getFalse();
+    case UnOp::IsFinite:
+      return fl ? B.CreateFCmpONE(intrinsic1(llvm::Intrinsic::fabs, x), fconst(t, INFINITY)) : B.getTrue();
+    default: break;
+  }
+  internalError(std::string("fused kernel: no code for ") + unOpName(op));
+}
+
+Value* Gen::compute(const std::vector<Value*>& in) {
+  std::vector<Value*> v(spec.ops.size(), nullptr);
+  for (size_t k = 0; k < spec.ops.size(); ++k) {
+    const FusedOp& o = spec.ops[k];
+    switch (o.kind) {
+      case FusedOp::Kind::Input: v[k] = in[(size_t)o.a]; break;
+      case FusedOp::Kind::ConstI: v[k] = ci(o.i); break;
+      case FusedOp::Kind::ConstF: v[k] = fconst(Type::getDoubleTy(C), o.f); break;
+      case FusedOp::Kind::Cast: v[k] = cast(v[(size_t)o.a], spec.ops[(size_t)o.a].dt, o.dt); break;
+      case FusedOp::Kind::Bin: v[k] = bin(o.bin, spec.ops[(size_t)o.a].dt, v[(size_t)o.a], v[(size_t)o.b]); break;
+      case FusedOp::Kind::Un: v[k] = un(o.un, spec.ops[(size_t)o.a].dt, v[(size_t)o.a]); break;
+      case FusedOp::Kind::Where: v[k] = B.CreateSelect(v[(size_t)o.a], v[(size_t)o.b], v[(size_t)o.c]); break;
+    }
+  }
+  return v.back();
+}
+
+void Gen::emit(const std::string& name) {
+  Type* i8p = ptrTo(Type::getInt8Ty(C));
+  Type* i64p = ptrTo(i64());
+  auto* callTy = llvm::StructType::create(C, {i64(), i64(), i64p, i8p, ptrTo(i8p), i64p}, "MslFusedCall");
+  auto* bodyTy = llvm::FunctionType::get(B.getVoidTy(), {i8p, i64(), i64()}, false);
+  auto* body = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, name + ".body", M);
+  body->addFnAttr(llvm::Attribute::NoUnwind);
+  // Kernels are long streaming loops: full-width vectors where the CPU has them (LLVM
+  // prefers 256 bits on AVX-512 CPUs by default; the width never changes results).
+  body->addFnAttr("prefer-vector-width", "512");
+  const size_t nin = spec.inputs.size();
+  DType outDt = spec.outDType;
+
+  // ---- body(ctx, begin, end)
+  auto arg = body->arg_begin();
+  Value* ctx = &*arg++;
+  Value* begin = &*arg++;
+  Value* end = &*arg;
+  BasicBlock* entry = BasicBlock::Create(C, "entry", body);
+  B.SetInsertPoint(entry);
+  Value* call = B.CreateBitCast(ctx, ptrTo(callTy));
+  auto field = [&](unsigned i, const char* nm) { return B.CreateLoad(callTy->getElementType(i), B.CreateStructGEP(callTy, call, i), nm); };
+  Value* rank = field(1, "rank");
+  Value* shape = field(2, "shape");
+  Value* outRaw = field(3, "out");
+  Value* ins = field(4, "in");
+  Value* strides = field(5, "strides");
+  Type* outST = storeType(C, outDt);
+  Value* out = B.CreateBitCast(outRaw, ptrTo(outST));
+  Value* last = B.CreateSub(rank, ci(1));
+  Value* rankM2 = B.CreateSub(rank, ci(2));
+  Value* inner = B.CreateLoad(i64(), B.CreateGEP(i64(), shape, last), "inner");
+  std::vector<Value*> base(nin, nullptr), sInner(nin, nullptr), scalar(nin, nullptr);
+  Value* fast = B.getTrue();
+  for (size_t k = 0; k < nin; ++k) {
+    const FusedKernel::Input& in = spec.inputs[k];
+    Value* p = B.CreateLoad(i8p, B.CreateGEP(i8p, ins, ci((int64_t)k)));
+    if (in.kind == FusedKernel::In::Tensor) {
+      base[k] = B.CreateBitCast(p, ptrTo(storeType(C, in.dtype)));
+      sInner[k] = B.CreateLoad(i64(), B.CreateGEP(i64(), strides, B.CreateAdd(B.CreateMul(ci((int64_t)k), rank), last)));
+      fast = B.CreateAnd(fast, B.CreateICmpEQ(sInner[k], ci(spec.innerStride[k])));
+    } else {
+      Type* t = in.kind == FusedKernel::In::Int ? i64() : Type::getDoubleTy(C);
+      scalar[k] = B.CreateLoad(t, B.CreateBitCast(p, ptrTo(t)));
+    }
+  }
+  BasicBlock* rowHead = BasicBlock::Create(C, "row", body);
+  BasicBlock* rowBody = BasicBlock::Create(C, "row.body", body);
+  BasicBlock* decHead = BasicBlock::Create(C, "index", body);
+  BasicBlock* decBody = BasicBlock::Create(C, "index.body", body);
+  BasicBlock* rowReady = BasicBlock::Create(C, "row.ready", body);
+  BasicBlock* fastLoop = BasicBlock::Create(C, "inner.contiguous", body);
+  BasicBlock* slowLoop = BasicBlock::Create(C, "inner.strided", body);
+  BasicBlock* rowLatch = BasicBlock::Create(C, "row.next", body);
+  BasicBlock* exit = BasicBlock::Create(C, "exit", body);
+  B.CreateBr(rowHead);
+
+  B.SetInsertPoint(rowHead);
+  llvm::PHINode* i = B.CreatePHI(i64(), 2, "i");
+  i->addIncoming(begin, entry);
+  B.CreateCondBr(B.CreateICmpSLT(i, end), rowBody, exit);
+
+  B.SetInsertPoint(rowBody);
+  Value* row = B.CreateUDiv(i, inner, "rowidx");
+  Value* col = B.CreateSub(i, B.CreateMul(row, inner), "col");
+  Value* lenA = B.CreateSub(inner, col);
+  Value* lenB = B.CreateSub(end, i);
+  Value* len = B.CreateSelect(B.CreateICmpSLT(lenA, lenB), lenA, lenB, "len");
+  std::vector<Value*> off0(nin, nullptr);
+  for (size_t k = 0; k < nin; ++k)
+    if (base[k]) off0[k] = B.CreateMul(col, sInner[k]);
+  B.CreateBr(decHead);
+
+  // Offsets of the row's first element: the row index taken apart over the outer dims.
+  B.SetInsertPoint(decHead);
+  llvm::PHINode* d = B.CreatePHI(i64(), 2, "d");
+  llvm::PHINode* r = B.CreatePHI(i64(), 2, "r");
+  std::vector<llvm::PHINode*> off(nin, nullptr);
+  d->addIncoming(rankM2, rowBody);
+  r->addIncoming(row, rowBody);
+  for (size_t k = 0; k < nin; ++k)
+    if (base[k]) {
+      off[k] = B.CreatePHI(i64(), 2, "off");
+      off[k]->addIncoming(off0[k], rowBody);
+    }
+  B.CreateCondBr(B.CreateICmpSGE(d, ci(0)), decBody, rowReady);
+
+  B.SetInsertPoint(decBody);
+  Value* sd = B.CreateLoad(i64(), B.CreateGEP(i64(), shape, d));
+  Value* q = B.CreateUDiv(r, sd);
+  Value* idx = B.CreateSub(r, B.CreateMul(q, sd));
+  for (size_t k = 0; k < nin; ++k)
+    if (base[k]) {
+      Value* st = B.CreateLoad(i64(), B.CreateGEP(i64(), strides, B.CreateAdd(B.CreateMul(ci((int64_t)k), rank), d)));
+      off[k]->addIncoming(B.CreateAdd(off[k], B.CreateMul(idx, st)), decBody);
+    }
+  d->addIncoming(B.CreateSub(d, ci(1)), decBody);
+  r->addIncoming(q, decBody);
+  B.CreateBr(decHead);
+
+  B.SetInsertPoint(rowReady);
+  Value* outRow = B.CreateGEP(outST, out, i);
+  std::vector<Value*> rowPtr(nin, nullptr);
+  for (size_t k = 0; k < nin; ++k)
+    if (base[k]) rowPtr[k] = B.CreateGEP(storeType(C, spec.inputs[k].dtype), base[k], off[k]);
+  B.CreateCondBr(fast, fastLoop, slowLoop);
+
+  auto loadIn = [&](size_t k, Value* elemIndex) -> Value* {
+    DType dt = spec.inputs[k].dtype;
+    Type* st = storeType(C, dt);
+    Value* v = B.CreateLoad(st, elemIndex ? B.CreateGEP(st, rowPtr[k], elemIndex) : rowPtr[k]);
+    return dt == DType::Bool ? B.CreateICmpNE(v, B.getInt8(0)) : v;
+  };
+  auto storeOut = [&](Value* v, Value* j) {
+    if (outDt == DType::Bool) v = B.CreateZExt(v, B.getInt8Ty());
+    B.CreateStore(v, B.CreateGEP(outST, outRow, j));
+  };
+  auto innerLoop = [&](BasicBlock* bb, bool contiguous) {
+    B.SetInsertPoint(bb);
+    llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
+    j->addIncoming(ci(0), rowReady);
+    std::vector<Value*> vals(nin, nullptr);
+    for (size_t k = 0; k < nin; ++k) {
+      if (!base[k]) vals[k] = scalar[k];
+      else if (contiguous) vals[k] = loadIn(k, spec.innerStride[k] ? j : nullptr);
+      else vals[k] = loadIn(k, B.CreateMul(j, sInner[k]));
+    }
+    storeOut(compute(vals), j);
+    Value* jn = B.CreateAdd(j, ci(1));
+    j->addIncoming(jn, B.GetInsertBlock());
+    B.CreateCondBr(B.CreateICmpSLT(jn, len), bb, rowLatch);
+  };
+  innerLoop(fastLoop, true);
+  innerLoop(slowLoop, false);
+
+  B.SetInsertPoint(rowLatch);
+  i->addIncoming(B.CreateAdd(i, len), rowLatch);
+  B.CreateBr(rowHead);
+  B.SetInsertPoint(exit);
+  B.CreateRetVoid();
+
+  // ---- name(call): the output split into chunks on the thread pool
+  auto* chunkTy = ptrTo(bodyTy);
+  auto* pfTy = llvm::FunctionType::get(B.getVoidTy(), {i64(), i64(), chunkTy, i8p}, false);
+  llvm::FunctionCallee pf = M.getOrInsertFunction("msl_rt_parallel_for", pfTy);
+  auto* entryFn = llvm::Function::Create(llvm::FunctionType::get(B.getVoidTy(), {ptrTo(callTy)}, false),
+                                         llvm::Function::ExternalLinkage, name, M);
+  B.SetInsertPoint(BasicBlock::Create(C, "entry", entryFn));
+  Value* c0 = &*entryFn->arg_begin();
+  Value* n = B.CreateLoad(i64(), B.CreateStructGEP(callTy, c0, 0), "n");
+  B.CreateCall(pf, {n, ci(1024), body, B.CreateBitCast(c0, i8p)});
+  B.CreateRetVoid();
+}
+
+std::unique_ptr<llvm::Module> build(const FusedSpec& spec, const KernelOptions& opt, LLVMContext& ctx,
+                                    const std::string& name) {
+  std::unique_ptr<llvm::Module> m = Jit::get().newModule(name, ctx);
+  Gen(spec, opt, *m).emit(name);
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  if (llvm::verifyModule(*m, &os)) internalError("fused kernel: invalid LLVM IR: " + os.str());
+  return m;
+}
+
+}  // namespace
+
+std::string FusedSpec::text() const {
+  std::string s;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const FusedOp& o = ops[k];
+    s += "%" + std::to_string(k) + ": " + dtypeName(o.dt) + " = ";
+    switch (o.kind) {
+      case FusedOp::Kind::Input: s += "in" + std::to_string(o.a); break;
+      case FusedOp::Kind::ConstI: s += std::to_string(o.i); break;
+      case FusedOp::Kind::ConstF: s += std::to_string(o.f); break;
+      case FusedOp::Kind::Cast: s += "cast %" + std::to_string(o.a); break;
+      case FusedOp::Kind::Bin: s += std::string(binOpSymbol(o.bin)) + " %" + std::to_string(o.a) + " %" + std::to_string(o.b); break;
+      case FusedOp::Kind::Un: s += std::string(unOpName(o.un)) + " %" + std::to_string(o.a); break;
+      case FusedOp::Kind::Where: s += "where %" + std::to_string(o.a) + " %" + std::to_string(o.b) + " %" + std::to_string(o.c); break;
+    }
+    s += "\n";
+  }
+  return s;
+}
+
+std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool optimized) {
+  LLVMContext ctx;
+  std::unique_ptr<llvm::Module> m = build(spec, opt, ctx, spec.name);
+  if (optimized) optimizeModule(*m, Jit::get().targetMachine(), OptLevel::O2);
+  std::string s;
+  llvm::raw_string_ostream os(s);
+  m->print(os, nullptr);
+  return os.str();
+}
+
+int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt) {
+  Jit& jit = Jit::get();
+  std::string name = jit.uniqueName(spec.name);
+  auto ctx = std::make_unique<LLVMContext>();
+  std::unique_ptr<llvm::Module> m = build(spec, opt, *ctx, name);
+  // Kernels live as long as the process (their ids are in graphs): the tracker is kept.
+  static std::mutex mu;
+  static std::vector<llvm::orc::ResourceTrackerSP> trackers;
+  llvm::orc::ResourceTrackerSP rt = jit.add(std::move(m), std::move(ctx), OptLevel::O2);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    trackers.push_back(rt);
+  }
+  auto k = std::make_unique<FusedKernel>();
+  k->name = name;
+  k->inputs = spec.inputs;
+  k->outDType = spec.outDType;
+  k->outRank = spec.outRank;
+  k->fn = reinterpret_cast<MslFusedKernelFn>(jit.lookup(name));
+  if (!k->fn) internalError("fused kernel " + name + " was not compiled");
+  return registerFusedKernel(std::move(k));
+}
+
+}  // namespace msl::codegen

@@ -1,0 +1,134 @@
+// The runtime half of fused kernels (runtime/FusedKernel.h): the registry, the launcher
+// behind __fused, and msl_rt_parallel_for for generated code.
+#include "runtime/FusedKernel.h"
+
+#include <mutex>
+
+#include "runtime/Kernels.h"
+#include "runtime/Parallel.h"
+#include "runtime/PrimImpl.h"
+#include "runtime/Tensor.h"
+
+extern "C" void msl_rt_parallel_for(int64_t n, int64_t grain, MslChunkFn fn, void* ctx) {
+  msl::parallelFor(n, grain, [&](int64_t b, int64_t e) { fn(ctx, b, e); });
+}
+
+namespace msl {
+
+namespace {
+std::mutex gKernelsMu;
+std::vector<std::unique_ptr<FusedKernel>>& kernels() {
+  static auto* v = new std::vector<std::unique_ptr<FusedKernel>>();  // compiled code may run until exit
+  return *v;
+}
+}  // namespace
+
+int registerFusedKernel(std::unique_ptr<FusedKernel> k) {
+  std::lock_guard<std::mutex> lock(gKernelsMu);
+  kernels().push_back(std::move(k));
+  return (int)kernels().size() - 1;
+}
+
+FusedKernel* fusedKernel(int id) {
+  std::lock_guard<std::mutex> lock(gKernelsMu);
+  if (id < 0 || (size_t)id >= kernels().size()) return nullptr;
+  return kernels()[(size_t)id].get();
+}
+
+Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args) {
+  if (args.size() != k.inputs.size() || !k.fn) internalError("__fused: kernel " + k.name + " called wrongly");
+  const size_t nin = args.size();
+  // Argument checks: the graph was specialised to these kinds, dtypes and ranks.
+  std::vector<int64_t> ints(nin);
+  std::vector<double> floats(nin);
+  std::vector<void*> ptrs(nin, nullptr);
+  std::vector<const Tensor*> tensors(nin, nullptr);
+  Shape shape;
+  const Tensor* first = nullptr;
+  for (size_t i = 0; i < nin; ++i) {
+    const FusedKernel::Input& in = k.inputs[i];
+    const Value& v = args[i];
+    switch (in.kind) {
+      case FusedKernel::In::Tensor: {
+        if (!v.is(VKind::Tensor)) internalError("__fused: " + k.name + " expects a tensor input");
+        const Tensor& t = v.as<TensorObj>()->t;
+        if (t.dtype() != in.dtype || t.ndim() != in.rank) internalError("__fused: " + k.name + " input of another type");
+        tensors[i] = &t;
+        ptrs[i] = t.data();
+        if (!first) {
+          first = &t;
+          shape = t.shape();
+        } else if (t.shape() != shape) {
+          Shape b;
+          if (!broadcastShapes(shape, t.shape(), &b)) raiseShapeMismatch(shape, t.shape(), "broadcast");
+          shape = b;
+        }
+        break;
+      }
+      case FusedKernel::In::Int:
+        if (v.is(VKind::Int)) ints[i] = v.asInt();
+        else if (v.is(VKind::Bool)) ints[i] = v.asBool();
+        else internalError("__fused: " + k.name + " expects an int input");
+        ptrs[i] = &ints[i];
+        break;
+      case FusedKernel::In::Float:
+        if (!v.is(VKind::Float)) internalError("__fused: " + k.name + " expects a float input");
+        floats[i] = v.asFloat();
+        ptrs[i] = &floats[i];
+        break;
+    }
+  }
+  if ((int)shape.size() != k.outRank) {  // rank-0 tensors broadcast up to the output's rank
+    if ((int)shape.size() > k.outRank) internalError("__fused: " + k.name + " output rank");
+    shape.insert(shape.begin(), (size_t)(k.outRank - (int)shape.size()), 1);
+  }
+  Tensor out = Tensor::empty(k.outDType, shape);
+  const int64_t n = out.numel();
+  ++k.calls;
+  if (n == 0) return makeTensor(std::move(out));
+  // Strides per input over the output's dimensions, then dimensions merged where every
+  // operand walks them as one (the contiguous inner loop becomes as long as possible).
+  const int rank = (int)shape.size();
+  std::vector<std::vector<int64_t>> st(nin, std::vector<int64_t>((size_t)rank, 0));
+  for (size_t i = 0; i < nin; ++i)
+    if (tensors[i]) {
+      Shape b = broadcastStrides(*tensors[i], shape);
+      for (int d = 0; d < rank; ++d) st[i][(size_t)d] = shape[(size_t)d] == 1 ? 0 : b[(size_t)d];
+    }
+  std::vector<int64_t> cshape;
+  std::vector<std::vector<int64_t>> cst(nin);
+  for (int d = 0; d < rank; ++d) {
+    int64_t sz = shape[(size_t)d];
+    if (sz == 1) continue;
+    bool merge = !cshape.empty();
+    for (size_t i = 0; i < nin && merge; ++i)
+      if (cst[i].back() != st[i][(size_t)d] * sz) merge = false;
+    if (merge) {
+      cshape.back() *= sz;
+      for (size_t i = 0; i < nin; ++i) cst[i].back() = st[i][(size_t)d];
+    } else {
+      cshape.push_back(sz);
+      for (size_t i = 0; i < nin; ++i) cst[i].push_back(st[i][(size_t)d]);
+    }
+  }
+  if (cshape.empty()) {
+    cshape.push_back(1);
+    for (size_t i = 0; i < nin; ++i) cst[i].push_back(0);
+  }
+  const size_t crank = cshape.size();
+  std::vector<int64_t> flat(nin * crank);
+  for (size_t i = 0; i < nin; ++i)
+    for (size_t d = 0; d < crank; ++d) flat[i * crank + d] = cst[i][d];
+  MslFusedCall call{n, (int64_t)crank, cshape.data(), out.data(), ptrs.data(), flat.data()};
+  k.fn(&call);
+  return makeTensor(std::move(out));
+}
+
+// __fused(kernel, *args)
+Value prim_Fused(CallContext&, Value* args) {
+  FusedKernel* k = fusedKernel((int)argInt(args[0], "__fused", "kernel"));
+  if (!k) internalError("__fused: no such kernel");
+  return runFusedKernel(*k, seqItems(args[1]));
+}
+
+}  // namespace msl

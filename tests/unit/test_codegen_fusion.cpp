@@ -1,0 +1,420 @@
+// Elementwise fusion (codegen/Fusion.h, codegen/KernelGen.h, runtime/FusedKernel.h):
+// specialised graphs from .msl source, fused, must give the values of the unfused graph
+// run by the interpreter (eager kernels) bit for bit, for every fusible primitive, with
+// broadcasting, Python numbers, non-contiguous views, several dtypes and a dynamic batch
+// dimension; with the fast f32 exp, within the ULP bound docs/fusion.md states.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+
+#include "codegen/Fusion.h"
+#include "codegen/KernelGen.h"
+#include "ir/Abstract.h"
+#include "runtime/AbstractOf.h"
+#include "runtime/FusedKernel.h"
+#include "runtime/Interpreter.h"
+#include "runtime/Kernels.h"
+#include "runtime/Parallel.h"
+#include "runtime/Tensor.h"
+#include "tools/msl/Driver.h"
+
+using namespace msl;
+
+namespace {
+
+// A program loaded into its own interpreter; `fn` is its module-level function f.
+struct Loaded {
+  std::unique_ptr<Program> prog;
+  ir::Module* m = nullptr;
+  std::unique_ptr<Interpreter> interp;
+  Value fn;
+  explicit Loaded(const std::string& src) {
+    prog = std::make_unique<Program>(std::vector<std::string>{});
+    m = prog->loadText("<test>", src);
+    interp = std::make_unique<Interpreter>();
+    interp->runModule(m);
+    fn = interp->global(m->findGlobal("f")->id);
+  }
+  // The specialisation the interpreter will run for `args`.
+  ir::Graph* specialise(const std::vector<Value>& args) {
+    const ClosureObj* cl = fn.as<ClosureObj>();
+    std::vector<const ir::Abstract*> a, c;
+    for (const Value& v : args) a.push_back(abstractOf(v));
+    for (const Value& v : cl->captured) c.push_back(abstractOf(v));
+    return interp->specializer().get(cl->graph, a, c);
+  }
+  Value call(const std::vector<Value>& args) { return interp->call(fn, args); }
+};
+
+int countPrim(const ir::Graph* g, Prim p) {
+  int n = 0;
+  for (const ir::Node* x : g->nodes) n += x->isPrimApply(p);
+  return n;
+}
+
+std::mt19937_64& rng() {
+  static std::mt19937_64 r(12345);
+  return r;
+}
+
+Tensor randomTensor(DType dt, const Shape& shape, double lo = -3, double hi = 3) {
+  Tensor t = Tensor::empty(dt, shape);
+  std::uniform_real_distribution<double> u(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = u(rng());
+    visitDType(dt, [&](auto tag) {
+      using T = typename decltype(tag)::type;
+      if constexpr (std::is_same_v<T, bool>) t.ptr<T>()[i] = v > 0;
+      else if constexpr (std::is_floating_point_v<T>) t.ptr<T>()[i] = (T)v;
+      else if constexpr (std::is_integral_v<T>) t.ptr<T>()[i] = (T)std::llround(v * 7);
+    });
+  }
+  return t;
+}
+Value T(DType dt, const Shape& s, double lo = -3, double hi = 3) { return makeTensor(randomTensor(dt, s, lo, hi)); }
+
+const Tensor& tensorIn(const Value& v) { return v.as<TensorObj>()->t; }
+
+// Max distance in units in the last place between two f32/f64 tensors of one shape
+// (0 when bit-identical; nan against nan counts as equal); other dtypes: 0 or 1e9.
+double maxUlp(const Tensor& a0, const Tensor& b0) {
+  if (a0.dtype() != b0.dtype() || a0.shape() != b0.shape()) return 1e18;
+  Tensor a = a0.contiguous(), b = b0.contiguous();
+  double worst = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    if (a.dtype() == DType::F32) {
+      float x = a.ptr<float>()[i], y = b.ptr<float>()[i];
+      if (std::isnan(x) && std::isnan(y)) continue;
+      int32_t ix, iy;
+      std::memcpy(&ix, &x, 4);
+      std::memcpy(&iy, &y, 4);
+      if (ix < 0) ix = INT32_MIN - ix;
+      if (iy < 0) iy = INT32_MIN - iy;
+      worst = std::max(worst, std::fabs((double)ix - (double)iy));
+    } else if (a.dtype() == DType::F64) {
+      double x = a.ptr<double>()[i], y = b.ptr<double>()[i];
+      if (std::isnan(x) && std::isnan(y)) continue;
+      int64_t ix, iy;
+      std::memcpy(&ix, &x, 8);
+      std::memcpy(&iy, &y, 8);
+      if (ix < 0) ix = INT64_MIN - ix;
+      if (iy < 0) iy = INT64_MIN - iy;
+      worst = std::max(worst, std::fabs((double)ix - (double)iy));
+    } else {
+      if (std::memcmp((char*)a.data() + i * dtypeSize(a.dtype()), (char*)b.data() + i * dtypeSize(a.dtype()),
+                      dtypeSize(a.dtype())) != 0)
+        return 1e9;
+    }
+  }
+  return worst;
+}
+
+struct Result {
+  int kernels = 0;
+  int fusedOps = 0;
+  double ulp = 0;
+};
+
+// Runs f(args) unfused (one interpreter) and fused (another), compares.
+Result fuseAndCompare(const std::string& src, const std::vector<Value>& args, bool fastExp = false) {
+  Loaded ref(src), fused(src);
+  ir::Graph* g = fused.specialise(args);
+  codegen::FusionOptions opt;
+  opt.kernel.fastExp = fastExp;
+  codegen::FusionStats st = codegen::fuseElementwise(*g->module, g, opt);
+  Result r;
+  r.kernels = countPrim(g, Prim::Fused);
+  r.fusedOps = st.fusedOps;
+  Value want = ref.call(args);
+  Value got = fused.call(args);
+  if (!want.is(VKind::Tensor) || !got.is(VKind::Tensor)) {
+    r.ulp = 1e18;
+    return r;
+  }
+  r.ulp = maxUlp(tensorIn(want), tensorIn(got));
+  return r;
+}
+
+// ---------------------------------------------------------------- the benchmark chain
+TEST(Fusion, GeluChainIsOneKernelAndBitIdenticalWithLibraryExp) {
+  const char* src =
+      "def f(x, w, b, g):\n"
+      "    return gelu(x * w + b, approximate=True) * sigmoid(g) + x\n";
+  std::vector<Value> args{T(DType::F32, {8, 33}), T(DType::F32, {33}), T(DType::F32, {33}), T(DType::F32, {8, 33})};
+  Result r = fuseAndCompare(src, args);
+  EXPECT_EQ(r.kernels, 1);
+  EXPECT_EQ(r.fusedOps, 6);
+  EXPECT_EQ(r.ulp, 0);
+}
+
+TEST(Fusion, FastExpFunctionsAreWithinTheStatedBound) {
+  // sigmoid and gelu (tanh form) alone: ulp of their own results.
+  for (const char* body : {"sigmoid(x) * 1.0", "gelu(x, approximate=True) * 1.0", "softplus(x) * 1.0"}) {
+    std::string src = std::string("def f(x):\n    return ") + body + "\n";
+    Result r = fuseAndCompare(src, {T(DType::F32, {256, 257}, -30, 30)}, /*fastExp=*/true);
+    EXPECT_EQ(r.kernels, 1) << body;
+    EXPECT_LE(r.ulp, 4) << body << ": docs/fusion.md states the bound";
+    std::printf("%s: max %g ulp from eager\n", body, r.ulp);
+  }
+}
+
+// The whole benchmark chain: its last addition cancels (gelu(...) * sigmoid(g) + x near
+// 0), so the bound is relative to the size of what is added.
+TEST(Fusion, GeluChainWithFastExpIsCloseToEager) {
+  const char* src =
+      "def f(x, w, b, g):\n"
+      "    return gelu(x * w + b, approximate=True) * sigmoid(g) + x\n";
+  std::vector<Value> args{T(DType::F32, {64, 130}, -12, 12), T(DType::F32, {130}), T(DType::F32, {130}),
+                          T(DType::F32, {64, 130}, -30, 30)};
+  Loaded ref(src), fused(src);
+  ir::Graph* g = fused.specialise(args);
+  codegen::fuseElementwise(*g->module, g);
+  EXPECT_EQ(countPrim(g, Prim::Fused), 1);
+  Tensor want = tensorIn(ref.call(args)).contiguous(), got = tensorIn(fused.call(args)).contiguous();
+  const Tensor& x = tensorIn(args[0]);
+  double worst = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    double scale = std::fabs((double)x.ptr<float>()[i]) + std::fabs((double)want.ptr<float>()[i]) + 1e-30;
+    worst = std::max(worst, std::fabs((double)want.ptr<float>()[i] - (double)got.ptr<float>()[i]) / scale);
+  }
+  EXPECT_LE(worst, 4 * 0x1p-23);  // 4 f32 eps (docs/fusion.md); 16M inputs give 3.3
+  std::printf("benchmark chain: max |fused - eager| / (|x| + |eager|) = %g (f32 eps %g)\n", worst, 0x1p-23);
+}
+
+// exp itself over f32's whole useful range, subnormal results and overflow included.
+TEST(Fusion, FastExpUlpAgainstTheLibrary) {
+  const char* src = "def f(x):\n    return exp(x) * 1.0\n";
+  Tensor x = Tensor::empty(DType::F32, {200003});
+  for (int64_t i = 0; i < x.numel(); ++i) x.ptr<float>()[i] = (float)(-104.0 + 194.0 * (double)i / 200002.0);
+  x.ptr<float>()[0] = NAN;
+  x.ptr<float>()[1] = INFINITY;
+  x.ptr<float>()[2] = -INFINITY;
+  x.ptr<float>()[3] = 0.0f;
+  Result r = fuseAndCompare(src, {makeTensor(x)}, true);
+  EXPECT_EQ(r.kernels, 1);
+  // Results below 2^-126 (subnormals) count ULPs of the subnormal spacing.
+  EXPECT_LE(r.ulp, 2);
+  std::printf("fast exp: max %g ulp against the C library\n", r.ulp);
+}
+
+// ---------------------------------------------------------------- every fusible primitive
+struct Case {
+  const char* body;  // the expression of f(x, y)
+  DType dx, dy;
+};
+
+TEST(Fusion, EveryFusiblePrimitiveMatchesTheEagerKernel) {
+  const Case cases[] = {
+      {"exp(x) + y", DType::F32, DType::F32},
+      {"log(x.abs() + 0.5) * y", DType::F32, DType::F32},
+      {"log1p(x.abs()) - y", DType::F64, DType::F64},
+      {"sqrt(x.abs()) + y", DType::F32, DType::F32},
+      {"rsqrt(x.abs() + 0.25) * y", DType::F32, DType::F32},
+      {"sin(x) + cos(y)", DType::F32, DType::F32},
+      {"tanh(x) * y", DType::F64, DType::F64},
+      {"sigmoid(x) + y", DType::F32, DType::F32},
+      {"sigmoid(x) + y", DType::F64, DType::F64},
+      {"relu(x) * y", DType::F32, DType::F32},
+      {"relu(x) * y", DType::I64, DType::I64},
+      {"gelu(x) + y", DType::F32, DType::F32},
+      {"gelu(x, approximate=True) + y", DType::F64, DType::F64},
+      {"softplus(x) - y", DType::F32, DType::F32},
+      {"floor(x) + ceil(y)", DType::F32, DType::F32},
+      {"-x * y", DType::F32, DType::F32},
+      {"-x * y", DType::I32, DType::I32},
+      {"abs(x) + y", DType::I64, DType::I64},
+      {"abs(x) * y", DType::F32, DType::F32},
+      {"x / y + 1", DType::F32, DType::F32},
+      {"x / y + 1", DType::I64, DType::I64},
+      {"x ** 2.0 + y", DType::F32, DType::F32},
+      {"x.abs() ** y + 1.0", DType::F64, DType::F64},
+      {"maximum(x, y) - minimum(x, y)", DType::F32, DType::F32},
+      {"maximum(x, y) * minimum(x, 2)", DType::I32, DType::I32},
+      {"where(x < y, x, y) + 1.0", DType::F32, DType::F32},
+      {"where(x <= y, 1.0, y) * 2", DType::F64, DType::F64},
+      {"where(x == y, x, 0) + where(x != y, y, 0)", DType::I64, DType::I64},
+      {"where(x > 0.5, x, y) + where(x >= y, 1, 2)", DType::F32, DType::F32},
+      {"(x > 0) & (y < 0) | (x == y)", DType::F32, DType::F32},
+      {"(x & y) ^ (x | y)", DType::I64, DType::I64},
+      {"(x & y) | (x ^ y)", DType::Bool, DType::Bool},
+      {"x + y * x", DType::Bool, DType::Bool},
+      {"astype(x, i32) * 3 + astype(y, i32)", DType::F32, DType::F32},
+      {"astype(x, f64) * 2.5 + y", DType::F32, DType::F64},
+      {"astype(x * 40.0, u8) + astype(y, u8)", DType::F32, DType::F32},
+      {"astype(x, bool) | (y > 0)", DType::I64, DType::F32},
+      {"clip(x, -0.5, 0.5) * y", DType::F32, DType::F32},
+      {"clip(x, lo=-2) + clip(y, hi=3)", DType::I64, DType::I64},
+      {"x * 3 + y", DType::F32, DType::I64},
+      {"x * y - 2.5", DType::I32, DType::F32},
+      {"where(isnan(x / y), 0.0, x) + isfinite(y / x)", DType::F32, DType::F32},
+      {"(x - y) * (x + y) / (x * y + 0.5)", DType::F64, DType::F64},
+  };
+  rng().seed(12345);  // the same inputs whether this test runs alone or after others
+  for (const Case& c : cases) {
+    std::string src = std::string("def f(x, y):\n    return ") + c.body + "\n";
+    std::vector<Value> args{T(c.dx, {7, 19}), T(c.dy, {7, 19})};
+    Result r = fuseAndCompare(src, args);
+    EXPECT_EQ(r.kernels, 1) << c.body << " " << dtypeName(c.dx);
+    EXPECT_EQ(r.ulp, 0) << c.body << " " << dtypeName(c.dx);
+  }
+}
+
+// ---------------------------------------------------------------- layouts and numbers
+TEST(Fusion, BroadcastingScalarsAndRankZero) {
+  const char* src =
+      "def f(x, y, z, s, k):\n"
+      "    return (x * s + y) * z - k\n";
+  // x [5, 1, 7], y [3, 7], z 0-d, s a float and k an int known only at run time.
+  std::vector<Value> args{T(DType::F32, {5, 1, 7}), T(DType::F32, {3, 7}), T(DType::F32, {}), Value::real(0.37),
+                          Value::integer(3)};
+  Result r = fuseAndCompare(src, args);
+  EXPECT_EQ(r.kernels, 1);
+  EXPECT_EQ(r.ulp, 0);
+}
+
+TEST(Fusion, NonContiguousViews) {
+  const char* src = "def f(x, y):\n    return tanh(x) * y + x\n";
+  Tensor a = randomTensor(DType::F32, {9, 13});
+  Tensor b = randomTensor(DType::F32, {13, 9});
+  Tensor at = permute(a, {1, 0});  // [13, 9], strides (1, 13)
+  std::vector<Value> args{makeTensor(at), makeTensor(b)};
+  Result r = fuseAndCompare(src, args);
+  EXPECT_EQ(r.kernels, 1);
+  EXPECT_EQ(r.ulp, 0);
+  // A strided slice (every other column) broadcast against a 3-d tensor.
+  Tensor c = randomTensor(DType::F64, {6, 10});
+  Tensor cs = c.view({6, 5}, {10, 2}, 1);
+  std::vector<Value> args2{makeTensor(cs), T(DType::F64, {4, 6, 5})};
+  Result r2 = fuseAndCompare("def f(x, y):\n    return exp(x) * y + x\n", args2);
+  EXPECT_EQ(r2.kernels, 1);
+  EXPECT_EQ(r2.ulp, 0);
+}
+
+TEST(Fusion, IntermediateUsedOutsideTheChainIsNotFused) {
+  // t is returned too: it must stay a value of its own; the chain after it still fuses.
+  const char* src =
+      "def f(x, y):\n"
+      "    t = x * y + 1.0\n"
+      "    u = exp(t) - y\n"
+      "    return u * 2.0 + t, t\n";
+  Loaded l(src);
+  std::vector<Value> args{T(DType::F32, {4, 5}), T(DType::F32, {4, 5})};
+  ir::Graph* g = l.specialise(args);
+  codegen::FusionOptions opt;
+  opt.kernel.fastExp = false;
+  codegen::fuseElementwise(*g->module, g, opt);
+  // t = x * y + 1 (two ops) leaves the function: one kernel for t, one for the rest.
+  EXPECT_EQ(countPrim(g, Prim::Fused), 2);
+  Loaded ref(src);
+  Value want = ref.call(args), got = l.call(args);
+  for (size_t i = 0; i < 2; ++i)
+    EXPECT_EQ(maxUlp(tensorIn(want.as<TupleObj>()->items[i]), tensorIn(got.as<TupleObj>()->items[i])), 0) << i;
+}
+
+// Whatever uses the chain's intermediate values, they are computed once per element:
+// a value used twice inside the chain is one kernel.
+TEST(Fusion, ValueUsedTwiceInsideTheChainIsFused) {
+  const char* src =
+      "def f(x, y):\n"
+      "    t = x * y + 1.0\n"
+      "    return (exp(t) - y) * 2.0 + t\n";
+  Result r = fuseAndCompare(src, {T(DType::F32, {4, 5}), T(DType::F32, {4, 5})});
+  EXPECT_EQ(r.kernels, 1);
+  EXPECT_EQ(r.fusedOps, 6);
+  EXPECT_EQ(r.ulp, 0);
+}
+
+// One kernel serves every batch size: the graph specialised with a symbolic batch
+// dimension, its kernel run on several.
+TEST(Fusion, DynamicBatchDimension) {
+  const char* src = "def f(x, w):\n    return relu(x * w + 0.5) - w\n";
+  Loaded l(src);
+  const ClosureObj* cl = l.fn.as<ClosureObj>();
+  const ir::Abstract* xa = ir::Abstract::tensor(DType::F32, {ir::Dim::fresh(), ir::Dim::of(6)});
+  const ir::Abstract* wa = ir::Abstract::tensor(DType::F32, {ir::Dim::of(6)});
+  ir::Graph* g = l.interp->specializer().get(cl->graph, {xa, wa}, {});
+  codegen::FusionOptions opt;
+  codegen::fuseElementwise(*g->module, g, opt);
+  ASSERT_EQ(countPrim(g, Prim::Fused), 1);
+  const ir::Node* fusedNode = nullptr;
+  for (const ir::Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Fused)) fusedNode = n;
+  int id = (int)fusedNode->inputs[1]->i;
+  FusedKernel* k = fusedKernel(id);
+  ASSERT_TRUE(k);
+  Loaded ref(src);
+  for (int64_t batch : {1, 3, 17, 1000}) {
+    Value x = T(DType::F32, {batch, 6}), w = T(DType::F32, {6});
+    // The kernel's inputs are the chain's external nodes in order: x then w.
+    ASSERT_EQ(fusedNode->inputs[2], g->params[0]);
+    Value got = runFusedKernel(*k, {x, w});
+    EXPECT_EQ(maxUlp(tensorIn(ref.call({x, w})), tensorIn(got)), 0) << batch;
+  }
+}
+
+TEST(Fusion, ResultsDoNotDependOnTheThreadCount) {
+  const char* src = "def f(x, y):\n    return sigmoid(x) * y + tanh(y)\n";
+  std::vector<Value> args{T(DType::F32, {300, 1001}), T(DType::F32, {1001})};
+  Loaded l(src);
+  ir::Graph* g = l.specialise(args);
+  codegen::fuseElementwise(*g->module, g);
+  int before = numThreads();
+  setNumThreads(1);
+  Value one = l.call(args);
+  setNumThreads(4);
+  Value four = l.call(args);
+  setNumThreads(before);
+  EXPECT_EQ(maxUlp(tensorIn(one), tensorIn(four)), 0);
+}
+
+TEST(Fusion, ShapeMismatchIsStillAnError) {
+  const char* src = "def f(x, y):\n    return exp(x) + y * 2.0\n";
+  Loaded l(src);
+  ir::Graph* g = l.specialise({T(DType::F32, {3}), T(DType::F32, {3})});
+  codegen::fuseElementwise(*g->module, g);
+  ASSERT_EQ(countPrim(g, Prim::Fused), 1);
+  const ir::Node* fusedNode = nullptr;
+  for (const ir::Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Fused)) fusedNode = n;
+  FusedKernel* k = fusedKernel((int)fusedNode->inputs[1]->i);
+  try {
+    runFusedKernel(*k, {T(DType::F32, {3}), T(DType::F32, {4})});
+    FAIL() << "expected ShapeMismatch";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.diag.id, DiagId::ShapeMismatch);
+  }
+}
+
+// ---------------------------------------------------------------- the generated code
+TEST(KernelGen, TheChainIsOneVectorisedLoopWithoutFma) {
+  const char* src =
+      "def f(x, w, b, g):\n"
+      "    return gelu(x * w + b, approximate=True) * sigmoid(g) + x\n";
+  Loaded l(src);
+  std::vector<Value> args{T(DType::F32, {4, 16}), T(DType::F32, {16}), T(DType::F32, {16}), T(DType::F32, {4, 16})};
+  ir::Graph* g = l.specialise(args);
+  codegen::fuseElementwise(*g->module, g);
+  const ir::Node* fusedNode = nullptr;
+  for (const ir::Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Fused)) fusedNode = n;
+  ASSERT_TRUE(fusedNode);
+  const codegen::FusedSpec* spec = codegen::fusedSpecOf((int)fusedNode->inputs[1]->i);
+  ASSERT_TRUE(spec);
+  std::string ir = codegen::fusedKernelIR(*spec, {}, /*optimized=*/true);
+  // The contiguous inner loop is vectorised (8 or 16 lanes depending on the CPU) and no
+  // multiply-add was contracted.
+  EXPECT_TRUE(ir.find("x float>") != std::string::npos) << ir;
+  EXPECT_EQ(ir.find("fmuladd"), std::string::npos);
+  EXPECT_EQ(ir.find("llvm.fma"), std::string::npos);
+  EXPECT_EQ(ir.find("call float @expf"), std::string::npos);
+  // Unoptimised: one contiguous and one strided inner loop, no other.
+  std::string raw = codegen::fusedKernelIR(*spec, {}, false);
+  size_t a = raw.find("\ninner.contiguous:"), b = raw.find("\ninner.strided:");
+  EXPECT_NE(a, std::string::npos);
+  EXPECT_NE(b, std::string::npos);
+  EXPECT_EQ(raw.find("\ninner.contiguous:", a + 1), std::string::npos);
+}
+
+}  // namespace
