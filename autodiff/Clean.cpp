@@ -1,5 +1,6 @@
 // Cleaning of J's graphs (see autodiff/Clean.h for the rewrites and their conditions).
 #include "autodiff/Clean.h"
+#include "autodiff/J.h"
 
 #include <algorithm>
 #include <cstring>
@@ -106,6 +107,7 @@ class Cleaner {
     }
     collectScope();
     narrowLoopBwds();
+    narrowJCalls();
     emptyOrphans();
     ir::computeFreeVars(scope_);
     return stats_;
@@ -730,6 +732,65 @@ class Cleaner {
       if (n->inputs.size() == 4 && (uint64_t)n->inputs[3]->i == wanted) continue;
       n->inputs.resize(3);
       n->inputs.push_back(m_.constInt((int64_t)wanted, n->loc));
+    }
+  }
+
+  // __jcall(fn, a...) whose backpropagator is only called, and whose cotangents are only
+  // read at constant indices, gets the arguments nobody reads the cotangent of as the
+  // keyword kJCallSkip (a mask, bit k: argument k): the runtime then differentiates fn
+  // without them (jGraph's skipParams), e.g. no cotangent of the data x a layer is
+  // called on, in that layer and in every layer it calls in turn.
+  void narrowJCalls() {
+    std::unordered_map<const Node*, std::vector<std::pair<const Node*, size_t>>> uses;
+    static const Node* const kAnyUse = nullptr;
+    for (Graph* g : scope_) {
+      for (Node* n : g->nodes)
+        for (size_t k = 0; k < n->inputs.size(); ++k) uses[n->inputs[k]].push_back({n, k});
+      if (g->output) uses[g->output].push_back({kAnyUse, 0});
+      for (Node* d : g->defaults)
+        if (d) uses[d].push_back({kAnyUse, 0});
+    }
+    auto usesOf = [&](const Node* n) -> const std::vector<std::pair<const Node*, size_t>>& {
+      static const std::vector<std::pair<const Node*, size_t>> none;
+      auto it = uses.find(n);
+      return it != uses.end() ? it->second : none;
+    };
+    auto constIndexOf = [](const Node* u, size_t pos, Prim a, Prim b) -> int64_t {
+      if (!u || pos != 1 || !u->kwnames.empty() || u->inputs.size() != 3 || !isIntConst(u->inputs[2]) ||
+          !(u->isPrimApply(a) || u->isPrimApply(b)))
+        return -1;
+      return u->inputs[2]->i;
+    };
+    for (Graph* g : scope_) {
+      for (Node* t : g->nodes) {
+        if (!t->isPrimApply(Prim::JCall) || !t->kwnames.empty() || t->inputs.size() < 3) continue;
+        size_t nargs = t->inputs.size() - 2;
+        if (nargs > 63) continue;
+        uint64_t read = 0;  // bit k: the cotangent of argument k is read
+        bool known = true;
+        for (auto [u, pos] : usesOf(t)) {
+          int64_t k = constIndexOf(u, pos, Prim::TupleGetItem, Prim::TupleGetItem);
+          if (k == 0) continue;
+          if (k != 1) { known = false; break; }
+          for (auto [call, at] : usesOf(u)) {  // the bprop: only called, on one cotangent
+            if (!call || at != 0 || !call->isApply() || call->inputs.size() != 2 || !call->kwnames.empty()) {
+              known = false;
+              break;
+            }
+            for (auto [x, xpos] : usesOf(call)) {
+              int64_t i = constIndexOf(x, xpos, Prim::CtIndex, Prim::TupleGetItem);
+              if (i < 0) { known = false; break; }
+              if (i >= 1 && (size_t)i <= nargs) read |= uint64_t(1) << (i - 1);
+            }
+            if (!known) break;
+          }
+          if (!known) break;
+        }
+        uint64_t all = (uint64_t(1) << nargs) - 1;
+        if (!known || (read & all) == all) continue;
+        t->inputs.push_back(m_.constInt((int64_t)(all & ~read), t->loc));
+        t->kwnames.push_back(kJCallSkip);
+      }
     }
   }
 

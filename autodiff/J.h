@@ -42,6 +42,13 @@ bool isJGraph(const ir::Graph* g);
 // cotangents nobody reads (__scan_bwd's `wanted`).
 ir::Graph* narrowBprop(ir::Graph* b, uint64_t keep);
 
+// The keyword of a __jcall the cleaner gives when the caller never reads the cotangents
+// of some arguments: an int mask, bit k: argument k's cotangent is None, not computed
+// (Interpreter::jcall's skipArgs). Not an identifier, so no program passes it; whatever
+// runs a __jcall takes it out of the keywords (jcallWith and prim_JCallJ in
+// runtime/AutodiffPrims.cpp, prim_JvpOfJ in runtime/JvpPrims.cpp).
+inline constexpr const char* kJCallSkip = "<skip>";
+
 // How a primitive is differentiated.
 enum class DiffKind : uint8_t {
   Rule,       // a reverse rule in autodiff/Rules.cpp

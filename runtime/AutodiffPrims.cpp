@@ -243,6 +243,10 @@ Value jcallWith(CallContext& cx, const Value& fn, const Value& args, const Value
   std::vector<std::string> names;
   if (kwargs.is(VKind::Dict))
     for (const auto& [k, v] : kwargs.as<DictObj>()->entries) {
+      if (k.as<StrObj>()->s == autodiff::kJCallSkip) {  // the cleaner's mask, not an argument
+        if (v.is(VKind::Int)) skipArgs |= (uint64_t)v.asInt();
+        continue;
+      }
       names.push_back(k.as<StrObj>()->s);
       flat.push_back(v);
     }
@@ -562,6 +566,7 @@ Value prim_JCallJ(CallContext& cx, Value* args) {
   std::vector<std::string> names;
   if (args[2].is(VKind::Dict))
     for (const auto& [k, v] : args[2].as<DictObj>()->entries) {
+      if (k.as<StrObj>()->s == autodiff::kJCallSkip) continue;  // the cleaner's mask (ignored here)
       names.push_back(k.as<StrObj>()->s);
       flat.push_back(v);
     }

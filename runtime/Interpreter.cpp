@@ -840,7 +840,8 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       methodParts(fn, &func, &self);
       std::vector<Value> a{self};
       for (size_t i = 0; i < nargs; ++i) a.push_back(std::move(args[i]));
-      Value r = jcall(func, a.data(), npos + 1, kwnames, 0, world);
+      // Argument k is the method's parameter k + 1.
+      Value r = jcall(func, a.data(), npos + 1, kwnames, (skipArgs << 1) & ~(uint64_t(1) << 63), world);
       return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], makeStr("method"))});
     }
     case VKind::Prim: {

@@ -6,6 +6,7 @@
 // Tangents have the structure of their primal values: a float tensor's is a tensor of its
 // dtype and shape, a Python float's a float; ints, bools, strings, integer tensors,
 // functions and None are static and have no tangent (None).
+#include "autodiff/J.h"
 #include "ir/Diagnostics.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
@@ -301,6 +302,7 @@ Value prim_JvpOfJ(CallContext& cx, Value* args) {
     case Prim::JCall: {  // __jcall(fn, *args, **kwargs)
       std::vector<std::string> names;
       for (const auto& [k, v] : args[3].as<DictObj>()->entries) {
+        if (k.as<StrObj>()->s == autodiff::kJCallSkip) continue;  // the cleaner's mask (ignored here)
         names.push_back(k.as<StrObj>()->s);
         a.push_back(v);
         const Value* tv = args[4].is(VKind::Dict) ? args[4].as<DictObj>()->find(k) : nullptr;

@@ -395,6 +395,37 @@ TEST(Clean, KnownJCallAndItsBpropBecomeStraightLine) {
   EXPECT_EQ(countPrim(g, Prim::Mul), 2u);  // a * a and ct * a (once: CSE)
 }
 
+// __jcall(f, x, w) of an unknown function whose bprop's result is read only at index 2
+// (w's cotangent): the call gets the mask of x (bit 0) as keyword "<skip>", so that the
+// runtime differentiates f without x's cotangent. Read as a whole, it gets none.
+TEST(Clean, JCallGetsTheMaskOfArgumentsWhoseCotangentsNobodyReads) {
+  for (bool whole : {false, true}) {
+    Module& m = newModule();
+    Graph* g = m.newGraph("g", nullptr, SourceLoc{});
+    g->madeByJ = true;
+    Node* f = m.newParam(g, "f", SourceLoc{});
+    Node* x = m.newParam(g, "x", SourceLoc{});
+    Node* w = m.newParam(g, "w", SourceLoc{});
+    Node* t = call(m, g, Prim::JCall, {f, x, w});
+    Node* bp = call(m, g, Prim::TupleGetItem, {t, m.constInt(1)});
+    Graph* b = m.newGraph("g.bprop", g, SourceLoc{});
+    b->madeByJ = true;
+    Node* ct = m.newParam(b, "ct", SourceLoc{});
+    Node* cts = m.newApply(b, {bp, ct}, SourceLoc{});
+    b->output = whole ? cts : call(m, b, Prim::MakeTuple, {m.constNone(), call(m, b, Prim::CtIndex, {cts, m.constInt(2)})});
+    g->output = call(m, g, Prim::MakeTuple, {call(m, g, Prim::TupleGetItem, {t, m.constInt(0)}), m.constGraph(b)});
+    ir::computeFreeVars(std::vector<Graph*>{g, b});
+    autodiff::cleanGraphs(g);
+    if (whole) {
+      EXPECT_TRUE(t->kwnames.empty());
+      continue;
+    }
+    ASSERT_EQ(t->kwnames, std::vector<std::string>{autodiff::kJCallSkip});
+    ASSERT_EQ(t->inputs.size(), 5u);
+    EXPECT_TRUE(t->inputs[4]->isConst() && t->inputs[4]->ckind == ir::ConstKind::Int && t->inputs[4]->i == 1);
+  }
+}
+
 TEST(Clean, DeadPureNodesGoEffectsStay) {
   Module& m = newModule();
   Graph* g = m.newGraph("f", nullptr, SourceLoc{});
