@@ -17,8 +17,12 @@ HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {}
 HostCompiler::~HostCompiler() = default;
 
 void HostCompiler::prepare(ir::Graph*) {
-  // Graph passes on the specialised graph, before lowering: none yet (fusion of
-  // elementwise chains, codegen/Fusion.h, is called here).
+  // Graph passes on the specialised graph, before lowering: none yet. Elementwise fusion
+  // (codegen/Fusion.h) is not called here yet: it edits the graph in place, and a graph
+  // that has run can later be differentiated, batched or pushed forward (f(x), then
+  // grad(f)(x)); those transforms would meet `__fused` nodes, which have no rules. It
+  // needs the transforms to see the unfused chain first (tests/lang/functions/
+  // run_then_transform.msl is the case).
 }
 
 CompiledGraph HostCompiler::compile(const ir::Graph* g) {
