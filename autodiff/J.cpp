@@ -8,6 +8,7 @@
 
 #include "autodiff/Clean.h"
 #include "autodiff/Rules.h"
+#include "ir/Fused.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
 
@@ -484,6 +485,7 @@ Graph* jGraph(Graph* g, uint64_t skipParams) {
   if (!skipParams && g->jgraph) return g->jgraph;
   for (auto& [mask, jg] : g->jvariants)
     if (mask == skipParams) return jg;
+  ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
   Builder builder(*g->module, g, skipParams);
   Graph* jg = builder.transform(g);
   ir::computeFreeVars(builder.made());

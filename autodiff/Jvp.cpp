@@ -8,6 +8,7 @@
 
 #include "autodiff/ForwardRules.h"
 #include "autodiff/J.h"
+#include "ir/Fused.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -360,6 +361,7 @@ const Node* jvpCaptures(const Graph* jg) {
 
 Graph* jvpGraph(Graph* g) {
   if (g->jvpgraph) return g->jvpgraph;
+  ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
   Builder builder(*g->module, g);
   Graph* jg = builder.transform(g);
   ir::computeFreeVars(builder.made());

@@ -6,6 +6,7 @@
 #include <unordered_set>
 
 #include "autodiff/BatchRules.h"
+#include "ir/Fused.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -701,6 +702,7 @@ class Batcher {
 Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise) {
   for (auto& [mask, bg] : g->vmapVariants)
     if (mask == batched) return bg;
+  ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
   Batcher b(*g->module, g, specialise);
   std::vector<BInfo> params;
   for (size_t i = 0; i < g->params.size(); ++i) params.push_back(i < batched.size() && batched[i] ? yes() : BInfo{});

@@ -2,6 +2,7 @@
 
 #include <llvm/Support/raw_ostream.h>
 
+#include "codegen/Fusion.h"
 #include "codegen/HostGen.h"
 #include "codegen/Jit.h"
 #include "ir/Diagnostics.h"
@@ -16,13 +17,12 @@ struct HostCompiler::Code {
 HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {}
 HostCompiler::~HostCompiler() = default;
 
-void HostCompiler::prepare(ir::Graph*) {
-  // Graph passes on the specialised graph, before lowering: none yet. Elementwise fusion
-  // (codegen/Fusion.h) is not called here yet: it edits the graph in place, and a graph
-  // that has run can later be differentiated, batched or pushed forward (f(x), then
-  // grad(f)(x)); those transforms would meet `__fused` nodes, which have no rules. It
-  // needs the transforms to see the unfused chain first (tests/lang/functions/
-  // run_then_transform.msl is the case).
+void HostCompiler::prepare(ir::Graph* g) {
+  // Graph passes on the specialised graph, before lowering: elementwise chains become
+  // fused kernels (codegen/Fusion.h). Graphs nested in g are fused with it; when they
+  // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
+  // so that a transform of g later (f(x), then grad(f)(x)) sees them unfused.
+  if (g->module) fuseElementwise(*g->module, g, fusion_);
 }
 
 CompiledGraph HostCompiler::compile(const ir::Graph* g) {

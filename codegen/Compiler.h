@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/Fusion.h"
 #include "runtime/GraphMode.h"
 
 namespace msl::codegen {
@@ -16,7 +17,7 @@ class HostCompiler : public GraphCompiler {
  public:
   HostCompiler();
   ~HostCompiler() override;
-  // Graph passes before lowering, in order. Fusion (codegen/Fusion.h) goes here.
+  // Graph passes before lowering, in order: elementwise fusion (codegen/Fusion.h).
   void prepare(ir::Graph* g) override;
   CompiledGraph compile(const ir::Graph* g) override;
   // --emit=llvm: called with the text of each compiled graph's module, before it is
@@ -27,6 +28,7 @@ class HostCompiler : public GraphCompiler {
  private:
   std::function<void(const std::string&)> emitLlvm_;
   int compiled_ = 0;
+  FusionOptions fusion_;
   struct Code;  // the JIT resources of the compiled graphs (codegen/Compiler.cpp)
   std::unique_ptr<Code> code_;
 };

@@ -1,0 +1,53 @@
+#include "ir/Fused.h"
+
+#include <algorithm>
+#include <unordered_map>
+
+#include "ir/Manager.h"
+
+namespace msl::ir {
+
+namespace {
+// Per graph, its fused chains in the order they were made.
+std::unordered_map<const Graph*, std::vector<FusedChain>>& records() {
+  static std::unordered_map<const Graph*, std::vector<FusedChain>> r;
+  return r;
+}
+}  // namespace
+
+void recordFused(Graph* g, FusedChain c) { records()[g].push_back(std::move(c)); }
+
+void unfuse(Module& m, Graph* g) {
+  auto& recs = records();
+  if (recs.empty()) return;
+  std::unordered_map<Node*, Node*> back;  // fused node -> the chain's root
+  for (auto& gp : m.graphs()) {
+    Graph* G = gp.get();
+    auto it = recs.find(G);
+    if (it == recs.end() || !isWithin(G, g)) continue;
+    // Latest chain first: a later chain may have consumed an earlier kernel's value.
+    for (auto c = it->second.rbegin(); c != it->second.rend(); ++c) {
+      auto pos = std::find(G->nodes.begin(), G->nodes.end(), c->fused);
+      if (pos == G->nodes.end()) continue;
+      pos = G->nodes.erase(pos);
+      G->nodes.insert(pos, c->members.begin(), c->members.end());
+      back[c->fused] = c->root;
+    }
+    recs.erase(it);
+  }
+  if (back.empty()) return;
+  auto fix = [&](Node*& n) {
+    auto b = back.find(n);
+    if (b != back.end()) n = b->second;
+  };
+  for (auto& gp : m.graphs()) {
+    for (Node* n : gp->nodes)
+      for (Node*& in : n->inputs) fix(in);
+    if (gp->output) fix(gp->output);
+    for (Node*& d : gp->defaults)
+      if (d) fix(d);
+  }
+  computeFreeVars(m);
+}
+
+}  // namespace msl::ir
