@@ -608,6 +608,8 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::Grad:
     case Prim::ValueAndGrad:  // a partial's cotangent is (ct_func, cts of its bound arguments, kw cts): f is bound first
       return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr, nullptr};
+    case Prim::Jit:  // jit(f) is f's closure flagged to run compiled: its cotangent is f's
+      return {c, nullptr, nullptr};
     case Prim::Jacobian:  // the same: gradients flow into the values f captures
       return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr};
     case Prim::GradPack: {  // linear in cts and in out: its transpose splits c back
@@ -667,7 +669,7 @@ DiffKind diffKind(Prim p) {
     case Prim::SeqBwd: case Prim::NNBwd: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:
     case Prim::TopkBwd: case Prim::SplitBwd:
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
-    case Prim::VjpMake: case Prim::Jacobian:
+    case Prim::VjpMake: case Prim::Jacobian: case Prim::Jit:
     case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::GradPackBwd: case Prim::VjpPackBwd:
     case Prim::MaxPoolJvp: case Prim::VmapBcast: case Prim::VmapSelect:
       return DiffKind::Rule;
@@ -689,7 +691,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Print: case Prim::Time: case Prim::Exit: case Prim::ReadText: case Prim::WriteText:
     case Prim::Exists: case Prim::Makedirs: case Prim::Isatty: case Prim::AdamStep: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
-    case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap: case Prim::Jit:
+    case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
     case Prim::Vmap: case Prim::Zeros: case Prim::Ones:
     case Prim::Arange: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
     case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits:

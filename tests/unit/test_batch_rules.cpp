@@ -26,6 +26,9 @@ const std::set<std::string> kLoopOnly = {
     // jacobian makes a function value, like grad; its batched form (the rows of a batched
     // vjp) is not written yet, so jacobian inside a vmapped function runs per example
     "jacobian",
+    // jit(f) inside a vmapped function: the closure is copied once per example (cheap; the
+    // calls of it are batched like any call)
+    "jit",
 };
 
 TEST(BatchRules, EveryDifferentiablePrimitiveHasABatchingRule) {

@@ -28,6 +28,8 @@
 #include "ir/Prim.h"
 #include "runtime/Host.h"
 #include "runtime/Tensor.h"
+#include "codegen/Compiler.h"
+#include "runtime/GraphMode.h"
 
 namespace msl {
 namespace {
@@ -38,6 +40,7 @@ constexpr bool kSecondOrder = true;
 // is reported as not supported yet.
 const std::set<std::string> kSecondOrderPending = {
     "grad", "value_and_grad", "jacobian", "__vjp_make",  // their second order is a third-order derivative
+    "jit",  // its second order is that of the closure it copies (checked through the first order)
 };
 
 // Helpers the cases use: functions whose IR holds the core primitives (check_bound,
@@ -314,6 +317,7 @@ const std::vector<Case>& cases() {
       {"grad", "lambda x: grad(lambda y: sum(sin(y) * y * x))(x)", {"N a"}},
       {"value_and_grad", "lambda x: value_and_grad(lambda y: sum(y * y * x))(x)[1] * 2.0", {"N a"}},
       {"jacobian", "lambda x: jacobian(lambda y: sin(y) * y * x)(x)", {"N a"}},
+      {"jit", "lambda x: jit(lambda y: sin(y) * y * x)(x * 2.0)", {"N a"}},  // into f's captured x too
       {"__grad_pack", "lambda c, x: (lambda r: r[0] * r[1])(__grad_pack((None, c), x, (c,), 0, False, 'value_and_grad'))", {"N a", "N a"}},
       {"__grad_pack_bwd", "lambda c, x: (lambda r: r[0][1] * r[1][1])(__grad_pack_bwd(((x * 3.0, c), c * x), (x, c), (c,), 0, True, 'value_and_grad'))", {"N a", "N a"}},
       // (kind "jacobian": a chain of two cotangents for the two elements of x[:2])
@@ -332,6 +336,9 @@ const std::vector<Case>& cases() {
 class GradCheckTest : public ::testing::Test {
  protected:
   static gradcheck::Checker& checker() {
+    // jit(f) compiles: the LLVM code generator is installed as the msl tool does.
+    static codegen::HostCompiler compiler;
+    setGraphCompiler(&compiler);
     static gradcheck::Checker c;
     return c;
   }
