@@ -15,7 +15,11 @@ struct HostCompiler::Code {
 };
 
 HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {}
-HostCompiler::~HostCompiler() = default;
+// Frees the code this compiler added to the JIT (msl_progen and --check-modes make one per
+// run; the driver's lives until exit).
+HostCompiler::~HostCompiler() {
+  for (auto& rt : code_->trackers) llvm::consumeError(rt->remove());
+}
 
 void HostCompiler::prepare(ir::Graph* g) {
   // Graph passes on the specialised graph, before lowering: elementwise chains become

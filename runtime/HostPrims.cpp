@@ -12,6 +12,7 @@
 #include "runtime/Iter.h"
 #include "runtime/PrimImpl.h"
 #include "runtime/Print.h"
+#include "runtime/PrintTrace.h"
 #include "runtime/Utf8.h"
 
 namespace msl {
@@ -48,6 +49,8 @@ Value tensorItem(const Value& v) {
 }  // namespace
 
 // ------------------------------------------------------------------------ print
+std::function<void(CallContext&, const std::string&)> printObserver;
+
 Value prim_Print(CallContext& cx, Value* args) {
   std::string sep = args[1].isNone() ? " " : argStr(args[1], "print", "sep");
   std::string end = args[2].isNone() ? "\n" : argStr(args[2], "print", "end");
@@ -69,6 +72,7 @@ Value prim_Print(CallContext& cx, Value* args) {
   if (toStderr) {
     errWrite(out);
   } else {
+    if (printObserver) printObserver(cx, out);
     outWrite(out);
     if (argBool(args[4], "print", "flush")) outFlush();
   }

@@ -14,6 +14,7 @@
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
 #include "runtime/Print.h"
+#include "runtime/PrintTrace.h"
 #include "runtime/RecordAD.h"
 
 namespace msl {
@@ -452,7 +453,17 @@ struct InterpAccess {
   static Value fetch(Interpreter& it, Frame& f, const Operand& o);
   static void step(Interpreter& self, const Code& c, Frame& f, const Instr* in);
   static Value execCompiled(Interpreter& it, const Code& c, Frame& f);
+  static SourceLoc currentLoc(const Interpreter& it) {
+    for (auto f = it.stack_.rbegin(); f != it.stack_.rend(); ++f)
+      if ((*f)->cur && !(it.adModule_ && (*f)->code->g->module == it.adModule_.get())) return (*f)->cur->node->loc;
+    return SourceLoc{};
+  }
 };
+
+SourceLoc currentLoc(CallContext& cx) {
+  auto* it = dynamic_cast<Interpreter*>(&cx);
+  return it ? InterpAccess::currentLoc(*it) : SourceLoc{};
+}
 
 Value InterpAccess::fetch(Interpreter& it, Frame& f, const Operand& o) {
   switch (o.kind) {

@@ -20,12 +20,14 @@
 #include <regex>
 #include <set>
 
+#include "codegen/Compiler.h"
 #include "frontend/LowerToIR.h"
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
 #include "ir/InternTable.h"
 #include "ir/Source.h"
 #include "runtime/AbstractOf.h"
+#include "runtime/GraphMode.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Print.h"
@@ -49,8 +51,13 @@ void setupSandbox() {
   builtinsModule();  // created once, before the first marks
 }
 
-RunResult runEager(const std::string& name, const std::string& text) {
+// One run from a fresh Program and Interpreter, with a HostCompiler of its own installed
+// as `msl run` does (for jit(f) in eager mode; for every graph in graph mode), whose JIT
+// code is freed afterwards.
+RunResult runFresh(const std::string& name, const std::string& text, bool graph) {
   RunResult r;
+  auto compiler = std::make_unique<codegen::HostCompiler>();
+  setGraphCompiler(compiler.get());
   size_t fileMark = SourceManager::get().count();
   int idMark = ir::peekGlobalId();
   size_t abstractMark = ir::internedCount();
@@ -59,6 +66,7 @@ RunResult runEager(const std::string& name, const std::string& text) {
     prog.setStdlibOnly(true);
     ir::Module* main = prog.loadText(name, text);
     Interpreter interp;
+    interp.setGraphMode(graph);
     interp.global(builtinsModule().findGlobal("argv")->id) = makeList({makeStr(name)});
     interp.setArgv({name});
     interp.runModule(main);
@@ -86,13 +94,19 @@ RunResult runEager(const std::string& name, const std::string& text) {
   ir::resetGlobalIds(idMark);
   ir::dropInternedAfter(abstractMark);
   SourceManager::get().truncate(fileMark);
+  setGraphCompiler(nullptr);  // the graphs are gone; the compiler frees their code
   return r;
 }
+
+RunResult runEager(const std::string& name, const std::string& text) { return runFresh(name, text, false); }
+RunResult runGraph(const std::string& name, const std::string& text) { return runFresh(name, text, true); }
 
 std::vector<Mode>& modes() {
   static std::vector<Mode> m = [] {
     setupSandbox();
-    return std::vector<Mode>{Mode{"eager", 0, 0, runEager}};
+    // Graph mode runs the interpreter's own kernels and instruction semantics
+    // (docs/design.md), so its output must be identical to eager mode's.
+    return std::vector<Mode>{Mode{"eager", 0, 0, runEager}, Mode{"graph", 0, 0, runGraph}};
   }();
   return m;
 }

@@ -29,12 +29,12 @@ const char* kUsage =
     "       msl_progen --replay FILE...          run saved programs in every mode of --modes\n"
     "                                            (strict unless a file has `# progen-lenient`)\n"
     "Programs S, S+1, ..., S+N-1 (default: 100 programs from seed 1) run in each mode (default\n"
-    "eager,eager: the interpreter twice, each run from a fresh state); the first mode is the\n"
-    "reference. A finding is a mismatch, an internal error, a timeout and (unless --lenient) a\n"
-    "user error or a non-finite printed value. --out DIR keeps each failing program as\n"
-    "DIR/seed_S.msl and, with --reduce, its reduction as DIR/seed_S.reduced.msl. Exit status 0\n"
-    "when nothing was found, 1 otherwise; --replay exits 77 when every failing file is marked\n"
-    "`# progen-known-bug: REASON`.\n";
+    "eager,graph: the interpreter, then graph mode, each run from a fresh state; modes: eager,\n"
+    "graph); the first mode is the reference. A finding is a mismatch, an internal error, a\n"
+    "timeout and (unless --lenient) a user error or a non-finite printed value. --out DIR\n"
+    "keeps each failing program as DIR/seed_S.msl and, with --reduce, its reduction as\n"
+    "DIR/seed_S.reduced.msl. Exit status 0 when nothing was found, 1 otherwise; --replay\n"
+    "exits 77 when every failing file is marked `# progen-known-bug: REASON`.\n";
 
 std::string readFile(const std::string& p, bool* ok) {
   std::ifstream in(p, std::ios::binary);
@@ -85,7 +85,7 @@ std::string commented(const std::string& f) {
 int main(int argc, char** argv) {
   long count = 100;
   uint64_t seed = 1;
-  std::string modeList = "eager,eager", outDir;
+  std::string modeList = "eager,graph", outDir;
   bool doReduce = false, emit = false, replay = false, quiet = false;
   Runner R;
   std::vector<std::string> files;

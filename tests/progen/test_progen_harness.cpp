@@ -54,6 +54,24 @@ TEST(ProgenHarness, RegisteredModeIsCompared) {
   EXPECT_EQ(finding(ms, rs, true), "");
 }
 
+TEST(ProgenHarness, GraphModeAgreesWithEager) {
+  // Graph mode is registered; functions, branches, loops and errors run compiled and give
+  // what eager mode gives, message and place included.
+  const Mode* graph = findMode("graph");
+  ASSERT_NE(graph, nullptr);
+  std::string text =
+      "def f(x, n):\n    s = 0.0\n    for i in range(n):\n        if i % 2 == 0:\n            s += float(x.sum())\n"
+      "    return s\nprint(f(tensor([1.0, 2.0]), 5))\nprint(f(tensor([1.0, 2.0]), 'a'))\n";
+  RunResult e = runIn(eager(), "g.msl", text, 20000), g = runIn(*graph, "g.msl", text, 20000);
+  EXPECT_EQ(e.status, RunResult::UserError);
+  EXPECT_EQ(g.status, RunResult::UserError);
+  EXPECT_EQ(g.out, "9.0\n");
+  EXPECT_EQ(g.err, e.err);
+  EXPECT_EQ(finding({&eager(), graph}, {e, g}, false), "");
+  // A compiled loop stops at its interrupt check when the time is up.
+  EXPECT_EQ(runIn(*graph, "t.msl", "i = 0\nwhile True:\n    i += 1\n", 300).status, RunResult::Timeout);
+}
+
 TEST(ProgenHarness, StrictFindings) {
   std::vector<const Mode*> ms{&eager(), &eager()};
   auto run2 = [&](const std::string& t) {

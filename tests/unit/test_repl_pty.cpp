@@ -390,6 +390,41 @@ TEST(ReplPty, ReplSubcommand) {
   EXPECT_EQ(r.wait(), 0);
 }
 
+// --mode=graph: the session's statements and functions run as compiled code, with the
+// REPL's behaviour: echo, redefinition seen by callers, errors with their place, Ctrl-C
+// stopping a compiled loop at its interrupt check.
+TEST(ReplPty, GraphMode) {
+  Repl r({"--mode=graph", "repl"});
+  ASSERT_TRUE(r.prompt());
+  r.type("def base(x):\n    return x * 2\n\n");
+  ASSERT_TRUE(r.prompt());
+  r.type("def user(n):\n    s = 0\n    for i in range(n):\n        if i % 2 == 0:\n            s += base(i)\n    return s\n\n");
+  ASSERT_TRUE(r.prompt());
+  r.type("user(5)\n");                // 2 * (0 + 2 + 4)
+  EXPECT_TRUE(r.expect("12\r\n"));
+  ASSERT_TRUE(r.prompt());
+  r.type("def base(x):\n    return x * 10\n\n");
+  ASSERT_TRUE(r.prompt());
+  r.type("user(5)\n");
+  EXPECT_TRUE(r.expect("60\r\n"));
+  ASSERT_TRUE(r.prompt());
+  r.type("user('a')\n");
+  EXPECT_TRUE(r.expect("error"));
+  ASSERT_TRUE(r.prompt());
+  r.type("def spin():\n    print('spin' + 'ning')\n    while True:\n        pass\n\n");
+  ASSERT_TRUE(r.prompt());
+  r.type("spin()\n");
+  ASSERT_TRUE(r.expect("spinning"));
+  r.send("\x03");
+  EXPECT_TRUE(r.expect("KeyboardInterrupt"));
+  ASSERT_TRUE(r.prompt());
+  r.type("tensor([1.0, 2.0]) * 3\n");
+  EXPECT_TRUE(r.expect("tensor([3., 6.])"));
+  ASSERT_TRUE(r.prompt());
+  r.type("\x04");
+  EXPECT_EQ(r.wait(), 0);
+}
+
 // Without a terminal and without a file, msl runs the program read from stdin.
 std::string runShell(const std::string& cmd, int* status) {
   FILE* p = popen(cmd.c_str(), "r");

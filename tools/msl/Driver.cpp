@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -17,9 +18,14 @@
 #include "ir/Infer.h"
 #include "ir/Manager.h"
 #include "ir/Printer.h"
+#include "ir/InternTable.h"
+#include "runtime/AbstractOf.h"
+#include "runtime/Host.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Parallel.h"
 #include "runtime/Print.h"
+#include "runtime/PrintTrace.h"
+#include "tools/msl/CheckModes.h"
 #include "tools/msl/Repl.h"
 
 namespace msl {
@@ -56,6 +62,12 @@ const char* kHelp =
     "  --mode=eager                interpret (the default; MindSpore's PYNATIVE_MODE)\n"
     "  --mode=graph                compile every function on its first call (per\n"
     "                              signature) and run the compiled code\n"
+    "  --check-modes               (with run) run the program in eager mode, then in graph\n"
+    "                              mode, each from a fresh state with its output captured;\n"
+    "                              show eager mode's output, then report the first output\n"
+    "                              line that differs (both versions, and the print that\n"
+    "                              wrote it) or a different ending; exit status 1 when the\n"
+    "                              modes differ, 0 when output and ending are identical\n"
     "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
@@ -208,6 +220,7 @@ struct Options {
   ir::PipelineOptions pipeline;
   bool stats = false;   // --stats: kernel calls made, on stderr at exit
   bool debugNans = false;  // --debug-nans: the first operation producing a NaN or Inf is an error
+  bool checkModes = false;  // --check-modes: eager against graph mode (tools/msl/CheckModes.h)
   std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
@@ -239,6 +252,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
   if (a == "--stats") { o.stats = true; return true; }
   if (a == "--debug-nans") { o.debugNans = true; return true; }
+  if (a == "--check-modes") { o.checkModes = true; return true; }
   return false;
 }
 
@@ -291,10 +305,102 @@ Options parseArgs(int argc, char** argv) {
     return o;
   }
   if (i >= argc) usageError("missing FILE");
+  if (o.checkModes && o.command != "run") usageError("--check-modes goes with run");
   o.file = argv[i++];
   for (; i < argc; ++i) o.args.push_back(argv[i]);
   if (o.command != "run" && !o.args.empty()) usageError("unexpected argument '" + o.args[0] + "' after FILE");
   return o;
+}
+
+// --check-modes: one run of the program from a fresh Program and Interpreter, its standard
+// output and error captured in files, exit() turned into a return.
+struct CheckExit { int code; };
+
+ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool graph) {
+  ModeOutput r;
+  outFlush();
+  fflush(stdout);
+  fflush(stderr);
+  FILE* cap[2] = {tmpfile(), tmpfile()};
+  int saved[2] = {dup(1), dup(2)};
+  if (!cap[0] || !cap[1] || saved[0] < 0 || saved[1] < 0) throw InternalError("--check-modes cannot capture the output");
+  dup2(fileno(cap[0]), 1);
+  dup2(fileno(cap[1]), 2);
+  void (*savedExit)(int) = exitHook;
+  exitHook = [](int code) { throw CheckExit{code}; };
+  size_t written = 0;
+  printObserver = [&](CallContext& cx, const std::string& text) {
+    r.prints.push_back({written, currentLoc(cx)});
+    written += text.size();
+  };
+  int idMark = ir::peekGlobalId();
+  size_t abstractMark = ir::internedCount();
+  try {
+    Program prog(searchPathFromEnv());
+    ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", stdinText) : prog.loadMain(o.file);
+    Interpreter interp;
+    interp.setDebugNans(o.debugNans);
+    interp.setGraphMode(graph);
+    std::vector<std::string> argv{o.file};
+    argv.insert(argv.end(), o.args.begin(), o.args.end());
+    std::vector<Value> items;
+    for (auto& a : argv) items.push_back(makeStr(a));
+    interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
+    interp.setArgv(argv);
+    interp.runModule(main);
+  } catch (CheckExit& e) {
+    r.status = e.code;
+  } catch (Error& e) {
+    errWrite(renderDiagnostic(e.diag));
+    r.status = 1;
+  } catch (InternalError& e) {
+    errWrite("internal error: " + e.msg + "\n");
+    r.status = 2;
+  } catch (std::bad_alloc&) {
+    errWrite("error: out of memory\n");
+    r.status = 1;
+  } catch (std::exception& e) {
+    errWrite(std::string("internal error: ") + e.what() + "\n");
+    r.status = 2;
+  }
+  outFlush();
+  printObserver = nullptr;
+  exitHook = savedExit;
+  clearClassAbstractCache();
+  ir::resetGlobalIds(idMark);
+  ir::dropInternedAfter(abstractMark);
+  for (int k = 0; k < 2; ++k) {
+    dup2(saved[k], k + 1);
+    close(saved[k]);
+    std::string& s = k == 0 ? r.out : r.err;
+    fseek(cap[k], 0, SEEK_SET);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, cap[k])) > 0) s.append(buf, n);
+    fclose(cap[k]);
+  }
+  return r;
+}
+
+// msl run --check-modes FILE: eager mode, then graph mode; eager mode's output is shown,
+// then the first difference (tools/msl/CheckModes.h).
+int checkModes(const Options& o) {
+  std::string stdinText = o.file == "-" ? readStdinText() : "";
+  ModeOutput eager = runCaptured(o, stdinText, false);
+  ModeOutput graph = runCaptured(o, stdinText, true);
+  outWrite(eager.out);
+  errWrite(eager.err);
+  std::string diff = describeModeDifference(eager, graph, nullptr);
+  if (diff.empty()) {
+    size_t lines = size_t(std::count(eager.out.begin(), eager.out.end(), '\n'));
+    errWrite("msl: eager and graph mode agree (" + std::to_string(lines) + (lines == 1 ? " line" : " lines") +
+             " of output, exit status " + std::to_string(eager.status) + ")\n");
+    return 0;
+  }
+  // A second eager run tells a difference of the modes from output that changes every run.
+  ModeOutput again = runCaptured(o, stdinText, false);
+  errWrite(describeModeDifference(eager, graph, &again));
+  return 1;
 }
 
 int runCommand(Options& o) {
@@ -330,8 +436,11 @@ int runCommand(Options& o) {
     o.mode = "graph";
     compiler.setEmitLlvm([](const std::string& s) { outWrite(s); });
   }
-  if (o.mode == "graph" && o.command == "repl") raise(DiagId::NotSupportedYet, SourceLoc{}, {"the REPL in --mode=graph"});
-  if (o.command == "repl") return runRepl(prog, o.debugNans);
+  if (o.command == "repl") {
+    if (o.checkModes) usageError("--check-modes goes with run");
+    return runRepl(prog, o.debugNans, o.mode == "graph");
+  }
+  if (o.checkModes) return checkModes(o);
   // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
   ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
   if (o.command == "emit" && o.emit == "ir") {

@@ -251,6 +251,7 @@ class Session {
   int run();
   std::vector<std::string> completions(const std::string& text, const std::string& before);
   void setDebugNans(bool on) { interp_.setDebugNans(on); }
+  void setGraphMode(bool on) { interp_.setGraphMode(on); }
 
  private:
   enum class Read { Line, Eof, Interrupted };
@@ -701,11 +702,12 @@ int Session::run() {
 
 // ------------------------------------------------------------------ entry points
 
-int runRepl(Program& prog, bool debugNans) {
+int runRepl(Program& prog, bool debugNans, bool graphMode) {
   // As Python does: line editing only when both ends are a terminal.
   bool editor = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   Session session(prog, editor);
   session.setDebugNans(debugNans);
+  session.setGraphMode(graphMode);
   gSession = &session;
   struct sigaction sa {}, oldSa{};
   sa.sa_handler = onSigint;

@@ -23,8 +23,10 @@
 namespace msl {
 
 // Runs the session until Ctrl-D, :quit or exit(n); returns the process exit status.
-// `prog` resolves the session's imports.
-int runRepl(Program& prog, bool debugNans = false);
+// `prog` resolves the session's imports. `graphMode` (--mode=graph): every input's
+// statements and the functions they call run as compiled code (runtime/GraphMode.h); a
+// redefined function is compiled again on its next call.
+int runRepl(Program& prog, bool debugNans = false, bool graphMode = false);
 
 // All of standard input (the program of `echo 'print(1)' | msl`). Raises a diagnostic when
 // it cannot be read.
