@@ -28,7 +28,13 @@ class HostCompiler : public GraphCompiler {
  private:
   std::function<void(const std::string&)> emitLlvm_;
   int compiled_ = 0;
-  FusionOptions fusion_;
+  // Graph mode prints what eager mode prints: fused kernels use the C library's exp
+  // (bit-identical), not the fast vectorised one (docs/fusion.md), which stays opt-in.
+  FusionOptions fusion_ = [] {
+    FusionOptions o;
+    o.kernel.fastExp = false;
+    return o;
+  }();
   struct Code;  // the JIT resources of the compiled graphs (codegen/Compiler.cpp)
   std::unique_ptr<Code> code_;
 };
