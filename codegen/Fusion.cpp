@@ -483,7 +483,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
           if (d == root) d = k;
       for (size_t q = 2; q < k->inputs.size(); ++q) mgr.setInput(k, q, k->inputs[q]);
       mgr.replace(root, k);
-      ir::recordFused(G, ir::FusedChain{k, root, members});  // for the transforms (ir/Fused.h)
+      ir::recordFused(G, ir::FusedChain{k, root, members, id});  // for the transforms (ir/Fused.h)
       stats.kernels++;
       stats.fusedOps += (int)group.size();
     }

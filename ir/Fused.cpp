@@ -28,7 +28,9 @@ void unfuse(Module& m, Graph* g) {
     // Latest chain first: a later chain may have consumed an earlier kernel's value.
     for (auto c = it->second.rbegin(); c != it->second.rend(); ++c) {
       auto pos = std::find(G->nodes.begin(), G->nodes.end(), c->fused);
-      if (pos == G->nodes.end()) continue;
+      if (pos == G->nodes.end() || !(*pos)->isPrimApply(Prim::Fused) || (*pos)->inputs.size() < 2 ||
+          (*pos)->inputs[1]->i != c->kernelId)
+        continue;
       pos = G->nodes.erase(pos);
       G->nodes.insert(pos, c->members.begin(), c->members.end());
       back[c->fused] = c->root;

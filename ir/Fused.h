@@ -8,6 +8,7 @@
 // the chain's nodes go back in the kernel's place. The interpreter keeps running the code
 // it built from the fused graph (its Code does not change).
 #pragma once
+#include <cstdint>
 #include <vector>
 
 #include "ir/IR.h"
@@ -18,9 +19,12 @@ struct FusedChain {
   Node* fused = nullptr;        // the __fused node that replaced the chain
   Node* root = nullptr;         // the chain's value (its last node)
   std::vector<Node*> members;   // the chain's nodes in program order (root last)
+  int64_t kernelId = -1;        // the fused node's kernel (ids are never reused)
 };
 
-// Records that `c.fused` replaced the chain in graph `g`.
+// Records that `c.fused` replaced the chain in graph `g`. Records are kept by graph
+// address; a record whose graph has gone is never applied to a graph allocated at the
+// same address, since unfuse() checks the node's kernel id (never reused).
 void recordFused(Graph* g, FusedChain c);
 // Puts back every chain fused in `g` and the graphs nested in it (graphs of module m).
 // Cheap when nothing was fused.
