@@ -228,6 +228,16 @@ struct Options {
   std::vector<std::string> args;
 };
 
+// The program's argv ([FILE, ARGS...]): the builtin `argv` and what flags read.
+void bindArgv(Interpreter& interp, const std::string& file, const std::vector<std::string>& args) {
+  std::vector<std::string> argv{file};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<Value> items;
+  for (auto& a : argv) items.push_back(makeStr(a));
+  interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
+  interp.setArgv(argv);
+}
+
 [[noreturn]] void usageError(const std::string& msg) {
   outFlush();
   std::string m = "msl: " + msg + "\n(run `msl --help` for usage)\n";
@@ -341,12 +351,7 @@ ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool grap
     Interpreter interp;
     interp.setDebugNans(o.debugNans);
     interp.setGraphMode(graph);
-    std::vector<std::string> argv{o.file};
-    argv.insert(argv.end(), o.args.begin(), o.args.end());
-    std::vector<Value> items;
-    for (auto& a : argv) items.push_back(makeStr(a));
-    interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
-    interp.setArgv(argv);
+    bindArgv(interp, o.file, o.args);
     interp.runModule(main);
   } catch (CheckExit& e) {
     r.status = e.code;
@@ -389,6 +394,7 @@ int checkModes(const Options& o) {
   ModeOutput eager = runCaptured(o, stdinText, false);
   ModeOutput graph = runCaptured(o, stdinText, true);
   outWrite(eager.out);
+  outFlush();  // the program's output before the verdict on stderr
   errWrite(eager.err);
   std::string diff = describeModeDifference(eager, graph, nullptr);
   if (diff.empty()) {
@@ -461,12 +467,7 @@ int runCommand(Options& o) {
   interp.setDebugNans(o.debugNans);
   interp.setGraphMode(o.mode == "graph");
   if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
-  std::vector<std::string> argv{o.file};
-  argv.insert(argv.end(), o.args.begin(), o.args.end());
-  std::vector<Value> items;
-  for (auto& a : argv) items.push_back(makeStr(a));
-  interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
-  interp.setArgv(argv);
+  bindArgv(interp, o.file, o.args);
   struct Stats {  // printed also when the program ends with an error
     const Interpreter& it;
     bool on;
