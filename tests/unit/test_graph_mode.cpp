@@ -3,6 +3,7 @@
 // compiled code computes what the interpreter computes, with the same errors, tracebacks
 // and in-place updates.
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <llvm/Analysis/LoopInfo.h>
 #include <llvm/IR/Dominators.h>
@@ -191,11 +192,29 @@ TEST(GraphMode, ErrorsAsInTheInterpreter) {
       "    return 0\n"
       "r = f(tensor([1.0, 2.0]))\n",
   };
-  for (const char* p : programs) {
-    std::string eager = run(p, "r", false);
-    EXPECT_NE(eager.find("error"), std::string::npos) << eager;
-    EXPECT_EQ(run(p, "r", true), eager) << p;
-  }
+  // The recursion reaches the call-depth limit (1000 calls): run on a stack as large as
+  // the msl tool's program thread (tools/msl/Driver.cpp), which sanitizer builds need.
+  struct Job {
+    const char* const* programs;
+    size_t n;
+  } job{programs, sizeof programs / sizeof programs[0]};
+  auto body = [](void* arg) -> void* {
+    auto* j = static_cast<Job*>(arg);
+    for (size_t i = 0; i < j->n; ++i) {
+      const char* p = j->programs[i];
+      std::string eager = run(p, "r", false);
+      EXPECT_NE(eager.find("error"), std::string::npos) << eager;
+      EXPECT_EQ(run(p, "r", true), eager) << p;
+    }
+    return nullptr;
+  };
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, size_t(1) << 30);
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, &attr, body, &job), 0);
+  pthread_join(t, nullptr);
+  pthread_attr_destroy(&attr);
 }
 
 TEST(GraphMode, LoopUpdatesInPlace) {
