@@ -1,5 +1,5 @@
 // The generator meets the coverage requirements on the programs CI runs
-// (progen/1000: seeds 1..1000): every primitive of the stated set appears in at least 20
+// (progen/1-250 ... 751-1000: seeds 1..1000): every primitive of the stated set appears in at least 20
 // programs, at least 30% of programs contain if/while/for with break, a closure, a record
 // or grad, and programs have 10 to 60 operations. Programs depend on their seed alone.
 #include <gtest/gtest.h>
