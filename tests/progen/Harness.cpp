@@ -33,6 +33,7 @@
 #include "runtime/Print.h"
 #include "runtime/Tensor.h"
 #include "tools/msl/Driver.h"
+#include "tools/msl/CheckModes.h"  // splitLines
 
 namespace msl::progen {
 namespace {
@@ -138,18 +139,6 @@ std::string readAll(FILE* f) {
   size_t n;
   while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
   return s;
-}
-
-std::vector<std::string> splitLines(const std::string& s) {
-  std::vector<std::string> r;
-  size_t a = 0;
-  while (a < s.size()) {
-    size_t b = s.find('\n', a);
-    if (b == std::string::npos) b = s.size();
-    r.push_back(s.substr(a, b - a));
-    a = b + 1;
-  }
-  return r;
 }
 
 // Two lines equal up to the printed numbers, which may differ by atol + rtol * |a|.

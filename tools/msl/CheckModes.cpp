@@ -3,7 +3,6 @@
 #include <algorithm>
 
 namespace msl {
-namespace {
 
 std::vector<std::string> splitLines(const std::string& s) {
   std::vector<std::string> r;
@@ -16,6 +15,8 @@ std::vector<std::string> splitLines(const std::string& s) {
   }
   return r;
 }
+
+namespace {
 
 // The first line on which x and y differ (0-based), or -1.
 long firstDifferentLine(const std::vector<std::string>& x, const std::vector<std::string>& y) {

@@ -18,6 +18,9 @@ struct ModeOutput {
   std::vector<std::pair<size_t, SourceLoc>> prints;
 };
 
+// The lines of `s` ("a\nb\n" -> {"a", "b"}; a last line without '\n' counts).
+std::vector<std::string> splitLines(const std::string& s);
+
 // "" when b (graph mode) printed and ended as a (eager mode) did; otherwise the report of
 // the first difference: the output line (or stderr line, or the ending) where they part,
 // both versions of it, and the file:line:col of the print that wrote each version when
