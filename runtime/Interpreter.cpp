@@ -1,4 +1,5 @@
 #include "runtime/Interpreter.h"
+#include "runtime/Profile.h"
 #include "runtime/MethodParts.h"
 
 #include <algorithm>
@@ -1131,6 +1132,8 @@ Value Interpreter::callValue(const Value& fn, Value* args, size_t npos, const st
       applyPlan(plan, args, bound.data(), p, nullptr);
       ++dispatches_;
       checkInterrupt();
+      // A primitive called as a value: charged to the place of the call running it.
+      ProfileScope prof(p, stack_.empty() || !stack_.back()->cur ? nullptr : stack_.back()->cur->node);
       if (__builtin_expect(debugNans_, 0)) {
         boost::container::small_vector<Value, 6> inputs(bound.begin(), bound.end());
         Value r = impl(*this, bound.data());
@@ -1427,6 +1430,7 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
       applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
       ++self.dispatches_;
       checkInterrupt();
+      ProfileScope prof(in->prim, in->node);
       if (__builtin_expect(self.debugNans_, 0)) {
         boost::container::small_vector<Value, 6> inputs(args.begin(), args.end());
         Value r = in->fn(self, args.data());

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <new>
 
 #include "codegen/Compiler.h"
@@ -25,6 +26,7 @@
 #include "runtime/Parallel.h"
 #include "runtime/Print.h"
 #include "runtime/PrintTrace.h"
+#include "runtime/Profile.h"
 #include "tools/msl/CheckModes.h"
 #include "tools/msl/Repl.h"
 
@@ -72,6 +74,9 @@ const char* kHelp =
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
     "  --stats                     the number of kernel calls, on stderr at exit\n"
+    "  --profile                   (with run) where the time went, on stderr at exit: self\n"
+    "                              time, calls and time per call of each primitive, the\n"
+    "                              interpreter's own share, and the costliest source places\n"
     "  --debug-nans                after every operation, check float results: the first\n"
     "                              one producing a NaN or Inf (from inputs without one) is\n"
     "                              an error with its place and traceback (exit status 1)\n"
@@ -219,6 +224,7 @@ namespace {
 struct Options {
   ir::PipelineOptions pipeline;
   bool stats = false;   // --stats: kernel calls made, on stderr at exit
+  bool profile = false;  // --profile: self time by primitive and place (runtime/Profile.h)
   bool debugNans = false;  // --debug-nans: the first operation producing a NaN or Inf is an error
   bool checkModes = false;  // --check-modes: eager against graph mode (tools/msl/CheckModes.h)
   std::string command;  // run, check, emit, repl
@@ -261,6 +267,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--print-after-all") { o.pipeline.printAfterAll = true; return true; }
   if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
   if (a == "--stats") { o.stats = true; return true; }
+  if (a == "--profile") { o.profile = true; return true; }
   if (a == "--debug-nans") { o.debugNans = true; return true; }
   if (a == "--check-modes") { o.checkModes = true; return true; }
   return false;
@@ -475,6 +482,14 @@ int runCommand(Options& o) {
       if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
     }
   } stats{interp, o.stats};
+  struct Profiling {  // like Stats, the report comes also after an error
+    std::unique_ptr<Profiler> p;
+    explicit Profiling(bool on) : p(on ? std::make_unique<Profiler>() : nullptr) { setActiveProfiler(p.get()); }
+    ~Profiling() {
+      setActiveProfiler(nullptr);
+      if (p) errWrite(p->report());
+    }
+  } profiling{o.profile};
   interp.runModule(main);
   return 0;
 }
