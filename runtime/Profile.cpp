@@ -33,11 +33,6 @@ std::string grouped(uint64_t n) {
   return out;
 }
 
-std::string place(const ir::Node* n) {
-  if (!n || !n->loc.valid()) return "(no place)";
-  return n->loc.file->name + ":" + std::to_string(n->loc.line) + ":" + std::to_string(n->loc.col);
-}
-
 std::string pad(std::string s, size_t w, bool left = false) {
   if (s.size() >= w) return s;
   return left ? s + std::string(w - s.size(), ' ') : std::string(w - s.size(), ' ') + s;
@@ -49,6 +44,11 @@ void setActiveProfiler(Profiler* p) { g_active = p; }
 
 Profiler::Profiler() : start_(nowNs()), last_(start_), byPrim_(kNumPrims) {}
 
+Profiler::SiteKey Profiler::keyOf(const ir::Node* site, Prim p) const {
+  if (!site || !site->loc.valid()) return {nullptr, 0, 0, p};
+  return {site->loc.file, site->loc.line, site->loc.col, p};
+}
+
 void Profiler::charge() {
   uint64_t t = nowNs();
   uint64_t dt = t - last_;
@@ -59,16 +59,15 @@ void Profiler::charge() {
   }
   const Open& o = open_.back();
   byPrim_[(size_t)o.prim].ns += dt;
-  bySite_[o.site].ns += dt;
+  o.site->ns += dt;
 }
 
 void Profiler::enter(Prim p, const ir::Node* site) {
   charge();
-  open_.push_back({p, site});
+  Stat* at = &bySite_[keyOf(site, p)];
+  ++at->calls;
+  open_.push_back({p, at});
   ++byPrim_[(size_t)p].calls;
-  Stat& at = bySite_[site];
-  ++at.calls;
-  at.prim = p;
 }
 
 void Profiler::leave() {
@@ -104,7 +103,7 @@ std::string Profiler::report(size_t topSites) const {
            pad(fmt("%.2f", s.ns / 1e3 / (double)s.calls), 10) + "  " + primName((Prim)i) + "\n";
   }
   if (!interpShown) interpRow();
-  std::vector<std::pair<const ir::Node*, Stat>> sites(bySite_.begin(), bySite_.end());
+  std::vector<std::pair<SiteKey, Stat>> sites(bySite_.begin(), bySite_.end());
   std::sort(sites.begin(), sites.end(), [](const auto& a, const auto& b) {
     if (a.second.ns != b.second.ns) return a.second.ns > b.second.ns;
     return a.second.calls > b.second.calls;
@@ -112,9 +111,10 @@ std::string Profiler::report(size_t topSites) const {
   if (sites.size() > topSites) sites.resize(topSites);
   out += "self time by place (the " + std::to_string(sites.size()) + " costliest):\n";
   out += "      ms       %       calls  place\n";
-  for (const auto& [n, s] : sites)
-    out += pad(ms(s.ns), 8) + pad(pct(s.ns), 8) + pad(grouped(s.calls), 12) + "  " + place(n) +
-           "  " + primName(s.prim) + "\n";
+  for (const auto& [k, s] : sites) {
+    std::string where = k.file ? k.file->name + ":" + std::to_string(k.line) + ":" + std::to_string(k.col) : "(no place)";
+    out += pad(ms(s.ns), 8) + pad(pct(s.ns), 8) + pad(grouped(s.calls), 12) + "  " + where + "  " + primName(k.prim) + "\n";
+  }
   return out;
 }
 

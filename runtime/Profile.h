@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ir/Prim.h"
+#include "ir/Source.h"
 
 namespace msl {
 
@@ -40,17 +41,32 @@ class Profiler {
   struct Stat {
     uint64_t calls = 0;
     uint64_t ns = 0;
-    Prim prim = Prim::MakeTuple;  // bySite_: the primitive applied there
   };
   struct Open {
     Prim prim;
-    const ir::Node* site;
+    Stat* site;  // its row in bySite_ (node-based containers keep element addresses)
   };
   void charge();  // the time since the last event, to the innermost open call
   uint64_t start_ = 0, last_ = 0;
   std::vector<Open> open_;
   std::vector<Stat> byPrim_;
-  std::unordered_map<const ir::Node*, Stat> bySite_;
+  // By source place and primitive: the specialisations and gradient graphs of one
+  // line of source share its row.
+  struct SiteKey {
+    const SourceFile* file;
+    uint32_t line, col;
+    Prim prim;
+    bool operator==(const SiteKey& o) const {
+      return file == o.file && line == o.line && col == o.col && prim == o.prim;
+    }
+  };
+  struct SiteHash {
+    size_t operator()(const SiteKey& k) const {
+      return std::hash<const SourceFile*>()(k.file) ^ ((size_t)k.line << 20) ^ ((size_t)k.col << 8) ^ (size_t)k.prim;
+    }
+  };
+  std::unordered_map<SiteKey, Stat, SiteHash> bySite_;
+  SiteKey keyOf(const ir::Node* site, Prim p) const;
   uint64_t interpNs_ = 0;
 };
 
