@@ -20,6 +20,28 @@
 // by inference are kept per clone node (`errorAt`); the node raises the same message
 // when it runs.
 //
+// Generalisation (DESIGN.md section 5: one compiled function serves every batch size that
+// shares a signature). When a call's signature differs from an existing specialisation of
+// the same function only in the dimensions of tensors (same structure, dtypes, ranks and
+// static data), get() specialises once on the join of the two signatures — a symbol where
+// the dimensions differ, the static size where they agree — and later calls that fit a
+// generalised signature (their dimensions equal where it has static ones) run that clone
+// instead of making another. So a training step called with batch 128, then with the last
+// partial batch of 96, then an eval batch of 1000 is specialised twice (f32[128,784], then
+// f32[?,784]), not three times. A call whose signature has a specialisation of its own
+// still runs that one (the cache is looked up first). The policy holds in eager and in
+// graph mode (one Specializer); results do not depend on it, since every consumer of the
+// abstracts (shape rules, the cleaner, J, vmap, fusion) works with symbolic dimensions
+// and the run time checks what inference leaves open. It is on by default
+// (setGeneralise(false) turns it off).
+//
+// Static arguments (jit(f, static_argnums=...)): get()'s `staticArgs` names parameters
+// (bit k: parameter k) whose abstracts keep their values — Python bool/int/float
+// constants, strings — so that the value is part of the signature (a new value, a new
+// specialisation) and inference sees it. In the clone, uses of such a parameter whose
+// value is a known bool, int, float, string or None are replaced by a constant node: an
+// int used as a loop bound or a shape is a constant of the specialised graph.
+//
 // Use (the interpreter): when calling a closure, bind the arguments to the graph's
 // parameters (*args a tuple, **kw a dict), then
 //   Graph* code = specializer.get(closure->graph, abstracts of the bound arguments,
@@ -31,6 +53,7 @@
 // made (InferHooks::globalValue); clear() forgets them all, e.g. when a REPL input
 // rebinds a module-level name to a value of another type.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -41,6 +64,7 @@ namespace msl::ir {
 
 struct Specialisation {
   SpecKey key;                          // canonical signature, on the original graph
+  bool symbolic = false;                // the key has symbolic dimensions (e.g. generalised)
   Graph* graph = nullptr;               // the clone to run
   const Abstract* result = nullptr;     // abstract of its output
   std::vector<Diagnostic> errors;       // definite errors, in program order
@@ -51,18 +75,20 @@ class Specializer {
  public:
   static constexpr int kDefaultMaxPerFunction = 64;
 
-  explicit Specializer(InferHooks hooks = {}, int maxPerFunction = kDefaultMaxPerFunction);
+  explicit Specializer(InferHooks hooks = {}, int maxPerFunction = kDefaultMaxPerFunction, bool generalise = true);
   Specializer(const Specializer&) = delete;
   Specializer& operator=(const Specializer&) = delete;
 
   // The clone of `g` specialised to `args` (one per parameter) and `captured` (one per
-  // free variable; missing ones are Any). Cached per signature.
+  // free variable; missing ones are Any). Cached per signature; generalised on a second
+  // signature that differs only in dimensions (see above). Bit k of `staticArgs`: args[k]
+  // is a static argument (its value is part of the signature and folded).
   Graph* get(const Graph* g, const std::vector<const Abstract*>& args,
-             const std::vector<const Abstract*>& captured = {});
+             const std::vector<const Abstract*>& captured = {}, uint64_t staticArgs = 0);
 
   // The signature get() looks up.
   SpecKey keyOf(const Graph* g, const std::vector<const Abstract*>& args,
-                const std::vector<const Abstract*>& captured) const;
+                const std::vector<const Abstract*>& captured, uint64_t staticArgs = 0) const;
   // The specialisation a cloned graph (or a graph nested in one) belongs to; nullptr for
   // graphs not made here.
   const Specialisation* info(const Graph* clone) const;
@@ -70,19 +96,26 @@ class Specializer {
   const Graph* original(const Graph* g) const;
   // Number of specialisations of an original graph.
   int count(const Graph* original) const;
+  // Number of specialisations made since the start (`msl run --stats`).
+  int made() const { return (int)specs_.size(); }
+  void setGeneralise(bool on) { generalise_ = on; }
   // Forgets every specialisation (clones stay owned by their modules).
   void clear();
 
  private:
-  Specialisation* build(Inferencer& inf, InferContext* root, const SpecKey& key);
+  Specialisation* make(const SpecKey& key, uint64_t staticArgs);
+  Specialisation* build(Inferencer& inf, InferContext* root, const SpecKey& key, uint64_t staticArgs);
 
   InferHooks hooks_;
   int maxPerFunction_;
+  bool generalise_;
   std::vector<std::unique_ptr<Specialisation>> specs_;
   std::unordered_map<SpecKey, Specialisation*, SpecKeyHash> cache_;
   std::unordered_map<const Graph*, const Graph*> original_;
   std::unordered_map<const Graph*, const Specialisation*> owner_;
   std::unordered_map<const Graph*, int> counts_;
+  // The specialisations of each original graph since the last clear(), oldest first.
+  std::unordered_map<const Graph*, std::vector<Specialisation*>> byGraph_;
 };
 
 }  // namespace msl::ir

@@ -162,4 +162,25 @@ const ir::Abstract* abstractOf(const Value& v) {
   return Abstract::any();
 }
 
+const ir::Abstract* staticAbstractOf(const Value& v) {
+  switch (v.kind()) {
+    case VKind::Bool: return Abstract::boolConst(v.asBool());
+    case VKind::Int: return Abstract::intConst(v.asInt());
+    case VKind::Float: {
+      double f = v.asFloat();
+      return f == f ? Abstract::floatConst(f) : Abstract::real();
+    }
+    case VKind::Tuple:
+    case VKind::List: {
+      bool list = v.is(VKind::List);
+      const std::vector<Value>& items = list ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
+      if (items.size() > kMaxStructural) return abstractOf(v);
+      std::vector<const Abstract*> elems;
+      for (const Value& x : items) elems.push_back(staticAbstractOf(x));
+      return list ? Abstract::list(std::move(elems)) : Abstract::tuple(std::move(elems));
+    }
+    default: return abstractOf(v);
+  }
+}
+
 }  // namespace msl

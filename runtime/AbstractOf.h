@@ -20,6 +20,10 @@ constexpr size_t kMaxStaticStr = 256;
 constexpr size_t kMaxStructural = 32;
 
 const ir::Abstract* abstractOf(const Value& v);
+// The abstract of a static argument (jit(f, static_argnums=...)): as abstractOf, but a
+// Python bool, int or float keeps its value, a string its value (up to kMaxStaticStr
+// bytes), and so do those inside tuples and lists. A NaN stays dynamic.
+const ir::Abstract* staticAbstractOf(const Value& v);
 // Drops the abstracts of class objects, which abstractOf keeps (with a reference to each
 // class) for the life of the process. For the fuzz harness, between programs.
 void clearClassAbstractCache();

@@ -536,14 +536,17 @@ Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, c
     auto plan = planBinding(graphSig(g), npos, kwnames);
     applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
   }
-  // Functions run as their specialisation to the signature of this call.
+  // Functions run as their specialisation to the signature of this call (static
+  // arguments of a jit(f, static_argnums=...) closure with their values).
   if (g->isFunction) {
     std::vector<const ir::Abstract*> argAbs, capAbs;
     argAbs.reserve(n);
-    for (size_t i = 0; i < n; ++i) argAbs.push_back(eagerAbstract(bound[i]));
+    uint64_t statics = cl->jit ? cl->staticArgs : 0;
+    for (size_t i = 0; i < n; ++i)
+      argAbs.push_back(i < 64 && ((statics >> i) & 1) ? staticAbstractOf(bound[i]) : eagerAbstract(bound[i]));
     capAbs.reserve(cl->captured.size());
     for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
-    g = specializer_->get(g, argAbs, capAbs);
+    g = specializer_->get(g, argAbs, capAbs, statics);
   }
   const Code& code = codeFor(g);
   size_t mark;

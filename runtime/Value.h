@@ -143,6 +143,9 @@ struct ClosureObj : Object {
   uint32_t jworld = 0, jinner = 0;
   // Made by jit(f): calls run compiled code even in eager mode (runtime/GraphMode.h).
   bool jit = false;
+  // jit(f, static_argnums=...): bit k = parameter k is static (its value is part of the
+  // specialisation key, ir/Specialize.h).
+  uint64_t staticArgs = 0;
   ClosureObj() : Object(VKind::Closure) {}
 };
 struct BoundMethodObj : Object { Value self, func; std::string name; BoundMethodObj() : Object(VKind::BoundMethod) {} };

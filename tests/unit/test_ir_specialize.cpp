@@ -70,7 +70,7 @@ TEST(Specialize, SameSignatureSameClone) {
 
 TEST(Specialize, TheNumberOfSpecialisationsIsCapped) {
   Sample t;
-  Specializer sp({}, 3);
+  Specializer sp({}, 3, /*generalise=*/false);  // a signature per shape
   for (int64_t k = 1; k <= 3; ++k) sp.get(t.f, {f32({k}), ic(1), Abstract::real()});
   sp.get(t.f, {f32({1}), ic(9), Abstract::real()});  // cached: does not count
   try {
@@ -136,9 +136,10 @@ TEST(Specialize, ErrorsAreKeptOnTheCloneNodes) {
   f->output = bad;
   b.finish();
   Specializer sp;
+  Graph* a = sp.get(f, {f32({2, 3})});
+  // (Generalised on the join f32[?, 3], where inference cannot tell; the run time checks.)
   Graph* ok = sp.get(f, {f32({3, 3})});
   EXPECT_TRUE(sp.info(ok)->errors.empty());
-  Graph* a = sp.get(f, {f32({2, 3})});
   const Specialisation* info = sp.info(a);
   ASSERT_EQ(info->errors.size(), 1u);
   EXPECT_EQ(info->errors[0].message, "matmul: shapes (2, 3) and (2, 3) are not aligned (3 != 2)");
@@ -161,6 +162,123 @@ TEST(Specialize, ClosuresAreKeyedByTheirCapturedValues) {
   // Its free variables stay the nodes of the enclosing function.
   EXPECT_EQ(a->freeVars, t.g->freeVars);
   EXPECT_TRUE(verifyModule(t.b.m).empty());
+}
+
+// A second signature that differs only in dimensions gives one specialisation on the join
+// (a symbol where they differ); calls that fit it run it; others specialise as before.
+TEST(Specialize, GeneralisesOnASecondSignatureThatDiffersOnlyInDimensions) {
+  Sample t;
+  Specializer sp;
+  Graph* a = sp.get(t.f, {f32({128, 4}), ic(1), Abstract::real()});
+  Graph* g = sp.get(t.f, {f32({96, 4}), ic(1), Abstract::real()});
+  EXPECT_NE(g, a);
+  EXPECT_EQ(sp.count(t.f), 2);
+  const Specialisation* info = sp.info(g);
+  ASSERT_NE(info, nullptr);
+  EXPECT_TRUE(info->symbolic);
+  const Abstract* x = info->key.args[0];
+  ASSERT_TRUE(x->isTensor() && x->rank() == 2);
+  EXPECT_TRUE(x->shape[0].isSymbol());
+  EXPECT_EQ(x->shape[1], Dim::of(4));
+  EXPECT_EQ(g->params[0]->abs, x);
+  EXPECT_TRUE(info->result->isTensor() && info->result->shape[0].isSymbol());
+  // Batches that fit run the generalised clone (a batch of 1 too); the first signature
+  // keeps its own.
+  EXPECT_EQ(sp.get(t.f, {f32({1000, 4}), ic(5), Abstract::real()}), g);
+  EXPECT_EQ(sp.get(t.f, {f32({1, 4}), ic(5), Abstract::real()}), g);
+  EXPECT_EQ(sp.get(t.f, {f32({96, 4}), ic(2), Abstract::real()}), g);
+  EXPECT_EQ(sp.get(t.f, {f32({128, 4}), ic(1), Abstract::real()}), a);
+  EXPECT_EQ(sp.count(t.f), 2);
+  // A static dimension of the join that differs: generalised once more.
+  Graph* g2 = sp.get(t.f, {f32({7, 5}), ic(1), Abstract::real()});
+  EXPECT_NE(g2, g);
+  EXPECT_TRUE(sp.info(g2)->key.args[0]->shape[1].isSymbol());
+  EXPECT_EQ(sp.get(t.f, {f32({7, 4}), ic(1), Abstract::real()}), g2);  // the latest first
+  EXPECT_EQ(sp.count(t.f), 3);
+  // Another rank, dtype or static value is another signature, not a generalisation.
+  Graph* r = sp.get(t.f, {f32({4}), ic(1), Abstract::real()});
+  Graph* d = sp.get(t.f, {i64({128, 4}), ic(1), Abstract::real()});
+  Graph* s = sp.get(t.f, {f32({128, 4}), ic(1), str("a")});
+  EXPECT_FALSE(sp.info(r)->symbolic);
+  EXPECT_FALSE(sp.info(d)->symbolic);
+  EXPECT_FALSE(sp.info(s)->symbolic);
+  EXPECT_EQ(sp.count(t.f), 6);
+  EXPECT_TRUE(verifyModule(t.b.m).empty());
+  // Off: a specialisation per shape.
+  Specializer per({}, Specializer::kDefaultMaxPerFunction, /*generalise=*/false);
+  per.get(t.f, {f32({128, 4}), ic(1), Abstract::real()});
+  per.get(t.f, {f32({96, 4}), ic(1), Abstract::real()});
+  per.get(t.f, {f32({1000, 4}), ic(1), Abstract::real()});
+  EXPECT_EQ(per.count(t.f), 3);
+}
+
+// A symbol of a generalised signature stands for one size wherever it appears: a call
+// fits only when its dimensions there agree.
+TEST(Specialize, ASymbolStandsForOneSize) {
+  Sample t;
+  Specializer sp;
+  Dim n = Dim::fresh();
+  Graph* g = sp.get(t.g, {Abstract::tensor(DType::F32, {n}), Abstract::integer()},
+                    {Abstract::tensor(DType::F32, {n}), Abstract::real()});
+  EXPECT_TRUE(sp.info(g)->symbolic);
+  EXPECT_EQ(sp.get(t.g, {f32({3}), Abstract::integer()}, {f32({3}), Abstract::real()}), g);
+  EXPECT_NE(sp.get(t.g, {f32({3}), Abstract::integer()}, {f32({4}), Abstract::real()}), g);
+}
+
+// The cap counts generalised specialisations too.
+TEST(Specialize, TheCapHoldsWithGeneralisation) {
+  Sample t;
+  Specializer sp({}, 2);
+  sp.get(t.f, {f32({1}), ic(1), Abstract::real()});
+  sp.get(t.f, {f32({2}), ic(1), Abstract::real()});  // the join: 2
+  for (int64_t k = 3; k < 100; ++k) sp.get(t.f, {f32({k}), ic(1), Abstract::real()});  // fit: no new one
+  EXPECT_EQ(sp.count(t.f), 2);
+  try {
+    sp.get(t.f, {f32({2, 2}), ic(1), Abstract::real()});
+    FAIL() << "expected TooManySpecialisations";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.diag.message, "function 'f' was specialised 3 times; the limit is 2");
+  }
+}
+
+// Static arguments (jit's static_argnums): the value is part of the signature, and the
+// clone uses a constant instead of the parameter.
+TEST(Specialize, StaticArgumentsAreKeyedByValueAndFolded) {
+  Sample t;
+  Specializer sp;
+  uint64_t nStatic = 1u << 1;
+  Graph* three = sp.get(t.f, {f32({2}), ic(3), Abstract::real()}, {}, nStatic);
+  EXPECT_EQ(sp.get(t.f, {f32({2}), ic(3), Abstract::real()}, {}, nStatic), three);
+  Graph* four = sp.get(t.f, {f32({2}), ic(4), Abstract::real()}, {}, nStatic);
+  Graph* dynamic = sp.get(t.f, {f32({2}), ic(3), Abstract::real()});
+  EXPECT_NE(four, three);
+  EXPECT_NE(dynamic, three);
+  EXPECT_NE(dynamic, four);
+  EXPECT_EQ(sp.count(t.f), 3);
+  EXPECT_EQ(sp.info(three)->key.args[1], ic(3));
+  EXPECT_EQ(sp.info(dynamic)->key.args[1], Abstract::integer());
+  // n > 0 compares the constant 3: the parameter n is used nowhere in the function.
+  auto uses = [](const Graph* g, const Node* p) {
+    int k = 0;
+    for (const Node* n : g->nodes)
+      for (const Node* in : n->inputs) k += in == p;
+    return k;
+  };
+  EXPECT_EQ(uses(three, three->params[1]), 0);
+  EXPECT_GT(uses(dynamic, dynamic->params[1]), 0);
+  const Node* gt = nullptr;
+  for (const Node* n : three->nodes)
+    if (n->isPrimApply(Prim::Gt)) gt = n;
+  ASSERT_NE(gt, nullptr);
+  ASSERT_TRUE(gt->inputs[1]->isConst());
+  EXPECT_EQ(gt->inputs[1]->i, 3);
+  EXPECT_EQ(gt->abs, Abstract::boolConst(true));
+  EXPECT_TRUE(verifyModule(t.b.m).empty());
+  // A static argument with another dimension elsewhere generalises; another value does not.
+  Graph* wide = sp.get(t.f, {f32({5}), ic(3), Abstract::real()}, {}, nStatic);
+  EXPECT_TRUE(sp.info(wide)->symbolic);
+  EXPECT_EQ(sp.info(wide)->key.args[1], ic(3));
+  EXPECT_EQ(uses(wide, wide->params[1]), 0);
 }
 
 }  // namespace

@@ -73,7 +73,8 @@ const char* kHelp =
     "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
-    "  --stats                     the number of kernel calls, on stderr at exit\n"
+    "  --stats                     the number of kernel calls and of specialisations\n"
+    "                              (ir/Specialize.h), on stderr at exit\n"
     "  --profile                   (with run) where the time went, on stderr at exit: self\n"
     "                              time, calls and time per call of each primitive, the\n"
     "                              interpreter's own share, and the costliest source places\n"
@@ -476,10 +477,12 @@ int runCommand(Options& o) {
   if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
   bindArgv(interp, o.file, o.args);
   struct Stats {  // printed also when the program ends with an error
-    const Interpreter& it;
+    Interpreter& it;
     bool on;
     ~Stats() {
-      if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+      if (!on) return;
+      errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+      errWrite("msl: " + std::to_string(it.specializer().made()) + " specialisations\n");
     }
   } stats{interp, o.stats};
   struct Profiling {  // like Stats, the report comes also after an error
