@@ -376,7 +376,7 @@ class Cleaner {
       }
       // CSE of pure primitive applications.
       Prim p;
-      if (primOf(n, &p) && primInfo(p).effect == PrimEffect::Pure && !callsFunctions(n, p)) {
+      if (primOf(n, &p) && primInfo(p).effect == PrimEffect::Pure && !callsFunctions(n, p) && n->name != kJCapturesName) {
         std::string key;
         for (const Node* in : n->inputs) keyOf(in, &key);
         for (const std::string& k : n->kwnames) key += "k" + k + ";";
@@ -644,6 +644,7 @@ class Cleaner {
       for (Node* p : h->params) {
         Node* q = m_.newParam(c, p->name, p->loc);
         q->abs = p->abs;
+        q->jorigin = p->jorigin;  // (a clone images the same primal node: autodiff::jSource)
         map[p] = q;
       }
       c->paramKinds = h->paramKinds;
@@ -672,7 +673,8 @@ class Cleaner {
         for (Node* y : x->inputs) in.push_back(mapIn(y));
         Node* c = m_.newApply(to, std::move(in), x->loc);
         c->kwnames = x->kwnames;
-        c->name = x->name;
+        // (the callee's jCaptures list, inlined into the caller, is an ordinary tuple there)
+        if (!(to == caller && x->name == kJCapturesName)) c->name = x->name;
         c->abs = x->abs;
         map[x] = c;
         chain_[c] = chain;
@@ -835,7 +837,7 @@ class Cleaner {
         for (Node* d : g->defaults)
           if (d) work.push_back(d);
         for (Node* n : g->nodes)
-          if (effectful(n, pureGraphs)) work.push_back(n);
+          if (effectful(n, pureGraphs) || n->name == kJCapturesName) work.push_back(n);  // (jCaptures: read by the runtime)
         continue;
       }
       Node* n = work.back();

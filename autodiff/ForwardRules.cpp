@@ -445,7 +445,7 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
     // vmap's helpers: repeating and per-example selection are linear in the values
     case Prim::VmapBcast: res = r.linear({0}); break;
     case Prim::VmapSelect: res = r.linear({1, 2}); break;
-    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::Jit: case Prim::VjpMake: break;
+    case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::Jit: case Prim::VjpMake: case Prim::Vmap: break;
     case Prim::CtFill: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::SumBwd:
     case Prim::MinMaxBwd:  // the mask is piecewise constant in x
     case Prim::GetItemBwd: case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd:

@@ -89,6 +89,14 @@ Prim secondOrder(Prim p) {
   }
 }
 
+// Primitives that call a function transformed when they run (jvp, and vmap's calls of
+// function values inside batched graphs): J differentiates them as calls of the
+// primitive, __jcall(p, args...), whose runtime (Interpreter::jcallVmap, jcallJvpOf)
+// builds the transformed graph of the primal function and differentiates that.
+bool runsAsJCall(Prim p) {
+  return p == Prim::Jvp || p == Prim::JvpCall || p == Prim::VmapFnCall || p == Prim::VmapLoop;
+}
+
 // A readable name for what cannot be differentiated yet.
 std::string whatOf(Prim p) {
   switch (p) {
@@ -125,6 +133,12 @@ class Builder {
     jg->paramKinds = g->paramKinds;
     jg->defaults.clear();  // (newParam made one empty slot per parameter)
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
+    if (g != root_ && g->isFunction && !g->madeByJ) {
+      // A local function: the forward values of its free variables, in order (jCaptures).
+      std::vector<Node*> caps;
+      for (Node* fv : g->freeVars) caps.push_back(F(fv));
+      call(jg, Prim::MakeTuple, caps, g->loc)->name = kJCapturesName;
+    }
 
     std::vector<Node*> order = transformOrder(g, [this](const Graph* h) { return nested(h); });
     for (Node* n : order) forward(n, jg);
@@ -247,6 +261,12 @@ class Builder {
         jcallNode(n, jg, std::move(in));
         return;
       }
+      if (runsAsJCall(p)) {  // (out, bprop) = __jcall(p, args...)
+        std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc)};
+        for (Node* i : n->inputs) in.push_back(F(i));
+        jcallNode(n, jg, std::move(in));
+        return;
+      }
       if (p == Prim::Scan || p == Prim::WhileLoop || p == Prim::TreeMap) {
         // The loop (tree_map: the walk over the leaves) runs J of its body; the stack of
         // per-iteration bprops is the call's bprop.
@@ -356,11 +376,11 @@ class Builder {
         add(contrib, n->inputs[k], call(b, Prim::CtIndex, {cts, m_.constInt((int64_t)k - 1)}, n->loc), b);
       return;
     }
-    if (!isPrim || p == Prim::MethodCall) {
+    if (!isPrim || p == Prim::MethodCall || runsAsJCall(p)) {
       // cts = bprop(c): (ct of the callee, ct of each argument).
       Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
       auto part = [&](int64_t k) { return call(b, Prim::CtIndex, {cts, m_.constInt(k)}, n->loc); };
-      if (!isPrim) {
+      if (!isPrim || p != Prim::MethodCall) {
         for (size_t k = 0; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k), b);
       } else {  // (name, recv, args...): the bound method's cotangent is its receiver's
         Node* recv = n->inputs[2];
@@ -413,6 +433,18 @@ class Builder {
 }  // namespace
 
 bool isJGraph(const Graph* g) { return g->madeByJ; }
+
+const Node* jCaptures(const Graph* jg) {
+  if (!jg->madeByJ) return nullptr;
+  for (const Node* n : jg->nodes)
+    if (n->name == kJCapturesName && n->isPrimApply(Prim::MakeTuple)) return n;
+  return nullptr;
+}
+
+const Graph* jSource(const Graph* jg) {
+  if (!jg->madeByJ || jg->params.empty() || !jg->params[0]->jorigin) return nullptr;
+  return jg->params[0]->jorigin->graph;
+}
 
 // The variants are kept among b's jvariants under keep | kNarrowed: J variants skip
 // parameters, and a bprop has one, so no J variant of b has that bit.

@@ -49,6 +49,17 @@ ir::Graph* narrowBprop(ir::Graph* b, uint64_t keep);
 // runtime/AutodiffPrims.cpp, prim_JvpOfJ in runtime/JvpPrims.cpp).
 inline constexpr const char* kJCallSkip = "<skip>";
 
+// The J graph of a local function (a def or lambda nested in the graph J differentiates)
+// lists, as a make_tuple node of this name, the forward values of its source's free
+// variables (the source's freeVars, in order). Cleaning keeps it. The runtime rebuilds
+// from it the primal closure a differentiated one stands for, where a transform needs
+// the primal function: grad of vmap(f) or jvp(f) (runtime/InterpreterVmap.cpp, jcallVmap).
+inline constexpr const char* kJCapturesName = "__j_captures";
+// That node of jg; nullptr for other graphs.
+const ir::Node* jCaptures(const ir::Graph* jg);
+// The primal graph J(g) images (through its parameters' jorigin); nullptr where unknown.
+const ir::Graph* jSource(const ir::Graph* jg);
+
 // How a primitive is differentiated.
 enum class DiffKind : uint8_t {
   Rule,       // a reverse rule in autodiff/Rules.cpp

@@ -301,7 +301,7 @@ class Builder {
         return;
       }
       // Functions that make functions: their values have no tangent of their own.
-      case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp: case Prim::Jit:
+      case Prim::Grad: case Prim::ValueAndGrad: case Prim::Jacobian: case Prim::CustomVjp: case Prim::Jit: case Prim::Vmap:
         copy(n, jg);
         return;
       default: break;

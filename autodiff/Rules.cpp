@@ -612,6 +612,8 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {c, nullptr, nullptr};
     case Prim::Jacobian:  // the same: gradients flow into the values f captures
       return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr};
+    case Prim::Vmap:  // vmap(f) is partial(vmap_call, f, in_axes, out_axes): f's cotangent is its bound one's
+      return {C(Prim::CtIndex, {C(Prim::CtIndex, {c, r.integer(1)}), r.integer(0)}), nullptr, nullptr};
     case Prim::GradPack: {  // linear in cts and in out: its transpose splits c back
       Node* t = C(Prim::GradPackBwd, {c, x[1], x[2], x[3], x[4], x[5]});
       return {C(Prim::CtIndex, {t, r.integer(0)}), C(Prim::CtIndex, {t, r.integer(1)}), nullptr, nullptr, nullptr, nullptr};
@@ -671,11 +673,13 @@ DiffKind diffKind(Prim p) {
     case Prim::Grad: case Prim::ValueAndGrad: case Prim::GradPack: case Prim::VjpPack:
     case Prim::VjpMake: case Prim::Jacobian: case Prim::Jit:
     case Prim::JSiteArrange: case Prim::JSiteArrangeBwd: case Prim::GradPackBwd: case Prim::VjpPackBwd:
-    case Prim::MaxPoolJvp: case Prim::VmapBcast: case Prim::VmapSelect:
+    case Prim::MaxPoolJvp: case Prim::VmapBcast: case Prim::VmapSelect: case Prim::Vmap:
       return DiffKind::Rule;
 
     case Prim::Switch: case Prim::JCall: case Prim::MethodCall: case Prim::Scan: case Prim::WhileLoop: case Prim::TreeMap:
     case Prim::JEnter: case Prim::Vjp: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ: case Prim::WhileBwd:
+    // transforms run when called: J makes them __jcall(p, ...) (autodiff/J.cpp, runsAsJCall)
+    case Prim::Jvp: case Prim::JvpCall: case Prim::VmapFnCall: case Prim::VmapLoop:
       return DiffKind::Structural;
 
     // Results without a derivative: comparisons and logic, integer-valued functions,
@@ -692,7 +696,7 @@ DiffKind diffKind(Prim p) {
     case Prim::Exists: case Prim::Makedirs: case Prim::Isatty: case Prim::AdamStep: case Prim::Raise: case Prim::Assert: case Prim::GlobalGet:
     case Prim::GlobalSet: case Prim::UpdateState: case Prim::ImportModule: case Prim::MakeSlice:
     case Prim::TreeSize: case Prim::TreeZerosLike: case Prim::MakeClass: case Prim::StopGradient: case Prim::CustomVjp: case Prim::CustomVjpWrap:
-    case Prim::Vmap: case Prim::Zeros: case Prim::Ones:
+    case Prim::Zeros: case Prim::Ones:
     case Prim::Arange: case Prim::Eye: case Prim::ZerosLike: case Prim::OnesLike:
     case Prim::OneHot: case Prim::Prng: case Prim::FoldIn: case Prim::Bits:
     case Prim::Normal: case Prim::Permutation: case Prim::Bernoulli: case Prim::Categorical:

@@ -774,6 +774,11 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
   auto* jc = new ClosureObj();
   Value jv = Value::object(jc);
   jc->jworld = world;
+  if (fn.is(VKind::Prim)) {
+    Prim p = (Prim)fn.asInt();
+    if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop || p == Prim::Jvp || p == Prim::JvpCall)
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("second-order derivatives through ") + (p == Prim::Jvp || p == Prim::JvpCall ? "jvp" : "vmap")});
+  }
   if (fn.is(VKind::Prim) && primInfo((Prim)fn.asInt()).group != PrimGroup::Core) {
     jc->graph = autodiff::jGraph(primWrapper((Prim)fn.asInt(), nargs, kwnames));
     jc->defaults.assign(nargs, Value::undef());
@@ -783,6 +788,75 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
 }
 
 static Value constructRecord(const Value& clsv, Value* args, size_t npos, const std::vector<std::string>* kwnames);
+
+Value Interpreter::jPrimal(const Value& v, uint32_t world) {
+  // (jPrimal gives back v itself where nothing changes: same kind and bits)
+  auto same = [](const Value& a, const Value& b) { return a.kind() == b.kind() && a.obj() == b.obj(); };
+  auto mapped = [&](const std::vector<Value>& xs, std::vector<Value>* out) {
+    bool changed = false;
+    for (const Value& x : xs) {
+      out->push_back(jPrimal(x, world));
+      changed = changed || !same(out->back(), x);
+    }
+    return changed;
+  };
+  switch (v.kind()) {
+    case VKind::Closure: {
+      const ClosureObj* cl = v.as<ClosureObj>();
+      const Graph* g = cl->graph;
+      if (!g->madeByJ) return v;  // a function of the program
+      const Node* caps = autodiff::jCaptures(g);
+      const Graph* src = autodiff::jSource(g);
+      if (cl->jworld != world || cl->jinner != 0)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
+      if (src && src->madeByJ)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
+      if (!caps || !src || caps->inputs.size() != src->freeVars.size() + 1)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap or jvp of a function made by differentiated code"});
+      auto* pc = new ClosureObj();
+      Value pv = Value::object(pc);
+      pc->graph = src;
+      for (const Value& d : cl->defaults) pc->defaults.push_back(d.is(VKind::Undef) ? d : jPrimal(d, world));
+      for (size_t k = 1; k < caps->inputs.size(); ++k) {
+        const Node* in = caps->inputs[k];
+        if (in->isConst()) {
+          if (in->ckind == ir::ConstKind::Graph || in->ckind == ir::ConstKind::Global || in->ckind == ir::ConstKind::Class ||
+              in->ckind == ir::ConstKind::Module)
+            raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap or jvp of a function that captures a function"});
+          pc->captured.push_back(constValue(in));
+          continue;
+        }
+        auto at = std::find(g->freeVars.begin(), g->freeVars.end(), in);
+        if (at == g->freeVars.end())
+          raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap or jvp of a function made by differentiated code"});
+        pc->captured.push_back(jPrimal(cl->captured[(size_t)(at - g->freeVars.begin())], world));
+      }
+      return pv;
+    }
+    case VKind::Partial: {
+      const auto* po = v.as<PartialObj>();
+      std::vector<Value> args, kw;
+      std::vector<Value> kwv;
+      for (const auto& kv : po->kwargs) kwv.push_back(kv.second);
+      Value f = jPrimal(po->func, world);
+      bool changed = mapped(po->args, &args);
+      changed = mapped(kwv, &kw) || changed;
+      if (!changed && same(f, po->func)) return v;
+      auto* p = new PartialObj();
+      Value out = Value::object(p);
+      p->func = f;
+      p->args = std::move(args);
+      for (size_t i = 0; i < po->kwargs.size(); ++i) p->kwargs.emplace_back(po->kwargs[i].first, kw[i]);
+      return out;
+    }
+    case VKind::Tuple: case VKind::List: {
+      std::vector<Value> items;
+      if (!mapped(seqItems(v), &items)) return v;
+      return v.is(VKind::List) ? makeList(std::move(items)) : makeTuple(std::move(items));
+    }
+    default: return v;  // tensors, numbers, records, dicts (their functions are not mapped)
+  }
+}
 
 // A call of a class under J: the closure that builds the record (runtime/RecordAD.h),
 // after the plain call checked the arguments and made the template.
@@ -862,6 +936,9 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
     case VKind::Prim: {
       // A primitive called as a value: differentiate a graph that calls it.
       Prim p = (Prim)fn.asInt();
+      // vmap and jvp: the transformed graph of the primal function, differentiated.
+      if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop) return jcallVmap(p, args, npos, kwnames, world);
+      if (p == Prim::Jvp || p == Prim::JvpCall) return jcallJvpOf(p, args, npos, kwnames, world);
       if (primInfo(p).group == PrimGroup::Core)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called as a value"});
       // (a custom_vjp's bprop is a graph at second order: jcallOuter, customVjpLift)

@@ -126,6 +126,15 @@ class Interpreter : public CallContext {
   // call site's arrangement, a custom_vjp call as a graph.
   Value jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, uint32_t outer, uint32_t inner);
   Value jjSite(const Value& r, Value plan);
+  // jcall of the transforms that run when called (docs/autodiff.md, "grad of vmap and
+  // jvp"): vmap_call, __vmapcall and __vmap_loop (runtime/InterpreterVmap.cpp), jvp and
+  // __jvpcall (runtime/InterpreterJvp.cpp). args as jcall's of the primitive p.
+  Value jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world);
+  Value jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world);
+  // The primal function value a value of J world `world` stands for: a closure the
+  // differentiated code made becomes its source's closure over the primal values
+  // (autodiff::jCaptures); partials and containers are mapped through. Raises where none.
+  Value jPrimal(const Value& v, uint32_t world);
   ir::Graph* customVjpLift(size_t npos, const std::vector<std::string>* kwnames);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
   // JVP of J(g) (runtime/InterpreterJvp.cpp): g with captured values `vals` (by

@@ -27,6 +27,7 @@
 #include "autodiff/J.h"
 #include "autodiff/Jvp.h"
 #include "ir/Diagnostics.h"
+#include "ir/Manager.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Interpreter.h"
 #include "runtime/MethodParts.h"
@@ -469,6 +470,174 @@ Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Valu
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {"jvp of a gradient through a call of a " + typeNameOf(fn)});
   }
+}
+
+// ------------------------------------------------------------------ grad of jvp
+//
+// J of jvp(f, primals, tangents) (reverse over forward: Hessian-vector products as grad of
+// a jvp) and of __jvpcall (calls of function values in a JVP graph being differentiated),
+// for a closure f: the JVP graph of f's primal function (Interpreter::jPrimal) is
+// differentiated like any graph; its bprop's cotangents (of the captured values, then one
+// per parameter, then one per parameter's tangent) are arranged per argument by a small
+// graph cached per call structure.
+Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world) {
+  bool user = p == Prim::Jvp;
+  if (npos != (user ? 3u : 6u) || (kwnames && !kwnames->empty()))
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called this way"});
+  std::vector<Value> a, t;
+  std::vector<std::string> names;
+  if (user) {
+    t = jvpCheckedTangents(args[1], args[2]);
+    a.assign(seqItems(args[1]).begin(), seqItems(args[1]).end());
+  } else {
+    if (isSeq(args[2])) a.assign(seqItems(args[2]).begin(), seqItems(args[2]).end());
+    for (size_t i = 0; i < a.size(); ++i)
+      t.push_back(isSeq(args[3]) && i < seqItems(args[3]).size() ? seqItems(args[3])[i] : Value::none());
+    if (args[4].is(VKind::Dict))
+      for (const auto& [k, v] : args[4].as<DictObj>()->entries) {
+        names.push_back(k.as<StrObj>()->s);
+        a.push_back(v);
+        const Value* tv = args[5].is(VKind::Dict) ? args[5].as<DictObj>()->find(k) : nullptr;
+        t.push_back(tv ? *tv : Value::none());
+      }
+  }
+  Value fn = jPrimal(args[0], world);
+  // A method (a bound method, a callable record): its function with the receiver first,
+  // whose tangent is t_fn (jvp: zero); the receiver's cotangent is the method's.
+  size_t off = 0;
+  if (fn.is(VKind::BoundMethod) || fn.is(VKind::Record)) {
+    Value func, self = fn;
+    methodParts(fn, &func, &self);
+    Value tself = user ? Value::none() : args[1];
+    if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
+    a.insert(a.begin(), self);
+    t.insert(t.begin(), tself);
+    fn = jPrimal(func, world);
+    off = 1;
+  }
+  size_t na = a.size() - names.size();
+  if (!fn.is(VKind::Closure)) raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating jvp of a " + typeNameOf(fn)});
+  const ClosureObj* cl = fn.as<ClosureObj>();
+  const Graph* g = cl->graph;
+  const Graph* src = autodiff::isJvpGraph(g) ? g->jvpSource : g;
+  if (src->madeByJ) raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating jvp of a gradient (third-order derivatives)"});
+  std::vector<Value> bound;
+  std::vector<JBind> plan;
+  bindWithTangents(src, cl->defaults, a.data(), t.data(), na, &names, bound, &plan);
+  size_t n = src->params.size();
+  std::vector<int> ctOf(a.size(), -1);  // argument k: parameter ctOf[k]
+  for (size_t i = 0; i < n; ++i) {
+    if (plan[i].kind == JBind::One) ctOf[plan[i].srcs[0]] = (int)i;
+    else if (plan[i].kind != JBind::Default && !plan[i].srcs.empty())
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating jvp of a function called with *args or **kwargs"});
+  }
+  // The JVP graph and the closure that runs it.
+  const Graph* tg = g;
+  std::vector<std::pair<int64_t, int64_t>> envKeys;  // (key in s, key in g) of each captured value
+  bool rekey = false;
+  auto* tc = new ClosureObj();
+  Value tv = Value::object(tc);
+  if (autodiff::isJvpGraph(g)) {  // made inside a JVP graph: it captured its tangents
+    tc->captured = cl->captured;
+  } else {
+    const Graph* s = g;
+    if (g->isFunction) {
+      std::vector<const ir::Abstract*> argAbs, capAbs;
+      for (size_t i = 0; i < n; ++i) argAbs.push_back(argAbstract(bound[i]));
+      for (const Value& v : cl->captured) capAbs.push_back(argAbstract(v));
+      s = specializer_->get(g, argAbs, capAbs);
+    }
+    tg = autodiff::jvpGraph(const_cast<Graph*>(s));
+    // f's cotangent is keyed by the ids of g's free variables (as J keys them), s's may differ
+    auto key = [](const Node* x) {
+      while (x->jorigin) x = x->jorigin;
+      return (int64_t)x->id;
+    };
+    for (size_t i = 0; i < s->freeVars.size() && i < g->freeVars.size(); ++i) {
+      envKeys.push_back({key(s->freeVars[i]), key(g->freeVars[i])});
+      rekey = rekey || envKeys.back().first != envKeys.back().second;
+    }
+    for (Node* fv : tg->freeVars) {
+      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+      tc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+    }
+  }
+  tc->graph = tg;
+  tc->defaults.assign(tg->params.size(), Value::undef());
+  if (bound.size() != tg->params.size())
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating jvp of this function"});
+  if (src->isFunction && ++callDepth_ > kMaxCallDepth) {
+    --callDepth_;
+    raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+  }
+  struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, src->isFunction};
+  Graph* jg = autodiff::jGraph(const_cast<Graph*>(tg));
+  Value r = runJClosure(jg, tc, tg, bound.data(), world, 0);
+  const Value& pair = seqItems(r)[0];
+  const Value& out = seqItems(pair)[0];
+  Value fwd = makeTuple({out, user ? jvpTangentOut(seqItems(pair)[1], out) : jvpFill(seqItems(pair)[1], out)});
+  // The bprop: cts = bp(ct) = (ct_env, ct per parameter, ct per tangent), arranged as
+  // (None, ct of f, cts of the primals, cts of the tangents) for jvp and as (None, ct_fn,
+  // None, ct_args, ct_t_args, ct_kwargs, ct_t_kwargs) for __jvpcall.
+  bool listP = user && args[1].is(VKind::List), listT = user && args[2].is(VKind::List);
+  std::string key = std::string("jjvp:") + (user ? "u" : "c") + std::to_string(n) + (listP ? "L" : "") + (listT ? "L" : "") +
+                    (off ? "m" : "") + ":";
+  for (size_t k = 0; k < a.size(); ++k) key += std::to_string(ctOf[k]) + (k >= na ? "=" + names[k - na] : "") + ";";
+  if (rekey)
+    for (auto [from, to] : envKeys) key += "," + std::to_string(from) + ">" + std::to_string(to);
+  auto found = primWrappers_.find(key);
+  if (found == primWrappers_.end()) {
+    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+    ir::Module& m = *adModule_;
+    Graph* w = m.newGraph("jvp.bprop", nullptr, SourceLoc{});
+    w->qualname = "jvp.bprop";
+    Node* bpn = m.newParam(w, "bprop", SourceLoc{});
+    Node* ct = m.newParam(w, "ct", SourceLoc{});
+    auto prim = [&](Prim q, std::vector<Node*> in) {
+      in.insert(in.begin(), m.constPrim(q));
+      return m.newApply(w, std::move(in), SourceLoc{});
+    };
+    Node* cts = m.newApply(w, {bpn, ct}, SourceLoc{});
+    auto at = [&](size_t k, bool tangent) {
+      return ctOf[k] < 0 ? m.constNone() : prim(Prim::CtIndex, {cts, m.constInt((int64_t)(1 + (tangent ? n : 0) + (size_t)ctOf[k]))});
+    };
+    auto pos = [&](bool tangent, bool list) {
+      std::vector<Node*> items;
+      for (size_t k = off; k < na; ++k) items.push_back(at(k, tangent));
+      return prim(list ? Prim::MakeList : Prim::MakeTuple, items);
+    };
+    auto kw = [&](bool tangent) {
+      std::vector<Node*> kv;
+      for (size_t k = na; k < a.size(); ++k) {
+        kv.push_back(m.constStr(names[k - na]));
+        kv.push_back(at(k, tangent));
+      }
+      return prim(Prim::MakeDict, kv);
+    };
+    Node* ctFn = off ? at(0, false) : prim(Prim::CtIndex, {cts, m.constInt(0)});
+    Node* ctTFn = off && !user ? at(0, true) : m.constNone();
+    if (rekey && !off) {
+      std::vector<Node*> kv;
+      for (auto [from, to] : envKeys) {
+        kv.push_back(m.constInt(to));
+        kv.push_back(prim(Prim::CtIndex, {ctFn, m.constInt(from)}));
+      }
+      ctFn = prim(Prim::MakeDict, kv);
+    }
+    if (user) w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, pos(false, listP), pos(true, listT)});
+    else w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, ctTFn, pos(false, false), pos(true, false), kw(false), kw(true)});
+    ir::computeFreeVars(std::vector<Graph*>{w});
+    found = primWrappers_.emplace(key, w).first;
+  }
+  auto* bc = new ClosureObj();
+  Value bcv = Value::object(bc);
+  bc->graph = found->second;
+  bc->defaults.assign(2, Value::undef());
+  auto* po = new PartialObj();
+  Value bp = Value::object(po);
+  po->func = bcv;
+  po->args = {seqItems(r)[1]};
+  return makeTuple({fwd, bp});
 }
 
 }  // namespace msl

@@ -10,6 +10,7 @@
 #include <memory>
 #include <unordered_map>
 
+#include "autodiff/J.h"
 #include "autodiff/Vmap.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -964,10 +965,19 @@ Value outAxes(const Value& v, const Value& spec, int64_t size, const std::string
 
 Value prim_Vmap(CallContext&, Value* args) { return partialOf(Prim::VmapCall, {args[0], args[1], args[2]}); }
 
-// vmap(f, in_axes, out_axes)(*args, **kwargs).
-Value prim_VmapCall(CallContext& cx, Value* args) {
-  const Value &f = args[0], &inAxes = args[1], &outSpec = args[2];
-  const auto& xs = seqItems(args[3]);
+namespace {
+
+// vmap_call's arguments checked against in_axes and arranged for vmapcall: the batch
+// size, the arguments with their batch axis in front (unbatched ones as they are), the
+// mask (fn, then one per argument), the keywords' names and each argument's in_axes entry.
+struct VmapPrep {
+  int64_t size = -1;
+  std::vector<Value> flat, specs;
+  std::vector<bool> mask{false};
+  std::vector<std::string> names;
+};
+
+VmapPrep prepareVmap(const Value& inAxes, const std::vector<Value>& xs, const std::vector<std::pair<std::string, Value>>& kws) {
   size_t npos = xs.size();
   std::vector<Value> specs;
   if (isSeq(inAxes)) {
@@ -981,31 +991,42 @@ Value prim_VmapCall(CallContext& cx, Value* args) {
   } else {
     raise(DiagId::VmapInAxes, SourceLoc{}, {"in_axes must be an int, None, or a tuple with one entry per argument, got " + typeNameOf(inAxes)});
   }
-  std::vector<std::pair<std::string, Value>> kws;
-  if (args[4].is(VKind::Dict))
-    for (const auto& [k, v] : args[4].as<DictObj>()->entries) kws.push_back({k.as<StrObj>()->s, v});
   InAxes walker;
   Value zero = Value::integer(0);
   for (size_t i = 0; i < npos; ++i) walker.walk(xs[i], specs[i], "argument " + std::to_string(i));
   for (auto& [k, v] : kws) walker.walk(v, zero, "argument '" + k + "'");
   if (walker.size < 0) raise(DiagId::VmapNoBatched, SourceLoc{}, {});
   walker.pass2 = true;
-  std::vector<Value> flat;
-  std::vector<bool> mask{false};
-  std::vector<std::string> names;
+  VmapPrep r;
+  r.size = walker.size;
   for (size_t i = 0; i < npos; ++i) {
     bool b = hasBatchedLeaf(xs[i], specs[i]) && hasArrayLeaf(xs[i]);
-    flat.push_back(b ? walker.walk(xs[i], specs[i], "argument " + std::to_string(i)) : xs[i]);
-    mask.push_back(b);
+    r.flat.push_back(b ? walker.walk(xs[i], specs[i], "argument " + std::to_string(i)) : xs[i]);
+    r.mask.push_back(b);
+    r.specs.push_back(specs[i]);
   }
   for (auto& [k, v] : kws) {
     bool b = hasArrayLeaf(v);
-    flat.push_back(b ? walker.walk(v, zero, "argument '" + k + "'") : v);
-    names.push_back(k);
-    mask.push_back(b);
+    r.flat.push_back(b ? walker.walk(v, zero, "argument '" + k + "'") : v);
+    r.names.push_back(k);
+    r.mask.push_back(b);
+    r.specs.push_back(zero);
   }
-  Value out = cx.vmapcall(f, walker.size, mask, flat.data(), npos, &names);
-  return outAxes(out, outSpec, walker.size, "the output");
+  return r;
+}
+
+}  // namespace
+
+// vmap(f, in_axes, out_axes)(*args, **kwargs).
+Value prim_VmapCall(CallContext& cx, Value* args) {
+  const Value &f = args[0], &outSpec = args[2];
+  std::vector<Value> xs(seqItems(args[3]).begin(), seqItems(args[3]).end());
+  std::vector<std::pair<std::string, Value>> kws;
+  if (args[4].is(VKind::Dict))
+    for (const auto& [k, v] : args[4].as<DictObj>()->entries) kws.push_back({k.as<StrObj>()->s, v});
+  VmapPrep r = prepareVmap(args[1], xs, kws);
+  Value out = cx.vmapcall(f, r.size, r.mask, r.flat.data(), xs.size(), &r.names);
+  return outAxes(out, outSpec, r.size, "the output");
 }
 
 Value prim_VmapFnCall(CallContext& cx, Value* args) {
@@ -1068,6 +1089,420 @@ Value prim_VmapSelect(CallContext&, Value* args) {
   if (c.ndim() != 1)
     raise(DiagId::NotSupportedYet, SourceLoc{}, {"inside vmap, a condition that is not one bool per example (shape " + shapeStr(c.shape()) + ")"});
   return select(astype(c, DType::Bool), args[1], args[2]);
+}
+
+// ------------------------------------------------------------------ grad of vmap
+//
+// J of vmap_call(f, in_axes, out_axes, *args) (and of __vmapcall / __vmap_loop in a batched
+// graph) for a closure f: the batched graph B(f) of f's primal function (Interpreter::
+// jPrimal) is differentiated like any graph (every primitive vmap emits has a reverse rule),
+// run on the arguments arranged as vmap_call arranges them; its bprop's cotangents are
+// arranged back by a small graph (cached per structure) that moves the batch axes back
+// (__transpose_bwd) and sums repeated leaves (__unbroadcast). The cotangent of f is B(f)'s
+// cotangent of its captured values, so gradients flow into what f captures.
+
+namespace {
+
+// Builds (g set) or only describes (key) the IR that takes a cotangent back through
+// vmap's axis moves.
+struct AxesT {
+  ir::Module* m = nullptr;
+  Graph* g = nullptr;
+  std::string key;
+  Node* prim(Prim p, std::vector<Node*> in) {
+    if (!g) return nullptr;
+    in.insert(in.begin(), m->constPrim(p));
+    return m->newApply(g, std::move(in), SourceLoc{});
+  }
+  Node* num(int64_t i) { return g ? m->constInt(i) : nullptr; }
+  Node* keyNode(const Value& k) {
+    if (k.is(VKind::Str)) {
+      key += "'" + k.as<StrObj>()->s + "'";
+      return g ? m->constStr(k.as<StrObj>()->s) : nullptr;
+    }
+    if (k.is(VKind::Int)) {
+      key += std::to_string(k.asInt());
+      return num(k.asInt());
+    }
+    raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap over a dict whose keys are not strings or ints"});
+  }
+  Node* perm(const std::vector<int>& p) {
+    std::vector<Node*> in;
+    key += "<";
+    for (int x : p) {
+      in.push_back(num(x));
+      key += std::to_string(x) + ",";
+    }
+    key += ">";
+    return prim(Prim::MakeTuple, in);
+  }
+};
+
+int64_t normAxis(const Value& spec, int64_t nd) {
+  int64_t a = spec.asInt();
+  return a < 0 ? a + nd : a;
+}
+
+// The entry of a tree spec for item i (key k) of a container; a uniform spec applies to all.
+Value specAt(const Value& spec, size_t i, const Value& k) {
+  if (spec.isNone() || spec.is(VKind::Int) || spec.is(VKind::Bool)) return spec;
+  if (isSeq(spec)) return i < seqItems(spec).size() ? seqItems(spec)[i] : Value::none();
+  if (spec.is(VKind::Dict)) {
+    const Value* s = spec.as<DictObj>()->find(k);
+    return s ? *s : Value::none();
+  }
+  if (spec.is(VKind::Record)) return i < spec.as<RecordObj>()->fields.size() ? spec.as<RecordObj>()->fields[i] : Value::none();
+  return Value::none();
+}
+
+// Whether a leaf of v moved (in_axes side: v an argument; out side: v the batched output).
+bool moves(const Value& v, const Value& spec, bool out) {
+  auto kids = [&](auto&& each) {
+    switch (v.kind()) {
+      case VKind::Tuple: case VKind::List:
+        for (size_t i = 0; i < seqItems(v).size(); ++i)
+          if (each(seqItems(v)[i], specAt(spec, i, Value::none()))) return true;
+        return false;
+      case VKind::Dict: {
+        size_t i = 0;
+        for (const auto& [k, x] : v.as<DictObj>()->entries)
+          if (each(x, specAt(spec, i++, k))) return true;
+        return false;
+      }
+      case VKind::Record:
+        for (size_t i = 0; i < v.as<RecordObj>()->fields.size(); ++i)
+          if (each(v.as<RecordObj>()->fields[i], specAt(spec, i, Value::none()))) return true;
+        return false;
+      default: return false;
+    }
+  };
+  switch (v.kind()) {
+    case VKind::Tuple: case VKind::List: case VKind::Dict: case VKind::Record:
+      return kids([&](const Value& x, const Value& s) { return moves(x, s, out); });
+    case VKind::Tensor:
+      if (spec.isNone()) return !out;  // in: an unbatched leaf of a batched argument, repeated
+      return spec.is(VKind::Int) && normAxis(spec, tensorOf(v).ndim()) != 0;
+    case VKind::Float: case VKind::Int: case VKind::Bool: return out;  // out: a number made a tensor of the batch
+    default: return false;
+  }
+}
+
+// The cotangent of v (an argument, or the batched output) from the cotangent ct of what
+// vmap made of it (its batched form, or the output with the batch moved to out_axes);
+// x: v's node. Only where moves(v, spec, out).
+Node* axesT(AxesT& b, Node* ct, Node* x, const Value& v, const Value& spec, bool out) {
+  auto item = [&](Node* key, const Value& xv, const Value& s) {
+    Node* c = b.prim(Prim::CtIndex, {ct, key});
+    if (!moves(xv, s, out)) {
+      b.key += "=";
+      return c;
+    }
+    return axesT(b, c, b.prim(Prim::GetItem, {x, key}), xv, s, out);
+  };
+  switch (v.kind()) {
+    case VKind::Tuple: case VKind::List: {
+      b.key += v.is(VKind::List) ? "[" : "(";
+      std::vector<Node*> items;
+      for (size_t i = 0; i < seqItems(v).size(); ++i) items.push_back(item(b.num((int64_t)i), seqItems(v)[i], specAt(spec, i, Value::none())));
+      b.key += ")";
+      return b.prim(v.is(VKind::List) ? Prim::MakeList : Prim::MakeTuple, items);
+    }
+    case VKind::Dict: {
+      b.key += "{";
+      std::vector<Node*> kv;
+      size_t i = 0;
+      for (const auto& [k, xv] : v.as<DictObj>()->entries) {
+        Node* kn = b.keyNode(k);
+        kv.push_back(kn);
+        kv.push_back(item(kn, xv, specAt(spec, i++, k)));
+      }
+      b.key += "}";
+      return b.prim(Prim::MakeDict, kv);
+    }
+    case VKind::Record:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap with batch axes moved inside a record"});
+    case VKind::Tensor: {
+      int64_t nd = tensorOf(v).ndim();
+      if (spec.isNone()) {  // repeated along the batch: the sum over it
+        b.key += "u";
+        return b.prim(Prim::Unbroadcast, {ct, x});
+      }
+      int64_t a = normAxis(spec, nd);
+      std::vector<int> perm;
+      if (!out) {  // the batch moved from axis a to the front
+        perm.push_back((int)a);
+        for (int d = 0; d < (int)nd; ++d)
+          if (d != a) perm.push_back(d);
+      } else {  // from the front to axis a
+        for (int d = 1; d < (int)nd; ++d) perm.push_back(d);
+        perm.insert(perm.begin() + a, 0);
+      }
+      b.key += "p";
+      return b.prim(Prim::TransposeBwd, {ct, b.perm(perm)});
+    }
+    default:  // a number of the output made a tensor of the batch: the sum over it
+      b.key += "n";
+      return b.prim(Prim::Unbroadcast, {ct, x});
+  }
+}
+
+// Example i of a cotangent of the batched value v (leaf by leaf: __ct_index of a tensor
+// takes its row; None stays None).
+Node* sliceT(AxesT& b, Node* ct, const Value& v, int64_t i) {
+  switch (v.kind()) {
+    case VKind::Tuple: case VKind::List: {
+      b.key += v.is(VKind::List) ? "[" : "(";
+      std::vector<Node*> items;
+      for (size_t k = 0; k < seqItems(v).size(); ++k)
+        items.push_back(sliceT(b, b.prim(Prim::CtIndex, {ct, b.num((int64_t)k)}), seqItems(v)[k], i));
+      b.key += ")";
+      return b.prim(v.is(VKind::List) ? Prim::MakeList : Prim::MakeTuple, items);
+    }
+    case VKind::Dict: {
+      b.key += "{";
+      std::vector<Node*> kv;
+      for (const auto& [k, x] : v.as<DictObj>()->entries) {
+        Node* kn = b.keyNode(k);
+        kv.push_back(kn);
+        kv.push_back(sliceT(b, b.prim(Prim::CtIndex, {ct, kn}), x, i));
+      }
+      b.key += "}";
+      return b.prim(Prim::MakeDict, kv);
+    }
+    case VKind::Tensor:
+      b.key += "t";
+      return b.prim(Prim::CtIndex, {ct, b.num(i)});
+    default:
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap, run once per example, of a function returning a " + typeNameOf(v)});
+  }
+}
+
+// The cotangent of a closure of `to` is keyed by the ids of the primal nodes its free
+// variables stand for (autodiff/J.cpp). A specialisation `from` of it (the specialiser
+// clones from the original graph) has its free variables in the same order but may key
+// them differently: the pairs (key in from, key in to), empty where they agree.
+std::vector<std::pair<int64_t, int64_t>> jEnvKeys(const Graph* from, const Graph* to) {
+  auto key = [](const Node* n) {
+    while (n->jorigin) n = n->jorigin;
+    return (int64_t)n->id;
+  };
+  std::vector<std::pair<int64_t, int64_t>> out;
+  bool differ = false;
+  for (size_t i = 0; i < from->freeVars.size() && i < to->freeVars.size(); ++i) {
+    out.push_back({key(from->freeVars[i]), key(to->freeVars[i])});
+    differ = differ || out.back().first != out.back().second;
+  }
+  if (!differ) out.clear();
+  return out;
+}
+
+Node* rekeyEnv(AxesT& b, Node* env, const std::vector<std::pair<int64_t, int64_t>>& keys) {
+  if (keys.empty()) return env;
+  std::vector<Node*> kv;
+  b.key += "rekey";
+  for (auto [from, to] : keys) {
+    b.key += "," + std::to_string(from) + ">" + std::to_string(to);
+    kv.push_back(b.num(to));
+    kv.push_back(b.prim(Prim::CtIndex, {env, b.num(from)}));
+  }
+  return b.prim(Prim::MakeDict, kv);
+}
+
+Value closureOf(Graph* g) {
+  auto* c = new ClosureObj();
+  Value v = Value::object(c);
+  c->graph = g;
+  c->defaults.assign(g->params.size(), Value::undef());
+  return v;
+}
+
+Value partialOfValue(const Value& fn, std::vector<Value> args) {
+  auto* p = new PartialObj();
+  Value v = Value::object(p);
+  p->func = fn;
+  p->args = std::move(args);
+  return v;
+}
+
+}  // namespace
+
+Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world) {
+  size_t nkw = kwnames ? kwnames->size() : 0;
+  if (npos < 3) raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called this way"});
+  size_t nx = npos - 3;  // the call's positional arguments
+  VmapPrep prep;
+  std::vector<std::string> names;
+  if (p == Prim::VmapCall) {
+    std::vector<Value> xs(args + 3, args + npos);
+    std::vector<std::pair<std::string, Value>> kws;
+    for (size_t k = 0; k < nkw; ++k) kws.push_back({(*kwnames)[k], args[npos + k]});
+    prep = prepareVmap(args[1], xs, kws);
+    names = prep.names;
+  } else {
+    prep.size = args[1].asInt();
+    prep.mask = maskOf(args[2]);
+    if (!prep.mask.empty() && prep.mask[0])
+      raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating, inside vmap, a call of a function that captures batched values"});
+    prep.flat.assign(args + 3, args + npos + nkw);
+    if (kwnames) names = *kwnames;
+  }
+  size_t nflat = prep.flat.size();
+  prep.mask.resize(nflat + 1, false);
+  const std::vector<std::string>* kn = names.empty() ? nullptr : &names;
+  Value fn = jPrimal(args[0], world);
+  // The differentiated core: outB (the batch in front) and bpV, whose result holds the
+  // cotangent of fn at item 0 and that of argument k at item ctOf[k] (-1: none); or, run
+  // once per example (loop), one bprop per example.
+  Value outB, bpV;
+  std::vector<int> ctOf(nflat, -1);
+  std::vector<std::pair<int64_t, int64_t>> envKeys;  // fn's cotangent rekeyed (jEnvKeys)
+  bool loop = !fn.is(VKind::Closure);
+  if (loop) {
+    // A function value that is not a closure (a partial, grad(f), a method): run under J
+    // once per example, as __vmap_loop runs it; the bprop runs the examples' bprops.
+    if (prep.size <= 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"vmap over an empty batch here"});
+    for (size_t k = 0; k < nflat; ++k)
+      if (prep.mask[k + 1] && !prep.flat[k].is(VKind::Tensor))
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap of a " + typeNameOf(fn) + " over a batched " + typeNameOf(prep.flat[k])});
+    std::vector<Value> rows, bps;
+    for (int64_t i = 0; i < prep.size; ++i) {
+      std::vector<Value> a;
+      for (size_t k = 0; k < nflat; ++k) a.push_back(prep.mask[k + 1] ? slice(prep.flat[k], i) : prep.flat[k]);
+      Value r = jcall(fn, a.data(), nx, kn, 0, world);
+      rows.push_back(seqItems(r)[0]);
+      bps.push_back(seqItems(r)[1]);
+    }
+    outB = stack(rows);
+    bpV = makeTuple(std::move(bps));
+    for (size_t k = 0; k < nflat; ++k) ctOf[k] = (int)(1 + k);
+  } else {
+    const ClosureObj* cl = fn.as<ClosureObj>();
+    const Graph* g = cl->graph;
+    Bind bd = bindParams(g, nx, kn);
+    if (!bd.ok) return callValue(fn, prep.flat.data(), nx, kn);  // raises the binding's error
+    size_t n = g->params.size();
+    std::vector<Value> bound(n + 1);
+    std::vector<bool> batched(n, false);
+    bound[0] = Value::integer(prep.size);
+    for (size_t i = 0; i < n; ++i) {
+      ir::ParamKind k = g->paramKinds[i];
+      if (k == ir::ParamKind::VarArgs || k == ir::ParamKind::VarKw) {
+        if (!bd.srcs[i].empty())
+          raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap of a function called with *args or **kwargs"});
+        bound[i + 1] = k == ir::ParamKind::VarArgs ? makeTuple({}) : makeDict();
+        continue;
+      }
+      if (bd.srcs[i].empty()) {
+        bound[i + 1] = cl->defaults[i];
+        continue;
+      }
+      size_t a = bd.srcs[i][0];
+      bound[i + 1] = prep.flat[a];
+      batched[i] = prep.mask[a + 1];
+      ctOf[a] = (int)(2 + i);  // (ct_env, ct_size, ct per parameter)
+    }
+    const Graph* s = g;
+    if (g->isFunction) {
+      std::vector<const ir::Abstract*> argAbs, capAbs;
+      for (size_t i = 0; i < n; ++i) argAbs.push_back(exampleAbstract(bound[i + 1], batched[i]));
+      for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
+      s = specializer_->get(g, argAbs, capAbs);
+    }
+    envKeys = jEnvKeys(s, g);
+    Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(*this));
+    auto* vc = new ClosureObj();
+    Value vv = Value::object(vc);
+    vc->graph = vg;
+    vc->defaults.assign(n + 1, Value::undef());
+    for (Node* fv : vg->freeVars) {
+      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+      vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+    }
+    if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
+      --callDepth_;
+      raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
+    }
+    struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
+    Graph* jg = autodiff::jGraph(vg);
+    Value r = runJClosure(jg, vc, vg, bound.data(), world, 0);
+    outB = seqItems(r)[0];
+    bpV = seqItems(r)[1];
+  }
+  bool vmapCall = p == Prim::VmapCall;
+  Value out = vmapCall ? outAxes(outB, args[2], prep.size, "the output") : outB;
+  // The bprop: bp(bpV, xs, flat, outB, ct) -> (None, ct of f, None, None, ct per argument).
+  std::vector<Value> xs(args + 3, args + npos + nkw);
+  auto build = [&](AxesT& b, Node* bpn, Node* xsn, Node* flatn, Node* outn, Node* ct) {
+    b.key += vmapCall ? "jvmap:" : "jvmapfn:";
+    Node* ctB = ct;
+    if (vmapCall && moves(outB, args[2], true)) ctB = axesT(b, ct, outn, outB, args[2], true);
+    b.key += "|";
+    Node* none = b.g ? b.m->constNone() : nullptr;
+    Node* ctFn = none;
+    std::vector<Node*> ctFlat(nflat, none);
+    if (!loop) {
+      Node* cts = b.g ? b.m->newApply(b.g, {bpn, ctB}, SourceLoc{}) : nullptr;
+      ctFn = rekeyEnv(b, b.prim(Prim::CtIndex, {cts, b.num(0)}), envKeys);
+      for (size_t k = 0; k < nflat; ++k)
+        if (ctOf[k] >= 0) ctFlat[k] = b.prim(Prim::CtIndex, {cts, b.num(ctOf[k])});
+    } else {
+      // Example i: its bprop on the cotangent's slice i; batched arguments' cotangents
+      // stacked (zeros where none), the others' and fn's summed.
+      b.key += "loop" + std::to_string(prep.size) + ";";
+      std::vector<std::vector<Node*>> rows(nflat);
+      for (int64_t i = 0; i < prep.size; ++i) {
+        Node* ci = sliceT(b, ctB, outB, i);
+        Node* bpi = b.prim(Prim::TupleGetItem, {bpn, b.num(i)});
+        Node* cts = b.g ? b.m->newApply(b.g, {bpi, ci}, SourceLoc{}) : nullptr;
+        Node* f0 = b.prim(Prim::CtIndex, {cts, b.num(0)});
+        ctFn = i == 0 ? f0 : b.prim(Prim::CtAdd, {ctFn, f0});
+        for (size_t k = 0; k < nflat; ++k) {
+          Node* c = b.prim(Prim::CtIndex, {cts, b.num(ctOf[k])});
+          if (prep.mask[k + 1]) {
+            Node* like = b.prim(Prim::CtIndex, {b.prim(Prim::TupleGetItem, {flatn, b.num((int64_t)k)}), b.num(i)});
+            rows[k].push_back(b.prim(Prim::CtFill, {c, like}));
+          } else {
+            ctFlat[k] = i == 0 ? c : b.prim(Prim::CtAdd, {ctFlat[k], c});
+          }
+        }
+      }
+      for (size_t k = 0; k < nflat; ++k)
+        if (prep.mask[k + 1]) ctFlat[k] = b.prim(Prim::Stack, {b.prim(Prim::MakeList, rows[k]), b.num(0)});
+    }
+    std::vector<Node*> items{none, ctFn, none, none};
+    for (size_t k = 0; k < nflat; ++k) {
+      b.key += std::to_string(ctOf[k]) + (prep.mask[k + 1] ? "b" : "") + ";";
+      Node* c = ctFlat[k];
+      if (ctOf[k] >= 0 && vmapCall && prep.mask[k + 1] && moves(xs[k], prep.specs[k], false))
+        c = axesT(b, c, b.prim(Prim::TupleGetItem, {xsn, b.num((int64_t)k)}), xs[k], prep.specs[k], false);
+      items.push_back(c);
+    }
+    return b.prim(Prim::MakeTuple, items);
+  };
+  AxesT probe;
+  build(probe, nullptr, nullptr, nullptr, nullptr, nullptr);
+  std::string key = probe.key + "/" + std::to_string(nflat);
+  auto found = primWrappers_.find(key);
+  if (found == primWrappers_.end()) {
+    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+    ir::Module& m = *adModule_;
+    Graph* w = m.newGraph("vmap.bprop", nullptr, SourceLoc{});
+    w->qualname = "vmap.bprop";
+    Node* bpn = m.newParam(w, "bprop", SourceLoc{});
+    Node* xsn = m.newParam(w, "args", SourceLoc{});
+    Node* flatn = m.newParam(w, "batched_args", SourceLoc{});
+    Node* outn = m.newParam(w, "out", SourceLoc{});
+    Node* ct = m.newParam(w, "ct", SourceLoc{});
+    AxesT b;
+    b.m = &m;
+    b.g = w;
+    w->output = build(b, bpn, xsn, flatn, outn, ct);
+    ir::computeFreeVars(std::vector<Graph*>{w});
+    found = primWrappers_.emplace(key, w).first;
+  }
+  Value flatT = loop ? makeTuple(prep.flat) : Value::none();
+  Value bp = partialOfValue(closureOf(found->second), {bpV, makeTuple(std::move(xs)), flatT, outB});
+  return makeTuple({out, bp});
 }
 
 }  // namespace msl

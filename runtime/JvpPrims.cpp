@@ -193,14 +193,22 @@ Value jvpFill(const Value& t, const Value& primal) {
   }
 }
 
+std::vector<Value> jvpCheckedTangents(const Value& primals, const Value& tangents) {
+  if (!isSeq(primals) || !isSeq(tangents) || seqItems(primals).size() != seqItems(tangents).size())
+    raise(DiagId::JvpArity, SourceLoc{}, {describe(primals), describe(tangents)});
+  std::vector<Value> ts;
+  for (size_t i = 0; i < seqItems(primals).size(); ++i)
+    ts.push_back(checkTangent(seqItems(primals)[i], seqItems(tangents)[i], "argument " + std::to_string(i)));
+  return ts;
+}
+
+Value jvpTangentOut(const Value& t, const Value& out) { return tangentOut(t, out); }
+
 // jvp(f, primals, tangents) -> (f(*primals), the derivative of f at primals along tangents).
 Value prim_Jvp(CallContext& cx, Value* args) {
   const Value &primals = args[1], &tangents = args[2];
-  if (!isSeq(primals) || !isSeq(tangents) || seqItems(primals).size() != seqItems(tangents).size())
-    raise(DiagId::JvpArity, SourceLoc{}, {describe(primals), describe(tangents)});
-  std::vector<Value> xs(seqItems(primals).begin(), seqItems(primals).end()), ts;
-  for (size_t i = 0; i < xs.size(); ++i)
-    ts.push_back(checkTangent(xs[i], seqItems(tangents)[i], "argument " + std::to_string(i)));
+  std::vector<Value> ts = jvpCheckedTangents(primals, tangents);
+  std::vector<Value> xs(seqItems(primals).begin(), seqItems(primals).end());
   Value r = cx.jvpcall(args[0], Value::none(), xs.data(), ts.data(), xs.size(), nullptr);
   const Value& out = seqItems(r)[0];
   return makeTuple({out, tangentOut(seqItems(r)[1], out)});

@@ -10,6 +10,10 @@ namespace msl {
 // container, become zeros (tensors of the primal's dtype and shape, 0.0 for floats, 0 for
 // ints and bools); other leaves (strings, functions, None) stay None.
 Value jvpFill(const Value& t, const Value& primal);
+// jvp(f, primals, tangents)'s checks (runtime/JvpPrims.cpp): the tangents checked against
+// the primals and normalised (static leaves None); and the tangent it returns for out.
+std::vector<Value> jvpCheckedTangents(const Value& primals, const Value& tangents);
+Value jvpTangentOut(const Value& t, const Value& out);
 
 // Reverse mode's helpers, for its primitives run under JVP (runtime/AutodiffPrims.cpp):
 // the sum of two cotangents, per-item cotangents given back x's structure, and the

@@ -25,7 +25,7 @@ const std::set<Prim> kHelpers = {
 
 // Primitives whose result is a function: no tangent travels with a function value (grad(f)
 // called under jvp runs as reverse mode's IR, whose calls and loops are below).
-const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::Jacobian, Prim::Jit, Prim::VjpMake};
+const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::Jacobian, Prim::Jit, Prim::VjpMake, Prim::Vmap};
 
 // The calls and loops of reverse mode's graphs: the JVP transform hands each to the runtime
 // as __jvp_of_j(p, ...), which runs it under JVP knowing its J expansion (jvp of a gradient).

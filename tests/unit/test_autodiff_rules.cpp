@@ -23,8 +23,8 @@ const std::set<std::string> kPending = {
     "grad_call", "vjp_call", "__jsite_bprop", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j",
     "__loop_j_bprop", "custom_vjp_call", "custom_vjp_bprop", "__tree_map_j", "__tree_map_bwd", "jacobian_call",
     "__jenter_j", "__jcall_j", "__tree_map_jj", "__tree_map_bwd_j",
-    "jvp", "__jvpcall", "__scan_jvp", "__while_jvp", "__jvp_of_j",
-    "vmap_call", "__vmapcall", "__vmap_loop",
+    "__scan_jvp", "__while_jvp", "__jvp_of_j",
+    "vmap_call",  // (vmap(f)(x) is a call of a partial: __jcall differentiates the batched f)
     "take_into",  // data loading (stdlib/data.msl) is not differentiated: reported if it is
     "__fused",  // graph mode's fused kernels exist only in graphs after autodiff (codegen/Fusion.h)
 };

@@ -29,6 +29,8 @@ const std::set<std::string> kLoopOnly = {
     // jit(f) inside a vmapped function: the closure is copied once per example (cheap; the
     // calls of it are batched like any call)
     "jit",
+    // vmap(f) inside a vmapped function: the inner vmap runs once per example (as vmap_call)
+    "vmap",
 };
 
 TEST(BatchRules, EveryDifferentiablePrimitiveHasABatchingRule) {

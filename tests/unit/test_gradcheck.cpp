@@ -41,6 +41,7 @@ constexpr bool kSecondOrder = true;
 const std::set<std::string> kSecondOrderPending = {
     "grad", "value_and_grad", "jacobian", "__vjp_make",  // their second order is a third-order derivative
     "jit",  // its second order is that of the closure it copies (checked through the first order)
+    "vmap",  // grad of grad through vmap: differentiating a batched graph's gradient is not supported yet
 };
 
 // Helpers the cases use: functions whose IR holds the core primitives (check_bound,
@@ -318,6 +319,9 @@ const std::vector<Case>& cases() {
       {"value_and_grad", "lambda x: value_and_grad(lambda y: sum(y * y * x))(x)[1] * 2.0", {"N a"}},
       {"jacobian", "lambda x: jacobian(lambda y: sin(y) * y * x)(x)", {"N a"}},
       {"jit", "lambda x: jit(lambda y: sin(y) * y * x)(x * 2.0)", {"N a"}},  // into f's captured x too
+      // grad through vmap: the batched graph differentiated, gradients into the captured x too
+      {"vmap", "lambda x, ys: vmap(lambda y: sin(y) * y * x)(ys)", {"N a", "N 3,a"}},
+      {"vmap", "lambda x, ys: vmap(lambda u, y: tanh(u * y), in_axes=(None, 1), out_axes=1)(x, ys)", {"N a", "N a,3"}},
       {"__grad_pack", "lambda c, x: (lambda r: r[0] * r[1])(__grad_pack((None, c), x, (c,), 0, False, 'value_and_grad'))", {"N a", "N a"}},
       {"__grad_pack_bwd", "lambda c, x: (lambda r: r[0][1] * r[1][1])(__grad_pack_bwd(((x * 3.0, c), c * x), (x, c), (c,), 0, True, 'value_and_grad'))", {"N a", "N a"}},
       // (kind "jacobian": a chain of two cotangents for the two elements of x[:2])
