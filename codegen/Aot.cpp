@@ -1,5 +1,6 @@
 #include "codegen/Aot.h"
 
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Support/FileSystem.h>
@@ -48,6 +49,28 @@ void emitObject(llvm::Module& m, const std::string& path, const AotOptions& o) {
     throw InternalError("the target cannot emit object files");
   pm.run(m);
   out.flush();
+}
+
+void emitImageMainObject(const std::string& image, const std::string& path, const AotOptions& o) {
+  llvm::LLVMContext ctx;
+  llvm::Module m("msl_program", ctx);
+  auto* i8 = llvm::Type::getInt8Ty(ctx);
+  auto* i32 = llvm::Type::getInt32Ty(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  auto* data = llvm::ConstantDataArray::getRaw(image, image.size(), i8);
+  auto* blob = new llvm::GlobalVariable(m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data,
+                                        "msl_program_image");
+  blob->setAlignment(llvm::Align(16));
+  auto* charPtr = ptrTo(i8);
+  auto* aotMain = llvm::FunctionType::get(i32, {charPtr, i64, i32, ptrTo(charPtr)}, false);
+  auto* fmain = llvm::Function::Create(llvm::FunctionType::get(i32, {i32, ptrTo(charPtr)}, false),
+                                       llvm::Function::ExternalLinkage, "main", m);
+  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fmain));
+  llvm::Value* start = b.CreateConstInBoundsGEP2_64(data->getType(), blob, 0, 0);
+  llvm::Value* rc = b.CreateCall(m.getOrInsertFunction("msl_aot_main", aotMain),
+                                 {start, llvm::ConstantInt::get(i64, image.size()), fmain->getArg(0), fmain->getArg(1)});
+  b.CreateRet(rc);
+  emitObject(m, path, o);
 }
 
 std::string linkExecutable(const std::vector<std::string>& objects, const std::string& out) {

@@ -23,6 +23,12 @@ struct AotOptions {
 // are set here). Failures are InternalError.
 void emitObject(llvm::Module& m, const std::string& path, const AotOptions& o);
 
+// Writes at `path` an object file whose `main` runs a program image (ir/Serialize.h):
+// the image is a constant of the object, and main(argc, argv) returns
+// msl_aot_main(image, size, argc, argv) (runtime/AotMain.h). Linked with the runtime it
+// makes an executable that needs neither the compiler nor the sources (docs/aot.md).
+void emitImageMainObject(const std::string& image, const std::string& path, const AotOptions& o);
+
 // Links `objects` with msl's runtime library (and its system libraries: oneDNN, OpenMP,
 // zlib, threads) into the executable `out`, with the C++ compiler msl was built with.
 // Returns an empty string on success, otherwise the linker's output.

@@ -22,7 +22,8 @@ next to this file; in short:
     # not-built: REASON              skipped (reported as skipped): the feature is not built
     #                                yet; REASON names the issue that builds it
 
-Usage: run_lang_test.py --msl PATH_TO_MSL [--mode eager|graph] [--timeout S] FILE.msl
+Usage: run_lang_test.py --msl PATH_TO_MSL [--mode eager|graph] [--run-flag FLAG]... [--timeout S] FILE.msl
+(--run-flag: an option of `msl run` for every program, e.g. --via-serialized)
 Exit status: 0 pass, 1 fail, 2 malformed test or bad usage, 77 skipped (not eager, or not built yet).
 """
 import argparse
@@ -216,7 +217,7 @@ def run(args):
         cmd = [msl, "run"]
         if args.mode != "eager":
             cmd.append(f"--mode={args.mode}")
-        cmd += spec.flags + [target] + [expand(a, folder, tmp) for a in spec.args]
+        cmd += args.run_flag + spec.flags + [target] + [expand(a, folder, tmp) for a in spec.args]
         env = dict(os.environ)
         env.pop("MSL_PATH", None)  # hermetic: only what the test asks for
         for k, v in spec.env:
@@ -343,6 +344,8 @@ def main():
     ap = argparse.ArgumentParser(description="Run one msl language test program.")
     ap.add_argument("--msl", required=True, help="path to the msl binary")
     ap.add_argument("--mode", default="eager", help="execution mode (eager or graph)")
+    ap.add_argument("--run-flag", action="append", default=[],
+                    help="an option of `msl run` given to every program (repeatable)")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     ap.add_argument("file", help="the .msl test program")
     args = ap.parse_args()

@@ -19,6 +19,7 @@
 #include "ir/Infer.h"
 #include "ir/Manager.h"
 #include "ir/Printer.h"
+#include "ir/Serialize.h"
 #include "ir/InternTable.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
@@ -81,6 +82,8 @@ const char* kHelp =
     "  --debug-nans                after every operation, check float results: the first\n"
     "                              one producing a NaN or Inf (from inputs without one) is\n"
     "                              an error with its place and traceback (exit status 1)\n"
+    "  --via-serialized            (with run; a testing aid) serialise the loaded program\n"
+    "                              (docs/aot.md), drop it, and run the deserialised copy\n"
     "\n"
     "environment:\n"
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
@@ -228,6 +231,7 @@ struct Options {
   bool profile = false;  // --profile: self time by primitive and place (runtime/Profile.h)
   bool debugNans = false;  // --debug-nans: the first operation producing a NaN or Inf is an error
   bool checkModes = false;  // --check-modes: eager against graph mode (tools/msl/CheckModes.h)
+  bool viaSerialized = false;  // --via-serialized: run the program from its image (ir/Serialize.h)
   std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
@@ -236,12 +240,14 @@ struct Options {
 };
 
 // The program's argv ([FILE, ARGS...]): the builtin `argv` and what flags read.
-void bindArgv(Interpreter& interp, const std::string& file, const std::vector<std::string>& args) {
+// `builtins` holds the argv variable: the frontend's, or a deserialised program's copy.
+void bindArgv(Interpreter& interp, const std::string& file, const std::vector<std::string>& args,
+              const ir::Module& builtins = builtinsModule()) {
   std::vector<std::string> argv{file};
   argv.insert(argv.end(), args.begin(), args.end());
   std::vector<Value> items;
   for (auto& a : argv) items.push_back(makeStr(a));
-  interp.global(builtinsModule().findGlobal("argv")->id) = makeList(std::move(items));
+  if (const ir::GlobalVar* v = builtins.findGlobal("argv")) interp.global(v->id) = makeList(std::move(items));
   interp.setArgv(argv);
 }
 
@@ -271,6 +277,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--profile") { o.profile = true; return true; }
   if (a == "--debug-nans") { o.debugNans = true; return true; }
   if (a == "--check-modes") { o.checkModes = true; return true; }
+  if (a == "--via-serialized") { o.viaSerialized = true; return true; }
   return false;
 }
 
@@ -324,6 +331,7 @@ Options parseArgs(int argc, char** argv) {
   }
   if (i >= argc) usageError("missing FILE");
   if (o.checkModes && o.command != "run") usageError("--check-modes goes with run");
+  if (o.viaSerialized && (o.command != "run" || o.checkModes)) usageError("--via-serialized goes with run alone");
   o.file = argv[i++];
   for (; i < argc; ++i) o.args.push_back(argv[i]);
   if (o.command != "run" && !o.args.empty()) usageError("unexpected argument '" + o.args[0] + "' after FILE");
@@ -417,6 +425,33 @@ int checkModes(const Options& o) {
   return 1;
 }
 
+// msl run --via-serialized FILE: the loaded program goes through ir/Serialize.h and only
+// the deserialised copy runs (the in-memory program is gone by then), as an executable
+// made by `msl build` will run it.
+int runViaSerialized(Options& o) {
+  std::string image;
+  {
+    Program prog(searchPathFromEnv());
+    prog.setPipelineOptions(o.pipeline);
+    ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
+    image = ir::serialize(ir::ProgramImage{prog.modules(), main, &builtinsModule(), {}});
+  }
+  ir::ProgramImage p = ir::deserialize(image);
+  Interpreter interp;
+  interp.setDebugNans(o.debugNans);
+  interp.setGraphMode(o.mode == "graph");
+  bindArgv(interp, o.file, o.args, *p.builtins);
+  struct Stats {
+    const Interpreter& it;
+    bool on;
+    ~Stats() {
+      if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+    }
+  } stats{interp, o.stats};
+  interp.runModule(p.main);
+  return 0;
+}
+
 int runCommand(Options& o) {
   // MSL_NUM_THREADS: threads of the kernels and of oneDNN (runtime/Parallel.h).
   if (const char* e = std::getenv("MSL_NUM_THREADS")) {
@@ -455,6 +490,7 @@ int runCommand(Options& o) {
     return runRepl(prog, o.debugNans, o.mode == "graph");
   }
   if (o.checkModes) return checkModes(o);
+  if (o.viaSerialized) return runViaSerialized(o);
   // FILE "-" is standard input, named <stdin> in messages (`echo 'print(1)' | msl`).
   ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
   if (o.command == "emit" && o.emit == "ir") {

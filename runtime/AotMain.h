@@ -1,0 +1,15 @@
+// The entry of an executable made ahead of time (docs/aot.md): its `main` passes the
+// program image it carries (ir/Serialize.h) and the command line here. No frontend, no
+// LLVM, no source files: the image holds the IR and the text of every source file.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+// Deserialises `image` (n bytes) and runs its main module as `msl run` would, with the
+// program's argv being argv[0..argc) (argv[0], the executable, in place of the .msl file).
+// Errors are rendered on stderr as `msl run` renders them. Returns the process exit
+// status: 0, 1 for an error of the program, 2 for an internal error (a corrupt image
+// included); exit(code) in the program ends the process with `code`.
+int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv);
+}
