@@ -26,7 +26,10 @@ void HostCompiler::prepare(ir::Graph* g) {
   // fused kernels (codegen/Fusion.h). Graphs nested in g are fused with it; when they
   // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
   // so that a transform of g later (f(x), then grad(f)(x)) sees them unfused.
-  if (g->module) fuseElementwise(*g->module, g, fusion_);
+  if (!g->module) return;
+  FusionOptions opt = fusion_;
+  opt.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
+  fuseElementwise(*g->module, g, opt);
 }
 
 CompiledGraph HostCompiler::compile(const ir::Graph* g) {

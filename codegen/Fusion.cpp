@@ -2,6 +2,7 @@
 #include "codegen/Fusion.h"
 
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <mutex>
 #include <set>
@@ -11,6 +12,7 @@
 #include "ir/Abstract.h"
 #include "ir/Fused.h"
 #include "ir/Manager.h"
+#include "codegen/Planner.h"
 
 namespace msl::codegen {
 
@@ -382,19 +384,74 @@ const FusedSpec* fusedSpecOf(int kernelId) {
   return it == specs().end() ? nullptr : &it->second;
 }
 
+namespace {
+
+// g and the graphs nested in it that its nodes reference (through graph constants), the
+// only graphs whose nodes may read g's values: the pass's cost follows the size of g,
+// not of its module.
+std::vector<Graph*> subtreeOf(Graph* g) {
+  std::vector<Graph*> out{g};
+  std::unordered_set<const Graph*> seen{g};
+  for (size_t i = 0; i < out.size(); ++i) {
+    auto visit = [&](Node* in) {
+      if (in && in->isGraphConst() && in->g && !seen.count(in->g) && ir::isWithin(in->g, g)) {
+        seen.insert(in->g);
+        out.push_back(in->g);
+      }
+    };
+    for (Node* n : out[i]->nodes)
+      for (Node* in : n->inputs) visit(in);
+    visit(out[i]->output);
+  }
+  return out;
+}
+
+bool sameShape(const Abstract* a, const Abstract* b) {
+  return a && b && a->isTensor() && b->isTensor() && a->rankKnown && b->rankKnown && a->shape == b->shape;
+}
+
+}  // namespace
+
 FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
   FusionStats stats;
-  std::vector<Graph*> graphs;
-  for (auto& gp : m.graphs())
-    if (ir::isWithin(gp.get(), g)) graphs.push_back(gp.get());
-  ir::Manager mgr(m);
+  std::vector<Graph*> graphs = subtreeOf(g);
+  // Users of each node (user, input index), over the graphs that can read them.
+  std::unordered_map<Node*, std::vector<std::pair<Node*, size_t>>> users;
   // Nodes used as a graph's output or a parameter default: their values leave the graph.
   std::unordered_set<const Node*> escapes;
-  for (auto& gp : m.graphs()) {
-    if (gp->output) escapes.insert(gp->output);
-    for (Node* d : gp->defaults)
+  for (Graph* S : graphs) {
+    for (Node* n : S->nodes)
+      for (size_t k = 0; k < n->inputs.size(); ++k) users[n->inputs[k]].push_back({n, k});
+    if (S->output) escapes.insert(S->output);
+    for (Node* d : S->defaults)
       if (d) escapes.insert(d);
   }
+  // Redirects the uses of `from` by nodes other than `except`'s members to `to`, in the
+  // graphs of the subtree (inputs, outputs, defaults, captured values).
+  auto redirect = [&](Node* from, Node* to, const std::set<Node*>& except) {
+    auto it = users.find(from);
+    if (it != users.end()) {
+      std::vector<std::pair<Node*, size_t>> kept;
+      for (auto& [user, pos] : it->second) {
+        if (except.count(user)) {
+          kept.push_back({user, pos});
+          continue;
+        }
+        user->inputs[pos] = to;
+        users[to].push_back({user, pos});
+      }
+      users[from] = std::move(kept);
+    }
+    for (Graph* S : graphs) {
+      if (S->output == from) S->output = to;
+      for (Node*& d : S->defaults)
+        if (d == from) d = to;
+      for (Node*& fv : S->freeVars)
+        if (fv == from) fv = to;
+    }
+  };
+  std::vector<int> made;  // kernels reserved here, compiled together at the end
+  std::unordered_map<int, std::vector<std::vector<int>>> nearOf;  // per kernel: the plan's distances
   for (Graph* G : graphs) {
     // Which nodes are fusible at all (lowered alone, their operands as inputs).
     std::unordered_set<Node*> fusible;
@@ -405,12 +462,26 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       Lowerer probe;
       if (probe.lower(n) >= 0) fusible.insert(n);
     }
+    if (fusible.size() < (size_t)std::max(opt.minOps, 1)) continue;
     std::unordered_set<Node*> assigned;
     std::vector<Node*> snapshot = G->nodes;
+    bool madeHere = false;
     for (size_t idx = snapshot.size(); idx-- > 0;) {
       Node* root = snapshot[idx];
       if (!fusible.count(root) || assigned.count(root)) continue;
+      const size_t rootAt = order[root];
       std::set<Node*> group{root};
+      // A value may join when every reader is in the group, or (a further output of the
+      // kernel) is a node of G after the root, the value having the root's shape.
+      auto mayJoin = [&](Node* in) {
+        for (auto& [user, pos] : users[in]) {
+          if (group.count(user)) continue;
+          if (!opt.multiOutput || user->graph != G || !sameShape(in->abs, root->abs)) return false;
+          auto o = order.find(user);
+          if (o == order.end() || o->second <= rootAt) return false;
+        }
+        return true;
+      };
       bool changed = true;
       while (changed) {
         changed = false;
@@ -420,10 +491,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
             Node* in = mem->inputs[k];
             if (group.count(in) || !fusible.count(in) || assigned.count(in) || in->graph != G || escapes.count(in))
               continue;
-            bool inside = true;
-            for (auto& [user, pos] : mgr.users(in))
-              if (!group.count(user)) inside = false;
-            if (!inside) continue;
+            if (!mayJoin(in)) continue;
             group.insert(in);
             changed = true;
           }
@@ -444,12 +512,25 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
         L.valueOf[mem] = v;
       }
       if (!ok) continue;
+      // The outputs: members read after the chain, then the root.
+      std::vector<Node*> outs;
+      for (Node* mem : members) {
+        if (mem == root) continue;
+        for (auto& [user, pos] : users[mem])
+          if (!group.count(user)) {
+            outs.push_back(mem);
+            break;
+          }
+      }
+      outs.push_back(root);
       L.spec.name = "fused_" + (root->name.empty() ? std::string("chain") : root->name);
       L.spec.outDType = root->abs->dtype;
       L.spec.outRank = root->abs->rank();
       for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(e->abs, root->abs));
-      // The result must be the root's value (a cast-free identity chain has none).
-      if (L.valueOf[root] != (int)L.spec.ops.size() - 1) {
+      if (outs.size() > 1) {
+        for (Node* o : outs) L.spec.outputs.push_back(L.valueOf[o]);
+      } else if (L.valueOf[root] != (int)L.spec.ops.size() - 1) {
+        // The result must be the root's value (a cast-free identity chain has none).
         FusedOp o;
         o.kind = FusedOp::Kind::Cast;
         o.dt = L.spec.ops[(size_t)L.valueOf[root]].dt;
@@ -459,35 +540,131 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       bool anyTensor = false;
       for (const auto& in : L.spec.inputs) anyTensor |= in.kind == FusedKernel::In::Tensor;
       if (!anyTensor) continue;
-      int id = compileFusedKernel(L.spec, opt.kernel);
+      // For the buffer plan: how near each input is to each output (operations between
+      // them), the input on the output's spine (first operands down the chain) nearest.
+      std::vector<std::vector<int>> near;
+      {
+        const size_t nin = L.external.size();
+        std::unordered_map<const Node*, size_t> inIdx;
+        for (size_t q = 0; q < nin; ++q) inIdx[L.external[q]] = q;
+        std::unordered_map<const Node*, std::vector<int>> dist;
+        for (Node* mem : members) {
+          std::vector<int> d(nin, INT_MAX);
+          for (size_t q = 1; q < mem->inputs.size(); ++q) {
+            Node* in = mem->inputs[q];
+            auto e = inIdx.find(in);
+            if (e != inIdx.end()) d[e->second] = 1;
+            auto md = dist.find(in);
+            if (md != dist.end())
+              for (size_t t = 0; t < nin; ++t)
+                if (md->second[t] != INT_MAX) d[t] = std::min(d[t], md->second[t] + 1);
+          }
+          dist[mem] = std::move(d);
+        }
+        for (Node* o : outs) {
+          std::vector<int> d = dist[o];
+          const Node* x = o;
+          for (int guard = 0; guard < 10000 && x; ++guard) {
+            const Node* next = nullptr;
+            for (size_t q = 1; q < x->inputs.size() && !next; ++q) {
+              const Node* in = x->inputs[q];
+              if (in->isConst()) continue;
+              if (inIdx.count(in)) {
+                if (in->abs && in->abs->isTensor()) d[inIdx[in]] = 0;
+                x = nullptr;
+                break;
+              }
+              if (group.count(const_cast<Node*>(in))) next = in;
+            }
+            if (x) x = next;
+          }
+          near.push_back(std::move(d));
+        }
+      }
+      int id = reserveFusedKernel(L.spec);
       {
         std::lock_guard<std::mutex> lock(gSpecsMu);
         specs()[id] = L.spec;
       }
+      made.push_back(id);
+      nearOf[id] = std::move(near);
       std::vector<Node*> ins{m.constPrim(Prim::Fused, root->loc), m.constInt(id)};
       ins.insert(ins.end(), L.external.begin(), L.external.end());
       Node* k = m.newApply(G, std::move(ins), root->loc);
       G->nodes.pop_back();
-      k->abs = root->abs;
       k->name = root->name;
-      // The fused node takes the root's place in program order; the members go.
+      // With several outputs the kernel gives a tuple, taken apart right after it.
+      std::vector<std::pair<Node*, Node*>> items;
+      std::vector<Node*> placed{k};
+      if (outs.size() > 1) {
+        std::vector<const Abstract*> as;
+        for (Node* o : outs) as.push_back(o->abs);
+        k->abs = Abstract::tuple(as);
+        for (size_t q = 0; q < outs.size(); ++q) {
+          Node* it = m.newApply(G, {m.constPrim(Prim::TupleGetItem, root->loc), k, m.constInt((int64_t)q)}, root->loc);
+          G->nodes.pop_back();
+          it->abs = outs[q]->abs;
+          it->name = outs[q]->name;
+          items.push_back({it, outs[q]});
+          placed.push_back(it);
+          users[k].push_back({it, 1});
+          order[it] = rootAt;
+        }
+      } else {
+        k->abs = root->abs;
+      }
+      order[k] = rootAt;
+      // The fused node (and its items) take the root's place in program order; the members go.
       std::vector<Node*> kept;
-      kept.reserve(G->nodes.size());
+      kept.reserve(G->nodes.size() + placed.size());
       for (Node* n : G->nodes) {
-        if (n == root) kept.push_back(k);
+        if (n == root) kept.insert(kept.end(), placed.begin(), placed.end());
         else if (!group.count(n)) kept.push_back(n);
       }
       G->nodes = std::move(kept);
-      for (auto& gp : m.graphs())
-        for (Node*& d : gp->defaults)
-          if (d == root) d = k;
-      for (size_t q = 2; q < k->inputs.size(); ++q) mgr.setInput(k, q, k->inputs[q]);
-      mgr.replace(root, k);
-      ir::recordFused(G, ir::FusedChain{k, root, members, id});  // for the transforms (ir/Fused.h)
+      // Readers of the chain's inputs: the kernel instead of the members.
+      for (size_t q = 2; q < k->inputs.size(); ++q) {
+        auto& us = users[k->inputs[q]];
+        us.erase(std::remove_if(us.begin(), us.end(), [&](const std::pair<Node*, size_t>& u) { return group.count(u.first) > 0; }),
+                 us.end());
+        us.push_back({k, q});
+      }
+      if (items.empty()) {
+        redirect(root, k, group);
+      } else {
+        for (auto& [it, mem] : items) redirect(mem, it, group);
+      }
+      ir::recordFused(G, ir::FusedChain{k, root, members, id, items});  // for the transforms (ir/Fused.h)
       stats.kernels++;
       stats.fusedOps += (int)group.size();
+      if (outs.size() > 1) stats.multiOutput++;
+      madeHere = true;
+    }
+    // The buffers: which kernel writes into which input (codegen/Planner.h).
+    if (madeHere && opt.planBuffers) {
+      PlanOptions po = opt.plan;
+      for (Node* n : G->nodes)
+        if (n->isPrimApply(Prim::Fused) && nearOf.count((int)n->inputs[1]->i)) po.distance[n] = nearOf[(int)n->inputs[1]->i];
+      for (const FusedReuse& r : planBuffers(G, po)) {
+        if (r.variants.empty()) continue;
+        int id = (int)r.fused->inputs[1]->i;
+        std::lock_guard<std::mutex> lock(gSpecsMu);
+        auto sp = specs().find(id);
+        FusedKernel* fk = fusedKernel(id);
+        if (sp == specs().end() || !fk) continue;
+        sp->second.inplace = r.variants;
+        fk->inplace = r.variants;
+        stats.inPlace++;
+      }
     }
   }
+  // One LLVM module for the kernels of this graph and its nested graphs.
+  std::vector<std::pair<int, const FusedSpec*>> todo;
+  {
+    std::lock_guard<std::mutex> lock(gSpecsMu);
+    for (int id : made) todo.push_back({id, &specs()[id]});
+  }
+  compileFusedKernels(todo, opt.kernel);
   return stats;
 }
 

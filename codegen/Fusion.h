@@ -15,10 +15,18 @@
 // differently from its inferred one, f16/bf16 values, and Python ints that eager code
 // range-checks against a narrow integer dtype are left alone.
 //
+// Chains whose intermediate values are read after them (by later nodes of the graph, with
+// the chain's shape) become kernels with several outputs (a tuple, taken apart by
+// tuple_getitem nodes right after the kernel). Then the buffer plan (codegen/Planner.h)
+// decides which kernel may write into which input; the kernels of the graph compile as
+// one LLVM module.
+//
 // Run it on a graph before the interpreter first runs it (the interpreter caches its code
-// per graph). It edits the graph and the graphs nested in it.
+// per graph). It edits the graph and the graphs nested in it, and looks at nothing else
+// of the module (its cost follows the graph's size).
 #pragma once
 #include "codegen/KernelGen.h"
+#include "codegen/Planner.h"
 #include "ir/IR.h"
 
 namespace msl::codegen {
@@ -26,11 +34,24 @@ namespace msl::codegen {
 struct FusionOptions {
   KernelOptions kernel;
   int minOps = 2;  // chains shorter than this stay as they are
+  // Values of a chain read after it (of the chain's shape, by later nodes of the same
+  // graph) become further outputs of its kernel, which then gives a tuple: an Adam
+  // update (new m, v and p from p, g, m, v) is one pass over memory.
+  bool multiOutput = true;
+  // Plan buffers (codegen/Planner.h): kernels write into inputs given up at their last use.
+  bool planBuffers = true;
+  PlanOptions plan = [] {
+    PlanOptions p;
+    p.donateAllParams = true;  // see PlanOptions: arguments are moved at their last use
+    return p;
+  }();
 };
 
 struct FusionStats {
-  int kernels = 0;   // __fused nodes made
-  int fusedOps = 0;  // primitive applications they replaced
+  int kernels = 0;      // __fused nodes made
+  int fusedOps = 0;     // primitive applications they replaced
+  int multiOutput = 0;  // kernels with several outputs
+  int inPlace = 0;      // kernels planned to write into an input's buffer
 };
 
 FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt = {});

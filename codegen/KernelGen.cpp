@@ -89,8 +89,8 @@ class Gen {
     Type* t = x->getType();
     return B.CreateFDiv(fconst(t, 1), B.CreateFAdd(fconst(t, 1), exp(B.CreateFNeg(x))));
   }
-  // The spec's ops on one element; `in` holds the loaded inputs.
-  Value* compute(const std::vector<Value*>& in);
+  // The spec's ops on one element; `in` holds the loaded inputs. All values, by index.
+  std::vector<Value*> compute(const std::vector<Value*>& in);
 };
 
 Value* Gen::cast(Value* v, DType from, DType to) {
@@ -250,7 +250,7 @@ Value* Gen::un(UnOp op, DType dt, Value* x) {
   internalError(std::string("fused kernel: no code for ") + unOpName(op));
 }
 
-Value* Gen::compute(const std::vector<Value*>& in) {
+std::vector<Value*> Gen::compute(const std::vector<Value*>& in) {
   std::vector<Value*> v(spec.ops.size(), nullptr);
   for (size_t k = 0; k < spec.ops.size(); ++k) {
     const FusedOp& o = spec.ops[k];
@@ -264,13 +264,13 @@ Value* Gen::compute(const std::vector<Value*>& in) {
       case FusedOp::Kind::Where: v[k] = B.CreateSelect(v[(size_t)o.a], v[(size_t)o.b], v[(size_t)o.c]); break;
     }
   }
-  return v.back();
+  return v;
 }
 
 void Gen::emit(const std::string& name) {
   Type* i8p = ptrTo(Type::getInt8Ty(C));
   Type* i64p = ptrTo(i64());
-  auto* callTy = llvm::StructType::create(C, {i64(), i64(), i64p, i8p, ptrTo(i8p), i64p}, "MslFusedCall");
+  auto* callTy = llvm::StructType::create(C, {i64(), i64(), i64p, ptrTo(i8p), ptrTo(i8p), i64p, i64()}, "MslFusedCall");
   auto* bodyTy = llvm::FunctionType::get(B.getVoidTy(), {i8p, i64(), i64()}, false);
   auto* body = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, name + ".body", M);
   body->addFnAttr(llvm::Attribute::NoUnwind);
@@ -278,7 +278,22 @@ void Gen::emit(const std::string& name) {
   // prefers 256 bits on AVX-512 CPUs by default; the width never changes results).
   body->addFnAttr("prefer-vector-width", "512");
   const size_t nin = spec.inputs.size();
-  DType outDt = spec.outDType;
+  const std::vector<int> outVals = spec.outputValues();
+  const size_t nout = outVals.size();
+  std::vector<DType> outDt(nout);
+  for (size_t o = 0; o < nout; ++o) outDt[o] = spec.ops[(size_t)outVals[o]].dt;
+  // Per in-place variant, per input: the output whose buffer it is (its loop reads it
+  // there), or -1. (A variant that pairs nothing validly gets the plain loop.)
+  std::vector<std::vector<int>> aliasOut;
+  for (const std::vector<int>& al : spec.inplace) {
+    std::vector<int> ao(nin, -1);
+    for (size_t o = 0; o < al.size() && o < nout; ++o)
+      if (al[o] >= 0 && (size_t)al[o] < nin && spec.inputs[(size_t)al[o]].kind == FusedKernel::In::Tensor &&
+          spec.inputs[(size_t)al[o]].dtype == outDt[o] && ao[(size_t)al[o]] < 0)
+        ao[(size_t)al[o]] = (int)o;
+    aliasOut.push_back(std::move(ao));
+  }
+  const bool anyAlias = !aliasOut.empty();
 
   // ---- body(ctx, begin, end)
   auto arg = body->arg_begin();
@@ -291,11 +306,17 @@ void Gen::emit(const std::string& name) {
   auto field = [&](unsigned i, const char* nm) { return B.CreateLoad(callTy->getElementType(i), B.CreateStructGEP(callTy, call, i), nm); };
   Value* rank = field(1, "rank");
   Value* shape = field(2, "shape");
-  Value* outRaw = field(3, "out");
+  Value* outs = field(3, "out");
   Value* ins = field(4, "in");
   Value* strides = field(5, "strides");
-  Type* outST = storeType(C, outDt);
-  Value* out = B.CreateBitCast(outRaw, ptrTo(outST));
+  Value* inplace = anyAlias ? field(6, "inplace") : nullptr;
+  std::vector<Type*> outST(nout);
+  std::vector<Value*> out(nout);
+  for (size_t o = 0; o < nout; ++o) {
+    outST[o] = storeType(C, outDt[o]);
+    Value* raw = B.CreateLoad(i8p, B.CreateGEP(i8p, outs, ci((int64_t)o)));
+    out[o] = B.CreateBitCast(raw, ptrTo(outST[o]));
+  }
   Value* last = B.CreateSub(rank, ci(1));
   Value* rankM2 = B.CreateSub(rank, ci(2));
   Value* inner = B.CreateLoad(i64(), B.CreateGEP(i64(), shape, last), "inner");
@@ -319,6 +340,11 @@ void Gen::emit(const std::string& name) {
   BasicBlock* decBody = BasicBlock::Create(C, "index.body", body);
   BasicBlock* rowReady = BasicBlock::Create(C, "row.ready", body);
   BasicBlock* fastLoop = BasicBlock::Create(C, "inner.contiguous", body);
+  std::vector<BasicBlock*> inplaceLoop, pick;
+  for (size_t v = 0; v < aliasOut.size(); ++v) {
+    pick.push_back(BasicBlock::Create(C, "inner.pick", body));
+    inplaceLoop.push_back(BasicBlock::Create(C, "inner.inplace", body));
+  }
   BasicBlock* slowLoop = BasicBlock::Create(C, "inner.strided", body);
   BasicBlock* rowLatch = BasicBlock::Create(C, "row.next", body);
   BasicBlock* exit = BasicBlock::Create(C, "exit", body);
@@ -368,39 +394,54 @@ void Gen::emit(const std::string& name) {
   B.CreateBr(decHead);
 
   B.SetInsertPoint(rowReady);
-  Value* outRow = B.CreateGEP(outST, out, i);
+  std::vector<Value*> outRow(nout);
+  for (size_t o = 0; o < nout; ++o) outRow[o] = B.CreateGEP(outST[o], out[o], i);
   std::vector<Value*> rowPtr(nin, nullptr);
   for (size_t k = 0; k < nin; ++k)
     if (base[k]) rowPtr[k] = B.CreateGEP(storeType(C, spec.inputs[k].dtype), base[k], off[k]);
-  B.CreateCondBr(fast, fastLoop, slowLoop);
+  // Contiguous: the loop of the in-place variant the launcher chose, or the plain one.
+  B.CreateCondBr(fast, anyAlias ? pick[0] : fastLoop, slowLoop);
+  for (size_t v = 0; v < pick.size(); ++v) {
+    B.SetInsertPoint(pick[v]);
+    B.CreateCondBr(B.CreateICmpEQ(inplace, ci((int64_t)v + 1)), inplaceLoop[v], v + 1 < pick.size() ? pick[v + 1] : fastLoop);
+  }
 
-  auto loadIn = [&](size_t k, Value* elemIndex) -> Value* {
+  // `viaOut` >= 0: the input shares its buffer with that output and is read through the
+  // output's row pointer (an in-place loop), so that LLVM sees one pointer, not two that
+  // overlap.
+  auto loadIn = [&](size_t k, Value* elemIndex, int viaOut) -> Value* {
     DType dt = spec.inputs[k].dtype;
     Type* st = storeType(C, dt);
-    Value* v = B.CreateLoad(st, elemIndex ? B.CreateGEP(st, rowPtr[k], elemIndex) : rowPtr[k]);
+    Value* p = viaOut >= 0 ? outRow[(size_t)viaOut] : rowPtr[k];
+    Value* v = B.CreateLoad(st, elemIndex ? B.CreateGEP(st, p, elemIndex) : p);
     return dt == DType::Bool ? B.CreateICmpNE(v, B.getInt8(0)) : v;
   };
-  auto storeOut = [&](Value* v, Value* j) {
-    if (outDt == DType::Bool) v = B.CreateZExt(v, B.getInt8Ty());
-    B.CreateStore(v, B.CreateGEP(outST, outRow, j));
+  auto storeOut = [&](size_t o, Value* v, Value* j) {
+    if (outDt[o] == DType::Bool) v = B.CreateZExt(v, B.getInt8Ty());
+    B.CreateStore(v, B.CreateGEP(outST[o], outRow[o], j));
   };
-  auto innerLoop = [&](BasicBlock* bb, bool contiguous) {
+  // variant: -1 plain, else the in-place variant's index.
+  auto innerLoop = [&](BasicBlock* bb, BasicBlock* from, bool contiguous, int variant) {
     B.SetInsertPoint(bb);
     llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
-    j->addIncoming(ci(0), rowReady);
+    j->addIncoming(ci(0), from);
     std::vector<Value*> vals(nin, nullptr);
     for (size_t k = 0; k < nin; ++k) {
+      int via = variant >= 0 ? aliasOut[(size_t)variant][k] : -1;
       if (!base[k]) vals[k] = scalar[k];
-      else if (contiguous) vals[k] = loadIn(k, spec.innerStride[k] ? j : nullptr);
-      else vals[k] = loadIn(k, B.CreateMul(j, sInner[k]));
+      else if (via >= 0) vals[k] = loadIn(k, j, via);
+      else if (contiguous) vals[k] = loadIn(k, spec.innerStride[k] ? j : nullptr, -1);
+      else vals[k] = loadIn(k, B.CreateMul(j, sInner[k]), -1);
     }
-    storeOut(compute(vals), j);
+    std::vector<Value*> v = compute(vals);
+    for (size_t o = 0; o < nout; ++o) storeOut(o, v[(size_t)outVals[o]], j);
     Value* jn = B.CreateAdd(j, ci(1));
     j->addIncoming(jn, B.GetInsertBlock());
     B.CreateCondBr(B.CreateICmpSLT(jn, len), bb, rowLatch);
   };
-  innerLoop(fastLoop, true);
-  innerLoop(slowLoop, false);
+  innerLoop(fastLoop, anyAlias ? pick.back() : rowReady, true, -1);
+  for (size_t v = 0; v < inplaceLoop.size(); ++v) innerLoop(inplaceLoop[v], pick[v], true, (int)v);
+  innerLoop(slowLoop, rowReady, false, -1);
 
   B.SetInsertPoint(rowLatch);
   i->addIncoming(B.CreateAdd(i, len), rowLatch);
@@ -462,27 +503,63 @@ std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool 
   return os.str();
 }
 
-int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt) {
+namespace {
+std::unique_ptr<FusedKernel> kernelOf(const FusedSpec& spec) {
+  auto k = std::make_unique<FusedKernel>();
+  k->name = spec.name;
+  k->inputs = spec.inputs;
+  k->outDType = spec.outputs.empty() ? spec.outDType : spec.ops[(size_t)spec.outputs[0]].dt;
+  k->outRank = spec.outRank;
+  if (spec.outputs.size() > 1)  // (one output: __fused gives the tensor itself)
+    for (int v : spec.outputs) k->outDTypes.push_back(spec.ops[(size_t)v].dt);
+  k->inplace = spec.inplace;
+  return k;
+}
+}  // namespace
+
+int reserveFusedKernel(const FusedSpec& spec) { return registerFusedKernel(kernelOf(spec)); }
+
+void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt) {
+  if (kernels.empty()) return;
   Jit& jit = Jit::get();
-  std::string name = jit.uniqueName(spec.name);
   auto ctx = std::make_unique<LLVMContext>();
-  std::unique_ptr<llvm::Module> m = build(spec, opt, *ctx, name);
+  std::vector<std::string> names;
+  for (const auto& [id, spec] : kernels) names.push_back(jit.uniqueName(spec->name));
+  std::unique_ptr<llvm::Module> m = jit.newModule(names[0], *ctx);
+  for (size_t i = 0; i < kernels.size(); ++i) Gen(*kernels[i].second, opt, *m).emit(names[i]);
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  if (llvm::verifyModule(*m, &os)) internalError("fused kernel: invalid LLVM IR: " + os.str());
+  OptLevel level = OptLevel::O2;
+  if (opt.emit) {  // --emit=llvm shows the kernels as they run: optimised
+    optimizeModule(*m, jit.targetMachine(), OptLevel::O2);
+    std::string text;
+    llvm::raw_string_ostream ts(text);
+    m->print(ts, nullptr);
+    opt.emit(ts.str());
+    level = OptLevel::O0;  // (already optimised)
+  }
   // Kernels live as long as the process (their ids are in graphs): the tracker is kept.
   static std::mutex mu;
   static std::vector<llvm::orc::ResourceTrackerSP> trackers;
-  llvm::orc::ResourceTrackerSP rt = jit.add(std::move(m), std::move(ctx), OptLevel::O2);
+  llvm::orc::ResourceTrackerSP rt = jit.add(std::move(m), std::move(ctx), level);
   {
     std::lock_guard<std::mutex> lock(mu);
     trackers.push_back(rt);
   }
-  auto k = std::make_unique<FusedKernel>();
-  k->name = name;
-  k->inputs = spec.inputs;
-  k->outDType = spec.outDType;
-  k->outRank = spec.outRank;
-  k->fn = reinterpret_cast<MslFusedKernelFn>(jit.lookup(name));
-  if (!k->fn) internalError("fused kernel " + name + " was not compiled");
-  return registerFusedKernel(std::move(k));
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    FusedKernel* k = fusedKernel(kernels[i].first);
+    if (!k) internalError("fused kernel " + names[i] + " was not reserved");
+    k->name = names[i];
+    k->fn = reinterpret_cast<MslFusedKernelFn>(jit.lookup(names[i]));
+    if (!k->fn) internalError("fused kernel " + names[i] + " was not compiled");
+  }
+}
+
+int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt) {
+  int id = reserveFusedKernel(spec);
+  compileFusedKernels({{id, &spec}}, opt);
+  return id;
 }
 
 }  // namespace msl::codegen

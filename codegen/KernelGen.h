@@ -16,6 +16,7 @@
 // docs/fusion.md and measured by tests/unit/test_codegen_fusion.cpp.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,16 +46,31 @@ struct FusedSpec {
   std::vector<FusedOp> ops;  // in order; the last one is the result
   DType outDType = DType::F32;
   int outRank = 0;
+  // The values written, one output each, all of the loop's shape (empty: the last op
+  // alone, of outDType). With more than one, __fused gives a tuple of them.
+  std::vector<int> outputs;
+  // The in-place variants (runtime/FusedKernel.h), in order of preference: per output,
+  // the input whose buffer it is written into, or -1. The kernel has one more contiguous
+  // loop per variant, which reads those inputs through the output pointers.
+  std::vector<std::vector<int>> inplace;
+  std::vector<int> outputValues() const { return outputs.empty() ? std::vector<int>{(int)ops.size() - 1} : outputs; }
   std::string text() const;  // one op per line, for messages and tests
 };
 
 struct KernelOptions {
   bool fastExp = true;  // vectorisable f32 exp (see above)
+  // --emit=llvm: called with the optimised IR of each module of kernels compiled.
+  std::function<void(const std::string&)> emit;
 };
 
 // LLVM IR of the kernel (optimised as the JIT would when `optimized`).
 std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool optimized);
 // Compiles the kernel with the JIT and registers it (runtime/FusedKernel.h); returns its id.
 int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt = {});
+// A registered kernel without code yet (its id can go into a graph before it is compiled).
+int reserveFusedKernel(const FusedSpec& spec);
+// Compiles the kernels of `ids` (reserved with their specs) as one LLVM module: one
+// optimisation pipeline and one JIT materialisation for all the kernels of a graph.
+void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt = {});
 
 }  // namespace msl::codegen

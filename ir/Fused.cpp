@@ -31,8 +31,15 @@ void unfuse(Module& m, Graph* g) {
       if (pos == G->nodes.end() || !(*pos)->isPrimApply(Prim::Fused) || (*pos)->inputs.size() < 2 ||
           (*pos)->inputs[1]->i != c->kernelId)
         continue;
-      pos = G->nodes.erase(pos);
-      G->nodes.insert(pos, c->members.begin(), c->members.end());
+      size_t at = (size_t)(pos - G->nodes.begin());
+      G->nodes.erase(pos);
+      // (the tuple_getitem nodes of a kernel with several outputs follow it)
+      for (const auto& [item, member] : c->outputs) {
+        auto it2 = std::find(G->nodes.begin() + (long)at, G->nodes.end(), item);
+        if (it2 != G->nodes.end()) G->nodes.erase(it2);
+        back[item] = member;
+      }
+      G->nodes.insert(G->nodes.begin() + (long)at, c->members.begin(), c->members.end());
       back[c->fused] = c->root;
     }
     recs.erase(it);

@@ -20,6 +20,10 @@ struct FusedChain {
   Node* root = nullptr;         // the chain's value (its last node)
   std::vector<Node*> members;   // the chain's nodes in program order (root last)
   int64_t kernelId = -1;        // the fused node's kernel (ids are never reused)
+  // A kernel with several outputs (values of the chain used after it) gives a tuple;
+  // `outputs` pairs each tuple_getitem node placed after the fused node with the member
+  // whose value it stands for (empty for one output: the fused node is the root's value).
+  std::vector<std::pair<Node*, Node*>> outputs;
 };
 
 // Records that `c.fused` replaced the chain in graph `g`. Records are kept by graph

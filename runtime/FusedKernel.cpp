@@ -2,6 +2,7 @@
 // behind __fused, and msl_rt_parallel_for for generated code.
 #include "runtime/FusedKernel.h"
 
+#include <atomic>
 #include <mutex>
 
 #include "runtime/Kernels.h"
@@ -35,7 +36,11 @@ FusedKernel* fusedKernel(int id) {
   return kernels()[(size_t)id].get();
 }
 
-Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args) {
+namespace {
+std::atomic<uint64_t> gCalls{0}, gInPlace{0};
+
+// The launcher; `consume`: args may be given up (runFusedKernelConsuming).
+Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& args) {
   if (args.size() != k.inputs.size() || !k.fn) internalError("__fused: kernel " + k.name + " called wrongly");
   const size_t nin = args.size();
   // Argument checks: the graph was specialised to these kinds, dtypes and ranks.
@@ -82,10 +87,46 @@ Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args) {
     if ((int)shape.size() > k.outRank) internalError("__fused: " + k.name + " output rank");
     shape.insert(shape.begin(), (size_t)(k.outRank - (int)shape.size()), 1);
   }
-  Tensor out = Tensor::empty(k.outDType, shape);
-  const int64_t n = out.numel();
+  // The outputs: the buffers of the first in-place variant whose inputs are all given up,
+  // else new ones.
+  const size_t nout = k.numOutputs();
+  int variant = -1;
+  for (size_t v = 0; mut && v < k.inplace.size() && variant < 0; ++v) {
+    const std::vector<int>& al = k.inplace[v];
+    bool ok = al.size() == nout;
+    for (size_t o = 0; o < nout && ok; ++o) {
+      int a = al[o];
+      if (a < 0) continue;
+      if ((size_t)a >= nin || !tensors[(size_t)a]) {
+        ok = false;
+        break;
+      }
+      const Value& val = args[(size_t)a];
+      const Tensor& t = *tensors[(size_t)a];
+      ok = val.unique() && reusable(t) && t.isContiguous() && t.dtype() == k.outputDType(o) && t.shape() == shape;
+      for (size_t p = 0; p < o && ok; ++p)  // (one buffer per output)
+        if (al[p] == a) ok = false;
+    }
+    if (ok) variant = (int)v;
+  }
+  std::vector<Value> outs(nout);
+  std::vector<void*> outPtrs(nout, nullptr);
+  for (size_t o = 0; o < nout; ++o) {
+    int a = variant >= 0 ? k.inplace[(size_t)variant][o] : -1;
+    if (a >= 0) outs[o] = std::move((*mut)[(size_t)a]);  // the tensor lives on in outs[o]
+    else outs[o] = makeTensor(Tensor::empty(k.outputDType(o), shape));
+    outPtrs[o] = outs[o].as<TensorObj>()->t.data();
+  }
+  const bool inplace = variant >= 0;
+  const int64_t n = numel(shape);
   ++k.calls;
-  if (n == 0) return makeTensor(std::move(out));
+  ++gCalls;
+  if (inplace) {
+    ++k.inPlaceCalls;
+    ++gInPlace;
+  }
+  auto result = [&]() -> Value { return k.outDTypes.empty() ? std::move(outs[0]) : makeTuple(std::move(outs)); };
+  if (n == 0) return result();
   // Strides per input over the output's dimensions, then dimensions merged where every
   // operand walks them as one (the contiguous inner loop becomes as long as possible).
   const int rank = (int)shape.size();
@@ -119,15 +160,26 @@ Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args) {
   std::vector<int64_t> flat(nin * crank);
   for (size_t i = 0; i < nin; ++i)
     for (size_t d = 0; d < crank; ++d) flat[i * crank + d] = cst[i][d];
-  MslFusedCall call{n, (int64_t)crank, cshape.data(), out.data(), ptrs.data(), flat.data()};
+  MslFusedCall call{n, (int64_t)crank, cshape.data(), outPtrs.data(), ptrs.data(), flat.data(), variant + 1};
   k.fn(&call);
-  return makeTensor(std::move(out));
+  return result();
 }
+}  // namespace
+
+FusedStats fusedStats() { return FusedStats{gCalls.load(), gInPlace.load()}; }
+
+Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args) { return launch(k, nullptr, args); }
+Value runFusedKernelConsuming(FusedKernel& k, std::vector<Value>& args) { return launch(k, &args, args); }
+
+
 
 // __fused(kernel, *args)
 Value prim_Fused(CallContext&, Value* args) {
   FusedKernel* k = fusedKernel((int)argInt(args[0], "__fused", "kernel"));
   if (!k) internalError("__fused: no such kernel");
+  // The *args tuple is the interpreter's own, made for this call: when nothing else holds
+  // it (--debug-nans keeps a copy of the arguments), its items may be given up.
+  if (args[1].is(VKind::Tuple) && args[1].unique()) return runFusedKernelConsuming(*k, args[1].as<TupleObj>()->items);
   return runFusedKernel(*k, seqItems(args[1]));
 }
 

@@ -8,12 +8,23 @@
 //
 // The kernel ABI (extern "C", what generated code implements):
 //   void kernel(const MslFusedCall* call)
-// computes out[i] for every i < call->n of the contiguous output, reading input k at
-// element offset sum_d idx_d * strides[k * rank + d] from in[k] (strides are 0 along
-// broadcast dimensions). Python-number inputs are passed as a pointer to an int64_t
-// (int, bool) or a double (float), as the FusedKernel's input kinds say. The kernel
-// splits [0, n) with msl_rt_parallel_for; every element is computed the same way
-// whatever the split, so results do not depend on the thread count.
+// computes out[o][i] for every output o and every i < call->n of the contiguous outputs,
+// reading input k at element offset sum_d idx_d * strides[k * rank + d] from in[k]
+// (strides are 0 along broadcast dimensions). Python-number inputs are passed as a
+// pointer to an int64_t (int, bool) or a double (float), as the FusedKernel's input kinds
+// say. The kernel splits [0, n) with msl_rt_parallel_for; every element is computed the
+// same way whatever the split, so results do not depend on the thread count.
+//
+// In place (the buffer plan of codegen/Planner.h): the kernel has variants, each pairing
+// outputs with inputs whose buffers they may be written into. The launcher takes the
+// first variant whose inputs are all given up at run time (each value and its buffer
+// referenced once, runtime-allocated, contiguous, of the output's dtype and shape; the
+// interpreter moves values out at their last use), else allocates every output. Element
+// i of such an input is read before element i of the outputs is written, and no other
+// element of it is read, so the results are the same. `inplace` tells the kernel which
+// variant (1-based; 0: none), so that it runs a loop reading those inputs through the
+// output pointers (a loop LLVM vectorises without a run-time overlap check that an
+// exact overlap would fail).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -28,9 +39,10 @@ struct MslFusedCall {
   int64_t n;               // elements of the output
   int64_t rank;            // >= 1, after merging dimensions that every operand walks alike
   const int64_t* shape;    // [rank]
-  void* out;               // contiguous output of the kernel's dtype
+  void* const* out;        // per output: contiguous, of the output's dtype
   void* const* in;         // per input: the first element (tensor) or the number
   const int64_t* strides;  // [inputs * rank], in elements
+  int64_t inplace;         // v > 0: out[o] is the buffer of in[inplace[v - 1][o]] where that is >= 0
 };
 typedef void (*MslFusedKernelFn)(const MslFusedCall* call);
 typedef void (*MslChunkFn)(void* ctx, int64_t begin, int64_t end);
@@ -51,18 +63,37 @@ struct FusedKernel {
   };
   std::string name;
   std::vector<Input> inputs;
-  DType outDType = DType::F32;
+  DType outDType = DType::F32;  // of the first output
   int outRank = 0;
+  // Several outputs (all of the loop's shape): their dtypes, and __fused gives a tuple.
+  // Empty: one output of outDType.
+  std::vector<DType> outDTypes;
+  // The in-place variants set by the buffer plan: per output, the input whose buffer it
+  // takes (-1: a new one).
+  std::vector<std::vector<int>> inplace;
   MslFusedKernelFn fn = nullptr;  // filled in by codegen
   uint64_t calls = 0;             // how many times it ran (tests, benchmarks)
+  uint64_t inPlaceCalls = 0;      // of which wrote into their inputs' buffers
+  size_t numOutputs() const { return outDTypes.empty() ? 1 : outDTypes.size(); }
+  DType outputDType(size_t o) const { return outDTypes.empty() ? outDType : outDTypes[o]; }
 };
+
+// Fused-kernel calls of the process, and how many of them wrote in place (--stats, tests).
+struct FusedStats {
+  uint64_t calls = 0, inPlace = 0;
+};
+FusedStats fusedStats();
 
 // Registers a kernel for the process's lifetime; returns its id (the __fused argument).
 int registerFusedKernel(std::unique_ptr<FusedKernel> k);
 FusedKernel* fusedKernel(int id);
 
 // Runs kernel `k` on `args` (its inputs): broadcasts the tensor inputs (raising
-// ShapeMismatch as eager code would), allocates the output and calls k.fn.
+// ShapeMismatch as eager code would), allocates the outputs and calls k.fn. A tuple of
+// the outputs when the kernel has several.
 Value runFusedKernel(FusedKernel& k, const std::vector<Value>& args);
+// The same, taking the buffers of the inputs of the first of k.inplace's variants that
+// `args` gives up (each held only by its Value, as above); its items may be moved from.
+Value runFusedKernelConsuming(FusedKernel& k, std::vector<Value>& args);
 
 }  // namespace msl
