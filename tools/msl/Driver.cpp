@@ -12,6 +12,7 @@
 #include <new>
 
 #include "codegen/Compiler.h"
+#include "codegen/ObjectCache.h"
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
 #include "ir/Diagnostics.h"
@@ -71,7 +72,10 @@ const char* kHelp =
     "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
-    "  --stats                     the number of kernel calls, on stderr at exit\n"
+    "  --stats                     the number of kernel calls, and graph mode's compile\n"
+    "                              time and compile cache use, on stderr at exit\n"
+    "  --no-compile-cache          compile graphs without the persistent compile cache\n"
+    "                              (the same as MSL_CACHE_DIR=off)\n"
     "  --debug-nans                after every operation, check float results: the first\n"
     "                              one producing a NaN or Inf (from inputs without one) is\n"
     "                              an error with its place and traceback (exit status 1)\n"
@@ -80,6 +84,9 @@ const char* kHelp =
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
     "  MSL_NUM_THREADS             threads for the kernels and oneDNN (default: all cores);\n"
     "                              results do not depend on it (docs/tensors.md)\n"
+    "  MSL_CACHE_DIR               graph mode's compile cache (object code of compiled\n"
+    "                              graphs; docs/graph_mode.md): default\n"
+    "                              $XDG_CACHE_HOME/msl, else ~/.cache/msl; off disables it\n"
     "  HOME                        the REPL keeps its history in ~/.msl_history\n"
     "\n"
     "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
@@ -261,6 +268,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--print-after-all") { o.pipeline.printAfterAll = true; return true; }
   if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
   if (a == "--stats") { o.stats = true; return true; }
+  if (a == "--no-compile-cache") { codegen::setCompileCacheDir("off"); return true; }
   if (a == "--debug-nans") { o.debugNans = true; return true; }
   if (a == "--check-modes") { o.checkModes = true; return true; }
   return false;
@@ -470,11 +478,14 @@ int runCommand(Options& o) {
   bindArgv(interp, o.file, o.args);
   struct Stats {  // printed also when the program ends with an error
     const Interpreter& it;
+    const codegen::HostCompiler& compiler;
     bool on;
     ~Stats() {
-      if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+      if (!on) return;
+      errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+      if (compiler.compiledCount() > 0) errWrite("msl: " + compiler.statsText() + "\n");
     }
-  } stats{interp, o.stats};
+  } stats{interp, compiler, o.stats};
   interp.runModule(main);
   return 0;
 }
