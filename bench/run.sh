@@ -20,6 +20,10 @@
 #   bench/run.sh fused         gelu_tanh(x * w + b) * sigmoid(g) + x over 16M f32: the fused
 #                              kernel (codegen/Fusion, bench/fused_bench.cpp) vs eager msl and
 #                              PyTorch eager, against STREAM triad bandwidth, one thread
+#   bench/run.sh graph         the MLP 784-256-128-10 training step (value_and_grad + Adam,
+#                              bench/graph_step.msl) at batch 32 and 512: eager vs graph mode
+#                              (speedup), PyTorch eager, and graph mode's compile latency
+#                              (first step with an empty compile cache and from the cache)
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
 # libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
@@ -266,5 +270,85 @@ print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)' "$@"; }
     printf '%-40s %8s %8s %8s\n' figure msl torch msl/torch
     printf '%-40s %6s MB %5s MB %8.2f\n' "MLP training, 1 epoch, peak RSS" "$m" "$t" "$(awk -v a="$m" -v b="$t" 'BEGIN {print a / b}')"
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, autodiff-cpu, train, tta, rss)"; exit 1 ;;
+  graph)
+    # Alternating in each repetition: eager msl, graph mode with an empty compile cache
+    # (cold), graph mode again on that cache (cached), PyTorch eager; one core, one thread.
+    # step_ms: each process's median over its inner repetitions of the mean step time.
+    # first_call_ms: the first step of the process (specialisation; in graph mode also the
+    # fusion pass and compiling, or linking from the cache).
+    STEPS=${STEPS:-100}
+    INNER=${INNER:-5}
+    cache=$(mktemp -d)
+    out=$(mktemp)
+    trap 'rm -rf "$cache" "$out"' EXIT
+    torch_step() {  # batch steps inner -> step_ms and first_call_ms, as graph_step.msl
+      taskset -c 0 "$PY" - "$@" <<'PYEOF'
+import sys, time, torch
+torch.set_num_threads(1)
+batch, steps, reps = (int(a) for a in sys.argv[1:4])
+g = torch.Generator().manual_seed(0)
+x = torch.randn(batch, 784, generator=g)
+y = (torch.rand(batch, generator=g) * 10.0).to(torch.int64)
+model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128), torch.nn.ReLU(),
+                            torch.nn.Linear(128, 10))
+opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+def step():
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss
+t0 = time.perf_counter(); step(); first = time.perf_counter() - t0
+times = []
+for _ in range(reps):
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        step()
+    times.append((time.perf_counter() - t0) / steps)
+print(f"first_call_ms {first * 1000:.3f}")
+print(f"step_ms {sorted(times)[len(times) // 2] * 1000:.4f}")
+PYEOF
+    }
+    for b in 32 512; do
+      steps=$STEPS; [ "$b" = 512 ] && steps=$(( (STEPS + 4) / 5 ))
+      for i in $(seq "$REPS"); do
+        MSL_CACHE_DIR=off MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=eager graph_step.msl "$b" "$steps" "$INNER" |
+          awk -v b="$b" '/^step_ms|^first_call_ms/ {print b, "eager", $1, $2}' >>"$out"
+        rm -rf "${cache:?}"/*
+        for run in cold cached; do
+          MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph --stats graph_step.msl "$b" "$steps" "$INNER" 2>"$out.err" |
+            awk -v b="$b" -v r="$run" '/^step_ms|^first_call_ms/ {print b, "graph_" r, $1, $2}' >>"$out"
+          grep 'graphs compiled' "$out.err" | sed "s/^msl: /$b $run /" >"$out.stats.$b.$run" || true
+        done
+        torch_step "$b" "$steps" "$INNER" | awk -v b="$b" '/^step_ms|^first_call_ms/ {print b, "torch", $1, $2}' >>"$out"
+      done
+    done
+    awk '
+      function median(s,   a, k, i, j, t) { k = split(s, a, " ");
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      function lo(s,   a, k, i, m) { k = split(s, a, " "); m = a[1]; for (i = 2; i <= k; i++) if (a[i] + 0 < m + 0) m = a[i]; return m }
+      function hi(s,   a, k, i, m) { k = split(s, a, " "); m = a[1]; for (i = 2; i <= k; i++) if (a[i] + 0 > m + 0) m = a[i]; return m }
+      { v[$1 " " $2 " " $3] = v[$1 " " $2 " " $3] " " $4 }
+      $2 == "graph_cold" || $2 == "graph_cached" { v[$1 " graph " $3] = v[$1 " graph " $3] " " $4 }
+      END {
+        printf "MLP 784-256-128-10 training step (value_and_grad + Adam), 1 thread; median [min-max] over runs\n"
+        printf "%-6s %22s %22s %22s %10s %10s\n", "batch", "eager ms/step", "graph ms/step", "torch ms/step", "eager/graph", "torch/graph"
+        for (b = 32; b <= 512; b *= 16) {
+          e = v[b " eager step_ms"]; g = v[b " graph step_ms"]; t = v[b " torch step_ms"]
+          printf "%-6d %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %10.2f %10.2f\n", b, median(e), lo(e), hi(e),
+            median(g), lo(g), hi(g), median(t), lo(t), hi(t), median(e) / median(g), median(t) / median(g)
+        }
+        printf "\nfirst step (ms; specialisation, and in graph mode fusion + compile or cache):\n"
+        printf "%-6s %12s %12s %12s %12s\n", "batch", "eager", "graph cold", "graph cached", "torch"
+        for (b = 32; b <= 512; b *= 16)
+          printf "%-6d %12.1f %12.1f %12.1f %12.1f\n", b, median(v[b " eager first_call_ms"]), median(v[b " graph_cold first_call_ms"]),
+            median(v[b " graph_cached first_call_ms"]), median(v[b " torch first_call_ms"])
+      }' "$out"
+    echo
+    echo "graph mode compile statistics (last run; msl run --stats):"
+    cat "$out".stats.* 2>/dev/null
+    rm -f "$out".stats.* "$out.err"
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, autodiff-cpu, train, tta, rss, gemm, fused, graph)"; exit 1 ;;
 esac

@@ -1,6 +1,7 @@
 // Graph mode's compiler (runtime/GraphMode.h implemented with LLVM): graph passes on the
 // specialised graph, lowering of its host code (codegen/HostGen.h), and the CPU JIT
-// (codegen/Jit.h, one module and ResourceTracker per compiled graph, O1 for host code).
+// (codegen/Jit.h, one module and ResourceTracker per compiled graph; host code with FastISel,
+// object code kept in the persistent compile cache). docs/graph_mode.md tells the story.
 // tools/msl installs one for `msl run --mode=graph` and for jit(f).
 #pragma once
 #include <functional>
@@ -24,10 +25,16 @@ class HostCompiler : public GraphCompiler {
   // optimised.
   void setEmitLlvm(std::function<void(const std::string&)> f) { emitLlvm_ = std::move(f); }
   int compiledCount() const { return compiled_; }
+  // Graphs compiled, fused kernels made, and where the compile time went (the fusion pass,
+  // lowering, LLVM, the cache): one line for `msl run --stats`.
+  std::string statsText() const;
 
  private:
   std::function<void(const std::string&)> emitLlvm_;
   int compiled_ = 0;
+  int kernels_ = 0;       // fused kernels made by prepare
+  double prepareMs_ = 0;  // the fusion pass, its kernels' compilation included
+  double compileMs_ = 0;  // compile(): lowering and the JIT
   // Graph mode prints what eager mode prints: fused kernels use the C library's exp
   // (bit-identical), not the fast vectorised one (docs/fusion.md), which stays opt-in.
   FusionOptions fusion_ = [] {

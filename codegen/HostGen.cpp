@@ -54,19 +54,19 @@ bool usedElsewhere(const Graph* g, const Node* x, const Node* at) {
 }
 
 struct Lowering {
-  const Graph* g;
   llvm::LLVMContext& ctx;
   llvm::Module& m;
   llvm::IRBuilder<> b;
   llvm::Function* fn = nullptr;
   llvm::Value* frame = nullptr;
   llvm::BasicBlock* failBB = nullptr;
+  llvm::BasicBlock* entryBB = nullptr;
   llvm::Type* i32;
   llvm::Type* i64;
   llvm::Type* i8p;
 
-  Lowering(const Graph* g, llvm::LLVMContext& ctx, llvm::Module& m)
-      : g(g), ctx(ctx), m(m), b(ctx), i32(llvm::Type::getInt32Ty(ctx)), i64(llvm::Type::getInt64Ty(ctx)),
+  Lowering(llvm::LLVMContext& ctx, llvm::Module& m)
+      : ctx(ctx), m(m), b(ctx), i32(llvm::Type::getInt32Ty(ctx)), i64(llvm::Type::getInt64Ty(ctx)),
         i8p(ptrTo(llvm::Type::getInt8Ty(ctx))) {}
 
   llvm::FunctionCallee entry(const char* name, std::vector<llvm::Type*> params) {
@@ -85,6 +85,12 @@ struct Lowering {
     b.CreateCondBr(b.CreateICmpSLT(st, u32(0)), failBB, ok);
     b.SetInsertPoint(ok);
     return st;
+  }
+
+  // A stack slot in the entry block (a static frame slot even without optimisation).
+  llvm::Value* slot(llvm::Type* ty) {
+    llvm::IRBuilder<> eb(entryBB, entryBB->begin());
+    return eb.CreateAlloca(ty);
   }
 
   void step(uint32_t i) { call("msl_rt_step", {i8p, i32}, {frame, u32(i)}); }
@@ -106,7 +112,7 @@ struct Lowering {
 
   // while_loop(cond, body, carry): header (interrupt check, condition) -> body -> header.
   void lowerWhile(uint32_t i) {
-    llvm::Value* n = b.CreateAlloca(i64);
+    llvm::Value* n = slot(i64);
     call("msl_rt_loop_begin", {i8p, i32, ptrTo(i64)}, {frame, u32(i), n});
     llvm::BasicBlock* head = block("while.head");
     llvm::BasicBlock* body = block("while.body");
@@ -125,7 +131,7 @@ struct Lowering {
 
   // scan(body, iterable, carry): for k in 0..n: interrupt check, body step (it may stop).
   void lowerScan(uint32_t i) {
-    llvm::Value* nslot = b.CreateAlloca(i64);
+    llvm::Value* nslot = slot(i64);
     call("msl_rt_loop_begin", {i8p, i32, ptrTo(i64)}, {frame, u32(i), nslot});
     llvm::Value* n = b.CreateLoad(i64, nslot);
     llvm::BasicBlock* pre = b.GetInsertBlock();
@@ -147,37 +153,24 @@ struct Lowering {
     call("msl_rt_loop_end", {i8p, i32}, {frame, u32(i)});
   }
 
-  void lower(const std::string& name) {
+  void lower(const std::vector<HostOp>& plan, const std::string& name) {
     auto* fty = llvm::FunctionType::get(i32, {i8p}, false);
     fn = llvm::Function::Create(fty, llvm::Function::ExternalLinkage, name, m);
     fn->setDoesNotThrow();
     frame = fn->getArg(0);
     frame->setName("frame");
-    llvm::BasicBlock* entryBB = block("entry");
+    entryBB = block("entry");
     failBB = block("fail");
     b.SetInsertPoint(failBB);
     b.CreateRet(u32(1));
     b.SetInsertPoint(entryBB);
-    const auto& nodes = g->nodes;
-    for (uint32_t i = 0; i < nodes.size(); ++i) {
-      const Node* n = nodes[i];
-      Prim p;
-      if (!corePrim(n, &p)) {
-        step(i);
-        continue;
+    for (const HostOp& op : plan) {
+      switch (op.kind) {
+        case HostOp::Step: step(op.i); break;
+        case HostOp::If: lowerIf(op.i, op.i + 1); break;
+        case HostOp::While: lowerWhile(op.i); break;
+        case HostOp::Scan: lowerScan(op.i); break;
       }
-      if (p == Prim::Switch && i + 1 < nodes.size() && n->inputs.size() == 4 && n->inputs[2]->isGraphConst() &&
-          n->inputs[3]->isGraphConst()) {
-        const Node* c = nodes[i + 1];
-        if (c->inputs.size() == 1 && c->kwnames.empty() && c->inputs[0] == n && !usedElsewhere(g, n, c)) {
-          lowerIf(i, i + 1);
-          ++i;
-          continue;
-        }
-      }
-      if (p == Prim::WhileLoop) lowerWhile(i);
-      else if (p == Prim::Scan) lowerScan(i);
-      else step(i);
     }
     llvm::Value* st = b.CreateCall(entry("msl_rt_return", {i8p}), {frame});
     b.CreateRet(b.CreateSelect(b.CreateICmpSLT(st, u32(0)), u32(1), u32(0)));
@@ -188,11 +181,65 @@ struct Lowering {
 
 }  // namespace
 
-std::unique_ptr<llvm::Module> lowerHostGraph(const Graph* g, const std::string& fnName, llvm::LLVMContext& ctx) {
+std::vector<HostOp> planHostGraph(const Graph* g) {
+  std::vector<HostOp> plan;
+  const auto& nodes = g->nodes;
+  plan.reserve(nodes.size());
+  for (uint32_t i = 0; i < nodes.size(); ++i) {
+    const Node* n = nodes[i];
+    Prim p;
+    if (!corePrim(n, &p)) {
+      plan.push_back({HostOp::Step, i});
+      continue;
+    }
+    if (p == Prim::Switch && i + 1 < nodes.size() && n->inputs.size() == 4 && n->inputs[2]->isGraphConst() &&
+        n->inputs[3]->isGraphConst()) {
+      const Node* c = nodes[i + 1];
+      if (c->inputs.size() == 1 && c->kwnames.empty() && c->inputs[0] == n && !usedElsewhere(g, n, c)) {
+        plan.push_back({HostOp::If, i});
+        ++i;
+        continue;
+      }
+    }
+    plan.push_back({p == Prim::WhileLoop ? HostOp::While : p == Prim::Scan ? HostOp::Scan : HostOp::Step, i});
+  }
+  return plan;
+}
+
+std::string hostPlanText(const std::vector<HostOp>& plan) {
+  // Runs of steps are what most of a graph is: "s12" for 12 steps in a row (node indices
+  // follow from the counts).
+  std::string s;
+  uint32_t next = 0;  // the node index the text implies next
+  size_t k = 0;
+  while (k < plan.size()) {
+    const HostOp& op = plan[k];
+    if (op.i != next) s += "@" + std::to_string(op.i);
+    if (op.kind == HostOp::Step) {
+      size_t j = k;
+      while (j + 1 < plan.size() && plan[j + 1].kind == HostOp::Step && plan[j + 1].i == plan[j].i + 1) ++j;
+      s += "s" + std::to_string(j - k + 1);
+      next = plan[j].i + 1;
+      k = j + 1;
+      continue;
+    }
+    s += op.kind == HostOp::If ? "i" : op.kind == HostOp::While ? "w" : "c";
+    next = op.i + (op.kind == HostOp::If ? 2 : 1);
+    ++k;
+  }
+  return s;
+}
+
+std::unique_ptr<llvm::Module> lowerHostPlan(const std::vector<HostOp>& plan, const std::string& fnName,
+                                            llvm::LLVMContext& ctx) {
   auto m = Jit::get().newModule(fnName, ctx);
-  Lowering low(g, ctx, *m);
-  low.lower(fnName);
+  Lowering low(ctx, *m);
+  low.lower(plan, fnName);
   return m;
+}
+
+std::unique_ptr<llvm::Module> lowerHostGraph(const Graph* g, const std::string& fnName, llvm::LLVMContext& ctx) {
+  return lowerHostPlan(planHostGraph(g), fnName, ctx);
 }
 
 }  // namespace msl::codegen

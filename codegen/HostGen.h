@@ -15,8 +15,10 @@
 // After every entry point the status is tested: a failure returns 1 at once, the error
 // waiting in the runtime. Nodes are lowered in order, so effects keep their order.
 #pragma once
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -29,5 +31,17 @@ namespace msl::codegen {
 
 // The module holding `fnName`, the lowering of g.
 std::unique_ptr<llvm::Module> lowerHostGraph(const ir::Graph* g, const std::string& fnName, llvm::LLVMContext& ctx);
+
+// The lowering in two halves: the plan (what each node becomes) decides everything about
+// the module but its function's name, so the compile cache keys host code on the plan's
+// text instead of building and hashing the module (codegen/Compiler.cpp).
+struct HostOp {
+  enum Kind : uint8_t { Step, If, While, Scan } kind;  // If: switch node i, its call i + 1
+  uint32_t i;
+};
+std::vector<HostOp> planHostGraph(const ir::Graph* g);
+std::string hostPlanText(const std::vector<HostOp>& plan);  // compact, one text per plan
+std::unique_ptr<llvm::Module> lowerHostPlan(const std::vector<HostOp>& plan, const std::string& fnName,
+                                            llvm::LLVMContext& ctx);
 
 }  // namespace msl::codegen

@@ -1,16 +1,24 @@
 #include "codegen/Jit.h"
 
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Bitcode/BitcodeWriter.h>
+#include <llvm/Config/llvm-config.h>
+#include <llvm/ExecutionEngine/Orc/CompileUtils.h>
 #include <llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/DerivedTypes.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/SHA1.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <ctime>
 #include <mutex>
 
+#include "codegen/ObjectCache.h"
 #include "ir/Diagnostics.h"
 #include "runtime/RuntimeAbi.h"
 
@@ -30,6 +38,21 @@ T orInternal(llvm::Expected<T> v, const char* what) {
   if (!v) throw InternalError(std::string(what) + ": " + errorText(v.takeError()));
   return std::move(*v);
 }
+
+// Compile times are the compiling thread's CPU time: wall time on a loaded machine says
+// little, and compiling is single-threaded.
+struct Clock {
+  using time_point = double;
+  static double now() {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+  }
+};
+double msSince(double t0) { return Clock::now() - t0; }
+
+// Bumped when what the cache stores, or how a key is made, changes.
+constexpr const char* kCacheFormat = "msl-jit-cache-1";
 
 }  // namespace
 
@@ -68,8 +91,19 @@ Jit& Jit::get() {
 
 Jit::Jit() {
   auto jtmb = orInternal(llvm::orc::JITTargetMachineBuilder::detectHost(), "detecting the host CPU");
+  // Host code is a sequence of runtime calls: FastISel compiles it several times faster
+  // than the full instruction selection kernels get, and it runs as fast.
+  auto hostJtmb = jtmb;
+  hostJtmb.setCodeGenOptLevel(llvm::CodeGenOpt::None);
+  hostTm_ = orInternal(hostJtmb.createTargetMachine(), "creating the target machine");
+  hostTm_->setFastISel(true);
   jtmb.setCodeGenOptLevel(llvm::CodeGenOpt::Aggressive);
   tm_ = orInternal(jtmb.createTargetMachine(), "creating the target machine");
+  // Everything the object code of a module depends on besides the module itself.
+  targetId_ = std::string(kCacheFormat) + "|llvm " LLVM_VERSION_STRING "|abi " + std::to_string(msl_rt_abi_version()) +
+              "|" + tm_->getTargetTriple().str() + "|" + tm_->getTargetCPU().str() + "|" +
+              tm_->getTargetFeatureString().str() + "|reloc " + std::to_string((int)tm_->getRelocationModel()) +
+              "|code model " + std::to_string((int)tm_->getCodeModel());
   jit_ = orInternal(llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create(), "creating the JIT");
   // Link errors (a symbol outside the runtime table) are kept for lookup() to raise,
   // instead of being printed by ORC.
@@ -83,6 +117,8 @@ Jit::Jit() {
         llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(table[i].addr), llvm::JITSymbolFlags::Exported);
   if (llvm::Error e = jit_->getMainJITDylib().define(llvm::orc::absoluteSymbols(std::move(syms))))
     throw InternalError("defining the runtime symbols: " + errorText(std::move(e)));
+  std::string dir = compileCacheDir();
+  if (!dir.empty()) cache_ = std::make_shared<ObjectCache>(dir);
 }
 
 Jit::~Jit() = default;
@@ -94,21 +130,109 @@ std::unique_ptr<llvm::Module> Jit::newModule(const std::string& name, llvm::LLVM
   return m;
 }
 
+std::string Jit::cacheKey(llvm::Module& m, OptLevel level) const {
+  llvm::SmallVector<char, 0> bitcode;
+  llvm::raw_svector_ostream os(bitcode);
+  llvm::WriteBitcodeToFile(m, os);
+  llvm::SHA1 h;
+  h.update(targetId_);
+  h.update("|O" + std::to_string((int)level) + "|");
+  h.update(llvm::ArrayRef<uint8_t>(reinterpret_cast<const uint8_t*>(bitcode.data()), bitcode.size()));
+  return llvm::toHex(h.final(), /*LowerCase=*/true);
+}
+
+std::string Jit::keyOfText(const std::string& text, OptLevel level) const {
+  llvm::SHA1 h;
+  h.update(targetId_);
+  h.update("|O" + std::to_string((int)level) + "|text|");
+  h.update(text);
+  return llvm::toHex(h.final(), /*LowerCase=*/true);
+}
+
 llvm::orc::ResourceTrackerSP Jit::add(std::unique_ptr<llvm::Module> m, std::unique_ptr<llvm::LLVMContext> ctx,
                                       OptLevel level) {
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) throw InternalError("generated code is not valid LLVM IR: " + os.str());
-  optimizeModule(*m, *tm_, level);
+  std::shared_ptr<ObjectCache> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache = cache_;
+  }
+  // The key is taken before optimisation, so a hit skips the whole pipeline.
+  double t0 = Clock::now();
+  std::string key = cache ? cacheKey(*m, level) : std::string();
+  return addWithKey(key, std::move(m), std::move(ctx), nullptr, level, msSince(t0));
+}
+
+llvm::orc::ResourceTrackerSP Jit::addKeyed(const std::string& keyText, const ModuleBuilder& build, OptLevel level) {
+  bool cached;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cached = cache_ != nullptr;
+  }
+  double t0 = Clock::now();
+  std::string key = cached ? keyOfText(keyText, level) : std::string();
+  return addWithKey(key, nullptr, nullptr, &build, level, msSince(t0));
+}
+
+llvm::orc::ResourceTrackerSP Jit::addWithKey(const std::string& key, std::unique_ptr<llvm::Module> m,
+                                             std::unique_ptr<llvm::LLVMContext> ctx, const ModuleBuilder* build,
+                                             OptLevel level, double keyMs) {
+  std::shared_ptr<ObjectCache> cache;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache = cache_;
+  }
+  if (key.empty()) cache = nullptr;
+  double optMs = 0, codegenMs = 0;
+  std::string bytes;
+  std::unique_ptr<llvm::MemoryBuffer> obj;
+  bool hit = cache && cache->get(key, &bytes);
+  if (hit) {
+    obj = llvm::MemoryBuffer::getMemBufferCopy(bytes, "cached " + key);
+  } else {
+    if (!m) {  // addKeyed: built now, checked as add() checks its module
+      ctx = std::make_unique<llvm::LLVMContext>();
+      m = (*build)(*ctx);
+      std::string err;
+      llvm::raw_string_ostream os(err);
+      if (llvm::verifyModule(*m, &os)) throw InternalError("generated code is not valid LLVM IR: " + os.str());
+    }
+    std::lock_guard<std::mutex> lock(mu_);  // the target machines are not shared across threads
+    double t0 = Clock::now();
+    optimizeModule(*m, *tm_, level);
+    optMs = msSince(t0);
+    t0 = Clock::now();
+    llvm::orc::SimpleCompiler compile(level <= OptLevel::O1 ? *hostTm_ : *tm_);
+    obj = orInternal(compile(*m), "compiling generated code");
+    codegenMs = msSince(t0);
+  }
+  if (cache && !hit) cache->put(key, obj->getBuffer().str());
+  m.reset();
+  ctx.reset();
+  double t0 = Clock::now();
   auto rt = jit_->getMainJITDylib().createResourceTracker();
-  if (llvm::Error e = jit_->addIRModule(rt, llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
+  if (llvm::Error e = jit_->addObjectFile(rt, std::move(obj)))
     throw InternalError("adding a module to the JIT: " + errorText(std::move(e)));
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.modules++;
+  stats_.cacheHits += hit;
+  stats_.keyMs += keyMs;
+  stats_.optMs += optMs;
+  stats_.codegenMs += codegenMs;
+  stats_.linkMs += msSince(t0);
   return rt;
 }
 
 void* Jit::lookup(const std::string& name) {
   linkError_.clear();
+  auto t0 = Clock::now();
   auto sym = jit_->lookup(name);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stats_.linkMs += msSince(t0);
+  }
   if (!sym) {
     llvm::consumeError(sym.takeError());
     if (!linkError_.empty()) throw InternalError("linking generated code for " + name + ": " + linkError_);
@@ -118,9 +242,18 @@ void* Jit::lookup(const std::string& name) {
 }
 
 std::string Jit::uniqueName(const std::string& base) {
-  static std::mutex mu;
-  std::lock_guard<std::mutex> lock(mu);
-  return base + "." + std::to_string(++counter_);
+  std::lock_guard<std::mutex> lock(mu_);
+  return base + "." + std::to_string(++counters_[base]);
+}
+
+void Jit::setCache(std::shared_ptr<ObjectCache> cache) {
+  std::lock_guard<std::mutex> lock(mu_);
+  cache_ = std::move(cache);
+}
+
+Jit::Stats Jit::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
 }
 
 }  // namespace msl::codegen

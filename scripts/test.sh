@@ -7,4 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 cmake --preset asan >/dev/null
 cmake --build --preset asan -j "$(nproc)"
+# Graph mode's persistent compile cache (docs/graph_mode.md) goes into the build tree, not
+# ~/.cache/msl: each fresh build tests compilation, not entries an earlier run left.
+export MSL_CACHE_DIR="$PWD/build/asan/compile-cache"
 ctest --preset asan -j "$(nproc)" "$@"

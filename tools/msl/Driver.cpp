@@ -13,6 +13,7 @@
 #include <new>
 
 #include "codegen/Compiler.h"
+#include "codegen/ObjectCache.h"
 #include "frontend/LowerToIR.h"
 #include "frontend/Parser.h"
 #include "ir/Diagnostics.h"
@@ -74,8 +75,11 @@ const char* kHelp =
     "  --print-after=PASS          print the IR after PASS (lower, free-vars, verify)\n"
     "  --print-after-all           print the IR after every pass\n"
     "  --time-passes               time each pass, on stderr\n"
-    "  --stats                     the number of kernel calls and of specialisations\n"
-    "                              (ir/Specialize.h), on stderr at exit\n"
+    "  --stats                     the number of kernel calls, of specialisations\n"
+    "                              (ir/Specialize.h), and graph mode's compile time and\n"
+    "                              compile cache use, on stderr at exit\n"
+    "  --no-compile-cache          compile graphs without the persistent compile cache\n"
+    "                              (the same as MSL_CACHE_DIR=off)\n"
     "  --profile                   (with run) where the time went, on stderr at exit: self\n"
     "                              time, calls and time per call of each primitive, the\n"
     "                              interpreter's own share, and the costliest source places\n"
@@ -89,6 +93,9 @@ const char* kHelp =
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
     "  MSL_NUM_THREADS             threads for the kernels and oneDNN (default: all cores);\n"
     "                              results do not depend on it (docs/tensors.md)\n"
+    "  MSL_CACHE_DIR               graph mode's compile cache (object code of compiled\n"
+    "                              graphs; docs/graph_mode.md): default\n"
+    "                              $XDG_CACHE_HOME/msl, else ~/.cache/msl; off disables it\n"
     "  HOME                        the REPL keeps its history in ~/.msl_history\n"
     "\n"
     "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
@@ -275,6 +282,7 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--time-passes") { o.pipeline.timePasses = true; return true; }
   if (a == "--stats") { o.stats = true; return true; }
   if (a == "--profile") { o.profile = true; return true; }
+  if (a == "--no-compile-cache") { codegen::setCompileCacheDir("off"); return true; }
   if (a == "--debug-nans") { o.debugNans = true; return true; }
   if (a == "--check-modes") { o.checkModes = true; return true; }
   if (a == "--via-serialized") { o.viaSerialized = true; return true; }
@@ -514,13 +522,15 @@ int runCommand(Options& o) {
   bindArgv(interp, o.file, o.args);
   struct Stats {  // printed also when the program ends with an error
     Interpreter& it;
+    const codegen::HostCompiler& compiler;
     bool on;
     ~Stats() {
       if (!on) return;
       errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
       errWrite("msl: " + std::to_string(it.specializer().made()) + " specialisations\n");
+      if (compiler.compiledCount() > 0) errWrite("msl: " + compiler.statsText() + "\n");
     }
-  } stats{interp, o.stats};
+  } stats{interp, compiler, o.stats};
   struct Profiling {  // like Stats, the report comes also after an error
     std::unique_ptr<Profiler> p;
     explicit Profiling(bool on) : p(on ? std::make_unique<Profiler>() : nullptr) { setActiveProfiler(p.get()); }
