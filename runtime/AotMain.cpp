@@ -15,6 +15,34 @@
 #include "runtime/Print.h"
 
 namespace msl {
+
+int runGuarded(const std::function<int()>& body) {
+  try {
+    int rc = body();
+    outFlush();
+    return rc;
+  } catch (int code) {
+    outFlush();
+    return code;
+  } catch (Error& e) {
+    outFlush();
+    errWrite(renderDiagnostic(e.diag));
+    return 1;
+  } catch (InternalError& e) {
+    outFlush();
+    errWrite("internal error: " + e.msg + "\n");
+    return 2;
+  } catch (std::bad_alloc&) {
+    outFlush();
+    errWrite("error: out of memory\n");
+    return 1;
+  } catch (std::exception& e) {
+    outFlush();
+    errWrite(std::string("internal error: ") + e.what() + "\n");
+    return 2;
+  }
+}
+
 namespace {
 
 struct AotArgs {
@@ -52,30 +80,7 @@ int runImage(const AotArgs& a) {
   return 0;
 }
 
-int guardedRun(const AotArgs& a) {
-  int rc;
-  try {
-    rc = runImage(a);
-  } catch (Error& e) {
-    outFlush();
-    errWrite(renderDiagnostic(e.diag));
-    return 1;
-  } catch (InternalError& e) {
-    outFlush();
-    errWrite("internal error: " + e.msg + "\n");
-    return 2;
-  } catch (std::bad_alloc&) {
-    outFlush();
-    errWrite("error: out of memory\n");
-    return 1;
-  } catch (std::exception& e) {
-    outFlush();
-    errWrite(std::string("internal error: ") + e.what() + "\n");
-    return 2;
-  }
-  outFlush();
-  return rc;
-}
+int guardedRun(const AotArgs& a) { return runGuarded([&] { return runImage(a); }); }
 
 void* threadMain(void* p) {
   auto* a = static_cast<AotArgs*>(p);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 
 extern "C" {
 // Deserialises `image` (n bytes) and runs its main module as `msl run` would, with the
@@ -13,3 +14,11 @@ extern "C" {
 // included); exit(code) in the program ends the process with `code`.
 int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv);
 }
+
+namespace msl {
+// Runs `body` and returns its exit status, flushing the program's output first; an msl
+// error (rendered with its place), an internal error, running out of memory, or
+// `throw int` (exit) end it with the status `msl run` gives them: 1, 2, 1, the int. Shared
+// by the msl tool and executables made ahead of time, so both end a program alike.
+int runGuarded(const std::function<int()>& body);
+}  // namespace msl

@@ -23,6 +23,7 @@
 #include "ir/Serialize.h"
 #include "ir/InternTable.h"
 #include "runtime/AbstractOf.h"
+#include "runtime/AotMain.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Parallel.h"
@@ -544,31 +545,10 @@ int runCommand(Options& o) {
 }
 
 int guarded(int argc, char** argv) {
-  try {
+  return runGuarded([&] {
     Options o = parseArgs(argc, argv);
-    int rc = runCommand(o);
-    outFlush();
-    return rc;
-  } catch (int code) {
-    outFlush();
-    return code;
-  } catch (Error& e) {
-    outFlush();
-    errWrite(renderDiagnostic(e.diag));
-    return 1;
-  } catch (InternalError& e) {
-    outFlush();
-    errWrite("internal error: " + e.msg + "\n");
-    return 2;
-  } catch (std::bad_alloc&) {
-    outFlush();
-    errWrite("error: out of memory\n");
-    return 1;
-  } catch (std::exception& e) {
-    outFlush();
-    errWrite(std::string("internal error: ") + e.what() + "\n");
-    return 2;
-  }
+    return runCommand(o);
+  });
 }
 
 struct ThreadArgs { int argc; char** argv; int rc; };
