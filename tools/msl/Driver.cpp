@@ -434,6 +434,28 @@ int checkModes(const Options& o) {
   return 1;
 }
 
+// --stats and --profile: their reports on stderr at exit, also when the program ends with
+// an error (the destructor runs as the error unwinds).
+struct RunReports {
+  Interpreter& it;
+  bool stats;
+  std::unique_ptr<Profiler> profiler;
+  RunReports(Interpreter& it, const Options& o)
+      : it(it), stats(o.stats), profiler(o.profile ? std::make_unique<Profiler>() : nullptr) {
+    setActiveProfiler(profiler.get());
+  }
+  ~RunReports() {
+    setActiveProfiler(nullptr);
+    if (stats) {
+      errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
+      errWrite("msl: " + std::to_string(it.specializer().made()) + " specialisations\n");
+      const auto* compiler = dynamic_cast<const codegen::HostCompiler*>(graphCompiler());
+      if (compiler && compiler->compiledCount() > 0) errWrite("msl: " + compiler->statsText() + "\n");
+    }
+    if (profiler) errWrite(profiler->report());
+  }
+};
+
 // msl run --via-serialized FILE: the loaded program goes through ir/Serialize.h and only
 // the deserialised copy runs (the in-memory program is gone by then), as an executable
 // made by `msl build` will run it.
@@ -450,13 +472,7 @@ int runViaSerialized(Options& o) {
   interp.setDebugNans(o.debugNans);
   interp.setGraphMode(o.mode == "graph");
   bindArgv(interp, o.file, o.args, *p.builtins);
-  struct Stats {
-    const Interpreter& it;
-    bool on;
-    ~Stats() {
-      if (on) errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
-    }
-  } stats{interp, o.stats};
+  RunReports reports(interp, o);
   interp.runModule(p.main);
   return 0;
 }
@@ -521,25 +537,7 @@ int runCommand(Options& o) {
   interp.setGraphMode(o.mode == "graph");
   if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
   bindArgv(interp, o.file, o.args);
-  struct Stats {  // printed also when the program ends with an error
-    Interpreter& it;
-    const codegen::HostCompiler& compiler;
-    bool on;
-    ~Stats() {
-      if (!on) return;
-      errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
-      errWrite("msl: " + std::to_string(it.specializer().made()) + " specialisations\n");
-      if (compiler.compiledCount() > 0) errWrite("msl: " + compiler.statsText() + "\n");
-    }
-  } stats{interp, compiler, o.stats};
-  struct Profiling {  // like Stats, the report comes also after an error
-    std::unique_ptr<Profiler> p;
-    explicit Profiling(bool on) : p(on ? std::make_unique<Profiler>() : nullptr) { setActiveProfiler(p.get()); }
-    ~Profiling() {
-      setActiveProfiler(nullptr);
-      if (p) errWrite(p->report());
-    }
-  } profiling{o.profile};
+  RunReports reports(interp, o);
   interp.runModule(main);
   return 0;
 }
