@@ -26,9 +26,8 @@ double cpuMs() {
 
 // Whether fuseElementwise could find a chain in g or the graphs nested in it: a chain of two
 // or more has a member whose operand is another member, both primitive applications with
-// tensor results in one graph (codegen/Fusion.cpp). The pass builds a use map of the
-// whole module, so on graphs without such a pair (most host graphs: calls, tuples,
-// attributes) this check saves its cost.
+// tensor results in one graph (codegen/Fusion.cpp). Most host graphs (calls, tuples,
+// attributes) have no such pair, and this scan is cheaper than the pass's own analysis.
 bool mayFuse(const ir::Module& m, const ir::Graph* g) {
   auto tensorPrim = [](const ir::Node* n) {
     Prim p;
