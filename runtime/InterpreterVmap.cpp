@@ -390,6 +390,33 @@ Graph* batchedLossGraph(size_t nargs, bool hasAux) {
   return h;
 }
 
+// The batched closure of cl for its bound arguments (bound[1..n], batched[i]: parameter i
+// carries the batch axis): a function is first specialised to one example's abstracts
+// (*spec, the graph batched; g itself for other graphs), then its batched graph takes
+// cl's captured values for the free variables they share.
+Value batchedClosure(Interpreter& it, const ClosureObj* cl, const Value* bound, const std::vector<bool>& batched,
+                     size_t n, const Graph** spec) {
+  const Graph* g = cl->graph;
+  const Graph* s = g;
+  if (g->isFunction) {
+    std::vector<const ir::Abstract*> argAbs, capAbs;
+    for (size_t i = 0; i < n; ++i) argAbs.push_back(exampleAbstract(bound[i + 1], batched[i]));
+    for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
+    s = it.specializer().get(g, argAbs, capAbs);
+  }
+  Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+  auto* vc = new ClosureObj();
+  Value vv = Value::object(vc);
+  vc->graph = vg;
+  vc->defaults.assign(n + 1, Value::undef());
+  for (Node* fv : vg->freeVars) {
+    auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
+    vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
+  }
+  *spec = s;
+  return vv;
+}
+
 }  // namespace
 
 // vmap(grad(f)) batched by the rules (docs/autodiff.md): the differentiated arguments
@@ -625,22 +652,10 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
           bound[i + 1] = std::move(d);
         }
       }
-      const Graph* s = g;
-      if (g->isFunction) {
-        std::vector<const ir::Abstract*> argAbs, capAbs;
-        for (size_t i = 0; i < n; ++i) argAbs.push_back(exampleAbstract(bound[i + 1], batched[i]));
-        for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
-        s = specializer_->get(g, argAbs, capAbs);
-      }
-      Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(*this));
-      auto* vc = new ClosureObj();
-      Value vv = Value::object(vc);
-      vc->graph = vg;
-      vc->defaults.assign(n + 1, Value::undef());
-      for (Node* fv : vg->freeVars) {
-        auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
-        vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
-      }
+      const Graph* s = nullptr;
+      Value vv = batchedClosure(*this, cl, bound.data(), batched, n, &s);
+      const ClosureObj* vc = vv.as<ClosureObj>();
+      const Graph* vg = vc->graph;
       if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
         --callDepth_;
         raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
@@ -1401,23 +1416,11 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
       batched[i] = prep.mask[a + 1];
       ctOf[a] = (int)(2 + i);  // (ct_env, ct_size, ct per parameter)
     }
-    const Graph* s = g;
-    if (g->isFunction) {
-      std::vector<const ir::Abstract*> argAbs, capAbs;
-      for (size_t i = 0; i < n; ++i) argAbs.push_back(exampleAbstract(bound[i + 1], batched[i]));
-      for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
-      s = specializer_->get(g, argAbs, capAbs);
-    }
+    const Graph* s = nullptr;
+    Value vv = batchedClosure(*this, cl, bound.data(), batched, n, &s);
     envKeys = jEnvKeys(s, g);
-    Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(*this));
-    auto* vc = new ClosureObj();
-    Value vv = Value::object(vc);
-    vc->graph = vg;
-    vc->defaults.assign(n + 1, Value::undef());
-    for (Node* fv : vg->freeVars) {
-      auto at = std::find(s->freeVars.begin(), s->freeVars.end(), fv);
-      vc->captured.push_back(at != s->freeVars.end() ? cl->captured[(size_t)(at - s->freeVars.begin())] : Value::undef());
-    }
+    const ClosureObj* vc = vv.as<ClosureObj>();
+    Graph* vg = const_cast<Graph*>(vc->graph);
     if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
       --callDepth_;
       raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
