@@ -3,6 +3,10 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "ir/IR.h"
+#include "ir/InternTable.h"
+#include "ir/Source.h"
+
 namespace msl {
 
 using ir::Abstract;
@@ -102,6 +106,20 @@ void clearClassAbstractCache() {
   ClassCache& c = classCache();
   std::lock_guard<std::mutex> lock(c.mu);
   c.map.clear();
+}
+
+RunMark::RunMark(bool sources)
+    : sources_(sources), abstractMark_(ir::internedCount()), idMark_(ir::peekGlobalId()) {
+  if (sources_) fileMark_ = SourceManager::get().count();
+}
+
+void RunMark::restore() {
+  if (done_) return;
+  done_ = true;
+  clearClassAbstractCache();
+  ir::resetGlobalIds(idMark_);
+  ir::dropInternedAfter(abstractMark_);
+  if (sources_) SourceManager::get().truncate(fileMark_);
 }
 
 const ir::Abstract* abstractOf(const Value& v) {

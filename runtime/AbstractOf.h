@@ -28,4 +28,23 @@ const ir::Abstract* staticAbstractOf(const Value& v);
 // class) for the life of the process. For the fuzz harness, between programs.
 void clearClassAbstractCache();
 
+// Several programs run in one process (the fuzzer, the program generator's harness,
+// `msl run --check-modes`): a RunMark taken before a run notes how far the process-wide
+// tables reach (global variable ids, interned abstracts, with `sources` the source files)
+// and restore() drops what the run added, and the class abstracts, so that the next run
+// starts alike. The destructor restores if restore() was not called.
+class RunMark {
+ public:
+  explicit RunMark(bool sources);
+  RunMark(const RunMark&) = delete;
+  RunMark& operator=(const RunMark&) = delete;
+  ~RunMark() { restore(); }
+  void restore();
+
+ private:
+  bool sources_, done_ = false;
+  size_t fileMark_ = 0, abstractMark_;
+  int idMark_;
+};
+
 }  // namespace msl

@@ -1114,30 +1114,35 @@ bool sameValue(const Value& a, const Value& b) {
   }
 }
 
-// tree_leaves' cotangent (a list, in leaf order) in the structure of tree.
-Value leavesBack(const Value& tree, const std::vector<Value>& c, size_t& at) {
-  switch (tree.kind()) {
+// A tree of shape's structure holding parts[i] at its i-th leaf position.
+Value fromParts(const Value& shape, const std::vector<Value>& parts, size_t& i) {
+  switch (shape.kind()) {
     case VKind::None: return Value::none();
     case VKind::Tuple:
     case VKind::List: {
       std::vector<Value> out;
-      for (const Value& v : seqItems(tree)) out.push_back(leavesBack(v, c, at));
-      return tree.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
+      for (const Value& x : seqItems(shape)) out.push_back(fromParts(x, parts, i));
+      return shape.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
     }
     case VKind::Dict: {
       Value d = makeDict();
-      for (const auto& [k, v] : tree.as<DictObj>()->entries) d.as<DictObj>()->set(k, leavesBack(v, c, at));
+      for (const auto& [key, x] : shape.as<DictObj>()->entries) d.as<DictObj>()->set(key, fromParts(x, parts, i));
       return d;
     }
     case VKind::Record: {
-      auto* r = new RecordObj();
-      Value rv = Value::object(r);
-      r->cls = tree.as<RecordObj>()->cls;
-      for (const Value& v : tree.as<RecordObj>()->fields) r->fields.push_back(leavesBack(v, c, at));
-      return rv;
+      auto* o = new RecordObj();
+      Value ov = Value::object(o);
+      o->cls = shape.as<RecordObj>()->cls;
+      for (const Value& x : shape.as<RecordObj>()->fields) o->fields.push_back(fromParts(x, parts, i));
+      return ov;
     }
-    default: return at < c.size() ? c[at++] : (at++, Value::none());
+    default: return i < parts.size() ? parts[i++] : Value::none();
   }
+}
+
+Value fromParts(const Value& shape, const std::vector<Value>& parts) {
+  size_t i = 0;
+  return fromParts(shape, parts, i);
 }
 
 // The items of a cotangent of a sequence or a tensor (its rows), for the transposes.
@@ -1285,8 +1290,7 @@ Value prim_SeqBwd(CallContext&, Value* args) {
   }
   if (kind == "tree_leaves") {  // x: the tree; ct: its leaves' cotangents, in order
     if (!isSeq(ct)) return Value::none();
-    size_t at = 0;
-    return leavesBack(x, seqItems(ct), at);
+    return fromParts(x, seqItems(ct));
   }
   if (kind == "dict") {  // x: (positional args, kwargs); ct: the dict's cotangent
     const auto& pos = seqItems(seqItems(x)[0]);
@@ -1761,36 +1765,6 @@ void leafParts(const Value& shape, const Value& v, std::vector<Value>& out) {
   }
 }
 
-// A tree of shape's structure holding parts[i] at its i-th leaf position.
-Value fromParts(const Value& shape, const std::vector<Value>& parts, size_t& i) {
-  switch (shape.kind()) {
-    case VKind::None: return Value::none();
-    case VKind::Tuple:
-    case VKind::List: {
-      std::vector<Value> out;
-      for (const Value& x : seqItems(shape)) out.push_back(fromParts(x, parts, i));
-      return shape.is(VKind::List) ? makeList(std::move(out)) : makeTuple(std::move(out));
-    }
-    case VKind::Dict: {
-      Value d = makeDict();
-      for (const auto& [key, x] : shape.as<DictObj>()->entries) d.as<DictObj>()->set(key, fromParts(x, parts, i));
-      return d;
-    }
-    case VKind::Record: {
-      auto* o = new RecordObj();
-      Value ov = Value::object(o);
-      o->cls = shape.as<RecordObj>()->cls;
-      for (const Value& x : shape.as<RecordObj>()->fields) o->fields.push_back(fromParts(x, parts, i));
-      return ov;
-    }
-    default: return i < parts.size() ? parts[i++] : Value::none();
-  }
-}
-
-Value fromParts(const Value& shape, const std::vector<Value>& parts) {
-  size_t i = 0;
-  return fromParts(shape, parts, i);
-}
 
 // The backward walk of tree_map (first and second order): leaf i's bprop gets the part of
 // ct at leaf i (zeros where None, shaped as f's result there, which may be a subtree):

@@ -40,8 +40,6 @@
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
 #include "ir/Infer.h"
-#include "ir/InternTable.h"
-#include "ir/Source.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Host.h"
 #include "runtime/Interpreter.h"
@@ -80,9 +78,7 @@ void reportInternal(const std::string& what, const uint8_t* data, size_t size) {
 
 // One input, start to end; leaves the process as it found it.
 void runOne(const uint8_t* data, size_t size) {
-  size_t fileMark = SourceManager::get().count();
-  int idMark = ir::peekGlobalId();
-  size_t abstractMark = ir::internedCount();
+  RunMark mark(/*sources=*/true);
   try {
     Program prog({});
     prog.setStdlibOnly(true);
@@ -102,10 +98,6 @@ void runOne(const uint8_t* data, size_t size) {
     reportInternal(std::string("C++ exception: ") + e.what(), data, size);
   }
   outFlush();
-  clearClassAbstractCache();
-  ir::resetGlobalIds(idMark);
-  ir::dropInternedAfter(abstractMark);
-  SourceManager::get().truncate(fileMark);
 }
 
 // The worker thread and its hand-over with the fuzzer's thread. Never destroyed: the

@@ -24,8 +24,6 @@
 #include "frontend/LowerToIR.h"
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
-#include "ir/InternTable.h"
-#include "ir/Source.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/GraphMode.h"
 #include "runtime/Host.h"
@@ -59,9 +57,7 @@ RunResult runFresh(const std::string& name, const std::string& text, bool graph)
   RunResult r;
   auto compiler = std::make_unique<codegen::HostCompiler>();
   setGraphCompiler(compiler.get());
-  size_t fileMark = SourceManager::get().count();
-  int idMark = ir::peekGlobalId();
-  size_t abstractMark = ir::internedCount();
+  RunMark mark(/*sources=*/true);
   try {
     Program prog({});
     prog.setStdlibOnly(true);
@@ -91,10 +87,7 @@ RunResult runFresh(const std::string& name, const std::string& text, bool graph)
     r.err = std::string("C++ exception: ") + e.what();
   }
   outFlush();
-  clearClassAbstractCache();
-  ir::resetGlobalIds(idMark);
-  ir::dropInternedAfter(abstractMark);
-  SourceManager::get().truncate(fileMark);
+  mark.restore();
   setGraphCompiler(nullptr);  // the graphs are gone; the compiler frees their code
   return r;
 }

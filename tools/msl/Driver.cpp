@@ -21,7 +21,6 @@
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "ir/Serialize.h"
-#include "ir/InternTable.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/AotMain.h"
 #include "runtime/Host.h"
@@ -368,8 +367,7 @@ ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool grap
     r.prints.push_back({written, currentLoc(cx)});
     written += text.size();
   };
-  int idMark = ir::peekGlobalId();
-  size_t abstractMark = ir::internedCount();
+  RunMark mark(/*sources=*/false);  // the sources stay: later reports quote them
   try {
     Program prog(searchPathFromEnv());
     ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", stdinText) : prog.loadMain(o.file);
@@ -396,9 +394,7 @@ ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool grap
   outFlush();
   printObserver = nullptr;
   exitHook = savedExit;
-  clearClassAbstractCache();
-  ir::resetGlobalIds(idMark);
-  ir::dropInternedAfter(abstractMark);
+  mark.restore();
   for (int k = 0; k < 2; ++k) {
     dup2(saved[k], k + 1);
     close(saved[k]);
