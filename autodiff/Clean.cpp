@@ -438,6 +438,10 @@ class Cleaner {
         return nullptr;
       case Prim::Switch:  // switch(c, a, a): c is already a bool
         if (plain && nargs == 3 && in[2] == in[3]) return count(stats_.zeros, in[2]);
+        // A branch the specialisation decided (`if self.b is None` of a Dense with a
+        // bias): the taken arm, whose call is then inlined like any graph constant's.
+        if (plain && nargs == 3 && in[1]->isConst() && in[1]->ckind == ConstKind::Bool)
+          return count(stats_.identities, in[1]->b ? in[2] : in[3]);
         if (plain && nargs == 3 && isNoneConst(in[2]) && isNoneConst(in[3])) return count(stats_.zeros, in[2]);
         return nullptr;
       case Prim::TupleGetItem:

@@ -17,7 +17,9 @@
 //              __ct_fill(c, like) -> c when c cannot be None, switch(c, a, a) -> a.
 //   identities __unbroadcast(c, like) -> c when the abstracts of c and like have the same
 //              static shape and float dtype; x*1, 1*x, x+0, 0+x, x-0, --x where the
-//              abstract of x shows that promotion cannot change dtype or shape.
+//              abstract of x shows that promotion cannot change dtype or shape;
+//              switch(True, a, b) -> a, switch(False, a, b) -> b (a branch the
+//              specialisation decided; the taken arm's call is then inlined).
 //   DCE        nodes nothing uses and that have no effect (ir/Primitives.def Effect; a
 //              call of a function value counts as effectful unless its graph is pure);
 //              graphs no longer referenced are emptied.

@@ -316,6 +316,30 @@ TEST(Clean, MutualRecursionInlinesOnceAndEnds) {
   EXPECT_EQ(reprOf(runGraph(f, {Value::integer(4)})), "5");
 }
 
+// `if self.b is None:` of a Dense with a bias is switch(False, ...) once specialised: the
+// taken arm's call is inlined, the other arm goes, and a switch on a value stays.
+TEST(Clean, SwitchOnAKnownBoolIsTheTakenArm) {
+  autodiff::CleanStats st;
+  Graph* g = cleanAndCompare(
+      [](Module& m) {
+        Graph* g = m.newGraph("f", nullptr, SourceLoc{});
+        Node* x = m.newParam(g, "x", SourceLoc{});
+        Node* c = m.newParam(g, "c", SourceLoc{});
+        Graph* t = m.newGraph("f.if_true", g, SourceLoc{});
+        t->output = call(m, t, Prim::Add, {x, m.constInt(1)});
+        Graph* e = m.newGraph("f.if_false", g, SourceLoc{});
+        e->output = call(m, e, Prim::Mul, {x, m.constInt(3)});
+        Node* known = m.newApply(g, {call(m, g, Prim::Switch, {m.constBool(false), m.constGraph(t), m.constGraph(e)})},
+                                 SourceLoc{});
+        Node* open = m.newApply(g, {call(m, g, Prim::Switch, {c, m.constGraph(t), m.constGraph(e)})}, SourceLoc{});
+        g->output = call(m, g, Prim::MakeTuple, {known, open});
+        return g;
+      },
+      [] { return std::vector<Value>{Value::integer(5), Value::boolean(true)}; }, &st);
+  EXPECT_EQ(countPrim(g, Prim::Switch), 1u);  // the switch on the parameter c
+  EXPECT_TRUE(g->output->inputs[1]->isPrimApply(Prim::Mul));
+}
+
 TEST(Clean, PartialCallBecomesDirectAndIsInlined) {
   autodiff::CleanStats st;
   Graph* g = cleanAndCompare(

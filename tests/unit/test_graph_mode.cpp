@@ -191,6 +191,19 @@ TEST(GraphMode, ErrorsAsInTheInterpreter) {
       "        return 1\n"
       "    return 0\n"
       "r = f(tensor([1.0, 2.0]))\n",
+      // An error in code inlined into the gradient graph: `if self.b is None` is decided
+      // by the specialisation, so cleaning inlines the taken arm (autodiff/Clean.cpp).
+      "class L:\n"
+      "    w: Tensor\n"
+      "    b: Tensor = None\n"
+      "    def __call__(self, x):\n"
+      "        y = x @ self.w\n"
+      "        if self.b is None:\n"
+      "            return y\n"
+      "        return y + self.b[int(sum(x))]\n"
+      "def loss(m, x):\n"
+      "    return sum(m(x))\n"
+      "r = grad(loss)(L(w=ones((3, 2)), b=ones((2,))), ones((4, 3)))\n",
   };
   // The recursion reaches the call-depth limit (1000 calls): run on a stack as large as
   // the msl tool's program thread (tools/msl/Driver.cpp), which sanitizer builds need.
