@@ -203,6 +203,7 @@ class Cleaner {
     if (primal_ && primal_->params.size() == root_->params.size())
       for (size_t i = 0; i < root_->params.size(); ++i)
         if (primal_->params[i]->abs) abs_[root_->params[i]] = primal_->params[i]->abs;
+    seedNestedParams();
     AnyHost host;
     for (Graph* g : scope_)
       for (Node* n : g->nodes) {
@@ -424,6 +425,7 @@ class Cleaner {
     if (Node* c = foldConstant(n, p)) return count(stats_.identities, c);
     // The cotangent helpers of a None cotangent.
     if (plain && nargs >= 1 && noneInNoneOut(p) && isNoneConst(in[1])) return count(stats_.zeros, in[1]);
+    if (Node* r = rewriteStructured(n, p)) return r;
     switch (p) {
       case Prim::Depend:  // a constant is the same value whenever it is read
         if (plain && nargs == 2 && (in[1]->isConst() || valuesOnly(in[2]))) return count(stats_.identities, in[1]);
@@ -551,6 +553,145 @@ class Cleaner {
     if (a->is(AKind::Float)) return true;
     if (a->is(AKind::Int)) return c->ckind == ConstKind::Int;
     return false;
+  }
+
+  // ---------------------------------------------------------------- nested graphs' abstracts
+  // and structured cotangents (loop bodies: a carry is a tuple)
+
+  // The parameters of nested graphs (loop bodies, branches, local functions) take the
+  // abstracts of the primal parameters they image (jorigin): the specialiser gave those
+  // the join over every call this specialisation makes, and J's graph is called with the
+  // same values. (The root's come from `primal`.)
+  void seedNestedParams() {
+    for (Graph* g : scope_) {
+      if (g == root_) continue;
+      for (Node* p : g->params)
+        if (!p->abs && p->jorigin && p->jorigin->abs && !p->jorigin->abs->isAny() && !abs_.count(p))
+          abs_[p] = p->jorigin->abs;
+    }
+  }
+
+  // A new application placed just before `at` in its graph (the sweep reaches it later).
+  Node* emitBefore(Node* at, Prim p, std::vector<Node*> args) {
+    Graph* g = at->graph;
+    args.insert(args.begin(), m_.constPrim(p, at->loc));
+    Node* c = m_.newApply(g, std::move(args), at->loc);
+    g->nodes.pop_back();
+    g->nodes.insert(std::find(g->nodes.begin(), g->nodes.end(), at), c);
+    return c;
+  }
+
+  // Whether zeros like a value of abstract `a` are None (runtime zerosLike): the value
+  // has no float leaf a cotangent could hold.
+  static bool noZeros(const Abstract* a) {
+    if (!a) return false;
+    switch (a->kind) {
+      case AKind::None: case AKind::Token: case AKind::Str: case AKind::DType: case AKind::Function:
+      case AKind::Prim: case AKind::Slice: case AKind::Range: case AKind::Ellipsis: case AKind::Dict:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Whether `item` is item k of the tuple `t` (a make_tuple node, or tuple_getitem(t, k)).
+  static bool itemOf(const Node* item, const Node* t, int64_t k) {
+    if (t->isPrimApply(Prim::MakeTuple) && t->kwnames.empty() && k >= 0 && (size_t)k + 1 < t->inputs.size())
+      return t->inputs[(size_t)k + 1] == item;
+    return item->isPrimApply(Prim::TupleGetItem) && item->kwnames.empty() && item->inputs.size() == 3 &&
+           item->inputs[1] == t && isIntConst(item->inputs[2]) && item->inputs[2]->i == k;
+  }
+
+  // Rewrites of cotangents of tuples (each exact, None kept where the original gives None):
+  //   __ct_fill(__ct_index(__ct_fill(c, t), k), t[k]) -> __ct_fill(__ct_index(c, k), t[k])
+  //       (zeros like t, indexed, are zeros like t[k]);
+  //   __ct_fill(c, like) -> c when zeros like `like` are None (a state, a string, ...);
+  //   __ct_fill(c, like) -> __ct_fill(c, 0.0) (or 0) when like is a Python float (int);
+  //   __getitem_bwd(c, t, k), c never None, t a tuple of n items by its abstract:
+  //       make_tuple(None, ..., c, ..., None);
+  //   __ct_add(make_tuple(a...), make_tuple(b...)) of equal lengths: make_tuple(__ct_add(a_i, b_i)...);
+  //   __ct_add(__getitem_bwd(c, t, k), make_tuple(b...)), t a tuple of as many items (or
+  //       the operands the other way round): make_tuple(b...) with __ct_add(c, b_k) at k
+  //       (a None c gives make_tuple(b...), as __ct_add(None, y) does);
+  //   __ct_index(__ct_fill(c, t), k) where zeros like t[k] are None: __ct_index(c, k).
+  Node* rewriteStructured(Node* n, Prim p) {
+    const auto& in = n->inputs;
+    if (!n->kwnames.empty()) return nullptr;
+    switch (p) {
+      case Prim::CtIndex: {
+        if (in.size() != 3 || !isIntConst(in[2])) return nullptr;
+        Node* fill = in[1];
+        if (!fill->isPrimApply(Prim::CtFill) || !fill->kwnames.empty() || fill->inputs.size() != 3) return nullptr;
+        const Abstract* t = absOf(fill->inputs[2]);
+        if (!t || !t->is(AKind::Tuple) || t->homogeneous || in[2]->i < 0 || (size_t)in[2]->i >= t->elems.size() ||
+            !noZeros(t->elems[(size_t)in[2]->i]))
+          return nullptr;
+        return count(stats_.tuples, emitBefore(n, Prim::CtIndex, {fill->inputs[1], in[2]}));
+      }
+      case Prim::CtFill: {
+        if (in.size() != 3 || nonNone(in[1])) return nullptr;  // (rewrite() gives c)
+        if (noZeros(absOf(in[2]))) return count(stats_.zeros, in[1]);
+        Node* ix = in[1];
+        if (ix->isPrimApply(Prim::CtIndex) && ix->kwnames.empty() && ix->inputs.size() == 3 && isIntConst(ix->inputs[2])) {
+          Node* fill = ix->inputs[1];
+          if (fill->isPrimApply(Prim::CtFill) && fill->kwnames.empty() && fill->inputs.size() == 3 &&
+              itemOf(in[2], fill->inputs[2], ix->inputs[2]->i)) {
+            Node* inner = emitBefore(n, Prim::CtIndex, {fill->inputs[1], ix->inputs[2]});
+            return count(stats_.tuples, emitBefore(n, Prim::CtFill, {inner, in[2]}));
+          }
+        }
+        if (const Abstract* like = absOf(in[2]); like && !in[2]->isConst() && (like->is(AKind::Float) || like->is(AKind::Int))) {
+          // zeros like a Python number: 0.0 or 0, whatever its value (so the bprop need not capture it)
+          Node* zero = like->is(AKind::Float) ? m_.constFloat(0.0, n->loc) : m_.constInt(0, n->loc);
+          return count(stats_.zeros, emitBefore(n, Prim::CtFill, {in[1], zero}));
+        }
+        return nullptr;
+      }
+      case Prim::GetItemBwd: {
+        if (in.size() != 4 || !isIntConst(in[3]) || !nonNone(in[1])) return nullptr;
+        const Abstract* t = absOf(in[2]);
+        if (!t || !t->is(AKind::Tuple) || t->homogeneous) return nullptr;
+        int64_t size = (int64_t)t->elems.size(), k = in[3]->i < 0 ? in[3]->i + size : in[3]->i;
+        if (k < 0 || k >= size) return nullptr;
+        std::vector<Node*> items((size_t)size, m_.constNone());
+        items[(size_t)k] = in[1];
+        return count(stats_.tuples, emitBefore(n, Prim::MakeTuple, std::move(items)));
+      }
+      case Prim::CtAdd: {
+        if (in.size() != 3) return nullptr;
+        const Node *a = in[1], *b = in[2];
+        auto isTuple = [](const Node* x) { return x->isPrimApply(Prim::MakeTuple) && x->kwnames.empty(); };
+        if (isTuple(a) && isTuple(b)) {
+          if (a->inputs.size() != b->inputs.size()) return nullptr;
+          std::vector<Node*> items;
+          for (size_t k = 1; k < a->inputs.size(); ++k) items.push_back(emitBefore(n, Prim::CtAdd, {a->inputs[k], b->inputs[k]}));
+          return count(stats_.tuples, emitBefore(n, Prim::MakeTuple, std::move(items)));
+        }
+        for (int side = 0; side < 2; ++side) {  // one operand __getitem_bwd of a tuple, the other make_tuple
+          const Node *g = side ? b : a, *t = side ? a : b;
+          if (!isTuple(t) || !g->isPrimApply(Prim::GetItemBwd) || !g->kwnames.empty() || g->inputs.size() != 4 ||
+              !isIntConst(g->inputs[3]))
+            continue;
+          const Abstract* obj = absOf(g->inputs[2]);
+          size_t size = t->inputs.size() - 1;
+          if (!obj || !obj->is(AKind::Tuple) || obj->homogeneous || obj->elems.size() != size) continue;
+          int64_t k = g->inputs[3]->i < 0 ? g->inputs[3]->i + (int64_t)size : g->inputs[3]->i;
+          if (k < 0 || k >= (int64_t)size) continue;
+          std::vector<Node*> items(t->inputs.begin() + 1, t->inputs.end());
+          Node*& at = items[(size_t)k];
+          at = side ? emitBefore(n, Prim::CtAdd, {at, g->inputs[1]}) : emitBefore(n, Prim::CtAdd, {g->inputs[1], at});
+          return count(stats_.tuples, emitBefore(n, Prim::MakeTuple, std::move(items)));
+        }
+        return nullptr;
+      }
+      default:
+        return nullptr;
+    }
+  }
+
+  static Node* count(int& c, Node* r) {
+    ++c;
+    return r;
   }
 
   // ---------------------------------------------------------------- inlining

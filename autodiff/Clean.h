@@ -14,7 +14,15 @@
 //              parameters take the arguments one to one (what Interpreter::jcall does).
 //   zeros      None is the symbolic zero: __ct_add(None, x) -> x, helpers that return
 //              None for a None cotangent (runtime/AutodiffPrims.cpp) fold to None,
-//              __ct_fill(c, like) -> c when c cannot be None, switch(c, a, a) -> a.
+//              __ct_fill(c, like) -> c when c cannot be None or when zeros like `like`
+//              are None (a state, a string), __ct_fill(c, like) -> __ct_fill(c, 0.0)
+//              for a Python float like (0 for an int), switch(c, a, a) -> a.
+//   tuple cts  cotangents of tuples (a loop's carry) item by item, each exact:
+//              __ct_fill(__ct_index(__ct_fill(c, t), k), t[k]) -> __ct_fill(__ct_index(c, k), t[k]);
+//              __ct_index(__ct_fill(c, t), k) -> __ct_index(c, k) when zeros like t[k]
+//              are None; __getitem_bwd(c, t, k) of a tuple t, c never None -> make_tuple
+//              with c at k and None elsewhere; __ct_add of two make_tuple, or of
+//              __getitem_bwd(c, t, k) and a make_tuple of t's length -> one make_tuple.
 //   identities __unbroadcast(c, like) -> c when the abstracts of c and like have the same
 //              static shape and float dtype; x*1, 1*x, x+0, 0+x, x-0, --x where the
 //              abstract of x shows that promotion cannot change dtype or shape;
@@ -27,7 +35,9 @@
 //
 // Abstracts come from the nodes themselves (specialised graphs) and from a local
 // propagation: the root's parameters take those of `primal` (the specialised graph J
-// was built from), primitives go through their shape rules, and the cotangent helpers
+// was built from), the parameters of nested graphs (loop bodies, branches) those of the
+// primal parameters they image (Node::jorigin; the specialiser's join over the calls
+// made), primitives go through their shape rules, and the cotangent helpers
 // follow the convention of runtime/AutodiffPrims.cpp (a cotangent has its primal's shape
 // and dtype). Where nothing is known, nothing is rewritten.
 #pragma once

@@ -479,7 +479,12 @@ Value InterpAccess::fetch(Interpreter& it, Frame& f, const Operand& o) {
 
 Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
   const GraphRef& r = f.code->graphs[graphIdx];
-  if (!r.cached.isNone()) return r.cached;
+  // (a J graph's closure belongs to the world of the frame that makes it: reused while
+  // that is the cached one's, e.g. a loop body's bprop that captures nothing)
+  bool jWorld = r.g->madeByJ && f.closure;
+  if (!r.cached.isNone() && (!r.g->madeByJ || (jWorld && r.cached.as<ClosureObj>()->jworld == f.closure->jworld &&
+                                                 r.cached.as<ClosureObj>()->jinner == f.closure->jinner)))
+    return r.cached;
   auto* cl = new ClosureObj();
   Value v = Value::object(cl);
   cl->graph = r.g;
@@ -498,7 +503,7 @@ Value InterpAccess::makeClosure(Interpreter& it, Frame& f, uint32_t graphIdx) {
     copy.move = false;
     cl->defaults.push_back(o.kind == OpKind::Default ? Value::undef() : fetch(it, f, copy));
   }
-  bool constant = r.captures.empty() && !r.g->madeByJ;
+  bool constant = r.captures.empty() && (!r.g->madeByJ || jWorld);
   for (const Operand& o : r.defaults) constant &= o.kind == OpKind::Default || o.kind == OpKind::Const;
   if (constant) const_cast<GraphRef&>(r).cached = v;
   return v;

@@ -317,12 +317,13 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
       pb->isContiguous() && ((pa->dtype() == ct && pb->dtype() == DType::Bool) ||
                              (pb->dtype() == ct && pa->dtype() == DType::Bool))) {
     const Tensor& v = pa->dtype() == ct ? *pa : *pb;
-    const bool* m = (pa->dtype() == ct ? *pb : *pa).ptr<bool>();
+    // (read as bytes, 0 or 1: the compiler vectorises the conversion of bytes, not of bools)
+    const uint8_t* m = reinterpret_cast<const uint8_t*>((pa->dtype() == ct ? *pb : *pa).ptr<bool>());
     int64_t n = numel(shape);
     auto run = [&](auto* out, const auto* x) {
       using T = std::remove_const_t<std::remove_reference_t<decltype(*x)>>;
       parallelFor(n, 4096, [&](int64_t b0, int64_t b1) {
-        for (int64_t i = b0; i < b1; ++i) out[i] = x[i] * (T)m[i];
+        for (int64_t i = b0; i < b1; ++i) out[i] = x[i] * (T)(int32_t)m[i];
       });
     };
     if (ct == DType::F32) run(static_cast<float*>(outData), v.ptr<float>());
