@@ -20,6 +20,9 @@
 #   bench/run.sh fused         gelu_tanh(x * w + b) * sigmoid(g) + x over 16M f32: the fused
 #                              kernel (codegen/Fusion, bench/fused_bench.cpp) vs eager msl and
 #                              PyTorch eager, against STREAM triad bandwidth, one thread
+#   bench/run.sh aot           msl build of an MLP inference program (bench/aot_infer.msl): the
+#                              executable's size and its cold start to the first prediction,
+#                              msl's own start-up apart from library start-up (docs/aot.md)
 #   bench/run.sh graph         the MLP 784-256-128-10 training step (value_and_grad + Adam,
 #                              bench/graph_step.msl) at batch 32 and 512: eager vs graph mode
 #                              (speedup), PyTorch eager, and graph mode's compile latency
@@ -350,5 +353,47 @@ PYEOF
     cat "$out".stats.* 2>/dev/null
     rm -f "$out".stats.* "$out.err"
     ;;
-  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, autodiff-cpu, train, tta, rss, gemm, fused, graph)"; exit 1 ;;
+  aot)
+    # msl build (docs/aot.md) of bench/aot_infer.msl, MLP 784-256-128-10 inference from a
+    # checkpoint: the executable's size (as linked, and stripped), and its cold start to
+    # the first prediction (wall time of the whole process, which ends after printing it),
+    # split into: the start-up of an executable of an empty program (dynamic loading,
+    # static initialisers, exit), msl's own start-up (deserialising the image, the
+    # interpreter and code table: MSL_AOT_TIMING), the thread pools' set-up, and the rest
+    # (loading the checkpoint, the first oneDNN calls, the prediction). One core, one
+    # thread; median (min-max) of REPS x 5 runs. `msl run` of the same program for
+    # comparison.
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    MSL_BIN=$MSL
+    "$MSL_BIN" run aot_infer.msl --save "$tmp/w.safetensors"
+    "$MSL_BIN" build -q aot_infer.msl -o "$tmp/infer"
+    echo 'pass' >"$tmp/empty.msl"
+    "$MSL_BIN" build -q "$tmp/empty.msl" -o "$tmp/empty"
+    strip -o "$tmp/infer.stripped" "$tmp/infer"
+    echo "executable: $(stat -c %s "$tmp/infer") bytes ($(stat -c %s "$tmp/infer.stripped") stripped); LLVM linked: $(ldd "$tmp/infer" | grep -c LLVM || true)"
+    "$tmp/infer" "$tmp/w.safetensors"
+    MSL_NUM_THREADS=1 taskset -c 0 "$PY" - "$tmp" "$MSL_BIN" "$REPS" <<'PYEOF'
+import os, re, statistics, subprocess, sys, time
+tmp, msl, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]) * 5
+def wall(cmd, env=None):
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    return (time.perf_counter() - t0) * 1000, p.stderr.decode()
+env = dict(os.environ, MSL_AOT_TIMING="1")
+rows = {"empty program executable (process start-up and exit)": [], "msl start-up (MSL_AOT_TIMING)": [],
+        "thread pools (OpenMP, oneDNN; MSL_AOT_TIMING)": [],
+        "inference executable, cold start to first prediction": [], "msl run aot_infer.msl": []}
+for _ in range(reps):
+    rows["empty program executable (process start-up and exit)"].append(wall([f"{tmp}/empty"])[0])
+    t, err = wall([f"{tmp}/infer", f"{tmp}/w.safetensors"], env)
+    rows["inference executable, cold start to first prediction"].append(t)
+    rows["msl start-up (MSL_AOT_TIMING)"].append(float(re.search(r"start-up ([\d.]+) ms", err).group(1)))
+    rows["thread pools (OpenMP, oneDNN; MSL_AOT_TIMING)"].append(float(re.search(r"thread pools ([\d.]+) ms", err).group(1)))
+    rows["msl run aot_infer.msl"].append(wall([msl, "run", "aot_infer.msl", f"{tmp}/w.safetensors"])[0])
+for k, v in rows.items():
+    print(f"{k:<56} {statistics.median(v):8.2f} ms  ({min(v):.2f}-{max(v):.2f})")
+PYEOF
+    ;;
+  *) echo "unknown figure '$figure' (dispatch, bandwidth, autodiff, autodiff-cpu, train, tta, rss, gemm, fused, graph, aot)"; exit 1 ;;
 esac

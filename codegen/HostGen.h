@@ -23,6 +23,8 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
+#include "ir/HostPlan.h"
+
 namespace msl::ir {
 class Graph;
 }
@@ -35,12 +37,10 @@ std::unique_ptr<llvm::Module> lowerHostGraph(const ir::Graph* g, const std::stri
 // The lowering in two halves: the plan (what each node becomes) decides everything about
 // the module but its function's name, so the compile cache keys host code on the plan's
 // text instead of building and hashing the module (codegen/Compiler.cpp).
-struct HostOp {
-  enum Kind : uint8_t { Step, If, While, Scan } kind;  // If: switch node i, its call i + 1
-  uint32_t i;
-};
-std::vector<HostOp> planHostGraph(const ir::Graph* g);
-std::string hostPlanText(const std::vector<HostOp>& plan);  // compact, one text per plan
+// (The plan itself is ir/HostPlan.h, shared with AOT executables, which have no LLVM.)
+using ir::HostOp;
+using ir::hostPlanText;
+using ir::planHostGraph;
 std::unique_ptr<llvm::Module> lowerHostPlan(const std::vector<HostOp>& plan, const std::string& fnName,
                                             llvm::LLVMContext& ctx);
 

@@ -2,6 +2,8 @@
 
 #include <pthread.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <string>
@@ -10,6 +12,8 @@
 
 #include "ir/Diagnostics.h"
 #include "ir/Serialize.h"
+#include "runtime/AotCode.h"
+#include "runtime/GraphMode.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Parallel.h"
 #include "runtime/Print.h"
@@ -51,9 +55,13 @@ struct AotArgs {
   int argc;
   char** argv;
   int rc;
+  const MslAotFunction* functions = nullptr;  // msl_aot_run: the compiled code (runtime/AotCode.h)
+  size_t count = 0;
+  int32_t flags = 0;
 };
 
 int runImage(const AotArgs& a) {
+  auto t0 = std::chrono::steady_clock::now();
   // MSL_NUM_THREADS as `msl run` reads it (runtime/Parallel.h).
   if (const char* e = std::getenv("MSL_NUM_THREADS")) {
     int n;
@@ -66,8 +74,19 @@ int runImage(const AotArgs& a) {
   } else {
     setNumThreads(availableCpus());
   }
+  auto tThreads = std::chrono::steady_clock::now();
   ir::ProgramImage p = ir::deserialize(std::string_view(reinterpret_cast<const char*>(a.image), a.n));
+  auto t1 = std::chrono::steady_clock::now();
   Interpreter interp;
+  // Code compiled by `msl build`: graph mode and jit(f) run it (never destroyed: compiled
+  // code may run until exit, as in the msl tool).
+  AotCodeTable* table = nullptr;
+  if (a.functions) {
+    table = new AotCodeTable(a.functions, a.count);
+    setGraphCompiler(table);
+    interp.setGraphMode(a.flags & 1);
+    interp.setDebugNans(a.flags & 2);
+  }
   std::vector<std::string> argv(a.argv, a.argv + a.argc);
   if (argv.empty()) argv.push_back("");
   if (const ir::GlobalVar* v = p.builtins ? p.builtins->findGlobal("argv") : nullptr) {
@@ -76,8 +95,29 @@ int runImage(const AotArgs& a) {
     interp.global(v->id) = makeList(std::move(items));
   }
   interp.setArgv(argv);
-  interp.runModule(p.main);
-  return 0;
+  // MSL_AOT_TIMING=1: msl's own start-up (docs/aot.md: deserialising the image, the
+  // interpreter and the code table), apart from the libraries' (dynamic loading, static
+  // initialisers before main; the thread pools of OpenMP and oneDNN, set up here) and
+  // from the program's run.
+  if (const char* e = std::getenv("MSL_AOT_TIMING"); e && *e && std::string_view(e) != "0") {
+    auto t2 = std::chrono::steady_clock::now();
+    auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "msl: start-up %.3f ms (deserialising the image %.3f ms, %zu bytes; interpreter and code table "
+                  "%.3f ms); thread pools %.3f ms\n",
+                  ms(t2 - tThreads), ms(t1 - tThreads), a.n, ms(t2 - t1), ms(tThreads - t0));
+    errWrite(buf);
+  }
+  // The program ends as `msl run` ends it (its error rendered, exit's status); then
+  // MSL_AOT_REPORT=1 tells which graphs ran from the table and which in the interpreter.
+  int rc = runGuarded([&] {
+    interp.runModule(p.main);
+    return 0;
+  });
+  const char* report = std::getenv("MSL_AOT_REPORT");
+  if (table && report && *report && std::string_view(report) != "0") errWrite(table->report());
+  return rc;
 }
 
 int guardedRun(const AotArgs& a) { return runGuarded([&] { return runImage(a); }); }
@@ -91,10 +131,10 @@ void* threadMain(void* p) {
 }  // namespace
 }  // namespace msl
 
-extern "C" int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv) {
+namespace {
+int runOnBigStack(msl::AotArgs& a) {
   // As the msl tool does: the program runs on a thread with a large stack, so that deep
   // recursion stops at the documented call-depth limit.
-  msl::AotArgs a{image, n, argc, argv, 2};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, size_t(2) << 30);
@@ -104,4 +144,16 @@ extern "C" int msl_aot_main(const uint8_t* image, size_t n, int argc, char** arg
   if (rc != 0) return msl::guardedRun(a);
   pthread_join(t, nullptr);
   return a.rc;
+}
+}  // namespace
+
+extern "C" int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv) {
+  msl::AotArgs a{image, n, argc, argv, 2};
+  return runOnBigStack(a);
+}
+
+extern "C" int msl_aot_run(const uint8_t* image, size_t n, const MslAotFunction* functions, size_t count,
+                           int32_t flags, int argc, char** argv) {
+  msl::AotArgs a{image, n, argc, argv, 2, functions, count, flags};
+  return runOnBigStack(a);
 }

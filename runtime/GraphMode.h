@@ -33,7 +33,8 @@ class GraphCompiler {
   // compiler lowers it: the place of graph-level rewrites such as fusion.
   virtual void prepare(ir::Graph* g) = 0;
   // The compiled code of `g`. A construct that cannot be compiled raises msl::Error with
-  // its location.
+  // its location. nullptr: no code for g (an AOT executable whose table lacks it,
+  // runtime/AotCode.h); g then runs in the interpreter.
   virtual CompiledGraph compile(const ir::Graph* g) = 0;
 };
 

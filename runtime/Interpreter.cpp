@@ -70,6 +70,7 @@ struct Code {
   std::string funcName;  // for tracebacks: "<module>", "f", "<lambda>"
   bool isFunction = false;
   CompiledGraph compiled = nullptr;  // graph mode: its compiled code (runtime/GraphMode.h)
+  bool interpreted = false;  // graph mode, but the compiler had no code for it: interpret
 };
 
 struct Frame {
@@ -1786,7 +1787,8 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
 }
 
 Value Interpreter::exec(const Code& c, Frame& f) {
-  if (__builtin_expect(graphMode_ || jitDepth_ > 0, 0)) return InterpAccess::execCompiled(*this, c, f);
+  if (__builtin_expect((graphMode_ || jitDepth_ > 0) && !c.interpreted, 0))
+    return InterpAccess::execCompiled(*this, c, f);
   try {
     for (const Instr& ins : c.instrs) {
       f.cur = &ins;
@@ -1837,6 +1839,12 @@ Value InterpAccess::execCompiled(Interpreter& it, const Code& c, Frame& f) {
     GraphCompiler* gc = graphCompiler();
     if (!gc) raise(DiagId::NotSupportedYet, c.g->loc, {"compiling without the LLVM code generator"});
     const_cast<Code&>(c).compiled = gc->compile(c.g);
+    // No code for it (an AOT executable's table lacks its plan): it runs in the
+    // interpreter, with the same semantics (runtime/GraphMode.h).
+    if (!c.compiled) {
+      const_cast<Code&>(c).interpreted = true;
+      return it.exec(c, f);
+    }
   }
   f.interp = &it;
   if (c.compiled(&f) != 0) {

@@ -22,8 +22,12 @@ next to this file; in short:
     # not-built: REASON              skipped (reported as skipped): the feature is not built
     #                                yet; REASON names the issue that builds it
 
-Usage: run_lang_test.py --msl PATH_TO_MSL [--mode eager|graph] [--run-flag FLAG]... [--timeout S] FILE.msl
-(--run-flag: an option of `msl run` for every program, e.g. --via-serialized)
+Usage: run_lang_test.py --msl PATH_TO_MSL [--mode eager|graph] [--run-flag FLAG]... [--aot] [--timeout S] FILE.msl
+(--run-flag: an option of `msl run` for every program, e.g. --via-serialized;
+ --aot: `msl build --mode=MODE` the program into an executable (docs/aot.md) and run that
+ instead, with the same expectations; an error of the build itself, e.g. a syntax error,
+ is checked as msl run's would be; `# flags: --debug-nans` goes to msl build, programs
+ with other flags are skipped)
 Exit status: 0 pass, 1 fail, 2 malformed test or bad usage, 77 skipped (not eager, or not built yet).
 """
 import argparse
@@ -218,6 +222,26 @@ def run(args):
         if args.mode != "eager":
             cmd.append(f"--mode={args.mode}")
         cmd += args.run_flag + spec.flags + [target] + [expand(a, folder, tmp) for a in spec.args]
+        if args.aot:
+            unsupported = [f for f in spec.flags if f != "--debug-nans"]  # what msl build takes
+            if unsupported:
+                print(f"SKIP {args.file}: --aot: executables take no msl option {' '.join(unsupported)}")
+                return SKIP
+            exe = os.path.join(tmp, "prog")
+            build = [msl, "build", "-q", f"--mode={args.mode}", *spec.flags, target, "-o", exe]
+            benv = dict(os.environ)
+            benv.pop("MSL_PATH", None)
+            for k, v in spec.env:
+                if k == "MSL_PATH":
+                    benv[k] = expand(v, folder, tmp)
+            b = subprocess.run(build, cwd=folder, env=benv, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
+            if b.returncode != 0:
+                shown = f"cd {shlex.quote(folder)} && " + " ".join(shlex.quote(c) for c in build)
+                return check(args.file, name, spec, shown, b.returncode, False, 600,
+                             b.stdout.decode("utf-8", errors="backslashreplace"),
+                             b.stderr.decode("utf-8", errors="backslashreplace"))
+            cmd = [exe] + [expand(a, folder, tmp) for a in spec.args]
         env = dict(os.environ)
         env.pop("MSL_PATH", None)  # hermetic: only what the test asks for
         for k, v in spec.env:
@@ -346,6 +370,8 @@ def main():
     ap.add_argument("--mode", default="eager", help="execution mode (eager or graph)")
     ap.add_argument("--run-flag", action="append", default=[],
                     help="an option of `msl run` given to every program (repeatable)")
+    ap.add_argument("--aot", action="store_true",
+                    help="build the program with `msl build` and run the executable")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60)")
     ap.add_argument("file", help="the .msl test program")
     args = ap.parse_args()

@@ -3,6 +3,8 @@
 // and whatever the run left in process-wide tables dropped afterwards.
 #include "tests/progen/Harness.h"
 
+#include "tests/progen/AotMode.h"
+
 #include <pthread.h>
 #include <unistd.h>
 
@@ -100,7 +102,9 @@ std::vector<Mode>& modes() {
     setupSandbox();
     // Graph mode runs the interpreter's own kernels and instruction semantics
     // (docs/design.md), so its output must be identical to eager mode's.
-    return std::vector<Mode>{Mode{"eager", 0, 0, runEager}, Mode{"graph", 0, 0, runGraph}};
+    // aot: the program built into an executable (tests/progen/AotMode.h), run as a process.
+    return std::vector<Mode>{Mode{"eager", 0, 0, runEager}, Mode{"graph", 0, 0, runGraph},
+                             Mode{"aot", 0, 0, runAot}};
   }();
   return m;
 }

@@ -29,6 +29,7 @@
 #include "runtime/Print.h"
 #include "runtime/PrintTrace.h"
 #include "runtime/Profile.h"
+#include "tools/msl/BuildCommand.h"
 #include "tools/msl/CheckModes.h"
 #include "tools/msl/Repl.h"
 
@@ -51,6 +52,8 @@ const char* kHelp =
     "  msl repl                    the interactive REPL (type :help in it for its commands)\n"
     "  msl run FILE [ARGS...]      run a program (argv is [FILE, ARGS...]; FILE - is stdin)\n"
     "  msl FILE [ARGS...]          the same as `msl run FILE ARGS...`\n"
+    "  msl build FILE -o OUT       make the program a native executable that runs without\n"
+    "                              msl or its sources (options: `msl build --help`)\n"
     "  msl check FILE              parse, resolve names and imports, lower, infer types\n"
     "                              and shapes; report definite errors; do not run\n"
     "  msl --emit=STAGE FILE       print a stage of the pipeline and stop:\n"
@@ -299,8 +302,8 @@ Options parseArgs(int argc, char** argv) {
     if (a.rfind("--emit=", 0) == 0) {
       o.emit = a.substr(7);
       if (o.emit != "ast" && o.emit != "ir" && o.emit != "grad" && o.emit != "llvm") {
-        if (o.emit == "opt" || o.emit == "ptx")
-          usageError("--emit=" + o.emit + " is not supported yet");
+        if (o.emit == "opt") usageError("--emit=opt goes with build (`msl build --emit=opt FILE`)");
+        if (o.emit == "ptx") usageError("--emit=" + o.emit + " is not supported yet");
         usageError("unknown stage '" + o.emit + "' for --emit (ast, ir, grad, llvm)");
       }
       o.command = "emit";
@@ -540,6 +543,8 @@ int runCommand(Options& o) {
 
 int guarded(int argc, char** argv) {
   return runGuarded([&] {
+    // msl build (tools/msl/BuildCommand.h) has options of its own.
+    if (argc >= 2 && std::string(argv[1]) == "build") return buildCommand({argv + 2, argv + argc});
     Options o = parseArgs(argc, argv);
     return runCommand(o);
   });

@@ -1,0 +1,59 @@
+// Code compiled ahead of time (docs/aot.md): the table an executable made by `msl build`
+// carries, and the GraphCompiler (runtime/GraphMode.h) that serves graphs from it, so that
+// the executable runs graphs as compiled code without LLVM.
+//
+// Host code is keyed on its plan (ir/HostPlan.h): a graph's compiled function performs the
+// graph's nodes through the runtime's entry points (msl_rt_step(frame, i), branches and
+// loops), and what it does is decided by the plan alone — the node at each index runs the
+// interpreter's code of the specialised clone being run. So the function compiled for a
+// plan is the code of every graph (and every clone) with that plan. `msl build` compiles
+// one function per distinct plan of the program's graphs; at run time a graph's plan is
+// computed and looked up. A graph whose plan is not in the table (one made at run time by
+// grad, vmap or jvp with a plan no graph of the program has) runs in the interpreter —
+// the same semantics — and is counted; MSL_AOT_REPORT=1 lists such graphs on stderr at exit.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "runtime/GraphMode.h"
+
+extern "C" {
+// One entry of the table: the plan's text (ir::hostPlanText) and its compiled function.
+struct MslAotFunction {
+  const char* plan;
+  int32_t (*fn)(void* frame);
+};
+
+// The entry of an executable made by `msl build`: runs the program image (n bytes) as
+// msl_aot_main does (runtime/AotMain.h), with `functions` (count entries) as its compiled
+// code. flags bit 0: graph mode (every graph runs as compiled code, as `msl run
+// --mode=graph`); otherwise eager mode, jit(f) closures running compiled code. Bit 1:
+// --debug-nans (runtime/Interpreter.h).
+int msl_aot_run(const uint8_t* image, size_t n, const MslAotFunction* functions, size_t count, int32_t flags,
+                int argc, char** argv);
+}
+
+namespace msl {
+
+class AotCodeTable : public GraphCompiler {
+ public:
+  AotCodeTable(const MslAotFunction* functions, size_t count);
+  // No graph passes: fusion compiles kernels, which an executable cannot (docs/aot.md).
+  void prepare(ir::Graph*) override {}
+  // The table's function for g's plan, or nullptr (g is then interpreted).
+  CompiledGraph compile(const ir::Graph* g) override;
+  int hits() const { return hits_; }
+  int misses() const { return (int)missed_.size(); }
+  // MSL_AOT_REPORT: the graphs served from the table and those interpreted, with places.
+  std::string report() const;
+
+ private:
+  std::unordered_map<std::string, CompiledGraph> byPlan_;
+  int hits_ = 0;
+  std::vector<std::string> missed_;  // "FILE:L:C: QUALNAME (plan TEXT)"
+};
+
+}  // namespace msl

@@ -1,0 +1,186 @@
+#include "tools/msl/BuildCommand.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "codegen/Build.h"
+#include "frontend/LowerToIR.h"
+#include "ir/Diagnostics.h"
+#include "ir/Printer.h"
+#include "runtime/Print.h"
+#include "tools/msl/Driver.h"
+
+namespace msl {
+
+const char* const kBuildHelp =
+    "usage: msl build FILE [-o OUT] [-O0|-O1|-O2|-O3] [--cpu=CPU] [--mode=graph|eager]\n"
+    "                 [--debug-nans] [-q]\n"
+    "       msl build --emit=opt|llvm FILE\n"
+    "\n"
+    "Makes FILE (with the modules it imports) into a native executable OUT (default: FILE\n"
+    "without .msl) that runs the program as `msl run FILE` does — same output, errors with\n"
+    "file:line:col, caret and traceback, same exit statuses — without msl, the standard\n"
+    "library's sources or the .msl files. Its argv is [OUT, ARGS...]. It links msl's runtime\n"
+    "library (oneDNN, OpenMP, zlib), never LLVM. docs/aot.md describes it.\n"
+    "\n"
+    "What is compiled: the host code of every graph of the program (one function per\n"
+    "distinct plan of nodes, branches and loops), which the executable runs instead of\n"
+    "interpreting them. Graphs made at run time (grad, vmap, jvp, ...) run that code when\n"
+    "their plan is one of the program's, otherwise in the interpreter; the build lists the\n"
+    "calls that make them, and MSL_AOT_REPORT=1 makes the executable list on stderr at exit\n"
+    "the graphs it interpreted. Elementwise fusion is not done in executables.\n"
+    "\n"
+    "options:\n"
+    "  -o OUT            the executable to write\n"
+    "  -O0 .. -O3        LLVM optimisation level of the compiled code (default -O2)\n"
+    "  --cpu=CPU         the CPU to compile for: an LLVM CPU name, or native (this\n"
+    "                    machine's); default x86-64-v3\n"
+    "  --mode=graph      every graph runs as compiled code (the default)\n"
+    "  --mode=eager      the interpreter runs the program; jit(f) closures run compiled code\n"
+    "  --emit=opt        print the program's IR as the executable holds it, then each\n"
+    "                    graph's plan and compiled function; build nothing\n"
+    "  --emit=llvm       print the LLVM IR of the compiled code (optimised at the -O level;\n"
+    "                    the image and main left out); build nothing\n"
+    "  --debug-nans      the executable checks float results as `msl run --debug-nans`\n"
+    "  -q, --quiet       no progress lines or build report on stderr\n"
+    "\n"
+    "environment (of the executable): MSL_NUM_THREADS as for msl run; MSL_AOT_REPORT=1\n"
+    "lists the graphs that ran compiled code and those interpreted, on stderr at exit.\n";
+
+namespace {
+
+[[noreturn]] void buildUsage(const std::string& msg) {
+  outFlush();
+  errWrite("msl build: " + msg + "\n(run `msl build --help` for usage)\n");
+  throw 1;
+}
+
+std::vector<std::string> searchPath() {
+  std::vector<std::string> out;
+  if (const char* p = std::getenv("MSL_PATH")) {
+    std::string s = p;
+    size_t start = 0;
+    while (start <= s.size()) {
+      size_t colon = s.find(':', start);
+      std::string dir = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
+      if (!dir.empty()) out.push_back(dir);
+      if (colon == std::string::npos) break;
+      start = colon + 1;
+    }
+  }
+  return out;
+}
+
+double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+int buildCommand(const std::vector<std::string>& args) {
+  codegen::BuildOptions o;
+  std::string file, out, emit;
+  bool quiet = false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "--help" || a == "-h") {
+      outWrite(kBuildHelp);
+      return 0;
+    }
+    if (a == "-o") {
+      if (i + 1 >= args.size()) buildUsage("-o needs a file name");
+      out = args[++i];
+    } else if (a.rfind("-o", 0) == 0 && a.size() > 2 && a[2] != '-') {
+      out = a.substr(2);
+    } else if (a == "-O0" || a == "-O1" || a == "-O2" || a == "-O3") {
+      o.aot.opt = a[2] == '0'   ? codegen::OptLevel::O0
+                  : a[2] == '1' ? codegen::OptLevel::O1
+                  : a[2] == '2' ? codegen::OptLevel::O2
+                                : codegen::OptLevel::O3;
+    } else if (a.rfind("--cpu=", 0) == 0) {
+      o.aot.cpu = a.substr(6);
+      if (o.aot.cpu.empty()) buildUsage("--cpu needs a CPU name (or native)");
+    } else if (a.rfind("--mode=", 0) == 0) {
+      std::string m = a.substr(7);
+      if (m != "graph" && m != "eager") buildUsage("unknown mode '" + m + "' (graph, eager)");
+      o.graphMode = m == "graph";
+    } else if (a.rfind("--emit=", 0) == 0) {
+      emit = a.substr(7);
+      if (emit != "opt" && emit != "llvm") buildUsage("unknown stage '" + emit + "' for --emit (opt, llvm)");
+    } else if (a == "--debug-nans") {
+      o.debugNans = true;
+    } else if (a == "-q" || a == "--quiet") {
+      quiet = true;
+    } else if (a.size() > 1 && a[0] == '-') {
+      buildUsage("unknown option '" + a + "'");
+    } else if (file.empty()) {
+      file = a;
+    } else {
+      buildUsage("unexpected argument '" + a + "' (one FILE; the executable takes the program's arguments)");
+    }
+  }
+  if (file.empty()) buildUsage("missing FILE");
+  if (!codegen::isValidCpu(o.aot.cpu))
+    buildUsage("unknown CPU '" + o.aot.cpu + "' for --cpu (an LLVM CPU name such as x86-64-v3 or skylake, or native)");
+  if (file == "-") buildUsage("FILE - (standard input) cannot be built; give a file");
+  if (!emit.empty()) quiet = true;  // only the stage on stdout
+  if (out.empty() && emit.empty()) {
+    std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
+    if (base.size() > 4 && base.compare(base.size() - 4, 4, ".msl") == 0) base.resize(base.size() - 4);
+    else base += ".out";
+    out = base;
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  auto say = [&](const std::string& s) {
+    if (quiet) return;
+    char ms[32];
+    std::snprintf(ms, sizeof ms, "%7.0f ms  ", msSince(t0));
+    outFlush();
+    errWrite("msl build: " + std::string(ms) + s + "\n");
+  };
+  if (!quiet) o.progress = say;
+  Program prog(searchPath());
+  say("loading " + file);
+  ir::Module* main = prog.loadMain(file);
+  ir::ProgramImage image{prog.modules(), main, &builtinsModule(), {}};
+  if (emit == "opt") {
+    for (const ir::Module* m : prog.modules()) outWrite(ir::printModule(*m));
+    outWrite(codegen::programPlanText(image));
+    return 0;
+  }
+  if (emit == "llvm") {
+    outWrite(codegen::programLlvmText(image, o));
+    return 0;
+  }
+  // An unwritable OUT is the command line's error, found before the work.
+  if (FILE* f = std::fopen(out.c_str(), "ab")) {
+    std::fclose(f);
+  } else {
+    std::string why = std::strerror(errno);
+    outFlush();
+    errWrite("msl build: cannot write " + out + ": " + why + "\n");
+    return 1;
+  }
+  codegen::BuildReport report;
+  std::string err = codegen::buildExecutable(image, out, o, &report);
+  if (!err.empty()) {
+    outFlush();
+    errWrite("msl build: linking " + out + " failed:\n" + err);
+    return 2;
+  }
+  if (!quiet) {
+    struct stat st;
+    long size = stat(out.c_str(), &st) == 0 ? (long)st.st_size : -1;
+    say("wrote " + out + " (" + std::to_string(size) + " bytes)");
+    std::string s = report.summary();
+    errWrite("msl build: " + s.substr(0, s.find('\n') + 1) + s.substr(s.find('\n') + 1));
+  }
+  return 0;
+}
+
+}  // namespace msl
