@@ -16,8 +16,6 @@
 #include "codegen/Build.h"
 #include "frontend/LowerToIR.h"
 #include "ir/Diagnostics.h"
-#include "ir/InternTable.h"
-#include "ir/Source.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/Print.h"
 #include "tools/msl/Driver.h"
@@ -54,9 +52,7 @@ RunResult runAot(const std::string& name, const std::string& text) {
   std::string exe = scratch() + "/prog";
   std::string errPath = scratch() + "/stderr.txt";
   // Build, as `msl build` does, from a fresh Program (left as runFresh leaves things).
-  size_t fileMark = SourceManager::get().count();
-  int idMark = ir::peekGlobalId();
-  size_t abstractMark = ir::internedCount();
+  RunMark mark(/*sources=*/true);
   std::string linkLog;
   try {
     Program prog({});
@@ -73,10 +69,7 @@ RunResult runAot(const std::string& name, const std::string& text) {
     r.status = RunResult::Internal;
     r.err = "internal error: msl build: " + e.msg;
   }
-  clearClassAbstractCache();
-  ir::resetGlobalIds(idMark);
-  ir::dropInternedAfter(abstractMark);
-  SourceManager::get().truncate(fileMark);
+  mark.restore();
   if (r.status != RunResult::Ok) return r;
   if (!linkLog.empty()) {
     r.status = RunResult::Internal;
