@@ -2,12 +2,17 @@
 // interpreter running the same f, in one process on the same inputs.
 //   msl_fused_bench bench/fused.msl N REPS
 //   msl_fused_bench bench/fused.msl --emit-llvm     the fused kernel's optimised LLVM IR
+//   msl_fused_bench bench/fused.msl N REPS --fused-only   no eager runs (for profilers)
 // Graph mode (--mode=graph) is not wired into the msl tool yet, so this binary does what it
 // will do for f: specialise it to its argument types, run codegen/Fusion on the clone
 // (the chain becomes one __fused node compiled by the JIT) and call f through the
 // interpreter, which now runs the fused graph. Prints wall and CPU time per call (median
-// and min over REPS after a warm-up), the kernel's compile time and the largest
-// difference from eager (fast f32 exp; docs/fusion.md).
+// and min over REPS after a warm-up), page faults per fused call after the first round,
+// the kernel's compile time and the largest difference from eager (fast f32 exp;
+// docs/fusion.md). Compile times are CPU times of the compiling thread with the compile
+// cache off (a cold compile; the cache would otherwise hand back last run's object code),
+// without the JIT's one-time start-up, which is printed apart (jit_init_ms).
+// FUSED_BENCH_NT_BYTES sets KernelOptions::nonTemporalBytes (A/B runs).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -16,7 +21,10 @@
 #include <cstring>
 #include <ctime>
 
+#include <sys/resource.h>
+
 #include "codegen/Fusion.h"
+#include "codegen/Jit.h"
 #include "frontend/LowerToIR.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/FusedKernel.h"
@@ -35,6 +43,17 @@ double cpuNow() {
   timespec ts;
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double threadCpuMs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec * 1e3 + 1e-6 * (double)ts.tv_nsec;
+}
+long minorFaults() {
+  rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_minflt;
 }
 
 struct Timing {
@@ -66,6 +85,7 @@ int main(int argc, char** argv) {
   bool emit = argc > 2 && std::strcmp(argv[2], "--emit-llvm") == 0;
   int64_t n = emit ? 1024 : argc > 2 ? std::atoll(argv[2]) : 16777216;
   int reps = argc > 3 ? std::atoi(argv[3]) : 5;
+  bool fusedOnly = argc > 4 && std::strcmp(argv[4], "--fused-only") == 0;
   try {
     Program prog({});
     ir::Module* m = prog.loadMain(argv[1]);
@@ -84,10 +104,18 @@ int main(int argc, char** argv) {
     const ClosureObj* cl = f.as<ClosureObj>();
     std::vector<const ir::Abstract*> abs;
     for (const Value& v : args) abs.push_back(abstractOf(v));
-    double t0 = wallNow();
+    double t0 = threadCpuMs();
+    codegen::Jit& jit = codegen::Jit::get();  // LLVM's start-up, once per process
+    double jitInitMs = threadCpuMs() - t0;
+    jit.setCache(nullptr);  // a cold compile
+    codegen::Jit::Stats s0 = jit.stats();
+    t0 = threadCpuMs();
     ir::Graph* g = fused.specializer().get(cl->graph, abs, {});
-    codegen::FusionStats st = codegen::fuseElementwise(*g->module, g);
-    double compileMs = (wallNow() - t0) * 1e3;
+    codegen::FusionOptions fo;
+    if (const char* nt = std::getenv("FUSED_BENCH_NT_BYTES")) fo.kernel.nonTemporalBytes = std::atoll(nt);  // A/B runs
+    codegen::FusionStats st = codegen::fuseElementwise(*g->module, g, fo);
+    double compileMs = threadCpuMs() - t0;
+    codegen::Jit::Stats s1 = jit.stats();
     Value ff = fused.global(m->findGlobal("f")->id);
     if (emit) {
       for (const ir::Node* x : g->nodes)
@@ -96,18 +124,40 @@ int main(int argc, char** argv) {
       return 0;
     }
 
+    // The LLVM part again, REPS more times on the kernel's spec (a new module each time):
+    // the median is steadier than one compile on a busy machine.
+    std::vector<double> llvmMs;
+    const codegen::FusedSpec* spec = nullptr;
+    for (const ir::Node* x : g->nodes)
+      if (x->isPrimApply(Prim::Fused)) spec = codegen::fusedSpecOf((int)x->inputs[1]->i);
+    for (int i = 0; spec && i < reps; ++i) {
+      double c0 = threadCpuMs();
+      codegen::compileFusedKernel(*spec, fo.kernel);
+      llvmMs.push_back(threadCpuMs() - c0);
+    }
+    std::sort(llvmMs.begin(), llvmMs.end());
+
     Value re, rf;
     // Alternate eager and fused, REPS times each.
     std::vector<Timing> te, tf;
+    long faults = 0, fusedCalls = 0;
     for (int i = 0; i < 3; ++i) {
-      te.push_back(timeIt(reps, [&] { re = eager.call(f, args); }));
-      tf.push_back(timeIt(reps, [&] { rf = fused.call(ff, args); }));
+      if (!fusedOnly) te.push_back(timeIt(reps, [&] { re = eager.call(f, args); }));
+      tf.push_back(timeIt(reps, [&] {
+        long f0 = minorFaults();
+        rf = fused.call(ff, args);
+        if (i > 0) {  // (the first round's first calls touch the output buffers' pages once)
+          faults += minorFaults() - f0;
+          ++fusedCalls;
+        }
+      }));
     }
+    if (fusedOnly) re = eager.call(f, args);  // for the difference only
     auto best = [](std::vector<Timing>& v) {
       std::sort(v.begin(), v.end(), [](const Timing& a, const Timing& b) { return a.wallMed < b.wallMed; });
       return v[v.size() / 2];
     };
-    Timing e = best(te), fu = best(tf);
+    Timing fu = best(tf);
     const Tensor& a = re.as<TensorObj>()->t;
     const Tensor& b = rf.as<TensorObj>()->t;
     // The chain ends with "+ x", which cancels: the difference from eager is measured
@@ -120,10 +170,18 @@ int main(int argc, char** argv) {
     }
     double bytes = 5.0 * 4.0 * (double)n;  // 4 inputs read, 1 output written
     std::printf("kernels %d fused_ops %d compile_ms %.2f\n", st.kernels, st.fusedOps, compileMs);
+    std::printf("compile_parts jit_init_ms %.2f llvm_opt_ms %.2f llvm_codegen_ms %.2f link_ms %.2f\n", jitInitMs,
+                s1.optMs - s0.optMs, s1.codegenMs - s0.codegenMs, s1.linkMs - s0.linkMs);
+    if (!llvmMs.empty())
+      std::printf("recompile_ms %.2f (median of %zu, min %.2f)\n", llvmMs[llvmMs.size() / 2], llvmMs.size(), llvmMs[0]);
     std::printf("fused_ms %.3f %.3f fused_cpu_ms %.3f fused_GBps %.2f\n", fu.wallMed, fu.wallMin, fu.cpuMed,
                 bytes / (fu.wallMed * 1e-3) / 1e9);
-    std::printf("eager_ms %.3f %.3f eager_cpu_ms %.3f eager_GBps %.2f\n", e.wallMed, e.wallMin, e.cpuMed,
-                bytes / (e.wallMed * 1e-3) / 1e9);
+    std::printf("fused_page_faults_per_call %.1f\n", fusedCalls ? (double)faults / (double)fusedCalls : 0.0);
+    if (!fusedOnly) {
+      Timing e = best(te);
+      std::printf("eager_ms %.3f %.3f eager_cpu_ms %.3f eager_GBps %.2f\n", e.wallMed, e.wallMin, e.cpuMed,
+                  bytes / (e.wallMed * 1e-3) / 1e9);
+    }
     std::printf("max_rel_diff_vs_eager %.3g (f32 eps %.3g)\n", rel, 0x1p-23);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());

@@ -96,7 +96,8 @@ case "$figure" in
     # One core, one thread. The fused kernel and eager msl run in one process
     # (msl_fused_bench, built with the project: codegen/CMakeLists.txt); STREAM and PyTorch
     # alternate with it. GB/s count 4 inputs read and 1 output written (STREAM's convention:
-    # no write-allocate traffic), so % of STREAM triad compares like with like.
+    # no write-allocate traffic), so % of STREAM triad compares like with like. Compile
+    # times are CPU times of a cold compile (the bench turns the compile cache off).
     BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
     CXX=${CXX:-g++}
     STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
@@ -107,7 +108,8 @@ case "$figure" in
     for i in $(seq "$REPS"); do
       taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
       MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused.msl "$N" 5 |
-        awk '/^fused_ms/ {print "fused", $2, $5} /^eager_ms/ {print "eager", $2, $5} /^compile_ms|^kernels/ {print "compile", $6} /^max_rel/ {print "ulp", $2}' >>"$out"
+        awk '/^fused_ms/ {print "fused", $2, $5} /^eager_ms/ {print "eager", $2, $5} /^compile_ms|^kernels/ {print "compile", $6}
+             /^recompile_ms/ {print "recompile", $2} /^compile_parts/ {print "parts", $5, $7} /^max_rel/ {print "ulp", $2}' >>"$out"
       taskset -c 0 "$PY" fused_torch.py "$N" 5 | awk '/^torch_ms/ {print "torch", $2, $5}' >>"$out"
     done
     awk -v n="$N" '
@@ -115,6 +117,7 @@ case "$figure" in
         for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
         return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
       $1 == "stream" { st = st " " $2 } $1 == "ulp" { ulp = $2 } $1 == "compile" { comp = comp " " $2 }
+      $1 == "recompile" { rec = rec " " $2 } $1 == "parts" { opt = opt " " $2; cg = cg " " $3 }
       $1 == "fused" || $1 == "eager" || $1 == "torch" { w[$1] = w[$1] " " $2; c[$1] = c[$1] " " $3 }
       END {
         bw = median(st); bytes = 20.0 * n
@@ -124,7 +127,8 @@ case "$figure" in
         split("fused eager torch", names, " ")
         for (i = 1; i <= 3; i++) { k = names[i]; wm = median(w[k]); cm = median(c[k]); tm = median(w["torch"])
           printf "%-12s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", k, wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm }
-        printf "fused kernel: compile %.1f ms (specialise + fuse + LLVM O2), max relative difference from eager %s\n", median(comp), ulp
+        printf "fused kernel: compile %.1f ms CPU (specialise + fuse + LLVM, cold; LLVM IR passes %.1f, instruction selection to object code %.1f), %.1f ms for the LLVM part again (median)\n", median(comp), median(opt), median(cg), median(rec)
+        printf "max relative difference from eager %s\n", ulp
       }' "$out"
     ;;
   autodiff)

@@ -60,6 +60,11 @@ llvm::PointerType* ptrTo(llvm::Type* elem) { return llvm::PointerType::getUnqual
 
 void optimizeModule(llvm::Module& m, llvm::TargetMachine& tm, OptLevel level) {
   if (level == OptLevel::O0) return;
+  // Kernels are generated as vector code already (codegen/KernelGen.cpp). A short IR
+  // pipeline (early-cse, instcombine, simplifycfg) changed their machine code by a few
+  // instructions and cost a fifth of their compile time; instruction selection's own
+  // combining cleans them up. (O2's pipeline was most of their compile time.)
+  if (level == OptLevel::Kernel) return;
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;

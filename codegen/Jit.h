@@ -31,7 +31,10 @@ namespace msl::codegen {
 
 class ObjectCache;
 
-enum class OptLevel { O0, O1, O2, O3 };
+// Kernel: code generated as vector code already (codegen/KernelGen): no IR pipeline (O2's
+// found nothing to improve there and took most of the compile time), then the full
+// instruction selection O2 and O3 get.
+enum class OptLevel { O0, O1, O2, O3, Kernel };
 
 // LLVM 14 has typed pointers: every pointer type of generated code is made here, so moving
 // to opaque pointers changes one function.

@@ -1,12 +1,18 @@
 // LLVM IR for fused elementwise chains (codegen/KernelGen.h).
 #include "codegen/KernelGen.h"
 
+#include <llvm/ADT/Triple.h>
 #include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <mutex>
+
+#include <unistd.h>
 
 #include "codegen/Jit.h"
 #include "ir/Diagnostics.h"
@@ -20,6 +26,17 @@ using llvm::IRBuilder;
 using llvm::LLVMContext;
 using llvm::Type;
 using llvm::Value;
+
+// KernelOptions::nonTemporalBytes, -1 meaning this machine's last-level cache.
+int64_t nonTemporalThreshold(const KernelOptions& opt) {
+  if (opt.nonTemporalBytes >= 0) return opt.nonTemporalBytes;
+  static const int64_t llc = [] {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    long c = l3 > 0 ? l3 : l2 > 0 ? l2 : 0;
+    return c > 0 ? (int64_t)c : (int64_t)32 << 20;
+  }();
+  return llc;
+}
 
 bool isSignedInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
 
@@ -41,6 +58,10 @@ class Gen {
  public:
   Gen(const FusedSpec& s, const KernelOptions& o, llvm::Module& m) : spec(s), opt(o), M(m), C(m.getContext()), B(C) {}
 
+  // Lanes of the explicitly vectorised contiguous loop: 16 (512 bits of f32; LLVM splits
+  // the vectors where the CPU's registers are narrower).
+  static constexpr unsigned kLanes = 16;
+
   void emit(const std::string& name);
 
  private:
@@ -50,8 +71,16 @@ class Gen {
   LLVMContext& C;
   IRBuilder<> B;
 
+  // The lane count of the values compute() makes now: 1 in the scalar loop, kLanes in
+  // the vector loop. Every type and constant of an element's computation goes through
+  // vec(), so that one code path makes both loops.
+  unsigned lanes = 1;
+  Type* vec(Type* t) { return lanes > 1 ? llvm::FixedVectorType::get(t, lanes) : t; }
+  Value* splat(Value* v) { return lanes > 1 ? B.CreateVectorSplat(lanes, v) : v; }
   Type* i64() { return Type::getInt64Ty(C); }
   Value* ci(int64_t v) { return B.getInt64(v); }
+  Value* cint(Type* t, uint64_t v) { return llvm::ConstantInt::get(vec(t), v); }
+  Value* cbool(bool v) { return cint(Type::getInt1Ty(C), v); }
 
   llvm::FunctionCallee libm(const char* name, Type* t, int nargs) {
     std::vector<Type*> ps((size_t)nargs, t);
@@ -72,7 +101,7 @@ class Gen {
     return c;
   }
   Value* call1(const char* f32name, const char* f64name, Value* x) {
-    bool f32 = x->getType()->isFloatTy();
+    bool f32 = x->getType()->isFloatTy();  // (scalar: loops calling the library are not vectorised)
     return libcall(libm(f32 ? f32name : f64name, x->getType(), 1), {x});
   }
   Value* fconst(Type* t, double v) { return llvm::ConstantFP::get(t, v); }
@@ -83,11 +112,34 @@ class Gen {
   Value* cast(Value* v, DType from, DType to);
   Value* bin(BinOp op, DType ct, Value* a, Value* b);
   Value* un(UnOp op, DType dt, Value* x);
-  Value* exp(Value* x);
-  Value* fastExpF32(Value* x);
+  // `onePlus`: the result is only used in 1 + e^x (sigmoid and gelu), where e^x below
+  // 2^-24 rounds away: the fast f32 path may then skip exact subnormal results.
+  Value* exp(Value* x, bool onePlus = false);
+  Value* fastExpF32(Value* x, bool onePlus);
   Value* sigmoid(Value* x) {
     Type* t = x->getType();
-    return B.CreateFDiv(fconst(t, 1), B.CreateFAdd(fconst(t, 1), exp(B.CreateFNeg(x))));
+    return B.CreateFDiv(fconst(t, 1), B.CreateFAdd(fconst(t, 1), exp(B.CreateFNeg(x), /*onePlus=*/true)));
+  }
+  // Whether the contiguous loop is written as vectors: not when an op calls the C
+  // library (log, tanh, pow, erfc, log1p, exp without the fast path), which has no vector
+  // form; such kernels run the element-by-element loop (as LLVM's loop vectoriser left
+  // them before).
+  bool vectorisable() const {
+    for (const FusedOp& o : spec.ops) {
+      DType at = o.a >= 0 && (size_t)o.a < spec.ops.size() ? spec.ops[(size_t)o.a].dt : o.dt;
+      if (o.kind == FusedOp::Kind::Bin && o.bin == BinOp::Pow && isFloat(at)) return false;
+      if (o.kind != FusedOp::Kind::Un || !isFloat(at)) continue;
+      switch (o.un) {
+        case UnOp::Log: case UnOp::Log1p: case UnOp::Sin: case UnOp::Cos: case UnOp::Tanh:
+        case UnOp::Gelu: case UnOp::Softplus:
+          return false;
+        case UnOp::Exp: case UnOp::Sigmoid: case UnOp::GeluTanh:
+          if (!opt.fastExp || at != DType::F32) return false;
+          break;
+        default: break;
+      }
+    }
+    return true;
   }
   // The spec's ops on one element; `in` holds the loaded inputs. All values, by index.
   std::vector<Value*> compute(const std::vector<Value*>& in);
@@ -95,19 +147,19 @@ class Gen {
 
 Value* Gen::cast(Value* v, DType from, DType to) {
   if (from == to) return v;
-  Type* tt = valueType(C, to);
+  Type* tt = vec(valueType(C, to));
   bool ff = isFloat(from), tf = isFloat(to);
   if (to == DType::Bool) return ff ? B.CreateFCmpUNE(v, fconst(v->getType(), 0)) : B.CreateICmpNE(v, llvm::ConstantInt::get(v->getType(), 0));
   if (ff && tf) return to == DType::F64 ? B.CreateFPExt(v, tt) : B.CreateFPTrunc(v, tt);
   if (ff) {
     // Saturating through double, nan gives 0 (runtime/Kernels.h detail::fromFloat).
-    if (!v->getType()->isDoubleTy()) v = B.CreateFPExt(v, Type::getDoubleTy(C));
+    if (!v->getType()->getScalarType()->isDoubleTy()) v = B.CreateFPExt(v, vec(Type::getDoubleTy(C)));
     auto id = isSignedInt(to) ? llvm::Intrinsic::fptosi_sat : llvm::Intrinsic::fptoui_sat;
     return B.CreateCall(llvm::Intrinsic::getDeclaration(&M, id, {tt, v->getType()}), {v});
   }
   bool sig = isSignedInt(from);  // bool and unsigned widen with zeros
   if (tf) return sig ? B.CreateSIToFP(v, tt) : B.CreateUIToFP(v, tt);
-  unsigned fw = v->getType()->getIntegerBitWidth(), tw = tt->getIntegerBitWidth();
+  unsigned fw = v->getType()->getScalarSizeInBits(), tw = tt->getScalarSizeInBits();
   if (tw < fw) return B.CreateTrunc(v, tt);
   if (tw == fw) return v;
   return sig ? B.CreateSExt(v, tt) : B.CreateZExt(v, tt);
@@ -168,8 +220,8 @@ Value* Gen::bin(BinOp op, DType ct, Value* a, Value* b) {
   internalError(std::string("fused kernel: no code for ") + binOpSymbol(op) + " on " + dtypeName(ct));
 }
 
-Value* Gen::exp(Value* x) {
-  if (opt.fastExp && x->getType()->isFloatTy()) return fastExpF32(x);
+Value* Gen::exp(Value* x, bool onePlus) {
+  if (opt.fastExp && x->getType()->getScalarType()->isFloatTy()) return fastExpF32(x, onePlus);
   return call1("expf", "exp", x);
 }
 
@@ -177,13 +229,17 @@ Value* Gen::exp(Value* x) {
 // |r| <= ln2 / 2 (Cody-Waite, ln2 in two parts), e^r by a degree-6 polynomial (Cephes'
 // expf coefficients), times 2^n built in two halves so that results in the subnormal
 // range round once. Separate multiplies and adds (no FMA). Overflow gives inf, underflow
-// 0, nan stays nan.
-Value* Gen::fastExpF32(Value* x) {
+// 0, nan stays nan. With `onePlus`, x is clamped to [-86.5, 89] instead: 2^n is then one
+// normal power of two times 2 (n <= 128 gives inf as it should), four operations fewer;
+// the results are the same bits for x >= -86.5, and below, where they are < 2^-124,
+// 1 + e^x is 1 either way.
+Value* Gen::fastExpF32(Value* x, bool onePlus) {
   Type* f = x->getType();
-  Type* i32 = Type::getInt32Ty(C);
+  Type* i32 = vec(Type::getInt32Ty(C));
   Value* isNan = B.CreateFCmpUNO(x, x);
-  Value* xc = B.CreateSelect(B.CreateFCmpOGT(x, fconst(f, 100.0)), fconst(f, 100.0), x);
-  xc = B.CreateSelect(B.CreateFCmpOLT(xc, fconst(f, -110.0)), fconst(f, -110.0), xc);
+  const double hi = onePlus ? 89.0 : 100.0, lo = onePlus ? -86.5 : -110.0;
+  Value* xc = B.CreateSelect(B.CreateFCmpOGT(x, fconst(f, hi)), fconst(f, hi), x);
+  xc = B.CreateSelect(B.CreateFCmpOLT(xc, fconst(f, lo)), fconst(f, lo), xc);
   xc = B.CreateSelect(isNan, fconst(f, 0.0), xc);
   Value* nf = intrinsic1(llvm::Intrinsic::rint, B.CreateFMul(xc, fconst(f, 1.44269504088896341)));
   Value* r = B.CreateFSub(xc, B.CreateFMul(nf, fconst(f, 0.693359375)));
@@ -194,11 +250,15 @@ Value* Gen::fastExpF32(Value* x) {
   Value* r2 = B.CreateFMul(r, r);
   p = B.CreateFAdd(B.CreateFAdd(B.CreateFMul(p, r2), r), fconst(f, 1.0));
   Value* n = B.CreateFPToSI(nf, i32);
+  auto pow2 = [&](Value* k) {
+    return B.CreateBitCast(B.CreateShl(B.CreateAdd(k, cint(Type::getInt32Ty(C), 127)), 23), f);
+  };
+  if (onePlus) {  // n in [-125, 128]: 2^(n-1) is a normal number, p + p is exact
+    Value* res = B.CreateFMul(B.CreateFAdd(p, p), pow2(B.CreateSub(n, cint(Type::getInt32Ty(C), 1))));
+    return B.CreateSelect(isNan, x, res);
+  }
   Value* n1 = B.CreateAShr(n, 1);
   Value* n2 = B.CreateSub(n, n1);
-  auto pow2 = [&](Value* k) {
-    return B.CreateBitCast(B.CreateShl(B.CreateAdd(k, B.getInt32(127)), 23), f);
-  };
   Value* res = B.CreateFMul(B.CreateFMul(p, pow2(n1)), pow2(n2));
   return B.CreateSelect(isNan, x, res);
 }
@@ -215,7 +275,7 @@ Value* Gen::un(UnOp op, DType dt, Value* x) {
       return x;
     case UnOp::Relu:
       if (dt == DType::Bool) return x;
-      return B.CreateSelect(fl ? B.CreateFCmpOLT(x, zero()) : (isSignedInt(dt) ? B.CreateICmpSLT(x, zero()) : B.getFalse()),
+      return B.CreateSelect(fl ? B.CreateFCmpOLT(x, zero()) : (isSignedInt(dt) ? B.CreateICmpSLT(x, zero()) : cbool(false)),
                             zero(), x);
     case UnOp::Floor: return fl ? intrinsic1(llvm::Intrinsic::floor, x) : x;
     case UnOp::Ceil: return fl ? intrinsic1(llvm::Intrinsic::ceil, x) : x;
@@ -242,9 +302,9 @@ Value* Gen::un(UnOp op, DType dt, Value* x) {
       Value* pos = B.CreateSelect(B.CreateFCmpOGT(x, zero()), x, zero());
       return B.CreateFAdd(pos, call1("log1pf", "log1p", exp(B.CreateFNeg(ax))));
     }
-    case UnOp::IsNan: return fl ? B.CreateFCmpUNO(x, x) : B.getFalse();
+    case UnOp::IsNan: return fl ? B.CreateFCmpUNO(x, x) : cbool(false);
     case UnOp::IsFinite:
-      return fl ? B.CreateFCmpONE(intrinsic1(llvm::Intrinsic::fabs, x), fconst(t, INFINITY)) : B.getTrue();
+      return fl ? B.CreateFCmpONE(intrinsic1(llvm::Intrinsic::fabs, x), fconst(t, INFINITY)) : cbool(true);
     default: break;
   }
   internalError(std::string("fused kernel: no code for ") + unOpName(op));
@@ -256,8 +316,8 @@ std::vector<Value*> Gen::compute(const std::vector<Value*>& in) {
     const FusedOp& o = spec.ops[k];
     switch (o.kind) {
       case FusedOp::Kind::Input: v[k] = in[(size_t)o.a]; break;
-      case FusedOp::Kind::ConstI: v[k] = ci(o.i); break;
-      case FusedOp::Kind::ConstF: v[k] = fconst(Type::getDoubleTy(C), o.f); break;
+      case FusedOp::Kind::ConstI: v[k] = cint(i64(), (uint64_t)o.i); break;
+      case FusedOp::Kind::ConstF: v[k] = fconst(vec(Type::getDoubleTy(C)), o.f); break;
       case FusedOp::Kind::Cast: v[k] = cast(v[(size_t)o.a], spec.ops[(size_t)o.a].dt, o.dt); break;
       case FusedOp::Kind::Bin: v[k] = bin(o.bin, spec.ops[(size_t)o.a].dt, v[(size_t)o.a], v[(size_t)o.b]); break;
       case FusedOp::Kind::Un: v[k] = un(o.un, spec.ops[(size_t)o.a].dt, v[(size_t)o.a]); break;
@@ -282,19 +342,13 @@ void Gen::emit(const std::string& name) {
   const size_t nout = outVals.size();
   std::vector<DType> outDt(nout);
   for (size_t o = 0; o < nout; ++o) outDt[o] = spec.ops[(size_t)outVals[o]].dt;
-  // Per in-place variant, per input: the output whose buffer it is (its loop reads it
-  // there), or -1. (A variant that pairs nothing validly gets the plain loop.)
-  std::vector<std::vector<int>> aliasOut;
-  for (const std::vector<int>& al : spec.inplace) {
-    std::vector<int> ao(nin, -1);
-    for (size_t o = 0; o < al.size() && o < nout; ++o)
-      if (al[o] >= 0 && (size_t)al[o] < nin && spec.inputs[(size_t)al[o]].kind == FusedKernel::In::Tensor &&
-          spec.inputs[(size_t)al[o]].dtype == outDt[o] && ao[(size_t)al[o]] < 0)
-        ao[(size_t)al[o]] = (int)o;
-    aliasOut.push_back(std::move(ao));
-  }
-  const bool anyAlias = !aliasOut.empty();
-
+  // In-place variants need no code of their own: every loop reads element j of each
+  // input before it writes element j of the outputs and touches no other element, and
+  // the vector loop is written as vectors (LLVM's loop vectoriser is not asked to prove
+  // that outputs and inputs do not overlap), so an output that is an input's buffer is
+  // read and written by the same loop (the launcher passes which variant it took in the
+  // call's `inplace`; the kernel does not need it).
+  const bool vectorLoop = vectorisable();
   // ---- body(ctx, begin, end)
   auto arg = body->arg_begin();
   Value* ctx = &*arg++;
@@ -309,7 +363,6 @@ void Gen::emit(const std::string& name) {
   Value* outs = field(3, "out");
   Value* ins = field(4, "in");
   Value* strides = field(5, "strides");
-  Value* inplace = anyAlias ? field(6, "inplace") : nullptr;
   std::vector<Type*> outST(nout);
   std::vector<Value*> out(nout);
   for (size_t o = 0; o < nout; ++o) {
@@ -334,18 +387,49 @@ void Gen::emit(const std::string& name) {
       scalar[k] = B.CreateLoad(t, B.CreateBitCast(p, ptrTo(t)));
     }
   }
+  Value* ntBig = nullptr;  // (vector loop) whether this call may store non-temporally
+  Value* ntRow = nullptr;
+  const int64_t ntBytes = nonTemporalThreshold(opt);
+  if (vectorLoop && ntBytes > 0 && llvm::Triple(M.getTargetTriple()).isX86()) {
+    int64_t perElem = 0;  // bytes moved per element of the output (broadcast inputs counted in full)
+    for (size_t k = 0; k < nin; ++k)
+      if (base[k]) perElem += (int64_t)storeType(C, spec.inputs[k].dtype)->getScalarSizeInBits() / 8;
+    for (size_t o = 0; o < nout; ++o) perElem += (int64_t)outST[o]->getScalarSizeInBits() / 8;
+    ntBig = B.CreateICmpSGE(B.CreateMul(field(0, "n"), ci(perElem)), ci(ntBytes));
+  }
+  // The vector loop's buffers for steps that are not whole contiguous vectors, zeroed
+  // once (lanes past the row's end then compute on numbers, not on garbage).
+  std::vector<Value*> tmpIn(nin, nullptr), tmpOut(nout, nullptr);
+  if (vectorLoop) {
+    auto buffer = [&](Type* st) {
+      Type* vt = llvm::FixedVectorType::get(st, kLanes);
+      Value* a = B.CreateAlloca(vt);
+      B.CreateStore(llvm::Constant::getNullValue(vt), a);
+      return B.CreateBitCast(a, ptrTo(st));
+    };
+    for (size_t k = 0; k < nin; ++k)
+      if (base[k]) tmpIn[k] = buffer(storeType(C, spec.inputs[k].dtype));
+    for (size_t o = 0; o < nout; ++o) tmpOut[o] = buffer(outST[o]);
+  }
   BasicBlock* rowHead = BasicBlock::Create(C, "row", body);
   BasicBlock* rowBody = BasicBlock::Create(C, "row.body", body);
   BasicBlock* decHead = BasicBlock::Create(C, "index", body);
   BasicBlock* decBody = BasicBlock::Create(C, "index.body", body);
   BasicBlock* rowReady = BasicBlock::Create(C, "row.ready", body);
-  BasicBlock* fastLoop = BasicBlock::Create(C, "inner.contiguous", body);
-  std::vector<BasicBlock*> inplaceLoop, pick;
-  for (size_t v = 0; v < aliasOut.size(); ++v) {
-    pick.push_back(BasicBlock::Create(C, "inner.pick", body));
-    inplaceLoop.push_back(BasicBlock::Create(C, "inner.inplace", body));
-  }
+  // Vectorisable kernels: one loop of kLanes elements a step (inner.contiguous is its
+  // preheader, vector.body its head); steps that are not whole contiguous vectors copy
+  // their elements to and from small buffers (inner.strided, inner.unpack) around the
+  // same vector code, so the element's computation is generated once. Other kernels: one
+  // loop of one element a step at the inputs' strides (inner.strided).
+  BasicBlock* vecPre = vectorLoop ? BasicBlock::Create(C, "inner.contiguous", body) : nullptr;
+  BasicBlock* vecLoop = vectorLoop ? BasicBlock::Create(C, "vector.body", body) : nullptr;
+  BasicBlock* loadDirect = vectorLoop ? BasicBlock::Create(C, "vector.load", body) : nullptr;
   BasicBlock* slowLoop = BasicBlock::Create(C, "inner.strided", body);
+  BasicBlock* loadPacked = vectorLoop ? BasicBlock::Create(C, "vector.packed", body) : nullptr;
+  BasicBlock* computeBB = vectorLoop ? BasicBlock::Create(C, "vector.compute", body) : nullptr;
+  BasicBlock* storeDirect = vectorLoop ? BasicBlock::Create(C, "vector.store", body) : nullptr;
+  BasicBlock* unpack = vectorLoop ? BasicBlock::Create(C, "inner.unpack", body) : nullptr;
+  BasicBlock* vecLatch = vectorLoop ? BasicBlock::Create(C, "vector.next", body) : nullptr;
   BasicBlock* rowLatch = BasicBlock::Create(C, "row.next", body);
   BasicBlock* exit = BasicBlock::Create(C, "exit", body);
   B.CreateBr(rowHead);
@@ -399,54 +483,155 @@ void Gen::emit(const std::string& name) {
   std::vector<Value*> rowPtr(nin, nullptr);
   for (size_t k = 0; k < nin; ++k)
     if (base[k]) rowPtr[k] = B.CreateGEP(storeType(C, spec.inputs[k].dtype), base[k], off[k]);
-  // Contiguous: the loop of the in-place variant the launcher chose, or the plain one.
-  B.CreateCondBr(fast, anyAlias ? pick[0] : fastLoop, slowLoop);
-  for (size_t v = 0; v < pick.size(); ++v) {
-    B.SetInsertPoint(pick[v]);
-    B.CreateCondBr(B.CreateICmpEQ(inplace, ci((int64_t)v + 1)), inplaceLoop[v], v + 1 < pick.size() ? pick[v + 1] : fastLoop);
-  }
-
-  // `viaOut` >= 0: the input shares its buffer with that output and is read through the
-  // output's row pointer (an in-place loop), so that LLVM sees one pointer, not two that
-  // overlap.
-  auto loadIn = [&](size_t k, Value* elemIndex, int viaOut) -> Value* {
-    DType dt = spec.inputs[k].dtype;
+  auto loadAt = [&](Value* p, DType dt, Value* elemIndex, Type* vt) -> Value* {
     Type* st = storeType(C, dt);
-    Value* p = viaOut >= 0 ? outRow[(size_t)viaOut] : rowPtr[k];
-    Value* v = B.CreateLoad(st, elemIndex ? B.CreateGEP(st, p, elemIndex) : p);
-    return dt == DType::Bool ? B.CreateICmpNE(v, B.getInt8(0)) : v;
+    if (elemIndex) p = B.CreateGEP(st, p, elemIndex);
+    Value* v = vt == st ? B.CreateLoad(st, p) : B.CreateAlignedLoad(vt, B.CreateBitCast(p, ptrTo(vt)), llvm::Align(st->getScalarSizeInBits() / 8));
+    return dt == DType::Bool ? B.CreateICmpNE(v, llvm::Constant::getNullValue(v->getType())) : v;
   };
-  auto storeOut = [&](size_t o, Value* v, Value* j) {
-    if (outDt[o] == DType::Bool) v = B.CreateZExt(v, B.getInt8Ty());
-    B.CreateStore(v, B.CreateGEP(outST[o], outRow[o], j));
+  auto toStore = [&](size_t o, Value* v) {
+    return outDt[o] == DType::Bool ? B.CreateZExt(v, vec(B.getInt8Ty())) : v;
   };
-  // variant: -1 plain, else the in-place variant's index.
-  auto innerLoop = [&](BasicBlock* bb, BasicBlock* from, bool contiguous, int variant) {
-    B.SetInsertPoint(bb);
+  auto storeAt = [&](Value* v, Value* p) {
+    if (!v->getType()->isVectorTy()) B.CreateStore(v, p);
+    else B.CreateAlignedStore(v, B.CreateBitCast(p, ptrTo(v->getType())), llvm::Align(v->getType()->getScalarSizeInBits() / 8));
+  };
+
+  if (!vectorLoop) {
+    B.CreateBr(slowLoop);
+    B.SetInsertPoint(slowLoop);
     llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
-    j->addIncoming(ci(0), from);
+    j->addIncoming(ci(0), rowReady);
     std::vector<Value*> vals(nin, nullptr);
-    for (size_t k = 0; k < nin; ++k) {
-      int via = variant >= 0 ? aliasOut[(size_t)variant][k] : -1;
-      if (!base[k]) vals[k] = scalar[k];
-      else if (via >= 0) vals[k] = loadIn(k, j, via);
-      else if (contiguous) vals[k] = loadIn(k, spec.innerStride[k] ? j : nullptr, -1);
-      else vals[k] = loadIn(k, B.CreateMul(j, sInner[k]), -1);
-    }
+    for (size_t k = 0; k < nin; ++k)
+      vals[k] = base[k] ? loadAt(rowPtr[k], spec.inputs[k].dtype, B.CreateMul(j, sInner[k]), storeType(C, spec.inputs[k].dtype)) : scalar[k];
     std::vector<Value*> v = compute(vals);
-    for (size_t o = 0; o < nout; ++o) storeOut(o, v[(size_t)outVals[o]], j);
+    for (size_t o = 0; o < nout; ++o) storeAt(toStore(o, v[(size_t)outVals[o]]), B.CreateGEP(outST[o], outRow[o], j));
     Value* jn = B.CreateAdd(j, ci(1));
     j->addIncoming(jn, B.GetInsertBlock());
-    B.CreateCondBr(B.CreateICmpSLT(jn, len), bb, rowLatch);
-  };
-  innerLoop(fastLoop, anyAlias ? pick.back() : rowReady, true, -1);
-  for (size_t v = 0; v < inplaceLoop.size(); ++v) innerLoop(inplaceLoop[v], pick[v], true, (int)v);
-  innerLoop(slowLoop, rowReady, false, -1);
+    B.CreateCondBr(B.CreateICmpSLT(jn, len), slowLoop, rowLatch);
+  } else {
+    // Non-temporal stores (no read for ownership of lines that are overwritten whole, no
+    // eviction of the inputs) where the call moves more bytes than the last-level cache
+    // holds, so that its outputs could not all stay there anyway, and the row's outputs
+    // are aligned.
+    if (ntBig) {
+      ntRow = ntBig;
+      for (size_t o = 0; o < nout; ++o)
+        ntRow = B.CreateAnd(ntRow, B.CreateICmpEQ(B.CreateAnd(B.CreatePtrToInt(outRow[o], i64()), ci(63)), ci(0)));
+    }
+    // Whole vectors up to `full` (contiguous rows only) are read and written in place.
+    Value* full = B.CreateSelect(fast, B.CreateAnd(len, ci(-(int64_t)kLanes)), ci(0), "vec.end");
+    B.CreateBr(vecPre);
+    B.SetInsertPoint(vecPre);
+    lanes = kLanes;
+    std::vector<Value*> invariant(nin, nullptr);  // numbers, inputs broadcast along the row
+    for (size_t k = 0; k < nin; ++k) {
+      if (!base[k]) invariant[k] = splat(scalar[k]);
+      else if (spec.innerStride[k] == 0) invariant[k] = splat(loadAt(rowPtr[k], spec.inputs[k].dtype, nullptr, storeType(C, spec.inputs[k].dtype)));
+    }
+    B.CreateBr(vecLoop);
+
+    B.SetInsertPoint(vecLoop);
+    llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
+    j->addIncoming(ci(0), vecPre);
+    Value* whole = B.CreateICmpSLT(j, full, "whole");
+    Value* rest = B.CreateSub(len, j);
+    Value* count = B.CreateSelect(B.CreateICmpSLT(rest, ci(kLanes)), rest, ci(kLanes), "count");
+    B.CreateCondBr(whole, loadDirect, slowLoop);
+
+    B.SetInsertPoint(loadDirect);
+    std::vector<Value*> direct(nin, nullptr);
+    for (size_t k = 0; k < nin; ++k)
+      direct[k] = invariant[k] ? invariant[k] : loadAt(rowPtr[k], spec.inputs[k].dtype, j, vec(storeType(C, spec.inputs[k].dtype)));
+    B.CreateBr(computeBB);
+
+    // The step's min(kLanes, len - j) elements into the buffers, at the inputs' strides.
+    B.SetInsertPoint(slowLoop);
+    llvm::PHINode* l = B.CreatePHI(i64(), 2, "l");
+    l->addIncoming(ci(0), vecLoop);
+    {
+      for (size_t k = 0; k < nin; ++k)
+        if (base[k]) {
+          Type* st = storeType(C, spec.inputs[k].dtype);
+          Value* e = B.CreateLoad(st, B.CreateGEP(st, rowPtr[k], B.CreateMul(B.CreateAdd(j, l), sInner[k])));
+          B.CreateStore(e, B.CreateGEP(st, tmpIn[k], l));
+        }
+      Value* ln = B.CreateAdd(l, ci(1));
+      l->addIncoming(ln, slowLoop);
+      B.CreateCondBr(B.CreateICmpSLT(ln, count), slowLoop, loadPacked);
+    }
+    B.SetInsertPoint(loadPacked);
+    std::vector<Value*> packed(nin, nullptr);
+    for (size_t k = 0; k < nin; ++k)
+      packed[k] = base[k] ? loadAt(tmpIn[k], spec.inputs[k].dtype, nullptr, vec(storeType(C, spec.inputs[k].dtype))) : invariant[k];
+    B.CreateBr(computeBB);
+
+    B.SetInsertPoint(computeBB);
+    std::vector<Value*> vals(nin, nullptr);
+    for (size_t k = 0; k < nin; ++k) {
+      if (direct[k] == packed[k]) {
+        vals[k] = direct[k];
+        continue;
+      }
+      llvm::PHINode* ph = B.CreatePHI(direct[k]->getType(), 2);
+      ph->addIncoming(direct[k], loadDirect);
+      ph->addIncoming(packed[k], loadPacked);
+      vals[k] = ph;
+    }
+    std::vector<Value*> v = compute(vals);
+    std::vector<Value*> res(nout);
+    for (size_t o = 0; o < nout; ++o) res[o] = toStore(o, v[(size_t)outVals[o]]);
+    B.CreateCondBr(whole, storeDirect, unpack);
+
+    B.SetInsertPoint(storeDirect);
+    if (ntRow) {
+      BasicBlock* plain = BasicBlock::Create(C, "vector.store.cached", body, unpack);
+      BasicBlock* nt = BasicBlock::Create(C, "vector.store.nt", body, unpack);
+      B.CreateCondBr(ntRow, nt, plain);
+      B.SetInsertPoint(nt);
+      for (size_t o = 0; o < nout; ++o) {
+        unsigned bytes = (unsigned)res[o]->getType()->getPrimitiveSizeInBits() / 8;
+        llvm::StoreInst* st = B.CreateAlignedStore(res[o], B.CreateBitCast(B.CreateGEP(outST[o], outRow[o], j), ptrTo(res[o]->getType())),
+                                                   llvm::Align(std::min(64u, bytes)));
+        st->setMetadata(llvm::LLVMContext::MD_nontemporal,
+                        llvm::MDNode::get(C, {llvm::ConstantAsMetadata::get(B.getInt32(1))}));
+      }
+      B.CreateBr(vecLatch);
+      B.SetInsertPoint(plain);
+    }
+    for (size_t o = 0; o < nout; ++o) storeAt(res[o], B.CreateGEP(outST[o], outRow[o], j));
+    B.CreateBr(vecLatch);
+
+    // A partial or strided step: the results through the buffers, element by element.
+    B.SetInsertPoint(unpack);
+    for (size_t o = 0; o < nout; ++o) storeAt(res[o], tmpOut[o]);
+    lanes = 1;
+    BasicBlock* unpackLoop = BasicBlock::Create(C, "inner.unpack.loop", body, vecLatch);
+    B.CreateBr(unpackLoop);
+    B.SetInsertPoint(unpackLoop);
+    llvm::PHINode* u = B.CreatePHI(i64(), 2, "u");
+    u->addIncoming(ci(0), unpack);
+    for (size_t o = 0; o < nout; ++o) {
+      Value* e = B.CreateLoad(outST[o], B.CreateGEP(outST[o], tmpOut[o], u));
+      B.CreateStore(e, B.CreateGEP(outST[o], outRow[o], B.CreateAdd(j, u)));
+    }
+    Value* un = B.CreateAdd(u, ci(1));
+    u->addIncoming(un, unpackLoop);
+    B.CreateCondBr(B.CreateICmpSLT(un, count), unpackLoop, vecLatch);
+
+    B.SetInsertPoint(vecLatch);
+    Value* jn = B.CreateAdd(j, ci(kLanes));
+    j->addIncoming(jn, vecLatch);
+    B.CreateCondBr(B.CreateICmpSLT(jn, len), vecLoop, rowLatch);
+  }
 
   B.SetInsertPoint(rowLatch);
   i->addIncoming(B.CreateAdd(i, len), rowLatch);
   B.CreateBr(rowHead);
   B.SetInsertPoint(exit);
+  if (ntBig)  // non-temporal stores are weakly ordered: drained before the caller goes on
+    B.CreateCall(llvm::Intrinsic::getDeclaration(&M, llvm::Intrinsic::x86_sse_sfence));
   B.CreateRetVoid();
 
   // ---- name(call): the output split into chunks on the thread pool
@@ -496,7 +681,7 @@ std::string FusedSpec::text() const {
 std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool optimized) {
   LLVMContext ctx;
   std::unique_ptr<llvm::Module> m = build(spec, opt, ctx, spec.name);
-  if (optimized) optimizeModule(*m, Jit::get().targetMachine(), OptLevel::O2);
+  if (optimized) optimizeModule(*m, Jit::get().targetMachine(), OptLevel::Kernel);
   std::string s;
   llvm::raw_string_ostream os(s);
   m->print(os, nullptr);
@@ -530,15 +715,13 @@ void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& ke
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) internalError("fused kernel: invalid LLVM IR: " + os.str());
-  OptLevel level = OptLevel::O2;
-  if (opt.emit) {  // --emit=llvm shows the kernels as they run: optimised
-    optimizeModule(*m, jit.targetMachine(), OptLevel::O2);
+  if (opt.emit) {  // --emit=llvm shows the kernels as they run (OptLevel::Kernel runs no IR passes)
     std::string text;
     llvm::raw_string_ostream ts(text);
     m->print(ts, nullptr);
     opt.emit(ts.str());
-    level = OptLevel::O0;  // (already optimised)
   }
+  const OptLevel level = OptLevel::Kernel;
   // Kernels live as long as the process (their ids are in graphs): the tracker is kept.
   static std::mutex mu;
   static std::vector<llvm::orc::ResourceTrackerSP> trackers;

@@ -59,6 +59,10 @@ struct FusedSpec {
 
 struct KernelOptions {
   bool fastExp = true;  // vectorisable f32 exp (see above)
+  // Calls moving at least this many bytes (inputs read and outputs written) write their
+  // outputs with non-temporal stores (x86; 0: never; -1: the size of this machine's
+  // last-level cache). Never changes results.
+  int64_t nonTemporalBytes = -1;
   // --emit=llvm: called with the optimised IR of each module of kernels compiled.
   std::function<void(const std::string&)> emit;
 };
