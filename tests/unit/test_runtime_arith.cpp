@@ -191,8 +191,10 @@ TEST(Arith, ConsumedTensorsAreReused) {
   EXPECT_NEAR(TOf(y).getF64(3), 8.0 - 7.0 / 1024, 1e-6);
 }
 
-TEST(Arith, OneElementOverhead) {
-  // 10^6 iterations of x = x * a + b on one-element tensors (two operators each).
+TEST(Arith, OneElementChainConverges) {
+  // 10^6 iterations of x = x * a + b on one-element tensors (two operators each), moving
+  // x through so that each result may reuse its buffer. The time is printed for a look;
+  // speed is measured by bench/run.sh dispatch, not asserted here.
   PrimContext cx;
   Value x = TV(makeT(DType::F32, {1}, {0})), a = TV(makeT(DType::F32, {1}, {0.5})), b = TV(makeT(DType::F32, {1}, {1}));
   const int n = 1000000;
@@ -206,7 +208,6 @@ TEST(Arith, OneElementOverhead) {
   double ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count() / (2.0 * n);
   std::printf("one-element tensor operator: %.1f ns per op\n", ns);
   EXPECT_NEAR(TOf(x).getF64(0), 2.0, 1e-6);
-  EXPECT_LT(ns, 2000);  // generous: this also runs in unoptimised and sanitizer builds
 }
 
 }  // namespace
