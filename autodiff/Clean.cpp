@@ -30,6 +30,7 @@ namespace {
 constexpr size_t kMaxInlineNodes = 400;  // a callee larger than this (with its nested graphs) stays a call
 constexpr int kMaxInlines = 2000;        // per cleaning: bounds the work on deep call chains
 constexpr int kMaxRounds = 50;
+constexpr int kMaxNarrowPasses = 8;  // nested lifted branches narrowed per cleaning
 
 // Answers calls, loops and globals with Any: the propagation only needs primitives.
 class AnyHost : public ir::RuleHost {
@@ -93,21 +94,25 @@ class Cleaner {
   CleanStats run() {
     collectScope();
     for (Graph* g : scope_) repairDefaults(g);
-    for (int round = 0; round < kMaxRounds; ++round) {
-      ++stats_.rounds;
-      int before = stats_.total();
+    for (int pass = 0;; ++pass) {
+      for (int round = 0; round < kMaxRounds; ++round) {
+        ++stats_.rounds;
+        int before = stats_.total();
+        collectScope();
+        propagate();
+        std::vector<Graph*> touched = scope_;
+        for (size_t k = 0; k < touched.size(); ++k) sweep(touched[k], touched);
+        resolveAll(touched);
+        collectScope();
+        dce();
+        if (stats_.total() == before) break;
+      }
       collectScope();
-      propagate();
-      std::vector<Graph*> touched = scope_;
-      for (size_t k = 0; k < touched.size(); ++k) sweep(touched[k], touched);
-      resolveAll(touched);
-      collectScope();
-      dce();
-      if (stats_.total() == before) break;
+      narrowLoopBwds();
+      narrowJCalls();
+      // (the branches' bprops narrowed: clean again, and narrow the calls inside them)
+      if (pass == kMaxNarrowPasses || !narrowLiftedBranches()) break;
     }
-    collectScope();
-    narrowLoopBwds();
-    narrowJCalls();
     emptyOrphans();
     ir::computeFreeVars(scope_);
     return stats_;
@@ -939,6 +944,107 @@ class Cleaner {
         t->kwnames.push_back(kJCallSkip);
       }
     }
+  }
+
+  // A lifted branch (autodiff/Lift.h) is called as __jcall(switch(c, A, B), fvs...,
+  // args...) (or __jcall(A, ...) where a constant picked A and A stayed a call), A and B
+  // J graphs of this expansion, which the runtime runs as they are (the
+  // kJCallSkip mask narrowJCalls gives does not reach them). Where the call's mask skips
+  // some cotangents, and A and B, their bprops and the switch serve that call alone, the
+  // bprops return None for them: the fixed point then drops what only they needed (the
+  // cotangent of a value a branch captures that nobody reads, e.g. the data x of
+  // `x @ w` in a branch of a loss differentiated with respect to w). Returns whether a
+  // bprop changed; the masks of the calls of lifted branches are then taken out, so that
+  // narrowJCalls computes them again from the narrowed bprops (nested branches).
+  // Also: __jcall(switch(True/False, A, B), ...) calls the branch the constant picks
+  // (then inlined as a direct call; the specialiser leaves `if x is None` on a field
+  // whose type it knows as such a switch).
+  bool narrowLiftedBranches() {
+    bool folded = false;
+    for (Graph* g : scope_) {
+      for (Node* t : g->nodes) {
+        if (!t->isPrimApply(Prim::JCall) || t->inputs.size() < 2) continue;
+        Node* s = t->inputs[1];
+        if (!s->isPrimApply(Prim::Switch) || s->inputs.size() != 4 || !s->kwnames.empty() ||
+            !s->inputs[1]->isConst() || s->inputs[1]->ckind != ConstKind::Bool)
+          continue;
+        Node* pick = s->inputs[1]->b ? s->inputs[2] : s->inputs[3];
+        if (!pick->isGraphConst()) continue;
+        t->inputs[1] = pick;
+        if (t->kwnames.size() == 1 && t->kwnames[0] == kJCallSkip) {
+          t->inputs.pop_back();
+          t->kwnames.clear();
+        }
+        folded = true;
+      }
+    }
+    if (folded) return true;
+    std::unordered_map<const Graph*, int> refs;
+    std::unordered_map<const Node*, int> uses;
+    auto use = [&](const Node* x) {
+      if (!x) return;
+      if (x->isGraphConst()) ++refs[x->g];
+      ++uses[x];
+    };
+    for (Graph* g : scope_) {
+      for (Node* n : g->nodes)
+        for (Node* x : n->inputs) use(x);
+      use(g->output);
+      for (Node* d : g->defaults) use(d);
+    }
+    auto skipMask = [](const Node* t, uint64_t* mask) {
+      if (!t->isPrimApply(Prim::JCall) || t->kwnames.size() != 1 || t->kwnames[0] != kJCallSkip ||
+          t->inputs.size() < 4 || !isIntConst(t->inputs.back()))
+        return false;
+      *mask = (uint64_t)t->inputs.back()->i;
+      const Node* f = t->inputs[1];
+      return f->isPrimApply(Prim::Switch) || (f->isGraphConst() && f->g->madeByJ);
+    };
+    bool changed = false;
+    for (Graph* g : scope_) {
+      for (Node* t : g->nodes) {
+        uint64_t skip = 0;
+        if (!skipMask(t, &skip)) continue;
+        Node* s = t->inputs[1];
+        size_t nargs = t->inputs.size() - 3;
+        if (nargs > 63) continue;
+        // The J graphs the call may run: both branches, or the one graph (a branch a
+        // constant picked that stayed a call, e.g. a large one).
+        std::vector<Node*> callees{s};
+        if (!s->isGraphConst()) {
+          if (uses[s] != 1 || s->inputs.size() != 4 || !s->kwnames.empty()) continue;
+          callees = {s->inputs[2], s->inputs[3]};
+        }
+        for (Node* c : callees) {
+          if (!c->isGraphConst() || !inScope(c->g) || !c->g->madeByJ || refs[c->g] != 1) continue;
+          Graph* a = c->g;
+          Node* o = a->output;
+          if (a->params.size() != nargs || !o || o->graph != a || !o->isPrimApply(Prim::MakeTuple) ||
+              o->inputs.size() != 3 || !o->inputs[2]->isGraphConst())
+            continue;
+          Graph* b = o->inputs[2]->g;
+          Node* bo = b->output;
+          if (b->parent != a || refs[b] != 1 || !bo || bo->graph != b || !bo->isPrimApply(Prim::MakeTuple) ||
+              !bo->kwnames.empty() || bo->inputs.size() != nargs + 2)
+            continue;
+          for (size_t k = 0; k < nargs; ++k) {
+            if (!(skip >> k & 1) || isNoneConst(bo->inputs[k + 2])) continue;
+            bo->inputs[k + 2] = m_.constNone();
+            changed = true;
+          }
+        }
+      }
+    }
+    if (!changed) return false;
+    for (Graph* g : scope_) {
+      for (Node* t : g->nodes) {
+        uint64_t skip;
+        if (!skipMask(t, &skip)) continue;
+        t->inputs.pop_back();
+        t->kwnames.clear();
+      }
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------- DCE

@@ -32,6 +32,11 @@
 //              call of a function value counts as effectful unless its graph is pure);
 //              graphs no longer referenced are emptied.
 //   CSE        identical pure primitive applications with identical inputs in one graph.
+//   masks      after the fixed point: loop backward passes and __jcall get the masks of
+//              the cotangents nobody reads (`wanted`, kJCallSkip); a lifted branch
+//              (autodiff/Lift.h) called through __jcall(switch(c, A, B), ...) gets them in
+//              its bprops directly, and __jcall(switch(True/False, A, B), ...) calls the
+//              branch the constant picks; then the fixed point runs again.
 //
 // Abstracts come from the nodes themselves (specialised graphs) and from a local
 // propagation: the root's parameters take those of `primal` (the specialised graph J

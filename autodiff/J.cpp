@@ -7,6 +7,7 @@
 #include <unordered_set>
 
 #include "autodiff/Clean.h"
+#include "autodiff/Lift.h"
 #include "autodiff/Rules.h"
 #include "ir/Fused.h"
 #include "ir/Diagnostics.h"
@@ -115,7 +116,7 @@ std::string whatOf(Prim p) {
 
 class Builder {
  public:
-  Builder(Module& m, Graph* root, uint64_t skip) : m_(m), root_(root), skip_(skip) {}
+  Builder(Module& m, Graph* root, uint64_t skip) : m_(m), root_(root), skip_(skip), lift_(planLifting(root)) {}
 
   Graph* transform(Graph* g) {
     auto found = jmap_.find(g);
@@ -126,12 +127,30 @@ class Builder {
     jmap_[g] = jg;
     made_.push_back(jg);
     jg->madeByJ = true;
+    // A lifted branch (autodiff/Lift.h): the values it captures are its first parameters,
+    // standing for them in the graphs J builds from it (restored at the end).
+    const std::vector<Node*>* lifted = lift_.lifted(g) ? lift_.graphs.at(g) : nullptr;
+    std::vector<std::pair<const Node*, Node*>> outer;  // captured value -> its forward value outside
+    if (lifted) {
+      for (Node* v : *lifted) {
+        auto it = fwd_.find(v);
+        outer.push_back({v, it != fwd_.end() ? it->second : nullptr});
+        Node* q = m_.newParam(jg, v->name.empty() ? "fv" : v->name, v->loc);
+        q->jorigin = v;
+        q->abs = v->abs;
+        fwd_[v] = q;
+      }
+    }
     for (Node* p : g->params) {
       fwd_[p] = m_.newParam(jg, p->name, p->loc);
       fwd_[p]->jorigin = p;
     }
     jg->paramKinds = g->paramKinds;
     jg->defaults.clear();  // (newParam made one empty slot per parameter)
+    if (lifted) {
+      jg->paramKinds.insert(jg->paramKinds.begin(), lifted->size(), ir::ParamKind::Positional);
+      jg->defaults.assign(lifted->size(), nullptr);
+    }
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
     if (g != root_ && g->isFunction && !g->madeByJ) {
       // A local function: the forward values of its free variables, in order (jCaptures).
@@ -160,12 +179,18 @@ class Builder {
     std::vector<Node*> env{m_.constPrim(Prim::MakeDict)};
     for (Node* fv : g->freeVars) {
       auto c = contrib.find(fv);
-      if (c == contrib.end()) continue;
+      if (c == contrib.end() || lifted) continue;  // (a lifted branch captures nothing)
       env.push_back(key(fv));
       env.push_back(sum(c->second, b));
     }
     std::vector<Node*> outs{m_.constPrim(Prim::MakeTuple)};
     outs.push_back(env.size() > 1 ? m_.newApply(b, env, g->loc) : m_.constNone());
+    if (lifted) {  // the captured values' cotangents, as parameters'
+      for (Node* v : *lifted) {
+        auto c = contrib.find(v);
+        outs.push_back(c == contrib.end() ? m_.constNone() : sum(c->second, b));
+      }
+    }
     for (size_t i = 0; i < g->params.size(); ++i) {
       auto c = contrib.find(g->params[i]);
       bool skip = g == root_ && i < 64 && (skip_ >> i & 1);
@@ -174,6 +199,10 @@ class Builder {
     b->output = m_.newApply(b, outs, g->loc);
     if (skip_) prune(b);
     jg->output = m_.newApply(jg, {m_.constPrim(Prim::MakeTuple), out, m_.constGraph(b, g->loc)}, g->loc);
+    for (auto& [v, f] : outer) {
+      if (f) fwd_[v] = f;
+      else fwd_.erase(v);
+    }
     return jg;
   }
 
@@ -201,6 +230,7 @@ class Builder {
   Module& m_;
   Graph* root_;
   uint64_t skip_;  // root parameters whose cotangents are not wanted
+  LiftPlan lift_;  // the branches whose captured values are lifted to parameters
   std::unordered_map<const Graph*, Graph*> jmap_;
   std::unordered_map<const Node*, Node*> fwd_;       // node -> its forward value in the J world
   std::unordered_map<const Node*, Node*> bprop_;     // call node -> the bprop of the call
@@ -243,7 +273,7 @@ class Builder {
   void add(Contribs& contrib, Node* n, Node* ct, Graph* b) {
     if (!ct) return;
     if (n->isConst()) {
-      if (!n->isGraphConst() || !nested(n->g)) return;
+      if (!n->isGraphConst() || !nested(n->g) || lift_.lifted(n->g)) return;
       for (Node* fv : n->g->freeVars) add(contrib, fv, call(b, Prim::CtIndex, {ct, key(fv)}, n->loc), b);
       return;
     }
@@ -342,9 +372,12 @@ class Builder {
       args_[n] = std::move(args);
       return;
     }
-    // A call of a function value: (out, bprop) = __jcall(fn, args...).
-    std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc)};
-    for (Node* i : n->inputs) in.push_back(F(i));
+    // A call of a function value: (out, bprop) = __jcall(fn, args...); a lifted branch
+    // takes the values it captures first: __jcall(switch(c, J(a'), J(b')), fvs..., args...).
+    std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc), F(n->inputs[0])};
+    if (const std::vector<Node*>* fvs = lift_.callee(n->inputs[0]))
+      for (Node* v : *fvs) in.push_back(F(v));
+    for (size_t k = 1; k < n->inputs.size(); ++k) in.push_back(F(n->inputs[k]));
     jcallNode(n, jg, std::move(in));
   }
 
@@ -380,7 +413,12 @@ class Builder {
       // cts = bprop(c): (ct of the callee, ct of each argument).
       Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
       auto part = [&](int64_t k) { return call(b, Prim::CtIndex, {cts, m_.constInt(k)}, n->loc); };
-      if (!isPrim || p != Prim::MethodCall) {
+      const std::vector<Node*>* fvs = isPrim ? nullptr : lift_.callee(n->inputs[0]);
+      if (fvs) {  // a lifted branch: (None, ct of each captured value, ct of each argument)
+        int64_t k = 1;
+        for (Node* v : *fvs) add(contrib, v, part(k++), b);
+        for (size_t i = 1; i < n->inputs.size(); ++i) add(contrib, n->inputs[i], part(k++), b);
+      } else if (!isPrim || p != Prim::MethodCall) {
         for (size_t k = 0; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k), b);
       } else {  // (name, recv, args...): the bound method's cotangent is its receiver's
         Node* recv = n->inputs[2];

@@ -11,10 +11,12 @@
 //   - A call of any other function goes through __jcall(fn, args...), which returns
 //     (out, bprop_of_the_call); the backward pass calls that bprop. Graph constants (local
 //     functions, branches) become the constants of their own J graphs, nested in J(g).
-//   - Closures: the cotangent of a closure is a dict from the ids of its free variables to
-//     their cotangents (`ct_env`); the backward pass of the graph that created it hands
-//     each entry to the free variable. A branch of `switch` receives the cotangent only
-//     when it was taken.
+//   - Branches of `switch`: their free variables are lifted to leading parameters
+//     (autodiff/Lift.h), so a branch's cotangent is the tuple of its captured values'
+//     cotangents, computed by the branch taken only.
+//   - Other closures (local functions, loop bodies): the cotangent is a dict from the ids
+//     of its free variables to their cotangents (`ct_env`); the backward pass of the graph
+//     that created it hands each entry to the free variable.
 //   - None is the symbolic zero. Values without a derivative (ints, bools, strings) get
 //     no cotangent.
 //

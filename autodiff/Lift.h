@@ -1,0 +1,49 @@
+// Lifting of free variables before J (DESIGN.md section 3, docs/autodiff.md).
+//
+// A branch of `if` is a graph nested in the function, called where the switch picks it:
+// `switch(c, then_g, else_g)(args...)`. Its free variables (the values it captures) are
+// lifted to leading parameters: J differentiates the call as
+// `__jcall(switch(c, J(then_g'), J(else_g')), fv_1, ..., fv_k, args...)`, where then_g'
+// and else_g' take the values both branches capture (the union, in order) before their
+// own parameters. That is `partial(lifted, fv_1, ..., fv_k)(args...)` with the partial
+// eliminated. So the closure's cotangent is the tuple of its captured values'
+// cotangents, positions of the call like any argument's, and the masks of cotangents
+// nobody reads (kJCallSkip, autodiff/Clean.cpp) reach captured values: a branch computes
+// no cotangent for a value it captures whose cotangent is not wanted.
+//
+// The lifting is a plan J follows as it builds the J graphs (autodiff/J.cpp): the primal
+// (specialised) graph is not rewritten, so running it and the keys of the other closures'
+// cotangents are unchanged. Local functions, lambdas and loop bodies are not lifted yet:
+// their cotangent is still a dict from the ids of their free variables (J.h).
+#pragma once
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "ir/IR.h"
+
+namespace msl::autodiff {
+
+struct LiftPlan {
+  // A switch node whose branches are lifted -> the values they capture, in order (the
+  // lifted parameters of both branches).
+  std::unordered_map<const ir::Node*, std::vector<ir::Node*>> switches;
+  // A lifted branch graph -> the same list.
+  std::unordered_map<const ir::Graph*, const std::vector<ir::Node*>*> graphs;
+
+  bool lifted(const ir::Graph* g) const { return graphs.count(g) != 0; }
+  // The lifted values of a call's callee (nullptr where the callee is not a lifted switch).
+  const std::vector<ir::Node*>* callee(const ir::Node* fn) const {
+    auto it = switches.find(fn);
+    return it == switches.end() ? nullptr : &it->second;
+  }
+};
+
+// The branches of `root` (and of the graphs nested in it) to lift: a switch between two
+// graphs nested in root, at least one of them with free variables, both with positional
+// parameters only, referenced by that switch alone, the switch used only as the callee of
+// calls. Environment variable MSL_NO_LIFT=1 gives an empty plan (the dict representation
+// everywhere; for comparing).
+LiftPlan planLifting(ir::Graph* root);
+
+}  // namespace msl::autodiff
