@@ -225,7 +225,18 @@ class Cleaner {
     switch (p) {  // the helpers follow the cotangent convention (a primal's shape and dtype)
       case Prim::CtFill: {  // zeros like `like`, or the cotangent of `like`
         const Abstract* like = n->inputs.size() == 3 && n->kwnames.empty() ? arg(2) : nullptr;
-        if (like && like->is(AKind::Float)) return Abstract::real();
+        if (like && like->is(AKind::Float)) {
+          // A Python float's cotangent is a float by convention, but one made by f32 math
+          // (sin of a float computes in f32) is a 0-d tensor: not a float where the
+          // cotangent, or a contribution summed into it, is known to be something else.
+          const Node* c = n->inputs[1];
+          auto other = [&](const Node* v) { const Abstract* a = absOf(v); return a && !a->is(AKind::Float) && !a->is(AKind::None); };
+          if (other(c)) return nullptr;
+          if (c->isPrimApply(Prim::CtAdd))
+            for (size_t k = 1; k < c->inputs.size(); ++k)
+              if (other(c->inputs[k])) return nullptr;
+          return Abstract::real();
+        }
         return staticFloatTensor(like) ? like : nullptr;
       }
       case Prim::Unbroadcast:  // like's shape and dtype (a Python float for a float)
