@@ -2,10 +2,12 @@
 #include "autodiff/Vmap.h"
 #include "autodiff/GraphOrder.h"
 
+#include <mutex>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "autodiff/BatchRules.h"
+#include "autodiff/J.h"
 #include "ir/Fused.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
@@ -21,6 +23,10 @@ using ir::Module;
 using ir::Node;
 
 namespace {
+
+// vmapFunctionName's table: batched graph -> the name of the function it stands for.
+std::mutex gSourcesMutex;
+std::unordered_map<const Graph*, std::string> gSources;
 
 // Whether a value is batched (Vmap.h): No, Yes (every tensor leaf along axis 0), or Items
 // (a tuple or list made here, item by item). `scalar`: a number, string, None or
@@ -99,6 +105,13 @@ class Batcher {
     Graph* ng = m_.newGraph(g->name, parent, g->loc);
     ng->qualname = g->qualname;
     ng->isMethod = g->isMethod;  // not isFunction: the interpreter must not specialise it again
+    {
+      const Graph* src = g;
+      while (src && !src->isFunction && src->madeByJ) src = jSource(src);
+      std::lock_guard<std::mutex> lock(gSourcesMutex);
+      if (src && src->isFunction) gSources[ng] = src->name;
+      else gSources.erase(ng);
+    }
     made_.push_back(ng);
     auto saved = clone_.find(g) != clone_.end() ? clone_[g] : nullptr;
     clone_[g] = ng;
@@ -698,6 +711,14 @@ class Batcher {
 };
 
 }  // namespace
+
+bool vmapFunctionName(const Graph* batched, std::string* name) {
+  std::lock_guard<std::mutex> lock(gSourcesMutex);
+  auto found = gSources.find(batched);
+  if (found == gSources.end()) return false;
+  *name = found->second;
+  return true;
+}
 
 Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise) {
   for (auto& [mask, bg] : g->vmapVariants)

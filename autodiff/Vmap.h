@@ -34,6 +34,12 @@ using VmapSpecialise = std::function<ir::Graph*(const ir::Graph*, const std::vec
 // g's module and cached per (graph, flags). Raises (with the place) what cannot be batched.
 ir::Graph* vmapGraph(ir::Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise = {});
 
+// For tracebacks (runtime/Interpreter.cpp): whether a batched graph made by vmapGraph
+// stands for a function of the program (a function, or J of one), and its name. The
+// table keeps names, not graphs, so graphs freed since (a later run in the same process)
+// leave no dangling pointer behind.
+bool vmapFunctionName(const ir::Graph* batched, std::string* name);
+
 // How a primitive is batched.
 enum class BatchKind : uint8_t {
   Rule,        // a rule of its own in autodiff/BatchRules.cpp

@@ -7,6 +7,7 @@
 #include <unordered_map>
 
 #include "autodiff/J.h"
+#include "autodiff/Vmap.h"
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "runtime/AbstractOf.h"
@@ -227,6 +228,31 @@ std::string functionNameOf(const Graph* g) {
   return "<module>";
 }
 
+// Autodiff's transformed graphs are not functions of the program (isFunction is false:
+// the interpreter must not specialise them again), but a traceback shows the function of
+// the program each one stands for: J(f) and vmap's batched f are "f", f's backpropagator
+// "f (backward)"; the transformed graphs of branch and loop bodies are part of those
+// (docs/autodiff.md, "Errors").
+bool tracedFunction(const Graph* g, std::string* name) {
+  if (g->isFunction) {
+    *name = g->name;
+    return true;
+  }
+  if (autodiff::vmapFunctionName(g, name)) return true;
+  if (!g->madeByJ) return false;
+  if (const Graph* src = autodiff::jSource(g)) return tracedFunction(src, name);
+  if (autodiff::jCaptures(g)) {  // J of a local function without parameters
+    *name = g->name;
+    return true;
+  }
+  const Graph* p = g->parent;
+  if (p && p->madeByJ && g->name == p->name + ".bprop" && tracedFunction(p, name)) {
+    if (name->size() < 11 || name->compare(name->size() - 11, 11, " (backward)") != 0) *name += " (backward)";
+    return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ compilation
@@ -361,6 +387,7 @@ const Code& Interpreter::codeFor(const Graph* g) {
   code->g = g;
   code->isFunction = g->isFunction || g->parent == nullptr;
   code->funcName = functionNameOf(g);
+  if (!code->isFunction) code->isFunction = tracedFunction(g, &code->funcName);
   Compiler comp{*code, {}, {}, {}};
   comp.build();
   g->code = code.get();
