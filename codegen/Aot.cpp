@@ -51,24 +51,31 @@ void emitObject(llvm::Module& m, const std::string& path, const AotOptions& o) {
   out.flush();
 }
 
-void emitImageMainObject(const std::string& image, const std::string& path, const AotOptions& o) {
-  llvm::LLVMContext ctx;
-  llvm::Module m("msl_program", ctx);
+ImageMain beginImageMain(llvm::Module& m, const std::string& image, llvm::IRBuilder<>& b) {
+  llvm::LLVMContext& ctx = m.getContext();
   auto* i8 = llvm::Type::getInt8Ty(ctx);
   auto* i32 = llvm::Type::getInt32Ty(ctx);
-  auto* i64 = llvm::Type::getInt64Ty(ctx);
   auto* data = llvm::ConstantDataArray::getRaw(image, image.size(), i8);
   auto* blob = new llvm::GlobalVariable(m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data,
                                         "msl_program_image");
   blob->setAlignment(llvm::Align(16));
-  auto* charPtr = ptrTo(i8);
-  auto* aotMain = llvm::FunctionType::get(i32, {charPtr, i64, i32, ptrTo(charPtr)}, false);
-  auto* fmain = llvm::Function::Create(llvm::FunctionType::get(i32, {i32, ptrTo(charPtr)}, false),
+  auto* fmain = llvm::Function::Create(llvm::FunctionType::get(i32, {i32, ptrTo(ptrTo(i8))}, false),
                                        llvm::Function::ExternalLinkage, "main", m);
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fmain));
-  llvm::Value* start = b.CreateConstInBoundsGEP2_64(data->getType(), blob, 0, 0);
+  b.SetInsertPoint(llvm::BasicBlock::Create(ctx, "entry", fmain));
+  return {fmain, b.CreateConstInBoundsGEP2_64(data->getType(), blob, 0, 0)};
+}
+
+void emitImageMainObject(const std::string& image, const std::string& path, const AotOptions& o) {
+  llvm::LLVMContext ctx;
+  llvm::Module m("msl_program", ctx);
+  auto* charPtr = ptrTo(llvm::Type::getInt8Ty(ctx));
+  auto* i32 = llvm::Type::getInt32Ty(ctx);
+  auto* i64 = llvm::Type::getInt64Ty(ctx);
+  llvm::IRBuilder<> b(ctx);
+  ImageMain im = beginImageMain(m, image, b);
+  auto* aotMain = llvm::FunctionType::get(i32, {charPtr, i64, i32, ptrTo(charPtr)}, false);
   llvm::Value* rc = b.CreateCall(m.getOrInsertFunction("msl_aot_main", aotMain),
-                                 {start, llvm::ConstantInt::get(i64, image.size()), fmain->getArg(0), fmain->getArg(1)});
+                                 {im.image, llvm::ConstantInt::get(i64, image.size()), im.main->getArg(0), im.main->getArg(1)});
   b.CreateRet(rc);
   emitObject(m, path, o);
 }

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
 
 #include "codegen/Jit.h"
@@ -28,6 +29,15 @@ void emitObject(llvm::Module& m, const std::string& path, const AotOptions& o);
 // msl_aot_main(image, size, argc, argv) (runtime/AotMain.h). Linked with the runtime it
 // makes an executable that needs neither the compiler nor the sources (docs/aot.md).
 void emitImageMainObject(const std::string& image, const std::string& path, const AotOptions& o);
+
+// The part of such a `main(argc, argv)` every executable shares: the image as a private
+// constant of `m`, the function `main`, `b` placed at its entry, and the address of the
+// image's first byte. The caller emits the call and the return.
+struct ImageMain {
+  llvm::Function* main;
+  llvm::Value* image;
+};
+ImageMain beginImageMain(llvm::Module& m, const std::string& image, llvm::IRBuilder<>& b);
 
 // Links `objects` with msl's runtime library (and its system libraries: oneDNN, OpenMP,
 // zlib, threads) into the executable `out`, with the C++ compiler msl was built with.

@@ -107,24 +107,17 @@ llvm::GlobalVariable* emitCode(llvm::Module& dest, const Plans& plans) {
 // main(argc, argv) = msl_aot_run(image, size, table, count, flags, argc, argv).
 void emitMain(llvm::Module& m, const std::string& image, llvm::GlobalVariable* table, size_t count, int flags) {
   llvm::LLVMContext& ctx = m.getContext();
-  auto* i8 = llvm::Type::getInt8Ty(ctx);
+  auto* charPtr = ptrTo(llvm::Type::getInt8Ty(ctx));
   auto* i32 = llvm::Type::getInt32Ty(ctx);
   auto* i64 = llvm::Type::getInt64Ty(ctx);
-  auto* data = llvm::ConstantDataArray::getRaw(image, image.size(), i8);
-  auto* blob = new llvm::GlobalVariable(m, data->getType(), true, llvm::GlobalValue::PrivateLinkage, data,
-                                        "msl_program_image");
-  blob->setAlignment(llvm::Align(16));
-  auto* charPtr = ptrTo(i8);
+  llvm::IRBuilder<> b(ctx);
+  ImageMain im = beginImageMain(m, image, b);
   auto* run = llvm::FunctionType::get(i32, {charPtr, i64, charPtr, i64, i32, i32, ptrTo(charPtr)}, false);
-  auto* fmain = llvm::Function::Create(llvm::FunctionType::get(i32, {i32, ptrTo(charPtr)}, false),
-                                       llvm::Function::ExternalLinkage, "main", m);
-  llvm::IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", fmain));
-  llvm::Value* start = b.CreateConstInBoundsGEP2_64(data->getType(), blob, 0, 0);
   llvm::Value* tab = b.CreatePointerCast(table, charPtr);
   llvm::Value* rc = b.CreateCall(m.getOrInsertFunction("msl_aot_run", run),
-                                 {start, llvm::ConstantInt::get(i64, image.size()), tab,
+                                 {im.image, llvm::ConstantInt::get(i64, image.size()), tab,
                                   llvm::ConstantInt::get(i64, count), llvm::ConstantInt::get(i32, flags),
-                                  fmain->getArg(0), fmain->getArg(1)});
+                                  im.main->getArg(0), im.main->getArg(1)});
   b.CreateRet(rc);
 }
 

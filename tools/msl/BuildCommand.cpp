@@ -60,22 +60,6 @@ namespace {
   throw 1;
 }
 
-std::vector<std::string> searchPath() {
-  std::vector<std::string> out;
-  if (const char* p = std::getenv("MSL_PATH")) {
-    std::string s = p;
-    size_t start = 0;
-    while (start <= s.size()) {
-      size_t colon = s.find(':', start);
-      std::string dir = s.substr(start, colon == std::string::npos ? std::string::npos : colon - start);
-      if (!dir.empty()) out.push_back(dir);
-      if (colon == std::string::npos) break;
-      start = colon + 1;
-    }
-  }
-  return out;
-}
-
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -144,7 +128,7 @@ int buildCommand(const std::vector<std::string>& args) {
     errWrite("msl build: " + std::string(ms) + s + "\n");
   };
   if (!quiet) o.progress = say;
-  Program prog(searchPath());
+  Program prog(Program::searchPathFromEnv());
   say("loading " + file);
   ir::Module* main = prog.loadMain(file);
   ir::ProgramImage image{prog.modules(), main, &builtinsModule(), {}};

@@ -113,7 +113,13 @@ std::string dirOf(const std::string& path) {
   return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
 }
 
-std::vector<std::string> searchPathFromEnv() {
+}  // namespace
+
+// ------------------------------------------------------------------ Program
+
+Program::Program(std::vector<std::string> searchPath) : searchPath_(std::move(searchPath)) {}
+
+std::vector<std::string> Program::searchPathFromEnv() {
   std::vector<std::string> out;
   if (const char* p = std::getenv("MSL_PATH")) {
     std::string s = p;
@@ -128,12 +134,6 @@ std::vector<std::string> searchPathFromEnv() {
   }
   return out;
 }
-
-}  // namespace
-
-// ------------------------------------------------------------------ Program
-
-Program::Program(std::vector<std::string> searchPath) : searchPath_(std::move(searchPath)) {}
 
 static double secondsSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -372,7 +372,7 @@ ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool grap
   };
   RunMark mark(/*sources=*/false);  // the sources stay: later reports quote them
   try {
-    Program prog(searchPathFromEnv());
+    Program prog(Program::searchPathFromEnv());
     ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", stdinText) : prog.loadMain(o.file);
     Interpreter interp;
     interp.setDebugNans(o.debugNans);
@@ -461,7 +461,7 @@ struct RunReports {
 int runViaSerialized(Options& o) {
   std::string image;
   {
-    Program prog(searchPathFromEnv());
+    Program prog(Program::searchPathFromEnv());
     prog.setPipelineOptions(o.pipeline);
     ir::Module* main = o.file == "-" ? prog.loadText("<stdin>", readStdinText()) : prog.loadMain(o.file);
     image = ir::serialize(ir::ProgramImage{prog.modules(), main, &builtinsModule(), {}});
@@ -490,7 +490,7 @@ int runCommand(Options& o) {
   } else {
     setNumThreads(availableCpus());
   }
-  Program prog(searchPathFromEnv());
+  Program prog(Program::searchPathFromEnv());
   o.pipeline.out = [](const std::string& s) { outWrite(s); };
   o.pipeline.err = [](const std::string& s) { errWrite(s); };
   prog.setPipelineOptions(o.pipeline);

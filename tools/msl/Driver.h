@@ -18,6 +18,8 @@ class Program {
   // Module search path: the importing file's folder, then MSL_PATH's folders, then the
   // standard library built into the binary.
   explicit Program(std::vector<std::string> searchPath);
+  // MSL_PATH's folders, in order (empty when it is unset).
+  static std::vector<std::string> searchPathFromEnv();
   ir::Module* loadMain(const std::string& path);
   ir::Module* loadText(const std::string& name, const std::string& text);  // "<string>"
   // The REPL (tools/msl/Repl.h): appends the statements of one input to the session's live
