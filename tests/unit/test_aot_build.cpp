@@ -20,36 +20,12 @@
 #include "ir/IR.h"
 #include "runtime/AotCode.h"
 #include "tools/msl/Driver.h"
+#include "process_test_util.h"
 
 using namespace msl;
+using namespace msl::test;
 
 namespace {
-
-std::string tempDir() {
-  char tmpl[] = "/tmp/msl_aotb_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d ? d : "";
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
-std::string slurp(const std::string& path) {
-  std::ifstream f(path);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[512];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = p ? pclose(p) : -1;
-  return out;
-}
 
 const ir::Graph* graphNamed(const ir::Module& m, const std::string& name) {
   for (const auto& g : m.graphs())
@@ -145,8 +121,8 @@ TEST(AotBuild, ExecutableMatchesMslRunAndRunsCompiledCode) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_EQ(out, wantOut);
-  std::string err = slurp(dir + "/err.txt");
-  std::string want = slurp(dir + "/want.txt");
+  std::string err = readFile(dir + "/err.txt");
+  std::string want = readFile(dir + "/want.txt");
   // The error as msl run shows it, then the table's report.
   ASSERT_EQ(err.substr(0, want.size()), want) << err;
   EXPECT_NE(want.find("Traceback (most recent call last):"), std::string::npos) << want;

@@ -13,28 +13,10 @@
 #include <llvm/IR/IRBuilder.h>
 
 #include "codegen/Aot.h"
+#include "process_test_util.h"
 
 using namespace msl::codegen;
-
-namespace {
-
-std::string tempDir() {
-  char tmpl[] = "/tmp/msl_aot_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d ? d : "";
-}
-
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[512];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = p ? pclose(p) : -1;
-  return out;
-}
-
-}  // namespace
+using namespace msl::test;
 
 TEST(Aot, ExecutableLinksTheRuntimeAndRuns) {
   std::string dir = tempDir();

@@ -20,31 +20,12 @@
 #include "ir/Printer.h"
 #include "ir/Serialize.h"
 #include "tools/msl/Driver.h"
+#include "process_test_util.h"
 
 using namespace msl;
+using namespace msl::test;
 
 namespace {
-
-std::string tempDir() {
-  char tmpl[] = "/tmp/msl_serial_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  return d ? d : "";
-}
-
-void writeFile(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  f << text;
-}
-
-std::string run(const std::string& cmd, int* status) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[512];
-  size_t n;
-  while (p && (n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-  *status = p ? pclose(p) : -1;
-  return out;
-}
 
 // A program using every kind of constant the frontend makes: module-level variables,
 // closures, defaults, keyword arguments, classes, records, loops, branches, an import of
@@ -310,13 +291,9 @@ TEST(AotImage, ExecutableRunsTheProgramWithoutSourcesOrLlvm) {
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_EQ(out, "['a'] 4 9.0\n");
   EXPECT_EQ(out, wantOut);
-  auto slurp = [](const std::string& path) {
-    std::ifstream f(path);
-    return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  };
-  std::string err = slurp(dir + "/err.txt");
+  std::string err = readFile(dir + "/err.txt");
   // The error with its place, source line, caret and traceback, as `msl run` shows it.
-  EXPECT_EQ(err, slurp(dir + "/want.txt"));
+  EXPECT_EQ(err, readFile(dir + "/want.txt"));
   EXPECT_EQ(err.rfind(file + ":5:", 0), 0u) << err;
   EXPECT_NE(err.find("            return 1 / (n - n)\n"), std::string::npos) << err;
   EXPECT_NE(err.find("Traceback (most recent call last):\n  " + file + ":8:7 in <module>\n"), std::string::npos) << err;
