@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <new>
 
@@ -433,8 +434,15 @@ int checkModes(const Options& o) {
   return 1;
 }
 
+// The reports of a run that ended with an error: printed after the error message.
+std::string& deferredReports() {
+  static std::string s;
+  return s;
+}
+
 // --stats and --profile: their reports on stderr at exit, also when the program ends with
-// an error (the destructor runs as the error unwinds).
+// an error (the destructor runs as the error unwinds; the reports then wait for the
+// message, so the error stays first, next to the program's output).
 struct RunReports {
   Interpreter& it;
   bool stats;
@@ -445,13 +453,18 @@ struct RunReports {
   }
   ~RunReports() {
     setActiveProfiler(nullptr);
+    std::string text;
     if (stats) {
-      errWrite("msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n");
-      errWrite("msl: " + std::to_string(it.specializer().made()) + " specialisations\n");
+      text += "msl: " + std::to_string(it.dispatchCount()) + " kernel calls\n";
+      text += "msl: " + std::to_string(it.specializer().made()) + " specialisations\n";
       const auto* compiler = dynamic_cast<const codegen::HostCompiler*>(graphCompiler());
-      if (compiler && compiler->compiledCount() > 0) errWrite("msl: " + compiler->statsText() + "\n");
+      if (compiler && compiler->compiledCount() > 0) text += "msl: " + compiler->statsText() + "\n";
     }
-    if (profiler) errWrite(profiler->report());
+    if (profiler) text += profiler->report();
+    if (std::uncaught_exceptions() > 0)
+      deferredReports() += text;
+    else
+      errWrite(text);
   }
 };
 
@@ -542,12 +555,14 @@ int runCommand(Options& o) {
 }
 
 int guarded(int argc, char** argv) {
-  return runGuarded([&] {
+  int rc = runGuarded([&] {
     // msl build (tools/msl/BuildCommand.h) has options of its own.
     if (argc >= 2 && std::string(argv[1]) == "build") return buildCommand({argv + 2, argv + argc});
     Options o = parseArgs(argc, argv);
     return runCommand(o);
   });
+  errWrite(deferredReports());
+  return rc;
 }
 
 struct ThreadArgs { int argc; char** argv; int rc; };
