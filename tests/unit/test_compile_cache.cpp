@@ -17,17 +17,14 @@
 
 #include "codegen/Jit.h"
 #include "codegen/ObjectCache.h"
+#include "process_test_util.h"
 
 using namespace msl::codegen;
+using msl::test::readFile;
+using msl::test::tempDir;
+using msl::test::writeFile;
 
 namespace {
-
-std::string tempDir() {
-  char tmpl[] = "/tmp/msl_cache_test.XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  EXPECT_NE(d, nullptr);
-  return d ? d : "";
-}
 
 std::vector<std::string> entries(const std::string& dir) {  // file names in dir/jit
   std::vector<std::string> out;
@@ -37,15 +34,6 @@ std::vector<std::string> entries(const std::string& dir) {  // file names in dir
     closedir(d);
   }
   return out;
-}
-
-std::string readFile(const std::string& p) {
-  std::ifstream f(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-void writeFile(const std::string& p, const std::string& s) {
-  std::ofstream f(p, std::ios::binary | std::ios::trunc);
-  f << s;
 }
 
 // i32 NAME(i32 x) { return x * 3 + 1 }: the same module for the same name.
@@ -231,14 +219,10 @@ TEST(CompileCache, GraphModeRunsFromTheCache) {
   auto run = [&](std::string* err) {
     std::string cmd = "MSL_CACHE_DIR='" + dir + "/cache' MSL_NUM_THREADS=1 " MSL_BINARY " run --mode=graph --stats '" +
                       prog + "' 2>'" + dir + "/err'";
-    std::string out;
-    if (FILE* p = popen(cmd.c_str(), "r")) {
-      char buf[4096];
-      size_t n;
-      while ((n = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-      EXPECT_EQ(pclose(p), 0) << readFile(dir + "/err");
-    }
+    int status;
+    std::string out = msl::test::run(cmd, &status);
     *err = readFile(dir + "/err");
+    EXPECT_EQ(status, 0) << *err;
     return out;
   };
   std::string err1, err2;
