@@ -10,8 +10,9 @@
 #                              autograd, one thread each
 #   bench/run.sh autodiff-cpu  the same as CPU time per call (robust to a loaded machine)
 #   bench/run.sh train         training throughput (images/s) of the Fashion-MNIST MLP
-#                              (batch 128) and LeNet-5 (batch 64), Adam, vs PyTorch, one
-#                              thread each, and jax.jit of the whole step where JAX is installed
+#                              (batch 128) and LeNet-5 (batch 64), Adam, msl eager and graph
+#                              mode vs PyTorch, one thread each, and jax.jit of the whole step
+#                              where JAX is installed
 #   bench/run.sh tta           time to accuracy of examples/fashion_mnist_mlp.msl (88%) and
 #                              examples/lenet.msl (90%) vs PyTorch (bench/tta_torch.py)
 #   bench/run.sh rss           peak resident memory of an MLP training run vs PyTorch's
@@ -204,30 +205,38 @@ case "$figure" in
     ;;
   train)
     # Images/s of a training step (data, value_and_grad, Adam) on synthetic images: the MLP at
-    # batch 128 and LeNet-5 at batch 64 (issue 5's figures), against PyTorch eager and, where
-    # $PYJ has JAX, jax.jit of the whole step (bench/train_jax.py; issue 6's peer). Debian's
-    # PyTorch 1.13 has no torch.compile.
+    # batch 128 and LeNet-5 at batch 64 (issue 5's figures; msl eager), msl in graph mode
+    # (issue 6's figure; compile cache in a fresh folder, filled by a first run outside the
+    # timing), against PyTorch eager and, where $PYJ has JAX, jax.jit of the whole step
+    # (bench/train_jax.py). Debian's PyTorch 1.13 has no torch.compile.
     STEPS=${STEPS:-200}
     PYJ=${PYJ:-python3}
     jax=0; "$PYJ" -c 'import jax' 2>/dev/null && jax=1
-    printf '%-34s %18s %18s %8s' figure "msl (median, range)" "torch (median, range)" "msl/torch"
-    [ "$jax" = 1 ] && printf ' %18s %8s' "jax.jit (median)" "msl/jax"
+    cache=$(mktemp -d)
+    trap 'rm -rf "$cache"' EXIT
+    rate() { awk '/samples_per_s/ {print $2}'; }
+    printf '%-34s %18s %18s %18s %8s %8s' figure "msl eager (median)" "msl graph (median)" "torch (median)" "eager/t" "graph/t"
+    [ "$jax" = 1 ] && printf ' %18s %8s' "jax.jit (median)" "graph/jax"
     echo
     for cfg in "mlp 128" "lenet 64"; do
       set -- $cfg
-      m=() t=() j=()
+      MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph train.msl "$1" "$2" 2 1 >/dev/null
+      m=() g=() t=() j=()
       for i in $(seq "$REPS"); do
-        m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train.msl "$1" "$2" "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
-        t+=("$(taskset -c 0 "$PY" train_torch.py "$1" "$2" "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
-        [ "$jax" = 1 ] && j+=("$(taskset -c 0 "$PYJ" train_jax.py "$1" "$2" "$STEPS" 3 | awk '/samples_per_s/ {print $2}')")
+        m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train.msl "$1" "$2" "$STEPS" 3 | rate)")
+        g+=("$(MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph train.msl "$1" "$2" "$STEPS" 3 | rate)")
+        t+=("$(taskset -c 0 "$PY" train_torch.py "$1" "$2" "$STEPS" 3 | rate)")
+        [ "$jax" = 1 ] && j+=("$(taskset -c 0 "$PYJ" train_jax.py "$1" "$2" "$STEPS" 3 | rate)")
       done
       read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
+      read -r gm glo ghi <<<"$(printf '%s\n' "${g[@]}" | stats)"
       read -r tm tlo thi <<<"$(printf '%s\n' "${t[@]}" | stats)"
-      printf '%-34s %6s [%s-%s] %6s [%s-%s] %8.2f' "$1 training, batch $2, images/s" "$mm" "$mlo" "$mhi" "$tm" "$tlo" "$thi" \
-        "$(awk -v a="$mm" -v b="$tm" 'BEGIN {print a / b}')"
+      printf '%-34s %6s [%s-%s] %6s [%s-%s] %6s [%s-%s] %8.2f %8.2f' "$1 training, batch $2, images/s" \
+        "$mm" "$mlo" "$mhi" "$gm" "$glo" "$ghi" "$tm" "$tlo" "$thi" \
+        "$(awk -v a="$mm" -v b="$tm" 'BEGIN {print a / b}')" "$(awk -v a="$gm" -v b="$tm" 'BEGIN {print a / b}')"
       if [ "$jax" = 1 ]; then
         read -r jm jlo jhi <<<"$(printf '%s\n' "${j[@]}" | stats)"
-        printf ' %8s [%s-%s] %8.2f' "$jm" "$jlo" "$jhi" "$(awk -v a="$mm" -v b="$jm" 'BEGIN {print a / b}')"
+        printf ' %8s [%s-%s] %8.2f' "$jm" "$jlo" "$jhi" "$(awk -v a="$gm" -v b="$jm" 'BEGIN {print a / b}')"
       fi
       echo
     done
