@@ -617,6 +617,19 @@ static bool batchedAtRunTime(Interpreter& it, Prim p, int64_t size, const std::v
   return false;
 }
 
+// An error about shapes raised inside a batched function names the batched shapes, whose
+// first axis is the batch (JAX names one example's): a note says so.
+static void noteBatchAxis(Error& e, int64_t size) {
+  static const DiagId kShapeErrors[] = {DiagId::ShapeMismatch,  DiagId::MatmulShapes,  DiagId::ReshapeSize,
+                                        DiagId::BadAxis,        DiagId::IndexOutOfRange, DiagId::TooManyIndices,
+                                        DiagId::BoolMaskShape,  DiagId::ConcatShapes,  DiagId::ItemOfNonScalar};
+  if (std::find(std::begin(kShapeErrors), std::end(kShapeErrors), e.diag.id) == std::end(kShapeErrors)) return;
+  std::string note = "inside vmap: the shapes include the batch axis, axis 0 of size ";
+  note += std::to_string(size);
+  note += "; one example's shapes are without it";
+  e.diag.notes.push_back({SourceLoc{}, std::move(note)});
+}
+
 Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<bool>& mask, Value* args, size_t npos,
                             const std::vector<std::string>* kwnames) {
   size_t nargs = npos + (kwnames ? kwnames->size() : 0);
@@ -661,7 +674,12 @@ Value Interpreter::vmapcall(const Value& fn, int64_t size, const std::vector<boo
         raise(DiagId::RecursionTooDeep, SourceLoc{}, {std::to_string(kMaxCallDepth)});
       }
       struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
-      return runGraph(vg, vc, bound.data());
+      try {
+        return runGraph(vg, vc, bound.data());
+      } catch (Error& e) {
+        noteBatchAxis(e, size);
+        throw;
+      }
     }
     case VKind::BoundMethod:
     case VKind::Record: {
