@@ -6,7 +6,11 @@
 // depends on the inputs has a + b's shape, not b's.
 #include "autodiff/ForwardRules.h"
 
+#include <algorithm>
+#include <unordered_set>
+
 #include "autodiff/J.h"
+#include "autodiff/Rules.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 
@@ -31,6 +35,11 @@ Node* defaultOf(ir::Module& m, const PrimParam& p) {
 
 bool isNoneConst(const Node* n) { return n->isConst() && n->ckind == ConstKind::None; }
 
+std::vector<Node*> tupleItemsOf(Node* t) {
+  if (!t->isPrimApply(Prim::MakeTuple)) return {};
+  return std::vector<Node*>(t->inputs.begin() + 1, t->inputs.end());
+}
+
 bool constInt(const Node* n, int64_t* v) {
   if (!n->isConst() || (n->ckind != ConstKind::Int && n->ckind != ConstKind::Bool)) return false;
   *v = n->ckind == ConstKind::Bool ? (int64_t)n->b : n->i;
@@ -39,6 +48,42 @@ bool constInt(const Node* n, int64_t* v) {
 
 [[noreturn]] void notYet(const FwdCtx& r, const std::string& what) {
   raise(DiagId::NotSupportedYet, r.loc, {"jvp of " + what});
+}
+
+// The tangent of __nn_bwd(ct, kind, args) = (ct_a...) = grad of <ct, kind(a...)> in the
+// direction t of its arguments a (gelu, layer_norm, batch_norm): H t, with H the Hessian
+// of <ct, kind(a...)> in a. H is symmetric, so H t is what __nn_bwd's reverse rule
+// (autodiff/Rules.cpp) gives its arguments for the cotangent t of (ct_a...): its
+// second-order part, written as IR there. (Its part for ct, which the reverse rule makes
+// too, is not needed here: those nodes are taken out again.) The arguments without a
+// cotangent of their own (eps, approximate) must have no tangent.
+Node* nnBwdArgsTerm(FwdCtx& r, const std::string& kind) {
+  Node* args = r.x[2];
+  Node* targs = r.t[2];
+  std::vector<Node*> a = tupleItemsOf(args);
+  if (a.empty()) notYet(r, "the gradient of " + kind + " with unpacked arguments");
+  size_t last = a.size() - 1;  // eps (norms) or approximate (gelu)
+  if (targs->isPrimApply(Prim::MakeTuple)) {
+    Node* te = targs->inputs.size() > 1 + last ? targs->inputs[1 + last] : nullptr;
+    if (te && !isNoneConst(te) && !te->isPrimApply(Prim::TreeZerosLike))
+      notYet(r, "the gradient of " + kind + " with respect to " + (kind == "gelu" ? "approximate" : "eps"));
+  }
+  size_t mark = r.g->nodes.size();
+  RuleCtx rc{r.m, r.g, r.loc, r.x, r.node, targs};
+  std::vector<Node*> cts = reverseRule(Prim::NNBwd, rc);
+  Node* out = cts.size() > 2 ? cts[2] : nullptr;
+  // Drop the nodes the rule made that `out` does not use (every node of a graph runs).
+  std::unordered_set<const Node*> keep;
+  std::vector<const Node*> todo{out};
+  while (!todo.empty()) {
+    const Node* n = todo.back();
+    todo.pop_back();
+    if (!n || n->graph != r.g || !keep.insert(n).second) continue;
+    for (const Node* i : n->inputs) todo.push_back(i);
+  }
+  auto& nodes = r.g->nodes;
+  nodes.erase(std::remove_if(nodes.begin() + (long)mark, nodes.end(), [&](Node* n) { return !keep.count(n); }), nodes.end());
+  return out;
 }
 
 }  // namespace
@@ -473,6 +518,10 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
       if (!x[1]->isConst() || x[1]->ckind != ConstKind::Str) notYet(r, "__nn_bwd of an unknown operation");
       const std::string& kind = x[1]->s;
       if (kind == "max_pool2d" || kind == "avg_pool2d" || kind == "clip") break;
+      if (kind == "gelu" || kind == "layer_norm" || kind == "batch_norm") {
+        res = ctplus(res, nnBwdArgsTerm(r, kind));
+        break;
+      }
       if (kind != "conv2d") notYet(r, "the gradient of " + kind + " (second-order derivatives of " + kind + ")");
       auto item = [&](Node* tup, int64_t i) { return C(Prim::CtIndex, {tup, r.integer(i)}); };
       Node* args = x[2];

@@ -2,6 +2,8 @@
 
 #include <unordered_set>
 
+#include "autodiff/J.h"
+
 namespace msl::autodiff {
 
 using ir::Graph;
@@ -53,6 +55,16 @@ std::vector<Node*> transformOrder(Graph* g, const std::function<bool(const Graph
   if (allNodes)
     for (Node* n : g->nodes) visit(n);
   return order;
+}
+
+std::string functionOf(const ir::Graph* g) {
+  for (; g; g = g->parent) {
+    if (g->isFunction) return g->name;
+    if (isJGraph(g))
+      if (const ir::Graph* s = jSource(g)) return functionOf(s);
+    if (g->jvpSource) return functionOf(g->jvpSource);
+  }
+  return "<module>";
 }
 
 }  // namespace msl::autodiff

@@ -1,6 +1,7 @@
 // What the three transforms (J, JVP, vmap) share about walking a graph.
 #pragma once
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "ir/IR.h"
@@ -17,5 +18,10 @@ bool primCall(const ir::Node* n, Prim* p);
 // output needs, unless allNodes (then also effects reachable only through the state).
 std::vector<ir::Node*> transformOrder(ir::Graph* g, const std::function<bool(const ir::Graph*)>& nested,
                                       bool allNodes = false);
+
+// The function of the program graph g is part of, as a traceback names it (a transformed
+// graph stands for its source's function): for errors a transform finds in a callee
+// before any frame runs it (Diagnostic::callee).
+std::string functionOf(const ir::Graph* g);
 
 }  // namespace msl::autodiff

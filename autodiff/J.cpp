@@ -330,7 +330,10 @@ class Builder {
         return;
       }
       DiffKind kind = diffKind(p);
-      if (kind == DiffKind::NotYet) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
+      if (kind == DiffKind::NotYet) {
+        std::string what = whatOf(p);
+        raise(what == "third-order derivatives" ? DiagId::NotSupportedYetPlural : DiagId::NotSupportedYet, n->loc, {what});
+      }
       std::vector<Node*> in;
       for (Node* i : n->inputs) in.push_back(F(i));
       Node* c = m_.newApply(jg, in, n->loc);
@@ -557,7 +560,13 @@ Graph* jGraph(Graph* g, uint64_t skipParams) {
     if (mask == skipParams) return jg;
   ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
   Builder builder(*g->module, g, skipParams);
-  Graph* jg = builder.transform(g);
+  Graph* jg;
+  try {
+    jg = builder.transform(g);
+  } catch (Error& e) {  // found before g runs: no frame shows where (ir/Diagnostics.h)
+    if (e.diag.traceback.empty() && e.diag.callee.empty() && e.diag.loc.valid()) e.diag.callee = functionOf(g);
+    throw;
+  }
   ir::computeFreeVars(builder.made());
   cleanJGraph(jg, g);  // autodiff/Clean.h: inline, tuples, symbolic zeros, DCE, CSE
   if (skipParams) g->jvariants.push_back({skipParams, jg});

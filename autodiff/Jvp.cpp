@@ -87,13 +87,17 @@ class Builder {
       call(jg, Prim::MakeTuple, caps, g->loc)->name = kCapturesName;
     }
 
-    for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); })) forward(n, jg);
+    for (Node* n : transformOrder(g, [this](const Graph* h) { return nested(h); })) {
+      cur_ = n;
+      forward(n, jg);
+    }
     Node* tout = T(g->output);
     jg->output = call(jg, Prim::MakeTuple, {F(g->output), tout ? tout : m_.constNone()}, g->loc);
     return jg;
   }
 
   const std::vector<Graph*>& made() const { return made_; }
+  const Node* cur_ = nullptr;  // the node being transformed (for errors)
 
  private:
   Module& m_;
@@ -269,7 +273,7 @@ class Builder {
       // Reverse mode's calls and loops in a gradient graph (jvp of a gradient): run under
       // JVP by the runtime (__jvp_of_j), which knows the J expansion's world.
       case Prim::JCall: case Prim::JEnter: case Prim::ScanJ: case Prim::ScanBwd: case Prim::WhileJ:
-      case Prim::WhileBwd: {
+      case Prim::WhileBwd: case Prim::TreeMapJ: case Prim::TreeMapBwd: {
         auto a = argsAndTangents(n, jg, 1);
         Node* r = call(jg, Prim::JvpOfJ, {m_.constPrim(p, n->loc), a[0], a[1], a[2], a[3]}, n->loc);
         pairResult(n, jg, r);
@@ -345,7 +349,6 @@ class Builder {
       case Prim::JCallJ: case Prim::JEnterJ: case Prim::ScanJJ: case Prim::ScanBwdJ: case Prim::WhileJJ:
       case Prim::WhileBwdJ: case Prim::LoopJBprop: case Prim::TreeMapJJ: case Prim::TreeMapBwdJ:
         return "jvp of a second derivative (third-order derivatives)";
-      case Prim::TreeMapJ: case Prim::TreeMapBwd: return "jvp of a gradient through tree_map";
       default: return std::string("jvp of '") + primName(p) + "'";
     }
   }
@@ -363,7 +366,15 @@ Graph* jvpGraph(Graph* g) {
   if (g->jvpgraph) return g->jvpgraph;
   ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
   Builder builder(*g->module, g);
-  Graph* jg = builder.transform(g);
+  Graph* jg;
+  try {
+    jg = builder.transform(g);
+  } catch (Error& e) {
+    // Found before the function runs: no frame shows where it is (ir/Diagnostics.h).
+    if (e.diag.traceback.empty() && e.diag.callee.empty() && e.diag.loc.valid() && builder.cur_)
+      e.diag.callee = functionOf(builder.cur_->graph);
+    throw;
+  }
   ir::computeFreeVars(builder.made());
   g->jvpgraph = jg;
   return jg;

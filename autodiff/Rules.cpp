@@ -557,7 +557,7 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       bool several = items.size() > 1 ||
                      (items.size() == 1 && (items[0]->isPrimApply(Prim::MakeList) || items[0]->isPrimApply(Prim::MakeTuple) ||
                                             (items[0]->abs && items[0]->abs->isSequence())));
-      if (several) raise(DiagId::NotSupportedYet, r.loc, {"second-order derivatives of max or min over several values"});
+      if (several) raise(DiagId::NotSupportedYetPlural, r.loc, {"second-order derivatives of max or min over several values"});
       Node* w = C(Prim::MinMaxBwd, {C(Prim::OnesLike, {x[2], r.none()}), x[1], x[2], x[3], x[4]});
       Node* cc = c;
       if (items.size() == 1) {

@@ -40,6 +40,9 @@ struct Diagnostic {
   SourceLoc loc;
   std::vector<Note> notes;
   std::vector<TraceEntry> traceback;  // outermost first; empty for static errors
+  // The function `loc` is in where no frame runs it yet: an error found while transforming
+  // a callee (jvp, grad) before it is called. The traceback ends with (loc, function).
+  std::string callee;
 };
 
 // Renders "file:line:col: error: msg", the source line, the caret, notes and traceback.

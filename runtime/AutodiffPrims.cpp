@@ -778,7 +778,7 @@ Value prim_JSiteArrangeBwd(CallContext&, Value* args) {
     for (size_t i = 3; i < plan.size(); ++i) put((size_t)plan[i].asInt(), d(i - 2));
     return makeTuple(std::move(out));
   }
-  if (plan[0].is(VKind::Str)) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  if (plan[0].is(VKind::Str)) raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives"});
   if (n) out[0] = d(0);
   for (size_t i = 0; i + 1 < plan.size() && i + 1 < n; ++i) {
     const Value& e = plan[i];
@@ -1804,6 +1804,85 @@ Value prim_TreeMapJ(CallContext& cx, Value* args) {
 // -> (ct_f, ct_tree, ct_rest...).
 Value prim_TreeMapBwd(CallContext& cx, Value* args) {
   return treeMapBackward(args[0], args[1], [&](size_t, const Value& bprop, const Value& c) { return cx.call(bprop, {c}); });
+}
+
+// ------------------------------------------------------------------ tree_map under JVP
+// __tree_map_j and __tree_map_bwd run by the JVP of a gradient graph (jvp of a gradient,
+// runtime/JvpPrims.cpp's __jvp_of_j): the same walks, each leaf's J call run under JVP
+// and each leaf's bprop called under JVP; the tangents of the leaves' arguments (and of
+// the cotangents) are the parts of the tangent trees at the leaves of `tree`, and the
+// results' tangents are put back together as their values are. -> (out, tangent of out).
+
+namespace {
+class JvpLeafCalls : public CallContext {
+ public:
+  JvpLeafCalls(CallContext& base, const Value& tf, std::vector<std::vector<Value>> tparts)
+      : base_(base), tf_(tf), tparts_(std::move(tparts)) {}
+  Value call(const Value& fn, std::vector<Value> args, std::vector<std::pair<std::string, Value>>) override {
+    size_t i = touts.size();
+    std::vector<Value> ta(args.size());
+    for (size_t k = 0; k < ta.size() && k < tparts_.size(); ++k)
+      if (i < tparts_[k].size()) ta[k] = tparts_[k][i];
+    Value r = base_.jcallJvp(fn, tf_, args.data(), ta.data(), args.size(), nullptr, 0, 0);  // ((out, bprop), (t_out, None))
+    const Value& out = seqItems(r)[0];
+    bprops.push_back(seqItems(out)[1]);
+    touts.push_back(item(seqItems(r)[1], 0));
+    return seqItems(out)[0];
+  }
+  const std::vector<std::string>& argv() const override { return base_.argv(); }
+  std::vector<Value> bprops, touts;
+
+ private:
+  CallContext& base_;
+  Value tf_;
+  std::vector<std::vector<Value>> tparts_;
+};
+}  // namespace
+
+Value treeMapJJvp(CallContext& cx, const Value& f, const Value& tf, const Value& tree, const Value& ttree,
+                  const Value& rest, const Value& trest) {
+  std::vector<std::vector<Value>> tparts(1 + seqItems(rest).size());
+  leafParts(tree, ttree, tparts[0]);
+  for (size_t k = 1; k < tparts.size(); ++k) leafParts(tree, item(trest, k - 1), tparts[k]);
+  JvpLeafCalls calls(cx, tf, std::move(tparts));
+  Value args[3] = {f, tree, rest};
+  Value out = prim_TreeMap(calls, args);
+  Value tout = fromParts(tree, calls.touts);
+  Value primal = makeTuple({out, makeTuple({makeList(std::move(calls.bprops)), tree, rest, out})});
+  return makeTuple({primal, makeTuple({tout, makeTuple({Value::none(), ttree, trest, tout})})});
+}
+
+Value treeMapBwdJvp(CallContext& cx, const Value& stack, const Value& ct, const Value& tct) {
+  const auto& st = seqItems(stack);
+  const Value &tree = st[1], &rest = st[2], &out = st[3];
+  size_t nrest = seqItems(rest).size();
+  if (ct.isNone()) return makeTuple({makeTuple(std::vector<Value>(nrest + 2)), makeTuple(std::vector<Value>(nrest + 2))});
+  const auto& bprops = seqItems(st[0]);
+  std::vector<Value> cts, tcts, outs;
+  leafParts(tree, ct, cts);
+  leafParts(tree, tct, tcts);
+  leafParts(tree, out, outs);
+  Value env, tenv;
+  std::vector<std::vector<Value>> argCts(nrest + 1, std::vector<Value>(bprops.size())), targCts = argCts;
+  for (size_t i = 0; i < bprops.size() && i < outs.size(); ++i) {
+    Value c[1] = {materialize(i < cts.size() ? cts[i] : Value::none(), outs[i])};
+    if (!hasFloatLeaf(c[0])) continue;
+    Value tc[1] = {i < tcts.size() ? tcts[i] : Value::none()};
+    Value r = cx.jvpcall(bprops[i], Value::none(), c, tc, 1, nullptr);  // (cts, tangents of cts)
+    const Value &cr = seqItems(r)[0], &tr = seqItems(r)[1];
+    env = ctAdd(env, item(cr, 0));
+    tenv = ctAdd(tenv, item(tr, 0));
+    for (size_t k = 0; k <= nrest; ++k) {
+      argCts[k][i] = item(cr, k + 1);
+      targCts[k][i] = item(tr, k + 1);
+    }
+  }
+  std::vector<Value> res{env}, tres{tenv};
+  for (size_t k = 0; k <= nrest; ++k) {
+    res.push_back(fromParts(tree, argCts[k]));
+    tres.push_back(fromParts(tree, targCts[k]));
+  }
+  return makeTuple({makeTuple(std::move(res)), makeTuple(std::move(tres))});
 }
 
 // ------------------------------------------------------------------ tree_map, second order

@@ -465,11 +465,12 @@ void Interpreter::fail(Error& e) {
       for (Frame* f : stack_) {
         SourceLoc loc = f->cur ? f->cur->node->loc : f->code->g->loc;
         if (f->code->g->module == adModule_.get() && adModule_) continue;  // autodiff's own glue graphs
-        if (f == top && e.diag.loc.valid()) loc = e.diag.loc;
+        if (f == top && e.diag.loc.valid() && e.diag.callee.empty()) loc = e.diag.loc;
         // Branch and loop bodies are part of the function that contains them.
         if (!f->code->isFunction && !e.diag.traceback.empty()) e.diag.traceback.back().loc = loc;
         else e.diag.traceback.push_back(TraceEntry{loc, f->code->funcName});
       }
+      if (!e.diag.callee.empty() && e.diag.loc.valid()) e.diag.traceback.push_back(TraceEntry{e.diag.loc, e.diag.callee});
     }
   }
   throw e;
@@ -810,14 +811,14 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
   if (fn.is(VKind::Prim)) {
     Prim p = (Prim)fn.asInt();
     if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop || p == Prim::Jvp || p == Prim::JvpCall)
-      raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("second-order derivatives through ") + (p == Prim::Jvp || p == Prim::JvpCall ? "jvp" : "vmap")});
+      raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {std::string("second-order derivatives through ") + (p == Prim::Jvp || p == Prim::JvpCall ? "jvp" : "vmap")});
   }
   if (fn.is(VKind::Prim) && primInfo((Prim)fn.asInt()).group != PrimGroup::Core) {
     jc->graph = autodiff::jGraph(primWrapper((Prim)fn.asInt(), nargs, kwnames));
     jc->defaults.assign(nargs, Value::undef());
     return jv;
   }
-  raise(DiagId::NotSupportedYet, SourceLoc{}, {"second-order derivatives through a call of a " + typeNameOf(fn)});
+  raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"second-order derivatives through a call of a " + typeNameOf(fn)});
 }
 
 static Value constructRecord(const Value& clsv, Value* args, size_t npos, const std::vector<std::string>* kwnames);
@@ -841,9 +842,9 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
       const Node* caps = autodiff::jCaptures(g);
       const Graph* src = autodiff::jSource(g);
       if (cl->jworld != world || cl->jinner != 0)
-        raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
+        raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
       if (src && src->madeByJ)
-        raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
+        raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
       if (!caps || !src || caps->inputs.size() != src->freeVars.size() + 1)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap or jvp of a function made by differentiated code"});
       auto* pc = new ClosureObj();
@@ -927,7 +928,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         // Made by the differentiated code of this very expansion: already differentiated.
         result = runGraph(g, cl, bound.data());
       } else {
-        if (cl->jinner) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+        if (cl->jinner) raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives"});
         // A function of the primal program, or (differentiating again) the differentiated
         // code of another expansion.
         const Graph* s = g;
@@ -1103,7 +1104,7 @@ Value Interpreter::jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, ui
     return jj;
   };
   if (cl->jinner == 0 && (cl->jworld == inner || cl->jworld == outer)) return runJClosure(jOfJ(g), cl, g, bound, outer, inner);
-  if (cl->jworld != 0) raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives"});
+  if (cl->jworld != 0) raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives"});
   const Graph* s = g;
   if (g->isFunction && !g->madeByJ) {
     std::vector<const ir::Abstract*> argAbs, capAbs;

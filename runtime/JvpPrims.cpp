@@ -385,6 +385,11 @@ Value prim_JvpOfJ(CallContext& cx, Value* args) {
       Value out = makeTuple({env, itemsBackOf(std::move(items), iterable), ct});
       return makeTuple({out, makeTuple({tenv, itemsBackOf(std::move(titems), iterable), tct})});
     }
+    case Prim::TreeMapJ: {  // (f, tree, *rest) -> (out, (bprops, tree, rest, out))
+      std::vector<Value> rest(a.begin() + 2, a.end()), trest(t.begin() + 2, t.end());
+      return treeMapJJvp(cx, a[0], t[0], a[1], t[1], makeTuple(std::move(rest)), makeTuple(std::move(trest)));
+    }
+    case Prim::TreeMapBwd: return treeMapBwdJvp(cx, a[0], a[1], t[1]);  // (stack, ct) -> (ct_f, ct_tree, ct_rest...)
     default:
       raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of '") + primName(p) + "'"});
   }

@@ -6,6 +6,8 @@
 
 namespace msl {
 
+class CallContext;
+
 // t with the structure of its primal: None (the symbolic zero), and None items of a
 // container, become zeros (tensors of the primal's dtype and shape, 0.0 for floats, 0 for
 // ints and bools); other leaves (strings, functions, None) stay None.
@@ -21,6 +23,11 @@ Value jvpTangentOut(const Value& t, const Value& out);
 Value ctAddValues(const Value& a, const Value& b);
 Value itemsBackOf(std::vector<Value> items, const Value& x);
 uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args);
+// tree_map's J walk and backward walk run under JVP (runtime/AutodiffPrims.cpp):
+// __tree_map_j(f, tree, *rest) and __tree_map_bwd(stack, ct) -> (result, its tangent).
+Value treeMapJJvp(CallContext& cx, const Value& f, const Value& tf, const Value& tree, const Value& ttree,
+                  const Value& rest, const Value& trest);
+Value treeMapBwdJvp(CallContext& cx, const Value& stack, const Value& ct, const Value& tct);
 // partial(prim p, *args): how the transforms' primitives return functions (grad(f),
 // backpropagators, vmap(f)); defined in runtime/AutodiffPrims.cpp.
 Value partialOf(Prim p, std::vector<Value> args);

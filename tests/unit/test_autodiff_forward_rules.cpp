@@ -29,7 +29,8 @@ const std::set<Prim> kFunctionValued = {Prim::Grad, Prim::ValueAndGrad, Prim::Ja
 
 // The calls and loops of reverse mode's graphs: the JVP transform hands each to the runtime
 // as __jvp_of_j(p, ...), which runs it under JVP knowing its J expansion (jvp of a gradient).
-const std::set<Prim> kRunUnderJvp = {Prim::JCall, Prim::JEnter, Prim::ScanJ, Prim::ScanBwd, Prim::WhileJ, Prim::WhileBwd};
+const std::set<Prim> kRunUnderJvp = {Prim::JCall, Prim::JEnter, Prim::ScanJ, Prim::ScanBwd, Prim::WhileJ, Prim::WhileBwd,
+                                     Prim::TreeMapJ, Prim::TreeMapBwd};
 // Their versions under J (second-order code): jvp of them is a third-order derivative.
 const std::set<Prim> kThirdOrder = {Prim::JCallJ, Prim::JEnterJ, Prim::ScanJJ, Prim::ScanBwdJ, Prim::WhileJJ, Prim::WhileBwdJ,
                                     Prim::LoopJBprop, Prim::TreeMapJJ, Prim::TreeMapBwdJ};
@@ -116,6 +117,49 @@ TEST(ForwardRules, ReverseModeCallsRunUnderJvp) {
       ADD_FAILURE() << primName(p) << ": jvp of a second derivative should be reported";
     } catch (const msl::Error& e) {
       EXPECT_NE(e.diag.message.find("third-order"), std::string::npos) << primName(p) << ": " << e.diag.message;
+    }
+  }
+}
+
+// __nn_bwd's tangent along its arguments (jvp of the gradient of gelu, layer_norm and
+// batch_norm; values in tests/lang/grad/jvp_of_grad_nn.msl): given when the last argument
+// (eps, approximate) has a zero tangent, reported when it may have one.
+TEST(ForwardRules, NNBwdAlongItsArguments) {
+  for (auto [kind, nargs] : std::vector<std::pair<std::string, size_t>>{{"gelu", 2}, {"layer_norm", 4}, {"batch_norm", 6}}) {
+    for (bool epsTangent : {false, true}) {
+      ir::Module m("forward_rules", nullptr);
+      ir::Graph* g = m.newGraph("nn", nullptr, SourceLoc{});
+      std::vector<ir::Node*> a{m.constPrim(Prim::MakeTuple)}, ta{m.constPrim(Prim::MakeTuple)};
+      for (size_t k = 0; k < nargs; ++k) {
+        a.push_back(m.newParam(g, "a" + std::to_string(k), SourceLoc{}));
+        ir::Node* t = m.newParam(g, "t" + std::to_string(k), SourceLoc{});
+        if (k + 1 == nargs && !epsTangent) t = m.newApply(g, {m.constPrim(Prim::TreeZerosLike), a.back()}, SourceLoc{});
+        ta.push_back(t);
+      }
+      ir::Node* args = m.newApply(g, a, SourceLoc{});
+      ir::Node* targs = m.newApply(g, ta, SourceLoc{});
+      ir::Node* ct = m.newParam(g, "ct", SourceLoc{});
+      ir::Node* call = m.newApply(g, {m.constPrim(Prim::NNBwd), ct, m.constStr(kind), args}, SourceLoc{});
+      FwdCtx r{m, g, SourceLoc{}, call, {nullptr, nullptr, nullptr, targs}, {}, {}, {}};
+      bindForward(Prim::NNBwd, r);
+      ir::Node* t = nullptr;
+      if (epsTangent) {
+        EXPECT_THROW(forwardRule(Prim::NNBwd, r, &t), msl::Error) << kind;
+        continue;
+      }
+      size_t before = g->nodes.size();
+      EXPECT_TRUE(forwardRule(Prim::NNBwd, r, &t)) << kind;
+      EXPECT_NE(t, nullptr) << kind;
+      // Only what the tangent uses is left of what the reverse rule made.
+      std::set<const ir::Node*> used;
+      std::vector<const ir::Node*> todo{t};
+      while (!todo.empty()) {
+        const ir::Node* n = todo.back();
+        todo.pop_back();
+        if (n && n->graph == g && used.insert(n).second)
+          for (const ir::Node* i : n->inputs) todo.push_back(i);
+      }
+      for (size_t k = before; k < g->nodes.size(); ++k) EXPECT_TRUE(used.count(g->nodes[k])) << kind << ": a dead node";
     }
   }
 }
