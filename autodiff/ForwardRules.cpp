@@ -465,14 +465,14 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
       break;
     }
     case Prim::NNBwd: {
-      // Linear in ct. In the arguments: pooling and clip select by a piecewise-constant
+      // Linear in ct. In the arguments: pooling, clip and relu select by a piecewise-constant
       // mask (no term); conv2d's ct_x is linear in w and ct_w in x. The norms and gelu
       // are not supported yet.
       res = r.linear({0});
       if (!has(2)) break;
       if (!x[1]->isConst() || x[1]->ckind != ConstKind::Str) notYet(r, "__nn_bwd of an unknown operation");
       const std::string& kind = x[1]->s;
-      if (kind == "max_pool2d" || kind == "avg_pool2d" || kind == "clip") break;
+      if (kind == "max_pool2d" || kind == "avg_pool2d" || kind == "clip" || kind == "relu") break;
       if (kind != "conv2d") notYet(r, "the gradient of " + kind + " (second-order derivatives of " + kind + ")");
       auto item = [&](Node* tup, int64_t i) { return C(Prim::CtIndex, {tup, r.integer(i)}); };
       Node* args = x[2];
