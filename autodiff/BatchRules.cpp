@@ -940,7 +940,7 @@ Node* tensorBwdRule(BatchCtx& c) {
 }
 
 // __nn_bwd(ct, kind, args) where only x's cotangent depends on the batch: pooling (and
-// its transpose), gelu, layer_norm without weights, and x's cotangent alone of conv2d and
+// its transpose), gelu, relu, layer_norm without weights, and x's cotangent alone of conv2d and
 // batch_norm (kind "name@0") with unbatched weights. The batch is folded into N for the
 // NCHW kinds; the other cotangents are None.
 Node* nnBwdRule(BatchCtx& c) {
@@ -958,7 +958,7 @@ Node* nnBwdRule(BatchCtx& c) {
   auto item = [&](size_t i) { return c.call(Prim::GetItem, {c.raw[3], c.integer((int64_t)i)}); };
   bool fold;
   if (base == "max_pool2d" || base == "avg_pool2d" || base == "max_pool2d^T") fold = true;
-  else if (base == "gelu" || base == "gelu_grad") fold = false;
+  else if (base == "gelu" || base == "gelu_grad" || base == "relu") fold = false;
   else if (base == "layer_norm") fold = false;
   else if ((base == "conv2d" || base == "batch_norm") && only0) fold = true;
   else return nullptr;
@@ -981,6 +981,7 @@ Node* nnBwdRule(BatchCtx& c) {
   }
   items[0] = x;
   Node* r = c.copy({{1, ct}, {3, c.call(Prim::MakeTuple, items)}});
+  if (base == "relu") return r;  // x's cotangent itself, not a tuple
   Node* dx = c.call(Prim::GetItem, {r, c.integer(0)});
   if (fold) dx = c.call(Prim::Reshape, {dx, c.call(Prim::Add, {c.call(Prim::MakeTuple, {c.size, n}), shapeFrom(c, dx, 1)})});
   std::vector<Node*> out{dx};

@@ -510,14 +510,14 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
       break;
     }
     case Prim::NNBwd: {
-      // Linear in ct. In the arguments: pooling and clip select by a piecewise-constant
-      // mask (no term); conv2d's ct_x is linear in w and ct_w in x. The norms and gelu
-      // are not supported yet.
+      // Linear in ct. In the arguments: pooling, clip and relu select by a piecewise-constant
+      // mask (no term); conv2d's ct_x is linear in w and ct_w in x; the norms and gelu
+      // take the second-order part of their reverse rule (nnBwdArgsTerm).
       res = r.linear({0});
       if (!has(2)) break;
       if (!x[1]->isConst() || x[1]->ckind != ConstKind::Str) notYet(r, "__nn_bwd of an unknown operation");
       const std::string& kind = x[1]->s;
-      if (kind == "max_pool2d" || kind == "avg_pool2d" || kind == "clip") break;
+      if (kind == "max_pool2d" || kind == "avg_pool2d" || kind == "clip" || kind == "relu") break;
       if (kind == "gelu" || kind == "layer_norm" || kind == "batch_norm") {
         res = ctplus(res, nnBwdArgsTerm(r, kind));
         break;

@@ -94,6 +94,11 @@ static std::vector<Node*> nnBwdRule(RuleCtx& r) {
     dargs[0] = nn(mul(ct, cx), "gelu_grad", a, 0);
     return {nn(cx, "gelu", a, 0), nullptr, tuple(dargs)};
   }
+  if (kind == "relu") {  // linear in ct with a piecewise-constant mask: d ct = c_x [x > 0]
+    // (its result is x's cotangent itself, so c is c_x)
+    Node* cx = C(Prim::CtFill, {c, y});
+    return {r.ub(C(Prim::NNBwd, {cx, r.m.constStr("relu"), C(Prim::MakeTuple, a)}), ct), nullptr, nullptr};
+  }
   if (kind == "clip") {
     // ct_x = ct wx, ct_lo = ub(ct wl), ct_hi = ub(ct wh) with 0/1/one-half weights (ties
     // share): d ct = c_x wx + c_lo wl + c_hi wh; the weights are piecewise constant.
@@ -296,7 +301,8 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::Cos: return {neg(mul(c, C(Prim::Sin, {x[0]})))};             // -c sin x
     case Prim::Tanh: return {mul(c, sub(r.num(1.0), mul(y, y)))};           // c (1 - y^2)
     case Prim::Sigmoid: return {mul(c, mul(y, sub(r.num(1.0), y)))};        // c y (1 - y)
-    case Prim::Relu: return {mul(c, C(Prim::Gt, {x[0], r.integer(0)}))};   // c [x > 0]: relu'(0) = 0
+    case Prim::Relu:  // c [x > 0]: relu'(0) = 0; one pass (no mask tensor) in __nn_bwd
+      return {C(Prim::NNBwd, {c, r.m.constStr("relu"), C(Prim::MakeTuple, {x[0]})})};  // (x's ct itself, no tuple)
     case Prim::Softplus: return {mul(c, C(Prim::Sigmoid, {x[0]}))};         // c sigmoid(x)
     case Prim::Abs:
     case Prim::TensorAbs: return {mul(c, C(Prim::Sign, {x[0]}))};           // c sign(x): abs'(0) = 0

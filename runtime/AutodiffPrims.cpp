@@ -7,8 +7,10 @@
 // bools, strings, integer tensors) only ever get None.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <numeric>
+#include <type_traits>
 
 #include "autodiff/J.h"
 #include "ir/Diagnostics.h"
@@ -17,6 +19,7 @@
 #include "runtime/JvpRuntime.h"
 #include "runtime/Kernels.h"
 #include "runtime/KernelsNN.h"
+#include "runtime/Parallel.h"
 #include "runtime/PrimImpl.h"
 #include "runtime/TensorValues.h"
 
@@ -1363,8 +1366,53 @@ Tensor perChannel(const Tensor& t) {
 }
 }  // namespace
 
-// __nn_bwd(ct, name, args): the cotangents of name(*args), one per parameter.
-Value prim_NNBwd(CallContext&, Value* args) {
+// c [x > 0] as the product c * 1 or c * 0 (so -0, nan and inf come out as multiply's).
+// x > 0 is read off x's bits (0 < bits <= those of +inf; nan, +-0 and negatives are not), so
+// that the loop vectorises: a float compare in it would not. Not inlined: __restrict, which
+// the vectorisation needs, would be lost.
+template <class T>
+__attribute__((noinline)) static void reluBackwardRange(T* __restrict o, const T* __restrict c,
+                                                        const T* __restrict x, int64_t b0, int64_t b1) {
+  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
+  constexpr U kInf = sizeof(T) == 4 ? U(0x7F800000u) : U(0x7FF0000000000000ull);
+  constexpr U kOne = sizeof(T) == 4 ? U(0x3F800000u) : U(0x3FF0000000000000ull);  // 1.0
+  for (int64_t i = b0; i < b1; ++i) {
+    U b, w;
+    std::memcpy(&b, x + i, sizeof b);
+    w = b - 1 < kInf ? kOne : U(0);
+    T f;
+    std::memcpy(&f, &w, sizeof f);
+    o[i] = c[i] * f;
+  }
+}
+
+template <class T>
+static void reluBackwardLoop(T* o, const T* c, const T* x, int64_t n) {
+  parallelFor(n, 4096, [=](int64_t b0, int64_t b1) { reluBackwardRange(o, c, x, b0, b1); });
+}
+
+// relu's cotangent: multiply(ct, greater(x, 0)), the products of relu's rule, in one pass
+// over same-shape contiguous f32/f64 tensors (no mask tensor), else by those two primitives.
+static Value reluBackward(CallContext& cx, const Value& ctv, const Value& xv) {
+  if (ctv.is(VKind::Tensor) && xv.is(VKind::Tensor)) {
+    const Tensor &ct = tensorOf(ctv), &x = tensorOf(xv);
+    DType dt = x.dtype();
+    if ((dt == DType::F32 || dt == DType::F64) && ct.dtype() == dt && ct.shape() == x.shape() && ct.isContiguous() &&
+        x.isContiguous()) {
+      Tensor out = Tensor::empty(dt, x.shape());
+      if (dt == DType::F32) reluBackwardLoop(out.ptr<float>(), ct.ptr<float>(), x.ptr<float>(), x.numel());
+      else reluBackwardLoop(out.ptr<double>(), ct.ptr<double>(), x.ptr<double>(), x.numel());
+      return makeTensor(std::move(out));
+    }
+  }
+  Value gt[2] = {xv, Value::integer(0)};
+  Value mul[2] = {ctv, prim_Gt(cx, gt)};
+  return prim_Mul(cx, mul);
+}
+
+// __nn_bwd(ct, name, args): the cotangents of name(*args), one per parameter (for "relu",
+// the cotangent of its one argument).
+Value prim_NNBwd(CallContext& cx, Value* args) {
   std::string kind = args[1].as<StrObj>()->s;
   // "name@i": only the cotangent of argument i is wanted (the others stay None).
   int only = -1;
@@ -1375,6 +1423,11 @@ Value prim_NNBwd(CallContext&, Value* args) {
   auto wanted = [&](int i) { return only < 0 || only == i; };
   const auto& a = seqItems(args[2]);
   std::vector<Value> out(a.size());
+  // "relu" (x): x's cotangent itself, not a tuple of one, so that relu's rule is one node.
+  if (kind == "relu") {
+    if (a.size() != 1) raise(DiagId::ValueError, SourceLoc{}, {"__nn_bwd: relu takes one argument (x)"});
+    return args[0].isNone() ? Value::none() : reluBackward(cx, args[0], a[0]);
+  }
   if (args[0].isNone()) return makeTuple(std::move(out));
   Tensor ct = argTensor(args[0], kind.c_str(), "ct");
   if (kind == "conv2d") {  // x, w, b, stride, padding

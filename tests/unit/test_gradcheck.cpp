@@ -300,6 +300,7 @@ const std::vector<Case>& cases() {
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, False))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'gelu', (x, True))[0]", {"N a,b", "N a,b"}, false},  // its second order is gelu's third derivative
       {"__nn_bwd", "lambda c, x, lo: __nn_bwd(c, 'clip', (x, lo, 0.4))", {"N a,b", "N a,b", "N b"}, false},
+      {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'relu', (x,))", {"N a,b", "N a,b"}},  // relu's rule (its ct itself)
       {"__nn_bwd", "lambda c, x, g, b: __nn_bwd(c, 'layer_norm', (x, g, b, 1e-5))", {"N a,4", "N a,4", "N 4", "N 4"}},
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'layer_norm', (x, None, None, 1e-5))", {"N a,3", "N a,3"}},
       {"__nn_bwd", "lambda c, x: __nn_bwd(c, 'max_pool2d', (x, 2, None, 0))", {"N 1,2,2,2", "N 1,2,4,4"}, false},
