@@ -18,13 +18,17 @@ class HostCompiler : public GraphCompiler {
  public:
   HostCompiler();
   ~HostCompiler() override;
-  // Graph passes before lowering, in order: elementwise fusion (codegen/Fusion.h).
+  // Graph passes before lowering, in order: branch folding (codegen/FoldBranches.h),
+  // elementwise fusion (codegen/Fusion.h).
   void prepare(ir::Graph* g) override;
   CompiledGraph compile(const ir::Graph* g) override;
   // --emit=llvm: called with the text of each compiled graph's module, before it is
   // optimised.
   void setEmitLlvm(std::function<void(const std::string&)> f) { emitLlvm_ = std::move(f); }
   int compiledCount() const { return compiled_; }
+  // Branches folded by prepare (codegen/FoldBranches.h); off: none (tests compare).
+  int foldedCount() const { return folded_; }
+  void setFoldBranches(bool on) { foldBranches_ = on; }
   // Graphs compiled, fused kernels made, and where the compile time went (the fusion pass,
   // lowering, LLVM, the cache): one line for `msl run --stats`.
   std::string statsText() const;
@@ -33,6 +37,8 @@ class HostCompiler : public GraphCompiler {
   std::function<void(const std::string&)> emitLlvm_;
   int compiled_ = 0;
   int kernels_ = 0;       // fused kernels made by prepare
+  int folded_ = 0;        // branches folded by prepare
+  bool foldBranches_ = true;
   double prepareMs_ = 0;  // the fusion pass, its kernels' compilation included
   double compileMs_ = 0;  // compile(): lowering and the JIT
   // Graph mode prints what eager mode prints: fused kernels use the C library's exp

@@ -335,10 +335,35 @@ A hostEquality(Prim op, A x, A y) {
     eq = x->kind == y->kind;
   } else if (x->is(AKind::Str) && y->is(AKind::Str) && x->known && y->known) {
     eq = x->s == y->s;
+  } else if (x->is(AKind::DType) && y->is(AKind::DType) && x->known && y->known) {
+    eq = x->dtype == y->dtype;  // (`p.dtype == f32` of optim's is_param)
   } else {
     return Abstract::boolean();
   }
   return Abstract::boolConst(op == Prim::Eq ? eq : !eq);
+}
+
+// isinstance(x, cls) for the built-in types (runtime/HostPrims.cpp instanceOf) where x's
+// kind is known: e.g. `isinstance(p, Tensor)` of a tensor is True.
+A isinstanceRule(A x, A cls) {
+  if (!cls->is(AKind::Prim)) return Abstract::boolean();
+  AKind k = x->kind;
+  switch (k) {
+    case AKind::None: case AKind::Bool: case AKind::Int: case AKind::Float: case AKind::Str: case AKind::DType:
+    case AKind::Tensor: case AKind::Tuple: case AKind::List: case AKind::Dict: case AKind::Record: break;
+    default: return Abstract::boolean();
+  }
+  switch (cls->prim) {
+    case Prim::IntNew: return Abstract::boolConst(k == AKind::Int || k == AKind::Bool);  // bool is an int
+    case Prim::FloatNew: return Abstract::boolConst(k == AKind::Float);
+    case Prim::StrNew: return Abstract::boolConst(k == AKind::Str);
+    case Prim::BoolNew: return Abstract::boolConst(k == AKind::Bool);
+    case Prim::ListNew: return Abstract::boolConst(k == AKind::List);
+    case Prim::TupleNew: return Abstract::boolConst(k == AKind::Tuple);
+    case Prim::DictNew: return Abstract::boolConst(k == AKind::Dict);
+    case Prim::TensorNew: return Abstract::boolConst(k == AKind::Tensor);
+    default: return Abstract::boolean();
+  }
 }
 
 // Values a tensor operator accepts besides tensors: Python numbers (runtime/Arith.cpp).
@@ -2352,7 +2377,7 @@ A rule(Prim p, const Args& a, const std::vector<std::string>& kwnames, RuleHost&
     case Prim::StrNew: return strNew(a[0]);
     case Prim::BoolNew: return truth(a[0]);
     case Prim::Repr: return Abstract::str();
-    case Prim::Isinstance: return Abstract::boolean();
+    case Prim::Isinstance: return isinstanceRule(a[0], a[1]);
     case Prim::Time: return Abstract::real();
     case Prim::Exit: return bottom();
     case Prim::ReadText: return Abstract::str();

@@ -281,6 +281,22 @@ TEST(PythonValues, ScalarsStringsContainers) {
             "error: variable 'y' is not assigned on every path that reaches here");
 }
 
+// What optim's is_param asks of a leaf is decided by its abstract (graph mode then folds
+// the branches on it: codegen/FoldBranches.h).
+TEST(PythonValues, IsinstanceAndDTypeEquality) {
+  A tensorType = Abstract::primitive(Prim::TensorNew);
+  EXPECT_EQ(ty(Prim::Isinstance, {f32({2}), tensorType}), "bool=True");
+  EXPECT_EQ(ty(Prim::Isinstance, {ic(1), tensorType}), "bool=False");
+  EXPECT_EQ(ty(Prim::Isinstance, {Abstract::boolean(), Abstract::primitive(Prim::IntNew)}), "bool=True");
+  EXPECT_EQ(ty(Prim::Isinstance, {Abstract::real(), Abstract::primitive(Prim::IntNew)}), "bool=False");
+  EXPECT_EQ(ty(Prim::Isinstance, {Abstract::any(), tensorType}), "bool");  // unknown kind
+  EXPECT_EQ(ty(Prim::Isinstance, {f32({2}), Abstract::tuple({tensorType})}), "bool");  // not decided
+  EXPECT_EQ(ty(Prim::Eq, {Abstract::dtypeConst(DType::F32), Abstract::dtypeConst(DType::F32)}), "bool=True");
+  EXPECT_EQ(ty(Prim::Eq, {Abstract::dtypeConst(DType::I32), Abstract::dtypeConst(DType::F32)}), "bool=False");
+  EXPECT_EQ(ty(Prim::Ne, {Abstract::dtypeConst(DType::I32), Abstract::dtypeConst(DType::F32)}), "bool=True");
+  EXPECT_EQ(ty(Prim::Eq, {Abstract::dtypeAny(), Abstract::dtypeConst(DType::F32)}), "bool");
+}
+
 TEST(PythonValues, IndexingAndUnpacking) {
   A t = Abstract::tuple({ic(1), str("a"), f32({2})});
   EXPECT_EQ(ty(Prim::GetItem, {t, ic(1)}), "str='a'");
