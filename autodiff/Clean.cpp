@@ -111,7 +111,7 @@ class Cleaner {
       narrowLoopBwds();
       narrowJCalls();
       // (the branches' bprops narrowed: clean again, and narrow the calls inside them)
-      if (pass == kMaxNarrowPasses || !narrowLiftedBranches()) break;
+      if (pass == kMaxNarrowPasses || !(narrowLiftedBranches() | narrowLiftedLoops())) break;
     }
     emptyOrphans();
     ir::computeFreeVars(scope_);
@@ -869,7 +869,7 @@ class Cleaner {
       if (!primOf(x, &p) || (p != Prim::ScanBwd && p != Prim::WhileBwd)) return;
       uint64_t& r = read[x];
       bool indexed = user && pos == 1 && user->kwnames.empty() && user->inputs.size() == 3 &&
-                     isIntConst(user->inputs[2]) && user->inputs[2]->i >= 0 && user->inputs[2]->i < 3 &&
+                     isIntConst(user->inputs[2]) && user->inputs[2]->i >= 0 && user->inputs[2]->i < 3 + (int64_t)loopLifted(x) &&
                      (user->isPrimApply(Prim::CtIndex) || user->isPrimApply(Prim::TupleGetItem));
       r |= indexed ? uint64_t(1) << user->inputs[2]->i : ~uint64_t(0);
     };
@@ -885,17 +885,84 @@ class Cleaner {
     }
     for (auto& [x, r] : read) {
       Node* n = const_cast<Node*>(x);
-      if (!n->kwnames.empty() || n->inputs.size() < 3 || n->inputs.size() > 4) continue;
-      uint64_t wanted = r & 7;
-      if (n->inputs.size() == 4) {
+      if (!n->kwnames.empty() || n->inputs.size() < 3 || n->inputs.size() > 5) continue;
+      size_t k = loopLifted(n);
+      if (n->inputs.size() == 5 && !k && !(isIntConst(n->inputs[4]) && n->inputs[4]->i == 0)) continue;
+      uint64_t all = (uint64_t(1) << (3 + k)) - 1, wanted = r & all;
+      if (n->inputs.size() >= 4) {
         if (!isIntConst(n->inputs[3])) continue;
         wanted &= (uint64_t)n->inputs[3]->i;
       }
-      if (wanted == 7) continue;
-      if (n->inputs.size() == 4 && (uint64_t)n->inputs[3]->i == wanted) continue;
-      n->inputs.resize(3);
-      n->inputs.push_back(m_.constInt((int64_t)wanted, n->loc));
+      if (wanted == all && n->inputs.size() < 4) continue;
+      if (n->inputs.size() >= 4 && (uint64_t)n->inputs[3]->i == wanted) continue;
+      if (n->inputs.size() == 3) n->inputs.push_back(nullptr);
+      n->inputs[3] = m_.constInt((int64_t)wanted, n->loc);
     }
+  }
+
+  // The number of lifted values of a loop's backward pass (`nlifted`, autodiff/Lift.h).
+  static size_t loopLifted(const Node* bwd) {
+    if (bwd->inputs.size() != 5 || !isIntConst(bwd->inputs[4]) || bwd->inputs[4]->i < 0 || bwd->inputs[4]->i > 56) return 0;
+    return (size_t)bwd->inputs[4]->i;
+  }
+
+  // A lifted loop body (autodiff/Lift.h): `__scan_bwd(s, ct, wanted, k)` where s is item 1
+  // of `__scan_j(A, it, init, lifted)` (`__while_j(cond, A, init, lifted)`), A a J graph of
+  // this expansion that serves that loop alone: every iteration's bprop (A's bprop)
+  // returns (ct of A, cts of the k lifted values, ct of the carry[, of the item]), and
+  // the backward pass only sums the lifted values'. Where `wanted` clears the bit of a
+  // lifted value, A's bprop returns None for it, so the fixed point drops what only it
+  // needed at every iteration (the data x of `x @ w` in a loop differentiated with
+  // respect to w). Returns whether a bprop changed.
+  bool narrowLiftedLoops() {
+    std::unordered_map<const Graph*, int> refs;
+    std::unordered_map<const Node*, int> uses;
+    auto use = [&](const Node* x) {
+      if (!x) return;
+      if (x->isGraphConst()) ++refs[x->g];
+      ++uses[x];
+    };
+    for (Graph* g : scope_) {
+      for (Node* n : g->nodes)
+        for (Node* x : n->inputs) use(x);
+      use(g->output);
+      for (Node* d : g->defaults) use(d);
+    }
+    bool changed = false;
+    for (Graph* g : scope_) {
+      for (Node* bwd : g->nodes) {
+        Prim p;
+        if (!primOf(bwd, &p) || (p != Prim::ScanBwd && p != Prim::WhileBwd) || !bwd->kwnames.empty()) continue;
+        size_t k = loopLifted(bwd);
+        if (!k || !isIntConst(bwd->inputs[3])) continue;
+        uint64_t wanted = (uint64_t)bwd->inputs[3]->i;
+        Node* s = bwd->inputs[1];
+        if (!s->isPrimApply(Prim::TupleGetItem) || s->inputs.size() != 3 || !isIntConst(s->inputs[2]) || s->inputs[2]->i != 1 ||
+            uses[s] != 1)
+          continue;
+        Node* t = s->inputs[1];
+        Prim jp = p == Prim::ScanBwd ? Prim::ScanJ : Prim::WhileJ;
+        size_t at = p == Prim::ScanBwd ? 1 : 2;
+        if (!t->isPrimApply(jp) || !t->kwnames.empty() || t->inputs.size() != 5 || !t->inputs[at]->isGraphConst()) continue;
+        Graph* a = t->inputs[at]->g;
+        if (!inScope(a) || !a->madeByJ || refs[a] != 1) continue;
+        Node* o = a->output;
+        if (!o || o->graph != a || !o->isPrimApply(Prim::MakeTuple) || o->inputs.size() != 3 || !o->inputs[2]->isGraphConst())
+          continue;
+        Graph* b = o->inputs[2]->g;
+        Node* bo = b->output;
+        size_t items = 1 + k + (p == Prim::ScanBwd ? 2 : 1);
+        if (b->parent != a || refs[b] != 1 || !bo || bo->graph != b || !bo->isPrimApply(Prim::MakeTuple) ||
+            !bo->kwnames.empty() || bo->inputs.size() != items + 1)
+          continue;
+        for (size_t j = 0; j < k; ++j) {
+          if ((wanted >> (3 + j) & 1) || isNoneConst(bo->inputs[2 + j])) continue;
+          bo->inputs[2 + j] = m_.constNone();
+          changed = true;
+        }
+      }
+    }
+    return changed;
   }
 
   // __jcall(fn, a...) whose backpropagator is only called, and whose cotangents are only

@@ -303,6 +303,7 @@ class Builder {
         Prim jp = p == Prim::Scan ? Prim::ScanJ : p == Prim::WhileLoop ? Prim::WhileJ : Prim::TreeMapJ;
         std::vector<Node*> in{m_.constPrim(jp, n->loc)};
         for (size_t i = 1; i < n->inputs.size(); ++i) in.push_back(F(n->inputs[i]));
+        liftedLoopOperand(n, jg, in);
         jcallNode(n, jg, std::move(in));
         return;
       }
@@ -384,6 +385,29 @@ class Builder {
     jcallNode(n, jg, std::move(in));
   }
 
+  // A loop whose body is lifted (autodiff/Lift.h, LiftLoops.cpp): the values the body
+  // captures, the J graph's leading parameters, as __scan_j's / __while_j's `lifted`.
+  void liftedLoopOperand(Node* n, Graph* jg, std::vector<Node*>& in) {
+    const std::vector<Node*>* fvs = lift_.loop(n);
+    if (!fvs) return;
+    std::vector<Node*> vals;
+    for (Node* v : *fvs) vals.push_back(F(v));
+    in.push_back(call(jg, Prim::MakeTuple, vals, n->loc));
+  }
+
+  // Its backward pass: __scan_bwd / __while_bwd(stack, ct, wanted, nlifted) with every
+  // result wanted (cleaning narrows the mask), whose results after the first three are the
+  // lifted values' cotangents (summed over the iterations); nullptr for a loop whose body
+  // is not lifted.
+  Node* liftedLoopBackward(Node* n, Prim bp, Node* c, Contribs& contrib, Graph* b) {
+    const std::vector<Node*>* fvs = lift_.loop(n);
+    if (!fvs) return nullptr;
+    int64_t k = (int64_t)fvs->size();
+    Node* cts = call(b, bp, {bprop_.at(n), c, m_.constInt((int64_t(1) << (3 + k)) - 1), m_.constInt(k)}, n->loc);
+    for (int64_t j = 0; j < k; ++j) add(contrib, (*fvs)[(size_t)j], call(b, Prim::CtIndex, {cts, m_.constInt(3 + j)}, n->loc), b);
+    return cts;
+  }
+
   void jcallNode(Node* n, Graph* jg, std::vector<Node*> in) {
     Node* t = m_.newApply(jg, std::move(in), n->loc);
     t->kwnames = n->kwnames;
@@ -432,7 +456,8 @@ class Builder {
     }
     if (p == Prim::Scan || p == Prim::WhileLoop || p == Prim::TreeMap) {  // (body or cond, body), iterable or init, init; tree_map: f, trees
       Prim bp = p == Prim::Scan ? Prim::ScanBwd : p == Prim::WhileLoop ? Prim::WhileBwd : Prim::TreeMapBwd;
-      Node* cts = call(b, bp, {bprop_.at(n), c}, n->loc);
+      Node* cts = liftedLoopBackward(n, bp, c, contrib, b);
+      if (!cts) cts = call(b, bp, {bprop_.at(n), c}, n->loc);
       for (size_t k = 1; k < n->inputs.size(); ++k)
         add(contrib, n->inputs[k], call(b, Prim::CtIndex, {cts, m_.constInt((int64_t)k - 1)}, n->loc), b);
       return;

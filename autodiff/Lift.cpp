@@ -79,6 +79,7 @@ LiftPlan planLifting(Graph* root) {
       plan.graphs[b->g] = &list;
     }
   }
+  planLoopLifting(root, plan);
   return plan;
 }
 

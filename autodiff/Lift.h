@@ -13,8 +13,16 @@
 //
 // The lifting is a plan J follows as it builds the J graphs (autodiff/J.cpp): the primal
 // (specialised) graph is not rewritten, so running it and the keys of the other closures'
-// cotangents are unchanged. Local functions, lambdas and loop bodies are not lifted yet:
-// their cotangent is still a dict from the ids of their free variables (J.h).
+// cotangents are unchanged. Local functions and lambdas are not lifted yet: their
+// cotangent is still a dict from the ids of their free variables (J.h).
+//
+// Loop bodies (autodiff/LiftLoops.cpp): the body of `scan(body, it, init)` (a `for`) or
+// `while_loop(cond, body, init)` takes the values it captures as leading parameters too;
+// J runs the loop as `__scan_j(J(body'), it, init, (fv_1, ..., fv_k))` (`__while_j`
+// likewise), which passes them unchanged to every iteration, and `__scan_bwd` /
+// `__while_bwd` (nlifted=k) return their cotangents, summed over the iterations, after
+// those of (body, it, init): positions, so `wanted` (autodiff/Clean.cpp) has a bit per
+// captured value and a captured value whose cotangent nobody reads gets none computed.
 #pragma once
 #include <unordered_map>
 #include <unordered_set>
@@ -30,12 +38,20 @@ struct LiftPlan {
   std::unordered_map<const ir::Node*, std::vector<ir::Node*>> switches;
   // A lifted branch graph -> the same list.
   std::unordered_map<const ir::Graph*, const std::vector<ir::Node*>*> graphs;
+  // A scan or while_loop node whose body is lifted -> the values the body captures, in
+  // order (its leading parameters); graphs maps the body to the same list.
+  std::unordered_map<const ir::Node*, std::vector<ir::Node*>> loops;
 
   bool lifted(const ir::Graph* g) const { return graphs.count(g) != 0; }
   // The lifted values of a call's callee (nullptr where the callee is not a lifted switch).
   const std::vector<ir::Node*>* callee(const ir::Node* fn) const {
     auto it = switches.find(fn);
     return it == switches.end() ? nullptr : &it->second;
+  }
+  // The lifted values of a loop node (nullptr where its body is not lifted).
+  const std::vector<ir::Node*>* loop(const ir::Node* n) const {
+    auto it = loops.find(n);
+    return it == loops.end() ? nullptr : &it->second;
   }
 };
 
@@ -45,5 +61,14 @@ struct LiftPlan {
 // calls. Environment variable MSL_NO_LIFT=1 gives an empty plan (the dict representation
 // everywhere; for comparing).
 LiftPlan planLifting(ir::Graph* root);
+
+// Adds to `plan` the loop bodies of `root` to lift (autodiff/LiftLoops.cpp): the body of a
+// scan or while_loop node, a graph nested in root with free variables, referenced by that
+// node alone, with positional parameters, whose own nodes (and those of the graphs nested
+// in it) refer to no other graph nested in root outside the body (a local function of
+// root called in the loop: J builds that function's J graph in root's scope, which must
+// not see the body's lifted parameters), and at most 56 captured values (the masks). The
+// others keep the dict cotangent. Called by planLifting (not under MSL_NO_LIFT=1).
+void planLoopLifting(ir::Graph* root, LiftPlan& plan);
 
 }  // namespace msl::autodiff

@@ -1543,9 +1543,36 @@ bool jstep(CallContext& cx, const Value& body, Value* args, size_t nargs, Value&
   carry = out[1];
   return valueTruth(out[0]);
 }
+
+// The arguments of one call of a loop body: the values a lifted body takes first
+// (`lifted`, a tuple, None for a body that was not lifted: autodiff/Lift.h), then the
+// carry and, for scan, the item.
+// (On the stack where there are few: a while loop's iterations are cheap.)
+class BodyArgs {
+ public:
+  BodyArgs(const Value& lifted, std::initializer_list<Value> rest) {
+    size_t k = lifted.isNone() ? 0 : seqItems(lifted).size();
+    n_ = k + rest.size();
+    if (n_ > kSmall) big_.resize(n_);
+    Value* d = data();
+    for (size_t j = 0; j < k; ++j) d[j] = seqItems(lifted)[j];
+    std::copy(rest.begin(), rest.end(), d + k);
+  }
+  Value* data() { return n_ > kSmall ? big_.data() : small_; }
+  size_t size() const { return n_; }
+
+ private:
+  static constexpr size_t kSmall = 4;
+  Value small_[kSmall];
+  std::vector<Value> big_;
+  size_t n_;
+};
+size_t liftedCount(const Value& lifted) { return lifted.isNone() ? 0 : seqItems(lifted).size(); }
+// __loop_j_bprop's kind: "scan", ..., with "#k" where the body takes k lifted values first.
+Value loopKind(const char* kind, size_t k) { return makeStr(k ? std::string(kind) + "#" + std::to_string(k) : std::string(kind)); }
 }  // namespace
 
-// scan(body, iterable, init) under J: (carry, (bprops, iterable)).
+// scan(body, iterable, init, lifted) under J: (carry, (bprops, iterable)).
 Value prim_ScanJ(CallContext& cx, Value* args) {
   Value iterable = args[1].is(VKind::Str) ? makeList(iterToVector(args[1], "for")) : args[1];
   int64_t n;
@@ -1553,8 +1580,8 @@ Value prim_ScanJ(CallContext& cx, Value* args) {
   Value carry = args[2];
   std::vector<Value> stack;
   for (int64_t i = 0; i < n; ++i) {
-    Value a[2] = {carry, iterItem(iterable, i)};
-    if (!jstep(cx, args[0], a, 2, carry, stack)) break;
+    BodyArgs a(args[3], {carry, iterItem(iterable, i)});
+    if (!jstep(cx, args[0], a.data(), a.size(), carry, stack)) break;
   }
   return makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
 }
@@ -1583,36 +1610,52 @@ Value narrowed(const Value& bp, uint64_t keep, uint64_t all) {
   return out;
 }
 
-uint64_t wantedArg(const Value& w) { return w.is(VKind::Int) ? (uint64_t)w.asInt() & 7 : 7; }
+// The number of lifted values (`nlifted`, at most 56: autodiff/LiftLoops.cpp) and the
+// mask of wanted results (bits 0-2, then one per lifted value).
+size_t nliftedArg(const Value& k) { return k.is(VKind::Int) ? (size_t)std::clamp<int64_t>(k.asInt(), 0, 56) : 0; }
+uint64_t wantedArg(const Value& w, size_t k) {
+  uint64_t all = (uint64_t(1) << (3 + k)) - 1;
+  return w.is(VKind::Int) ? (uint64_t)w.asInt() & all : all;
+}
+// The bits of an iteration's bprop result (ct of the body, of each lifted value, of the
+// carry, [of the item]) wanted results need: bit 0 the body's, 1..k the lifted values'.
+uint64_t keepLifted(uint64_t wanted, size_t k) { return (wanted & 1) | ((wanted >> 3) & ((uint64_t(1) << k) - 1)) << 1; }
 }  // namespace
 
-// -> (ct of the body closure, ct of the iterable, ct of init); those whose bit in
-// `wanted` is clear are None and not computed: each body bprop returns (ct of the body,
-// ct of the carry, ct of the item), and the carry's at iteration 0 is init's.
+// -> (ct of the body closure, ct of the iterable, ct of init, ct of each of the nlifted
+// lifted values); those whose bit in `wanted` is clear are None and not computed: each
+// body bprop returns (ct of the body, ct of each lifted value, ct of the carry, ct of the
+// item), and the carry's at iteration 0 is init's; the lifted values' are summed.
 Value prim_ScanBwd(CallContext& cx, Value* args) {
   const auto& stack = seqItems(seqItems(args[0])[0]);
   const Value& iterable = seqItems(args[0])[1];
   Value ct = args[1], env;
-  uint64_t wanted = wantedArg(args[2]);
-  std::vector<Value> items(stack.size());
+  size_t k = nliftedArg(args[3]);
+  uint64_t wanted = wantedArg(args[2], k), carryBit = uint64_t(1) << (k + 1);
+  std::vector<Value> items(stack.size()), lifted(k);
   for (size_t i = stack.size(); i-- > 0;) {
-    uint64_t keep = (wanted & 1) | 2 | (wanted & 2) << 1;
-    if (i == 0 && !(wanted & 4)) keep &= ~uint64_t(2);
-    Value cts = cx.call(narrowed(stack[i], keep, 7), {makeTuple({Value::none(), ct})});
-    const auto& c = seqItems(cts);
-    env = ctAdd(env, c[0]);
-    ct = c[1];
-    items[i] = c[2];
+    uint64_t keep = keepLifted(wanted, k) | carryBit | (wanted >> 1 & 1) << (k + 2);
+    if (i == 0 && !(wanted & 4)) keep &= ~carryBit;
+    Value cts = cx.call(narrowed(stack[i], keep, (carryBit << 2) - 1), {makeTuple({Value::none(), ct})});
+    env = ctAdd(env, item(cts, 0));
+    for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(cts, 1 + j));
+    ct = item(cts, k + 1);
+    items[i] = item(cts, k + 2);
   }
   if (!(wanted & 1)) env = Value::none();
   if (!(wanted & 4)) ct = Value::none();
-  if (!(wanted & 2)) return makeTuple({env, Value::none(), ct});
-  // The iterable's cotangent: one per item (zeros past a break).
-  if (isSeq(iterable)) items.resize(seqItems(iterable).size());
-  return makeTuple({env, itemsBack(std::move(items), iterable), ct});
+  Value its = Value::none();
+  if (wanted & 2) {  // the iterable's cotangent: one per item (zeros past a break)
+    if (isSeq(iterable)) items.resize(seqItems(iterable).size());
+    its = itemsBack(std::move(items), iterable);
+  }
+  std::vector<Value> out{env, its, ct};
+  for (size_t j = 0; j < k; ++j) out.push_back(wanted >> (3 + j) & 1 ? lifted[j] : Value::none());
+  return makeTuple(std::move(out));
 }
 
-// while_loop(cond, body, init) under J: cond runs (its result is a bool), body under J.
+// while_loop(cond, body, init) under J: cond runs (its result is a bool), body under J
+// (a lifted body takes the values of `lifted` first).
 Value prim_WhileJ(CallContext& cx, Value* args) {
   Value carry = args[2];
   std::vector<Value> stack;
@@ -1620,28 +1663,35 @@ Value prim_WhileJ(CallContext& cx, Value* args) {
     Value c = carry;
     Value r = cx.jcall(args[0], &c, 1, nullptr);
     if (!valueTruth(seqItems(r)[0])) break;
-    Value b = carry;
-    if (!jstep(cx, args[1], &b, 1, carry, stack)) break;
+    BodyArgs b(args[3], {carry});
+    if (!jstep(cx, args[1], b.data(), b.size(), carry, stack)) break;
   }
   return makeTuple({carry, makeList(std::move(stack))});
 }
 
-// -> (None, ct of the body closure, ct of init), `wanted` as for __scan_bwd; each body
-// bprop returns (ct of the body, ct of the carry).
+// -> (None, ct of the body closure, ct of init, ct of each lifted value), `wanted` as for
+// __scan_bwd; each body bprop returns (ct of the body, ct of each lifted value, ct of the
+// carry).
 Value prim_WhileBwd(CallContext& cx, Value* args) {
   const auto& stack = seqItems(args[0]);
   Value ct = args[1], env;
-  uint64_t wanted = wantedArg(args[2]);
+  size_t k = nliftedArg(args[3]);
+  uint64_t wanted = wantedArg(args[2], k), carryBit = uint64_t(1) << (k + 1);
+  std::vector<Value> lifted(k);
   for (size_t i = stack.size(); i-- > 0;) {
-    uint64_t keep = (wanted & 2) >> 1 | 2;
-    if (i == 0 && !(wanted & 4)) keep &= ~uint64_t(2);
-    Value cts = cx.call(narrowed(stack[i], keep, 3), {makeTuple({Value::none(), ct})});
-    env = ctAdd(env, seqItems(cts)[0]);
-    ct = seqItems(cts)[1];
+    // (bit 1 of wanted, the body's, is bit 0 of the bprop's result)
+    uint64_t keep = keepLifted((wanted & ~uint64_t(1)) | (wanted >> 1 & 1), k) | carryBit;
+    if (i == 0 && !(wanted & 4)) keep &= ~carryBit;
+    Value cts = cx.call(narrowed(stack[i], keep, (carryBit << 1) - 1), {makeTuple({Value::none(), ct})});
+    env = ctAdd(env, item(cts, 0));
+    for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(cts, 1 + j));
+    ct = item(cts, k + 1);
   }
   if (!(wanted & 2)) env = Value::none();
   if (!(wanted & 4)) ct = Value::none();
-  return makeTuple({Value::none(), env, ct});
+  std::vector<Value> out{Value::none(), env, ct};
+  for (size_t j = 0; j < k; ++j) out.push_back(wanted >> (3 + j) & 1 ? lifted[j] : Value::none());
+  return makeTuple(std::move(out));
 }
 
 // ------------------------------------------------------------------ loops, second order
@@ -1657,8 +1707,8 @@ Value prim_ScanJJ(CallContext& cx, Value* args) {
   Value carry = args[2];
   std::vector<Value> stack, bprops;
   for (int64_t i = 0; i < n; ++i) {
-    Value a[2] = {carry, iterItem(iterable, i)};
-    Value r = cx.jcallOuter(args[0], a, 2, nullptr, 0, cx.jinnerWorld());
+    BodyArgs a(args[3], {carry, iterItem(iterable, i)});
+    Value r = cx.jcallOuter(args[0], a.data(), a.size(), nullptr, 0, cx.jinnerWorld());
     const Value& primal = seqItems(r)[0];  // ((go_on, carry), bprop of the body)
     stack.push_back(seqItems(primal)[1]);
     bprops.push_back(seqItems(r)[1]);
@@ -1666,7 +1716,7 @@ Value prim_ScanJJ(CallContext& cx, Value* args) {
     if (!valueTruth(seqItems(seqItems(primal)[0])[0])) break;
   }
   Value out = makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
-  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("scan"), makeList(std::move(bprops)), iterable})});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {loopKind("scan", liftedCount(args[3])), makeList(std::move(bprops)), iterable})});
 }
 
 Value prim_WhileJJ(CallContext& cx, Value* args) {
@@ -1676,8 +1726,8 @@ Value prim_WhileJJ(CallContext& cx, Value* args) {
     Value c = carry;
     Value r = cx.jcallOuter(args[0], &c, 1, nullptr, 0, cx.jinnerWorld());
     if (!valueTruth(seqItems(seqItems(r)[0])[0])) break;
-    Value b = carry;
-    r = cx.jcallOuter(args[1], &b, 1, nullptr, 0, cx.jinnerWorld());
+    BodyArgs b(args[3], {carry});
+    r = cx.jcallOuter(args[1], b.data(), b.size(), nullptr, 0, cx.jinnerWorld());
     const Value& primal = seqItems(r)[0];
     stack.push_back(seqItems(primal)[1]);
     bprops.push_back(seqItems(r)[1]);
@@ -1685,7 +1735,7 @@ Value prim_WhileJJ(CallContext& cx, Value* args) {
     if (!valueTruth(seqItems(seqItems(primal)[0])[0])) break;
   }
   Value out = makeTuple({carry, makeList(std::move(stack))});
-  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("while"), makeList(std::move(bprops)), Value::none()})});
+  return makeTuple({out, partialOf(Prim::LoopJBprop, {loopKind("while", liftedCount(args[3])), makeList(std::move(bprops)), Value::none()})});
 }
 
 // The backward loops: each iteration's bprop (a closure of the outer world) called
@@ -1693,34 +1743,43 @@ Value prim_WhileJJ(CallContext& cx, Value* args) {
 Value prim_ScanBwdJ(CallContext& cx, Value* args) {
   const auto& stack = seqItems(item(args[0], 0));
   Value iterable = item(args[0], 1), ct = args[1], env;
-  std::vector<Value> items(stack.size()), bprops(stack.size());
+  size_t k = nliftedArg(args[3]);
+  std::vector<Value> items(stack.size()), bprops(stack.size()), lifted(k);
   for (size_t i = stack.size(); i-- > 0;) {
     Value a = makeTuple({Value::none(), ct});
     Value r = cx.jcall(stack[i], &a, 1, nullptr);
     const Value& c = seqItems(r)[0];
     bprops[i] = seqItems(r)[1];
     env = ctAdd(env, item(c, 0));
-    ct = item(c, 1);
-    items[i] = item(c, 2);
+    for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(c, 1 + j));
+    ct = item(c, k + 1);
+    items[i] = item(c, k + 2);
   }
   if (isSeq(iterable)) items.resize(seqItems(iterable).size());
-  Value out = makeTuple({env, itemsBack(std::move(items), iterable), ct});
-  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("scan_bwd"), makeList(std::move(bprops)), iterable})});
+  std::vector<Value> out{env, itemsBack(std::move(items), iterable), ct};
+  out.insert(out.end(), lifted.begin(), lifted.end());
+  return makeTuple({makeTuple(std::move(out)),
+                    partialOf(Prim::LoopJBprop, {loopKind("scan_bwd", k), makeList(std::move(bprops)), iterable})});
 }
 
 Value prim_WhileBwdJ(CallContext& cx, Value* args) {
   const auto& stack = seqItems(args[0]);
   Value ct = args[1], env;
-  std::vector<Value> bprops(stack.size());
+  size_t k = nliftedArg(args[3]);
+  std::vector<Value> bprops(stack.size()), lifted(k);
   for (size_t i = stack.size(); i-- > 0;) {
     Value a = makeTuple({Value::none(), ct});
     Value r = cx.jcall(stack[i], &a, 1, nullptr);
     bprops[i] = seqItems(r)[1];
-    env = ctAdd(env, item(seqItems(r)[0], 0));
-    ct = item(seqItems(r)[0], 1);
+    const Value& c = seqItems(r)[0];
+    env = ctAdd(env, item(c, 0));
+    for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(c, 1 + j));
+    ct = item(c, k + 1);
   }
-  Value out = makeTuple({Value::none(), env, ct});
-  return makeTuple({out, partialOf(Prim::LoopJBprop, {makeStr("while_bwd"), makeList(std::move(bprops)), Value::none()})});
+  std::vector<Value> out{Value::none(), env, ct};
+  out.insert(out.end(), lifted.begin(), lifted.end());
+  return makeTuple({makeTuple(std::move(out)),
+                    partialOf(Prim::LoopJBprop, {loopKind("while_bwd", k), makeList(std::move(bprops)), Value::none()})});
 }
 
 // The tree_map kinds of __loop_j_bprop (below, with __tree_map_jj).
@@ -1730,32 +1789,48 @@ Value treeMapJBprop(CallContext& cx, const std::string& kind, const std::vector<
 // __loop_j_bprop(kind, bprops, iterable, ct): the cotangents of the loop primitive's
 // inputs, running the iterations' bprops in the reverse of the order they ran.
 Value prim_LoopJBprop(CallContext& cx, Value* args) {
-  const std::string& kind = args[0].as<StrObj>()->s;
+  std::string kind = args[0].as<StrObj>()->s;
   const auto& bprops = seqItems(args[1]);
   if (kind == "tree_map" || kind == "tree_map_bwd") return treeMapJBprop(cx, kind, bprops, args[2], args[3]);
+  size_t k = 0;  // "kind#k": a lifted body taking k values first (loopKind)
+  if (size_t at = kind.find('#'); at != std::string::npos) {
+    k = (size_t)std::stoul(kind.substr(at + 1));
+    kind.resize(at);
+  }
   const Value &iterable = args[2], &ct = args[3];
   size_t n = bprops.size();
   if (kind == "scan" || kind == "while") {
-    // ct of (carry, stack...): each iteration's bprop gets ((None, ct of its carry), ct of its bprop).
+    // ct of (carry, stack...): each iteration's bprop gets ((None, ct of its carry), ct of
+    // its bprop) and gives (ct of the body, of each lifted value, of the carry[, of the item]).
     Value carry = item(ct, 0), stackCt = kind == "scan" ? item(item(ct, 1), 0) : item(ct, 1), env;
-    std::vector<Value> items(n);
+    std::vector<Value> items(n), lifted(k);
     for (size_t i = n; i-- > 0;) {
       Value cts = cx.call(bprops[i], {makeTuple({makeTuple({Value::none(), carry}), item(stackCt, i)})});
       env = ctAdd(env, item(cts, 0));
-      carry = item(cts, 1);
-      if (kind == "scan") items[i] = item(cts, 2);
+      for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(cts, 1 + j));
+      carry = item(cts, k + 1);
+      if (kind == "scan") items[i] = item(cts, k + 2);
     }
-    if (kind == "while") return makeTuple({Value::none(), env, carry});
-    if (isSeq(iterable)) items.resize(seqItems(iterable).size());
-    return makeTuple({env, itemsBack(std::move(items), iterable), carry});
+    // (the cotangent of `lifted`, the tuple of the lifted values, where there is one)
+    std::vector<Value> out;
+    if (kind == "while") {
+      out = {Value::none(), env, carry};
+    } else {
+      if (isSeq(iterable)) items.resize(seqItems(iterable).size());
+      out = {env, itemsBack(std::move(items), iterable), carry};
+    }
+    if (k) out.push_back(makeTuple(std::move(lifted)));
+    return makeTuple(std::move(out));
   }
-  // scan_bwd / while_bwd: ct of (env, [items,] ct); the backward loop ran newest first, so
-  // its transpose runs oldest first.
+  // scan_bwd / while_bwd: ct of (env, [items,] ct, lifted values' cts...); the backward
+  // loop ran newest first, so its transpose runs oldest first.
   bool scan = kind == "scan_bwd";
   Value dEnv = item(ct, scan ? 0 : 1), dItems = scan ? item(ct, 1) : Value::none(), dCur = item(ct, 2);
   std::vector<Value> stackCt(n);
   for (size_t i = 0; i < n; ++i) {
-    std::vector<Value> d{dEnv, dCur};
+    std::vector<Value> d{dEnv};
+    for (size_t j = 0; j < k; ++j) d.push_back(item(ct, 3 + j));  // (summed: each iteration's is the sum's)
+    d.push_back(dCur);
     if (scan) d.push_back(dItems.isNone() ? Value::none() : iterItem(dItems, (int64_t)i));
     Value cts = cx.call(bprops[i], {makeTuple(std::move(d))});
     stackCt[i] = item(cts, 0);

@@ -293,6 +293,17 @@ bool jvpStep(CallContext& cx, const Value& body, Value* a, Value* ta, size_t n, 
   return valueTruth(seqItems(seqItems(out)[0])[0]);
 }
 
+// The values a lifted loop body takes first (a[i], a tuple, or None: autodiff/Lift.h)
+// and their tangents, appended to x and tx.
+void liftedArgs(const std::vector<Value>& a, const std::vector<Value>& t, size_t i, std::vector<Value>& x,
+                std::vector<Value>& tx) {
+  if (i >= a.size() || !isSeq(a[i])) return;
+  for (size_t j = 0; j < seqItems(a[i]).size(); ++j) {
+    x.push_back(seqItems(a[i])[j]);
+    tx.push_back(i < t.size() ? itemOr(t[i], j) : Value::none());
+  }
+}
+
 // One iteration's bprop called on (None, ct) under JVP: (cts, tangents of cts).
 std::pair<Value, Value> bwdStep(CallContext& cx, const Value& bprop, const Value& ct, const Value& tct) {
   Value a[1] = {makeTuple({Value::none(), ct})}, ta[1] = {makeTuple({Value::none(), tct})};
@@ -334,7 +345,7 @@ Value prim_JvpOfJ(CallContext& cx, Value* args) {
       return cx.jcallJvp(a[0], Value::none(), flat.data(), tflat.data(), seqItems(xs).size(), &names, skip,
                          CallContext::kNewJWorld);
     }
-    case Prim::ScanJ: {  // (body, iterable, init) -> (carry, (bprops, iterable))
+    case Prim::ScanJ: {  // (body, iterable, init[, lifted]) -> (carry, (bprops, iterable))
       Value iterable = a[1].is(VKind::Str) ? makeList(iterToVector(a[1], "for")) : a[1];
       const Value& titer = t[1];
       int64_t n;
@@ -342,48 +353,66 @@ Value prim_JvpOfJ(CallContext& cx, Value* args) {
       Value carry = a[2], tc = t[2];
       std::vector<Value> stack;
       for (int64_t i = 0; i < n; ++i) {
-        Value x[2] = {carry, iterItem(iterable, i)};
-        Value tx[2] = {tc, titer.isNone() ? Value::none() : iterItem(titer, i)};
-        if (!jvpStep(cx, a[0], x, tx, 2, carry, tc, stack)) break;
+        std::vector<Value> x, tx;
+        liftedArgs(a, t, 3, x, tx);
+        x.insert(x.end(), {carry, iterItem(iterable, i)});
+        tx.insert(tx.end(), {tc, titer.isNone() ? Value::none() : iterItem(titer, i)});
+        if (!jvpStep(cx, a[0], x.data(), tx.data(), x.size(), carry, tc, stack)) break;
       }
       Value out = makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
       return makeTuple({out, makeTuple({tc, makeTuple({Value::none(), titer})})});
     }
-    case Prim::WhileJ: {  // (cond, body, init) -> (carry, bprops)
+    case Prim::WhileJ: {  // (cond, body, init[, lifted]) -> (carry, bprops)
       Value carry = a[2], tc = t[2];
       std::vector<Value> stack;
       while (true) {
         Value x[1] = {carry}, tx[1] = {tc};
         Value rc = cx.jcallJvp(a[0], Value::none(), x, tx, 1, nullptr, 0, 0);
         if (!valueTruth(seqItems(seqItems(rc)[0])[0])) break;
-        Value y[1] = {carry}, ty[1] = {tc};
-        if (!jvpStep(cx, a[1], y, ty, 1, carry, tc, stack)) break;
+        std::vector<Value> y, ty;
+        liftedArgs(a, t, 3, y, ty);
+        y.push_back(carry);
+        ty.push_back(tc);
+        if (!jvpStep(cx, a[1], y.data(), ty.data(), y.size(), carry, tc, stack)) break;
       }
       return makeTuple({makeTuple({carry, makeList(std::move(stack))}), makeTuple({tc, Value::none()})});
     }
-    case Prim::ScanBwd:    // (stack, ct) -> (ct_body, ct_iterable, ct_init)
-    case Prim::WhileBwd: {  // (stack, ct) -> (None, ct_body, ct_init)
+    case Prim::ScanBwd:    // (stack, ct[, wanted, nlifted]) -> (ct_body, ct_iterable, ct_init, cts of the lifted values)
+    case Prim::WhileBwd: {  // (stack, ct[, wanted, nlifted]) -> (None, ct_body, ct_init, cts of the lifted values)
       bool scan = p == Prim::ScanBwd;
       const auto& stack = seqItems(scan ? seqItems(a[0])[0] : a[0]);
       Value iterable = scan ? seqItems(a[0])[1] : Value::none();
+      size_t k = a.size() > 3 && a[3].is(VKind::Int) ? (size_t)std::max<int64_t>(a[3].asInt(), 0) : 0;
       Value ct = a[1], tct = t[1], env, tenv;
-      std::vector<Value> items(stack.size()), titems(stack.size());
+      std::vector<Value> items(stack.size()), titems(stack.size()), lifted(k), tlifted(k);
       for (size_t i = stack.size(); i-- > 0;) {
         auto [c, tcs] = bwdStep(cx, stack[i], ct, tct);
         env = ctAddValues(env, itemOr(c, 0));
         tenv = ctAddValues(tenv, itemOr(tcs, 0));
-        ct = itemOr(c, 1);
-        tct = itemOr(tcs, 1);
-        items[i] = itemOr(c, 2);
-        titems[i] = itemOr(tcs, 2);
+        for (size_t j = 0; j < k; ++j) {
+          lifted[j] = ctAddValues(lifted[j], itemOr(c, 1 + j));
+          tlifted[j] = ctAddValues(tlifted[j], itemOr(tcs, 1 + j));
+        }
+        ct = itemOr(c, k + 1);
+        tct = itemOr(tcs, k + 1);
+        items[i] = itemOr(c, k + 2);
+        titems[i] = itemOr(tcs, k + 2);
       }
-      if (!scan) return makeTuple({makeTuple({Value::none(), env, ct}), makeTuple({Value::none(), tenv, tct})});
-      if (isSeq(iterable)) {
-        items.resize(seqItems(iterable).size());
-        titems.resize(seqItems(iterable).size());
+      std::vector<Value> out{env}, tout{tenv};
+      if (!scan) {
+        out = {Value::none(), env, ct};
+        tout = {Value::none(), tenv, tct};
+      } else {
+        if (isSeq(iterable)) {
+          items.resize(seqItems(iterable).size());
+          titems.resize(seqItems(iterable).size());
+        }
+        out.insert(out.end(), {itemsBackOf(std::move(items), iterable), ct});
+        tout.insert(tout.end(), {itemsBackOf(std::move(titems), iterable), tct});
       }
-      Value out = makeTuple({env, itemsBackOf(std::move(items), iterable), ct});
-      return makeTuple({out, makeTuple({tenv, itemsBackOf(std::move(titems), iterable), tct})});
+      out.insert(out.end(), lifted.begin(), lifted.end());
+      tout.insert(tout.end(), tlifted.begin(), tlifted.end());
+      return makeTuple({makeTuple(std::move(out)), makeTuple(std::move(tout))});
     }
     case Prim::TreeMapJ: {  // (f, tree, *rest) -> (out, (bprops, tree, rest, out))
       std::vector<Value> rest(a.begin() + 2, a.end()), trest(t.begin() + 2, t.end());
