@@ -79,6 +79,7 @@ LiftPlan planLifting(Graph* root) {
       plan.graphs[b->g] = &list;
     }
   }
+  planFunctionLifting(root, scope, plan);
   return plan;
 }
 
