@@ -368,6 +368,7 @@ class Cleaner {
         ++i;
         continue;
       }
+      if (partialJCall(n, g, i)) continue;  // (the new __jcall is next)
       // partial(f, a...)(b...) -> f(a..., b...); __jcall(J graph, a...) -> the graph's call
       Node* callee = n->inputs[0];
       bool isPartial = callee->isApply() && callee->isPrimApply(Prim::Partial) && callee->kwnames.empty() &&
@@ -405,6 +406,55 @@ class Cleaner {
       }
       ++i;
     }
+  }
+
+  // __jcall(partial(F, a...), b...) where F is a J graph of this expansion taking a..., b...
+  // one to one (a lifted local function, autodiff/Lift.h, called through a value cleaning
+  // resolved, e.g. the argument of an inlined local function): __jcall(F, a..., b...),
+  // which is then inlined, its bprop's cotangents arranged as the runtime arranges a
+  // partial's: ((ct_fn, (ct of each a), {}), ct of each b). Replaces n (at position i of g)
+  // by (out, bprop') with the new nodes placed at i.
+  bool partialJCall(Node* n, Graph* g, size_t i) {
+    if (!n->isPrimApply(Prim::JCall) || !n->kwnames.empty() || n->inputs.size() < 2) return false;
+    Node* p = n->inputs[1];
+    if (!p->isPrimApply(Prim::Partial) || !p->kwnames.empty() || p->inputs.size() < 2) return false;
+    Node* f = p->inputs[1];
+    size_t na = p->inputs.size() - 2, nb = n->inputs.size() - 2;
+    if (!f->isGraphConst() || !f->g->madeByJ || !inScope(f->g) || f->g->params.size() != na + nb ||
+        f->g->paramKinds.size() != na + nb)
+      return false;
+    for (ir::ParamKind k : f->g->paramKinds)
+      if (k != ir::ParamKind::Positional) return false;
+    size_t before = g->nodes.size();
+    std::vector<Node*> in{n->inputs[0], f};
+    in.insert(in.end(), p->inputs.begin() + 2, p->inputs.end());
+    in.insert(in.end(), n->inputs.begin() + 2, n->inputs.end());
+    Node* t = m_.newApply(g, std::move(in), n->loc);
+    auto prim = [&](Graph* h, Prim q, std::vector<Node*> args) {
+      args.insert(args.begin(), m_.constPrim(q, n->loc));
+      return m_.newApply(h, std::move(args), n->loc);
+    };
+    Node* out = prim(g, Prim::TupleGetItem, {t, m_.constInt(0)});
+    Node* bp = prim(g, Prim::TupleGetItem, {t, m_.constInt(1)});
+    Graph* w = m_.newGraph(f->g->name + ".bprop", g, n->loc);
+    w->qualname = f->g->qualname + ".bprop";
+    w->madeByJ = true;
+    Node* ct = m_.newParam(w, "ct", n->loc);
+    Node* r = m_.newApply(w, {bp, ct}, n->loc);
+    auto at = [&](size_t k) { return prim(w, Prim::CtIndex, {r, m_.constInt((int64_t)k)}); };
+    std::vector<Node*> bound;
+    for (size_t k = 0; k < na; ++k) bound.push_back(at(1 + k));
+    std::vector<Node*> items{prim(w, Prim::MakeTuple, {at(0), prim(w, Prim::MakeTuple, bound), prim(w, Prim::MakeDict, {})})};
+    for (size_t k = 0; k < nb; ++k) items.push_back(at(1 + na + k));
+    w->output = prim(w, Prim::MakeTuple, items);
+    Node* pair = prim(g, Prim::MakeTuple, {out, m_.constGraph(w, n->loc)});
+    std::vector<Node*> added(g->nodes.begin() + (long)before, g->nodes.end());
+    g->nodes.resize(before);
+    g->nodes.insert(g->nodes.begin() + (long)i, added.begin(), added.end());
+    repl_[n] = pair;
+    seen_.insert(w);
+    ++stats_.partials;
+    return true;
   }
 
   // __jcall(g, a...) of a graph J made, with arguments that bind one to one to its
@@ -836,6 +886,7 @@ class Cleaner {
         c->kwnames = x->kwnames;
         // (the callee's jCaptures list, inlined into the caller, is an ordinary tuple there)
         if (!(to == caller && x->name == kJCapturesName)) c->name = x->name;
+        if (x->name == kJCapturesName) c->jorigin = x->jorigin;  // (autodiff::jSource of a lifted function)
         c->abs = x->abs;
         map[x] = c;
         chain_[c] = chain;

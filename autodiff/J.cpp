@@ -3,6 +3,7 @@
 #include "autodiff/GraphOrder.h"
 
 #include <algorithm>
+#include <map>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -125,6 +126,8 @@ class Builder {
     Graph* jg = m_.newGraph(g->name, jparent, g->loc);
     jg->qualname = g->qualname;
     jmap_[g] = jg;
+    Graph* const outerCur = cur_;
+    cur_ = jg;
     made_.push_back(jg);
     jg->madeByJ = true;
     // A lifted branch (autodiff/Lift.h): the values it captures are its first parameters,
@@ -153,10 +156,13 @@ class Builder {
     }
     for (Node* d : g->defaults) jg->defaults.push_back(d ? F(d) : nullptr);
     if (g != root_ && g->isFunction && !g->madeByJ) {
-      // A local function: the forward values of its free variables, in order (jCaptures).
+      // A local function: the forward values of its free variables, in order (jCaptures;
+      // a lifted one's leading parameters).
       std::vector<Node*> caps;
       for (Node* fv : g->freeVars) caps.push_back(F(fv));
-      call(jg, Prim::MakeTuple, caps, g->loc)->name = kJCapturesName;
+      Node* c = call(jg, Prim::MakeTuple, caps, g->loc);
+      c->name = kJCapturesName;
+      if (lifted) c->jorigin = sourceNode(g);  // (jSource: the parameters image free variables)
     }
 
     std::vector<Node*> order = transformOrder(g, [this](const Graph* h) { return nested(h); });
@@ -169,6 +175,7 @@ class Builder {
     made_.push_back(b);
     b->madeByJ = true;
     Node* ct = m_.newParam(b, "ct", g->loc);
+    cur_ = b;
     Contribs contrib;
     add(contrib, g->output, ct, b);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -203,6 +210,7 @@ class Builder {
       if (f) fwd_[v] = f;
       else fwd_.erase(v);
     }
+    cur_ = outerCur;
     return jg;
   }
 
@@ -236,14 +244,46 @@ class Builder {
   std::unordered_map<const Node*, Node*> bprop_;     // call node -> the bprop of the call
   std::unordered_map<const Node*, std::vector<Node*>> args_;  // prim call -> arguments by parameter
   std::unordered_map<const Node*, std::vector<ParamBind>> binds_;
+  std::unordered_map<const Node*, std::vector<int>> bound_;  // lifted local call -> bindLocalCall
   std::vector<Graph*> made_;
+  Graph* cur_ = nullptr;  // the J graph (or bprop) nodes are being added to
+  // (graph adding nodes, lifted function) -> the partial standing for its closure there
+  std::map<std::pair<const Graph*, const Graph*>, Node*> partials_;
 
   bool nested(const Graph* g) const { return g && ir::isWithin(g, root_); }
+
+  // A node of g (jCaptures' jorigin, for jSource): its first parameter, else its output or
+  // first node where those are g's; nullptr otherwise.
+  static const Node* sourceNode(const Graph* g) {
+    if (!g->params.empty()) return g->params[0];
+    if (g->output && g->output->graph == g) return g->output;
+    return g->nodes.empty() ? nullptr : g->nodes[0];
+  }
+
+  // The closure of a lifted local function (autodiff/Lift.h) in the J world:
+  // partial(J(g'), fv_1, ..., fv_k), made once per graph that uses it.
+  Node* liftedClosure(Graph* g, SourceLoc loc) {
+    auto key = std::make_pair((const Graph*)cur_, (const Graph*)g);
+    auto found = partials_.find(key);
+    if (found != partials_.end()) return found->second;
+    Graph* at = cur_;
+    std::vector<Node*> in{m_.constGraph(transform(g), loc)};
+    for (Node* v : lift_.functions.at(g)) {
+      if (!v->isConst() && nested(v->graph) && !fwd_.count(v))  // (planFunctionLifting excludes this)
+        throw InternalError("J: a lifted function's free variable has no forward value yet in " + g->qualname);
+      in.push_back(F(v));
+    }
+    Node* p = call(at, Prim::Partial, in, loc);
+    p->name = g->name;
+    partials_[key] = p;
+    return p;
+  }
 
   // The forward (J world) value of an input.
   Node* F(Node* n) {
     if (n->isConst()) {
-      if (n->isGraphConst() && nested(n->g)) return m_.constGraph(transform(n->g), n->loc);
+      if (n->isGraphConst() && nested(n->g))
+        return lift_.liftedFunction(n->g) ? liftedClosure(n->g, n->loc) : m_.constGraph(transform(n->g), n->loc);
       return n;
     }
     auto found = fwd_.find(n);
@@ -269,10 +309,26 @@ class Builder {
   }
 
   // Records a contribution to the cotangent of n. A closure made in the differentiated
-  // graph hands its cotangent (a dict) to its free variables.
+  // graph hands its cotangent (a dict; a lifted one's the partial's (ct_fn, (ct of each
+  // free variable), {})) to its free variables.
   void add(Contribs& contrib, Node* n, Node* ct, Graph* b) {
     if (!ct) return;
     if (n->isConst()) {
+      if (n->isGraphConst() && nested(n->g) && lift_.liftedFunction(n->g)) {
+        // Item i of the partial's bound cotangents, plus the entry of its free variable in a
+        // dict: a transform that needed the primal closure (vmap, jvp: Interpreter::jPrimal)
+        // gives the closure's dict. (Index -2 of a dict of node ids, or key >= 3 of a tuple
+        // of three, is None; the first nodes of a module are not free variables.)
+        Node* bound = call(b, Prim::CtIndex, {ct, m_.constInt(-2)}, n->loc);
+        const std::vector<Node*>& fvs = lift_.functions.at(n->g);
+        for (size_t i = 0; i < fvs.size(); ++i) {
+          Node* c = call(b, Prim::CtIndex, {bound, m_.constInt((int64_t)i)}, n->loc);
+          Node* k = key(fvs[i]);
+          if (k->i >= 3) c = call(b, Prim::CtAdd, {c, call(b, Prim::CtIndex, {ct, k}, n->loc)}, n->loc);
+          add(contrib, fvs[i], c, b);
+        }
+        return;
+      }
       if (!n->isGraphConst() || !nested(n->g) || lift_.lifted(n->g)) return;
       for (Node* fv : n->g->freeVars) add(contrib, fv, call(b, Prim::CtIndex, {ct, key(fv)}, n->loc), b);
       return;
@@ -377,10 +433,27 @@ class Builder {
       return;
     }
     // A call of a function value: (out, bprop) = __jcall(fn, args...); a lifted branch
-    // takes the values it captures first: __jcall(switch(c, J(a'), J(b')), fvs..., args...).
-    std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc), F(n->inputs[0])};
-    if (const std::vector<Node*>* fvs = lift_.callee(n->inputs[0]))
+    // takes the values it captures first: __jcall(switch(c, J(a'), J(b')), fvs..., args...);
+    // so does a lifted local function called directly: __jcall(J(g'), fvs..., args...).
+    // Keywords and defaults of such a call are bound here (bound_), so that cleaning can
+    // inline it like any call one to one.
+    Node* callee = n->inputs[0];
+    // (the frontend orders calls of local functions: depend(g, state), which cleaning drops)
+    while (callee->isPrimApply(Prim::Depend) && callee->inputs.size() == 3 && callee->inputs[1]->isGraphConst() &&
+           lift_.liftedFunction(callee->inputs[1]->g))
+      callee = callee->inputs[1];
+    const std::vector<Node*>* fvs = lift_.callee(callee);
+    Node* fn = fvs && callee->isGraphConst() ? m_.constGraph(transform(callee->g), callee->loc) : F(callee);
+    std::vector<Node*> in{m_.constPrim(Prim::JCall, n->loc), fn};
+    if (fvs)
       for (Node* v : *fvs) in.push_back(F(v));
+    std::vector<int> src;
+    if (fvs && callee->isGraphConst() && bindLocalCall(callee->g, n, &src) && defaultsReady(callee->g, src)) {
+      for (size_t i = 0; i < src.size(); ++i) in.push_back(F(src[i] > 0 ? n->inputs[(size_t)src[i]] : callee->g->defaults[i]));
+      jcallNode(n, jg, std::move(in), false);
+      bound_[n] = std::move(src);
+      return;
+    }
     for (size_t k = 1; k < n->inputs.size(); ++k) in.push_back(F(n->inputs[k]));
     jcallNode(n, jg, std::move(in));
   }
@@ -408,9 +481,40 @@ class Builder {
     return cts;
   }
 
-  void jcallNode(Node* n, Graph* jg, std::vector<Node*> in) {
+  // The arguments of call n of local function g by parameter (src[i]: the input of n that
+  // parameter i takes, -1: its default), where g's parameters are all positional and the
+  // call binds (positional arguments first, keywords naming parameters not given yet,
+  // defaults for the others); false otherwise (the runtime binds it, or raises).
+  static bool bindLocalCall(const Graph* g, const Node* n, std::vector<int>* src) {
+    size_t np = g->params.size(), npos = n->numPositional();
+    if ((n->kwnames.empty() && npos == np) || npos > np || g->paramKinds.size() != np || g->defaults.size() != np) return false;
+    for (ir::ParamKind k : g->paramKinds)
+      if (k != ir::ParamKind::Positional) return false;
+    src->assign(np, -1);
+    for (size_t i = 0; i < npos; ++i) (*src)[i] = (int)(1 + i);
+    for (size_t k = 0; k < n->kwnames.size(); ++k) {
+      size_t i = 0;
+      while (i < np && g->params[i]->name != n->kwnames[k]) ++i;
+      if (i == np || (*src)[i] >= 0) return false;
+      (*src)[i] = (int)(1 + npos + k);
+    }
+    for (size_t i = 0; i < np; ++i)
+      if ((*src)[i] < 0 && !g->defaults[i]) return false;
+    return true;
+  }
+
+  // Whether the defaults src takes have forward values here (constants, or computed).
+  bool defaultsReady(const Graph* g, const std::vector<int>& src) const {
+    for (size_t i = 0; i < src.size(); ++i) {
+      const Node* d = src[i] > 0 ? nullptr : g->defaults[i];
+      if (d && !d->isConst() && nested(d->graph) && !fwd_.count(d)) return false;
+    }
+    return true;
+  }
+
+  void jcallNode(Node* n, Graph* jg, std::vector<Node*> in, bool keywords = true) {
     Node* t = m_.newApply(jg, std::move(in), n->loc);
-    t->kwnames = n->kwnames;
+    if (keywords) t->kwnames = n->kwnames;
     fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
     fwd_[n]->name = n->name;
     fwd_[n]->jorigin = n;
@@ -440,10 +544,22 @@ class Builder {
       // cts = bprop(c): (ct of the callee, ct of each argument).
       Node* cts = m_.newApply(b, {bprop_.at(n), c}, n->loc);
       auto part = [&](int64_t k) { return call(b, Prim::CtIndex, {cts, m_.constInt(k)}, n->loc); };
-      const std::vector<Node*>* fvs = isPrim ? nullptr : lift_.callee(n->inputs[0]);
+      const Node* callee = n->inputs[0];
+      while (!isPrim && callee->isPrimApply(Prim::Depend) && callee->inputs.size() == 3 &&
+             callee->inputs[1]->isGraphConst() && lift_.liftedFunction(callee->inputs[1]->g))
+        callee = callee->inputs[1];
+      const std::vector<Node*>* fvs = isPrim ? nullptr : lift_.callee(callee);
       if (fvs) {  // a lifted branch: (None, ct of each captured value, ct of each argument)
         int64_t k = 1;
         for (Node* v : *fvs) add(contrib, v, part(k++), b);
+        auto bound = bound_.find(n);
+        if (bound != bound_.end()) {  // (by parameter; defaults get none, as the runtime gives)
+          for (int src : bound->second) {
+            if (src > 0) add(contrib, n->inputs[(size_t)src], part(k), b);
+            ++k;
+          }
+          return;
+        }
         for (size_t i = 1; i < n->inputs.size(); ++i) add(contrib, n->inputs[i], part(k++), b);
       } else if (!isPrim || p != Prim::MethodCall) {
         for (size_t k = 0; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k), b);
@@ -508,7 +624,10 @@ const Node* jCaptures(const Graph* jg) {
 }
 
 const Graph* jSource(const Graph* jg) {
-  if (!jg->madeByJ || jg->params.empty() || !jg->params[0]->jorigin) return nullptr;
+  if (!jg->madeByJ) return nullptr;
+  // A lifted local function: its first parameters image free variables (J.cpp, sourceNode).
+  if (const Node* caps = jCaptures(jg); caps && caps->jorigin) return caps->jorigin->graph;
+  if (jg->params.empty() || !jg->params[0]->jorigin) return nullptr;
   return jg->params[0]->jorigin->graph;
 }
 

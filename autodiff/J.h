@@ -14,9 +14,12 @@
 //   - Branches of `switch`: their free variables are lifted to leading parameters
 //     (autodiff/Lift.h), so a branch's cotangent is the tuple of its captured values'
 //     cotangents, computed by the branch taken only.
-//   - Other closures (local functions, loop bodies): the cotangent is a dict from the ids
-//     of its free variables to their cotangents (`ct_env`); the backward pass of the graph
-//     that created it hands each entry to the free variable.
+//   - Local functions and lambdas: lifted too (autodiff/Lift.h): the closure is
+//     partial(J(g'), fvs...), its cotangent the partial's (ct_fn, (ct of each fv), {});
+//     a direct call is __jcall(J(g'), fvs..., args...).
+//   - Other closures (loop bodies, closures that cannot be lifted): the cotangent is a
+//     dict from the ids of its free variables to their cotangents (`ct_env`); the backward
+//     pass of the graph that created it hands each entry to the free variable.
 //   - None is the symbolic zero. Values without a derivative (ints, bools, strings) get
 //     no cotangent.
 //

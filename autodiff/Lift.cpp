@@ -80,6 +80,7 @@ LiftPlan planLifting(Graph* root) {
     }
   }
   planLoopLifting(root, plan);
+  planFunctionLifting(root, scope, plan);
   return plan;
 }
 

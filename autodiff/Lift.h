@@ -13,8 +13,15 @@
 //
 // The lifting is a plan J follows as it builds the J graphs (autodiff/J.cpp): the primal
 // (specialised) graph is not rewritten, so running it and the keys of the other closures'
-// cotangents are unchanged. Local functions and lambdas are not lifted yet: their
-// cotangent is still a dict from the ids of their free variables (J.h).
+// cotangents are unchanged.
+//
+// Local functions and lambdas (autodiff/LiftFunctions.cpp): a closure made from a nested
+// graph g with free variables fv_1..fv_k is, under J, `partial(J(g'), fv_1, ..., fv_k)`,
+// g' taking them as leading parameters, so its cotangent is the partial's `(ct_fn, (ct of
+// each fv), {})`; a direct call `g(args...)` is `__jcall(J(g'), fv..., args...)` (the
+// partial eliminated), which cleaning inlines, so the cotangents of captured values nobody
+// reads are not computed. Those that cannot be lifted (recursive ones, ...) keep the dict
+// from the ids of their free variables (J.h).
 //
 // Loop bodies (autodiff/LiftLoops.cpp): the body of `scan(body, it, init)` (a `for`) or
 // `while_loop(cond, body, init)` takes the values it captures as leading parameters too;
@@ -42,9 +49,19 @@ struct LiftPlan {
   // order (its leading parameters); graphs maps the body to the same list.
   std::unordered_map<const ir::Node*, std::vector<ir::Node*>> loops;
 
+  // A lifted local function or lambda (LiftFunctions.cpp) -> its free variables, in order
+  // (its lifted parameters; also in `graphs`).
+  std::unordered_map<const ir::Graph*, std::vector<ir::Node*>> functions;
+
   bool lifted(const ir::Graph* g) const { return graphs.count(g) != 0; }
-  // The lifted values of a call's callee (nullptr where the callee is not a lifted switch).
+  bool liftedFunction(const ir::Graph* g) const { return functions.count(g) != 0; }
+  // The lifted values of a call's callee (nullptr where the callee is not a lifted switch
+  // nor a lifted function's graph constant).
   const std::vector<ir::Node*>* callee(const ir::Node* fn) const {
+    if (fn->isGraphConst()) {
+      auto f = functions.find(fn->g);
+      return f == functions.end() ? nullptr : &f->second;
+    }
     auto it = switches.find(fn);
     return it == switches.end() ? nullptr : &it->second;
   }
@@ -70,5 +87,13 @@ LiftPlan planLifting(ir::Graph* root);
 // not see the body's lifted parameters), and at most 56 captured values (the masks). The
 // others keep the dict cotangent. Called by planLifting (not under MSL_NO_LIFT=1).
 void planLoopLifting(ir::Graph* root, LiftPlan& plan);
+
+// Adds to `plan` the local functions and lambdas of `root` to lift (LiftFunctions.cpp):
+// graphs nested in root made by a def or lambda, with free variables, not a lifted branch,
+// not recursive (no graph they reach refers back to them), never a default value, nor the
+// body of a loop (scan, while_loop: those keep the dict), whose free variables come before
+// each place the graph constant is used (so J can bind them there). `scope`: root and the
+// graphs nested in it that its nodes reach.
+void planFunctionLifting(ir::Graph* root, const std::vector<ir::Graph*>& scope, LiftPlan& plan);
 
 }  // namespace msl::autodiff

@@ -869,6 +869,31 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
     }
     case VKind::Partial: {
       const auto* po = v.as<PartialObj>();
+      // A lifted local function (autodiff/Lift.h): partial(J(g'), captured values..., rest...)
+      // is the primal closure of g over those values (its cotangent then a dict, which the
+      // J code that made the partial also reads).
+      if (po->func.is(VKind::Closure) && po->kwargs.empty()) {
+        const ClosureObj* cl = po->func.as<ClosureObj>();
+        const Node* caps = cl->graph->madeByJ ? autodiff::jCaptures(cl->graph) : nullptr;
+        const Graph* src = caps && caps->jorigin ? autodiff::jSource(cl->graph) : nullptr;
+        size_t k = caps ? caps->inputs.size() - 1 : 0;
+        if (src && k <= po->args.size() && k == src->freeVars.size() && cl->defaults.size() >= k) {
+          if (cl->jworld != world || cl->jinner != 0 || src->madeByJ)
+            raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
+          auto* pc = new ClosureObj();
+          Value pv = Value::object(pc);
+          pc->graph = src;
+          for (size_t i = k; i < cl->defaults.size(); ++i)
+            pc->defaults.push_back(cl->defaults[i].is(VKind::Undef) ? cl->defaults[i] : jPrimal(cl->defaults[i], world));
+          for (size_t i = 0; i < k; ++i) pc->captured.push_back(jPrimal(po->args[i], world));
+          if (po->args.size() == k) return pv;
+          auto* p = new PartialObj();
+          Value out = Value::object(p);
+          p->func = pv;
+          for (size_t i = k; i < po->args.size(); ++i) p->args.push_back(jPrimal(po->args[i], world));
+          return out;
+        }
+      }
       std::vector<Value> args, kw;
       std::vector<Value> kwv;
       for (const auto& kv : po->kwargs) kwv.push_back(kv.second);
