@@ -63,6 +63,8 @@ class Gen {
   static constexpr unsigned kLanes = 16;
 
   void emit(const std::string& name);
+  // The elements the kernel computes per step (FusedKernel::lanes).
+  int stepLanes() const { return vectorisable() ? (int)kLanes : 1; }
 
  private:
   const FusedSpec& spec;
@@ -327,42 +329,44 @@ std::vector<Value*> Gen::compute(const std::vector<Value*>& in) {
   return v;
 }
 
+// The kernel is one loop over contiguous memory (runtime/FusedKernel.h, MslFusedKernelFn):
+// `n` elements, kLanes a step for vector kernels (n a multiple of kLanes), one a step for
+// kernels calling the C library. Rows, strided views, partial steps and the thread pool
+// are the runtime's (runtime/FusedKernel.cpp): it calls this loop on whole contiguous
+// vectors of a row directly and on small buffers for the rest, so the generated code is
+// the element's computation and little else (LLVM's code generation time follows the
+// size of the module: the row and index loops, the strided and buffered paths that were
+// generated per kernel cost more than half of a kernel's compile time).
 void Gen::emit(const std::string& name) {
   Type* i8p = ptrTo(Type::getInt8Ty(C));
-  Type* i64p = ptrTo(i64());
-  auto* callTy = llvm::StructType::create(C, {i64(), i64(), i64p, ptrTo(i8p), ptrTo(i8p), i64p, i64()}, "MslFusedCall");
-  auto* bodyTy = llvm::FunctionType::get(B.getVoidTy(), {i8p, i64(), i64()}, false);
-  auto* body = llvm::Function::Create(bodyTy, llvm::Function::InternalLinkage, name + ".body", M);
-  body->addFnAttr(llvm::Attribute::NoUnwind);
+  auto* fnTy = llvm::FunctionType::get(B.getVoidTy(), {ptrTo(i8p), ptrTo(i8p), i64(), i64()}, false);
+  auto* fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, name, M);
+  fn->addFnAttr(llvm::Attribute::NoUnwind);
   // Kernels are long streaming loops: full-width vectors where the CPU has them (LLVM
   // prefers 256 bits on AVX-512 CPUs by default; the width never changes results).
-  body->addFnAttr("prefer-vector-width", "512");
+  fn->addFnAttr("prefer-vector-width", "512");
   const size_t nin = spec.inputs.size();
   const std::vector<int> outVals = spec.outputValues();
   const size_t nout = outVals.size();
   std::vector<DType> outDt(nout);
   for (size_t o = 0; o < nout; ++o) outDt[o] = spec.ops[(size_t)outVals[o]].dt;
-  // In-place variants need no code of their own: every loop reads element j of each
-  // input before it writes element j of the outputs and touches no other element, and
-  // the vector loop is written as vectors (LLVM's loop vectoriser is not asked to prove
-  // that outputs and inputs do not overlap), so an output that is an input's buffer is
-  // read and written by the same loop (the launcher passes which variant it took in the
-  // call's `inplace`; the kernel does not need it).
+  // In-place variants need no code of their own: the loop reads element j of each input
+  // before it writes element j of the outputs and touches no other element, and it is
+  // written as vectors (LLVM's loop vectoriser is not asked to prove that outputs and
+  // inputs do not overlap), so an output that is an input's buffer is read and written by
+  // the same loop.
   const bool vectorLoop = vectorisable();
-  // ---- body(ctx, begin, end)
-  auto arg = body->arg_begin();
-  Value* ctx = &*arg++;
-  Value* begin = &*arg++;
-  Value* end = &*arg;
-  BasicBlock* entry = BasicBlock::Create(C, "entry", body);
+  const bool nonTemporal = vectorLoop && llvm::Triple(M.getTargetTriple()).isX86();
+  auto arg = fn->arg_begin();
+  Value* ins = &*arg++;
+  Value* outs = &*arg++;
+  Value* n = &*arg++;
+  Value* nt = &*arg;
+  BasicBlock* entry = BasicBlock::Create(C, "entry", fn);
+  BasicBlock* loop = BasicBlock::Create(C, "vector.body", fn);
+  BasicBlock* latch = BasicBlock::Create(C, "vector.next", fn);
+  BasicBlock* exit = BasicBlock::Create(C, "exit", fn);
   B.SetInsertPoint(entry);
-  Value* call = B.CreateBitCast(ctx, ptrTo(callTy));
-  auto field = [&](unsigned i, const char* nm) { return B.CreateLoad(callTy->getElementType(i), B.CreateStructGEP(callTy, call, i), nm); };
-  Value* rank = field(1, "rank");
-  Value* shape = field(2, "shape");
-  Value* outs = field(3, "out");
-  Value* ins = field(4, "in");
-  Value* strides = field(5, "strides");
   std::vector<Type*> outST(nout);
   std::vector<Value*> out(nout);
   for (size_t o = 0; o < nout; ++o) {
@@ -370,280 +374,96 @@ void Gen::emit(const std::string& name) {
     Value* raw = B.CreateLoad(i8p, B.CreateGEP(i8p, outs, ci((int64_t)o)));
     out[o] = B.CreateBitCast(raw, ptrTo(outST[o]));
   }
-  Value* last = B.CreateSub(rank, ci(1));
-  Value* rankM2 = B.CreateSub(rank, ci(2));
-  Value* inner = B.CreateLoad(i64(), B.CreateGEP(i64(), shape, last), "inner");
-  std::vector<Value*> base(nin, nullptr), sInner(nin, nullptr), scalar(nin, nullptr);
-  Value* fast = B.getTrue();
+  lanes = vectorLoop ? kLanes : 1;
+  // Inputs read along the loop (tensors of inner stride 1), or once: numbers, tensors
+  // broadcast along the row (inner stride 0), splat over the lanes.
+  std::vector<Value*> base(nin, nullptr), invariant(nin, nullptr);
   for (size_t k = 0; k < nin; ++k) {
     const FusedKernel::Input& in = spec.inputs[k];
     Value* p = B.CreateLoad(i8p, B.CreateGEP(i8p, ins, ci((int64_t)k)));
     if (in.kind == FusedKernel::In::Tensor) {
-      base[k] = B.CreateBitCast(p, ptrTo(storeType(C, in.dtype)));
-      sInner[k] = B.CreateLoad(i64(), B.CreateGEP(i64(), strides, B.CreateAdd(B.CreateMul(ci((int64_t)k), rank), last)));
-      fast = B.CreateAnd(fast, B.CreateICmpEQ(sInner[k], ci(spec.innerStride[k])));
-    } else {
-      Type* t = in.kind == FusedKernel::In::Int ? i64() : Type::getDoubleTy(C);
-      scalar[k] = B.CreateLoad(t, B.CreateBitCast(p, ptrTo(t)));
-    }
-  }
-  Value* ntBig = nullptr;  // (vector loop) whether this call may store non-temporally
-  Value* ntRow = nullptr;
-  const int64_t ntBytes = nonTemporalThreshold(opt);
-  if (vectorLoop && ntBytes > 0 && llvm::Triple(M.getTargetTriple()).isX86()) {
-    int64_t perElem = 0;  // bytes moved per element of the output (broadcast inputs counted in full)
-    for (size_t k = 0; k < nin; ++k)
-      if (base[k]) perElem += (int64_t)storeType(C, spec.inputs[k].dtype)->getScalarSizeInBits() / 8;
-    for (size_t o = 0; o < nout; ++o) perElem += (int64_t)outST[o]->getScalarSizeInBits() / 8;
-    ntBig = B.CreateICmpSGE(B.CreateMul(field(0, "n"), ci(perElem)), ci(ntBytes));
-  }
-  // The vector loop's buffers for steps that are not whole contiguous vectors, zeroed
-  // once (lanes past the row's end then compute on numbers, not on garbage).
-  std::vector<Value*> tmpIn(nin, nullptr), tmpOut(nout, nullptr);
-  if (vectorLoop) {
-    auto buffer = [&](Type* st) {
-      Type* vt = llvm::FixedVectorType::get(st, kLanes);
-      Value* a = B.CreateAlloca(vt);
-      B.CreateStore(llvm::Constant::getNullValue(vt), a);
-      return B.CreateBitCast(a, ptrTo(st));
-    };
-    for (size_t k = 0; k < nin; ++k)
-      if (base[k]) tmpIn[k] = buffer(storeType(C, spec.inputs[k].dtype));
-    for (size_t o = 0; o < nout; ++o) tmpOut[o] = buffer(outST[o]);
-  }
-  BasicBlock* rowHead = BasicBlock::Create(C, "row", body);
-  BasicBlock* rowBody = BasicBlock::Create(C, "row.body", body);
-  BasicBlock* decHead = BasicBlock::Create(C, "index", body);
-  BasicBlock* decBody = BasicBlock::Create(C, "index.body", body);
-  BasicBlock* rowReady = BasicBlock::Create(C, "row.ready", body);
-  // Vectorisable kernels: one loop of kLanes elements a step (inner.contiguous is its
-  // preheader, vector.body its head); steps that are not whole contiguous vectors copy
-  // their elements to and from small buffers (inner.strided, inner.unpack) around the
-  // same vector code, so the element's computation is generated once. Other kernels: one
-  // loop of one element a step at the inputs' strides (inner.strided).
-  BasicBlock* vecPre = vectorLoop ? BasicBlock::Create(C, "inner.contiguous", body) : nullptr;
-  BasicBlock* vecLoop = vectorLoop ? BasicBlock::Create(C, "vector.body", body) : nullptr;
-  BasicBlock* loadDirect = vectorLoop ? BasicBlock::Create(C, "vector.load", body) : nullptr;
-  BasicBlock* slowLoop = BasicBlock::Create(C, "inner.strided", body);
-  BasicBlock* loadPacked = vectorLoop ? BasicBlock::Create(C, "vector.packed", body) : nullptr;
-  BasicBlock* computeBB = vectorLoop ? BasicBlock::Create(C, "vector.compute", body) : nullptr;
-  BasicBlock* storeDirect = vectorLoop ? BasicBlock::Create(C, "vector.store", body) : nullptr;
-  BasicBlock* unpack = vectorLoop ? BasicBlock::Create(C, "inner.unpack", body) : nullptr;
-  BasicBlock* vecLatch = vectorLoop ? BasicBlock::Create(C, "vector.next", body) : nullptr;
-  BasicBlock* rowLatch = BasicBlock::Create(C, "row.next", body);
-  BasicBlock* exit = BasicBlock::Create(C, "exit", body);
-  B.CreateBr(rowHead);
-
-  B.SetInsertPoint(rowHead);
-  llvm::PHINode* i = B.CreatePHI(i64(), 2, "i");
-  i->addIncoming(begin, entry);
-  B.CreateCondBr(B.CreateICmpSLT(i, end), rowBody, exit);
-
-  B.SetInsertPoint(rowBody);
-  Value* row = B.CreateUDiv(i, inner, "rowidx");
-  Value* col = B.CreateSub(i, B.CreateMul(row, inner), "col");
-  Value* lenA = B.CreateSub(inner, col);
-  Value* lenB = B.CreateSub(end, i);
-  Value* len = B.CreateSelect(B.CreateICmpSLT(lenA, lenB), lenA, lenB, "len");
-  std::vector<Value*> off0(nin, nullptr);
-  for (size_t k = 0; k < nin; ++k)
-    if (base[k]) off0[k] = B.CreateMul(col, sInner[k]);
-  B.CreateBr(decHead);
-
-  // Offsets of the row's first element: the row index taken apart over the outer dims.
-  B.SetInsertPoint(decHead);
-  llvm::PHINode* d = B.CreatePHI(i64(), 2, "d");
-  llvm::PHINode* r = B.CreatePHI(i64(), 2, "r");
-  std::vector<llvm::PHINode*> off(nin, nullptr);
-  d->addIncoming(rankM2, rowBody);
-  r->addIncoming(row, rowBody);
-  for (size_t k = 0; k < nin; ++k)
-    if (base[k]) {
-      off[k] = B.CreatePHI(i64(), 2, "off");
-      off[k]->addIncoming(off0[k], rowBody);
-    }
-  B.CreateCondBr(B.CreateICmpSGE(d, ci(0)), decBody, rowReady);
-
-  B.SetInsertPoint(decBody);
-  Value* sd = B.CreateLoad(i64(), B.CreateGEP(i64(), shape, d));
-  Value* q = B.CreateUDiv(r, sd);
-  Value* idx = B.CreateSub(r, B.CreateMul(q, sd));
-  for (size_t k = 0; k < nin; ++k)
-    if (base[k]) {
-      Value* st = B.CreateLoad(i64(), B.CreateGEP(i64(), strides, B.CreateAdd(B.CreateMul(ci((int64_t)k), rank), d)));
-      off[k]->addIncoming(B.CreateAdd(off[k], B.CreateMul(idx, st)), decBody);
-    }
-  d->addIncoming(B.CreateSub(d, ci(1)), decBody);
-  r->addIncoming(q, decBody);
-  B.CreateBr(decHead);
-
-  B.SetInsertPoint(rowReady);
-  std::vector<Value*> outRow(nout);
-  for (size_t o = 0; o < nout; ++o) outRow[o] = B.CreateGEP(outST[o], out[o], i);
-  std::vector<Value*> rowPtr(nin, nullptr);
-  for (size_t k = 0; k < nin; ++k)
-    if (base[k]) rowPtr[k] = B.CreateGEP(storeType(C, spec.inputs[k].dtype), base[k], off[k]);
-  auto loadAt = [&](Value* p, DType dt, Value* elemIndex, Type* vt) -> Value* {
-    Type* st = storeType(C, dt);
-    if (elemIndex) p = B.CreateGEP(st, p, elemIndex);
-    Value* v = vt == st ? B.CreateLoad(st, p) : B.CreateAlignedLoad(vt, B.CreateBitCast(p, ptrTo(vt)), llvm::Align(st->getScalarSizeInBits() / 8));
-    return dt == DType::Bool ? B.CreateICmpNE(v, llvm::Constant::getNullValue(v->getType())) : v;
-  };
-  auto toStore = [&](size_t o, Value* v) {
-    return outDt[o] == DType::Bool ? B.CreateZExt(v, vec(B.getInt8Ty())) : v;
-  };
-  auto storeAt = [&](Value* v, Value* p) {
-    if (!v->getType()->isVectorTy()) B.CreateStore(v, p);
-    else B.CreateAlignedStore(v, B.CreateBitCast(p, ptrTo(v->getType())), llvm::Align(v->getType()->getScalarSizeInBits() / 8));
-  };
-
-  if (!vectorLoop) {
-    B.CreateBr(slowLoop);
-    B.SetInsertPoint(slowLoop);
-    llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
-    j->addIncoming(ci(0), rowReady);
-    std::vector<Value*> vals(nin, nullptr);
-    for (size_t k = 0; k < nin; ++k)
-      vals[k] = base[k] ? loadAt(rowPtr[k], spec.inputs[k].dtype, B.CreateMul(j, sInner[k]), storeType(C, spec.inputs[k].dtype)) : scalar[k];
-    std::vector<Value*> v = compute(vals);
-    for (size_t o = 0; o < nout; ++o) storeAt(toStore(o, v[(size_t)outVals[o]]), B.CreateGEP(outST[o], outRow[o], j));
-    Value* jn = B.CreateAdd(j, ci(1));
-    j->addIncoming(jn, B.GetInsertBlock());
-    B.CreateCondBr(B.CreateICmpSLT(jn, len), slowLoop, rowLatch);
-  } else {
-    // Non-temporal stores (no read for ownership of lines that are overwritten whole, no
-    // eviction of the inputs) where the call moves more bytes than the last-level cache
-    // holds, so that its outputs could not all stay there anyway, and the row's outputs
-    // are aligned.
-    if (ntBig) {
-      ntRow = ntBig;
-      for (size_t o = 0; o < nout; ++o)
-        ntRow = B.CreateAnd(ntRow, B.CreateICmpEQ(B.CreateAnd(B.CreatePtrToInt(outRow[o], i64()), ci(63)), ci(0)));
-    }
-    // Whole vectors up to `full` (contiguous rows only) are read and written in place.
-    Value* full = B.CreateSelect(fast, B.CreateAnd(len, ci(-(int64_t)kLanes)), ci(0), "vec.end");
-    B.CreateBr(vecPre);
-    B.SetInsertPoint(vecPre);
-    lanes = kLanes;
-    std::vector<Value*> invariant(nin, nullptr);  // numbers, inputs broadcast along the row
-    for (size_t k = 0; k < nin; ++k) {
-      if (!base[k]) invariant[k] = splat(scalar[k]);
-      else if (spec.innerStride[k] == 0) invariant[k] = splat(loadAt(rowPtr[k], spec.inputs[k].dtype, nullptr, storeType(C, spec.inputs[k].dtype)));
-    }
-    B.CreateBr(vecLoop);
-
-    B.SetInsertPoint(vecLoop);
-    llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
-    j->addIncoming(ci(0), vecPre);
-    Value* whole = B.CreateICmpSLT(j, full, "whole");
-    Value* rest = B.CreateSub(len, j);
-    Value* count = B.CreateSelect(B.CreateICmpSLT(rest, ci(kLanes)), rest, ci(kLanes), "count");
-    B.CreateCondBr(whole, loadDirect, slowLoop);
-
-    B.SetInsertPoint(loadDirect);
-    std::vector<Value*> direct(nin, nullptr);
-    for (size_t k = 0; k < nin; ++k)
-      direct[k] = invariant[k] ? invariant[k] : loadAt(rowPtr[k], spec.inputs[k].dtype, j, vec(storeType(C, spec.inputs[k].dtype)));
-    B.CreateBr(computeBB);
-
-    // The step's min(kLanes, len - j) elements into the buffers, at the inputs' strides.
-    B.SetInsertPoint(slowLoop);
-    llvm::PHINode* l = B.CreatePHI(i64(), 2, "l");
-    l->addIncoming(ci(0), vecLoop);
-    {
-      for (size_t k = 0; k < nin; ++k)
-        if (base[k]) {
-          Type* st = storeType(C, spec.inputs[k].dtype);
-          Value* e = B.CreateLoad(st, B.CreateGEP(st, rowPtr[k], B.CreateMul(B.CreateAdd(j, l), sInner[k])));
-          B.CreateStore(e, B.CreateGEP(st, tmpIn[k], l));
-        }
-      Value* ln = B.CreateAdd(l, ci(1));
-      l->addIncoming(ln, slowLoop);
-      B.CreateCondBr(B.CreateICmpSLT(ln, count), slowLoop, loadPacked);
-    }
-    B.SetInsertPoint(loadPacked);
-    std::vector<Value*> packed(nin, nullptr);
-    for (size_t k = 0; k < nin; ++k)
-      packed[k] = base[k] ? loadAt(tmpIn[k], spec.inputs[k].dtype, nullptr, vec(storeType(C, spec.inputs[k].dtype))) : invariant[k];
-    B.CreateBr(computeBB);
-
-    B.SetInsertPoint(computeBB);
-    std::vector<Value*> vals(nin, nullptr);
-    for (size_t k = 0; k < nin; ++k) {
-      if (direct[k] == packed[k]) {
-        vals[k] = direct[k];
+      Type* st = storeType(C, in.dtype);
+      Value* tp = B.CreateBitCast(p, ptrTo(st));
+      if (spec.innerStride[k] == 1) {
+        base[k] = tp;
         continue;
       }
-      llvm::PHINode* ph = B.CreatePHI(direct[k]->getType(), 2);
-      ph->addIncoming(direct[k], loadDirect);
-      ph->addIncoming(packed[k], loadPacked);
-      vals[k] = ph;
+      Value* v = B.CreateLoad(st, tp);
+      if (in.dtype == DType::Bool) v = B.CreateICmpNE(v, llvm::Constant::getNullValue(st));
+      invariant[k] = splat(v);
+    } else {
+      Type* t = in.kind == FusedKernel::In::Int ? i64() : Type::getDoubleTy(C);
+      invariant[k] = splat(B.CreateLoad(t, B.CreateBitCast(p, ptrTo(t))));
     }
-    std::vector<Value*> v = compute(vals);
-    std::vector<Value*> res(nout);
-    for (size_t o = 0; o < nout; ++o) res[o] = toStore(o, v[(size_t)outVals[o]]);
-    B.CreateCondBr(whole, storeDirect, unpack);
-
-    B.SetInsertPoint(storeDirect);
-    if (ntRow) {
-      BasicBlock* plain = BasicBlock::Create(C, "vector.store.cached", body, unpack);
-      BasicBlock* nt = BasicBlock::Create(C, "vector.store.nt", body, unpack);
-      B.CreateCondBr(ntRow, nt, plain);
-      B.SetInsertPoint(nt);
-      for (size_t o = 0; o < nout; ++o) {
-        unsigned bytes = (unsigned)res[o]->getType()->getPrimitiveSizeInBits() / 8;
-        llvm::StoreInst* st = B.CreateAlignedStore(res[o], B.CreateBitCast(B.CreateGEP(outST[o], outRow[o], j), ptrTo(res[o]->getType())),
-                                                   llvm::Align(std::min(64u, bytes)));
-        st->setMetadata(llvm::LLVMContext::MD_nontemporal,
-                        llvm::MDNode::get(C, {llvm::ConstantAsMetadata::get(B.getInt32(1))}));
-      }
-      B.CreateBr(vecLatch);
-      B.SetInsertPoint(plain);
-    }
-    for (size_t o = 0; o < nout; ++o) storeAt(res[o], B.CreateGEP(outST[o], outRow[o], j));
-    B.CreateBr(vecLatch);
-
-    // A partial or strided step: the results through the buffers, element by element.
-    B.SetInsertPoint(unpack);
-    for (size_t o = 0; o < nout; ++o) storeAt(res[o], tmpOut[o]);
-    lanes = 1;
-    BasicBlock* unpackLoop = BasicBlock::Create(C, "inner.unpack.loop", body, vecLatch);
-    B.CreateBr(unpackLoop);
-    B.SetInsertPoint(unpackLoop);
-    llvm::PHINode* u = B.CreatePHI(i64(), 2, "u");
-    u->addIncoming(ci(0), unpack);
-    for (size_t o = 0; o < nout; ++o) {
-      Value* e = B.CreateLoad(outST[o], B.CreateGEP(outST[o], tmpOut[o], u));
-      B.CreateStore(e, B.CreateGEP(outST[o], outRow[o], B.CreateAdd(j, u)));
-    }
-    Value* un = B.CreateAdd(u, ci(1));
-    u->addIncoming(un, unpackLoop);
-    B.CreateCondBr(B.CreateICmpSLT(un, count), unpackLoop, vecLatch);
-
-    B.SetInsertPoint(vecLatch);
-    Value* jn = B.CreateAdd(j, ci(kLanes));
-    j->addIncoming(jn, vecLatch);
-    B.CreateCondBr(B.CreateICmpSLT(jn, len), vecLoop, rowLatch);
   }
+  B.CreateCondBr(B.CreateICmpSGT(n, ci(0)), loop, exit);
 
-  B.SetInsertPoint(rowLatch);
-  i->addIncoming(B.CreateAdd(i, len), rowLatch);
-  B.CreateBr(rowHead);
+  B.SetInsertPoint(loop);
+  llvm::PHINode* j = B.CreatePHI(i64(), 2, "j");
+  j->addIncoming(ci(0), entry);
+  std::vector<Value*> vals(nin, nullptr);
+  for (size_t k = 0; k < nin; ++k) {
+    if (invariant[k]) {
+      vals[k] = invariant[k];
+      continue;
+    }
+    Type* st = storeType(C, spec.inputs[k].dtype);
+    Value* p = B.CreateGEP(st, base[k], j);
+    Value* v = lanes == 1 ? B.CreateLoad(st, p)
+                          : B.CreateAlignedLoad(vec(st), B.CreateBitCast(p, ptrTo(vec(st))), llvm::Align(st->getScalarSizeInBits() / 8));
+    vals[k] = spec.inputs[k].dtype == DType::Bool ? B.CreateICmpNE(v, llvm::Constant::getNullValue(v->getType())) : v;
+  }
+  std::vector<Value*> v = compute(vals);
+  std::vector<Value*> res(nout);
+  for (size_t o = 0; o < nout; ++o) {
+    res[o] = v[(size_t)outVals[o]];
+    if (outDt[o] == DType::Bool) res[o] = B.CreateZExt(res[o], vec(B.getInt8Ty()));
+  }
+  auto storeAll = [&](bool nonTemp) {
+    for (size_t o = 0; o < nout; ++o) {
+      Value* p = B.CreateGEP(outST[o], out[o], j);
+      Type* t = res[o]->getType();
+      if (!t->isVectorTy()) {
+        B.CreateStore(res[o], p);
+        continue;
+      }
+      unsigned bytes = (unsigned)t->getPrimitiveSizeInBits() / 8;
+      llvm::StoreInst* st = B.CreateAlignedStore(res[o], B.CreateBitCast(p, ptrTo(t)),
+                                                 llvm::Align(nonTemp ? std::min(64u, bytes) : t->getScalarSizeInBits() / 8));
+      if (nonTemp)
+        st->setMetadata(llvm::LLVMContext::MD_nontemporal, llvm::MDNode::get(C, {llvm::ConstantAsMetadata::get(B.getInt32(1))}));
+    }
+  };
+  if (nonTemporal) {
+    // Non-temporal stores (no read for ownership of lines that are overwritten whole, no
+    // eviction of the inputs) when the runtime asks for them: calls moving more bytes than
+    // the last-level cache holds, on outputs aligned to 64 bytes.
+    BasicBlock* plain = BasicBlock::Create(C, "vector.store.cached", fn, latch);
+    BasicBlock* ntBB = BasicBlock::Create(C, "vector.store.nt", fn, latch);
+    B.CreateCondBr(B.CreateICmpNE(nt, ci(0)), ntBB, plain);
+    B.SetInsertPoint(ntBB);
+    storeAll(true);
+    B.CreateBr(latch);
+    B.SetInsertPoint(plain);
+  }
+  storeAll(false);
+  B.CreateBr(latch);
+
+  B.SetInsertPoint(latch);
+  Value* jn = B.CreateAdd(j, ci(lanes));
+  j->addIncoming(jn, latch);
+  B.CreateCondBr(B.CreateICmpSLT(jn, n), loop, exit);
+
   B.SetInsertPoint(exit);
-  if (ntBig)  // non-temporal stores are weakly ordered: drained before the caller goes on
+  if (nonTemporal) {  // non-temporal stores are weakly ordered: drained before the caller goes on
+    BasicBlock* fence = BasicBlock::Create(C, "fence", fn);
+    BasicBlock* done = BasicBlock::Create(C, "done", fn);
+    B.CreateCondBr(B.CreateICmpNE(nt, ci(0)), fence, done);
+    B.SetInsertPoint(fence);
     B.CreateCall(llvm::Intrinsic::getDeclaration(&M, llvm::Intrinsic::x86_sse_sfence));
-  B.CreateRetVoid();
-
-  // ---- name(call): the output split into chunks on the thread pool
-  auto* chunkTy = ptrTo(bodyTy);
-  auto* pfTy = llvm::FunctionType::get(B.getVoidTy(), {i64(), i64(), chunkTy, i8p}, false);
-  llvm::FunctionCallee pf = M.getOrInsertFunction("msl_rt_parallel_for", pfTy);
-  auto* entryFn = llvm::Function::Create(llvm::FunctionType::get(B.getVoidTy(), {ptrTo(callTy)}, false),
-                                         llvm::Function::ExternalLinkage, name, M);
-  B.SetInsertPoint(BasicBlock::Create(C, "entry", entryFn));
-  Value* c0 = &*entryFn->arg_begin();
-  Value* n = B.CreateLoad(i64(), B.CreateStructGEP(callTy, c0, 0), "n");
-  B.CreateCall(pf, {n, ci(1024), body, B.CreateBitCast(c0, i8p)});
+    B.CreateBr(done);
+    B.SetInsertPoint(done);
+  }
   B.CreateRetVoid();
 }
 
@@ -711,7 +531,12 @@ void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& ke
   std::vector<std::string> names;
   for (const auto& [id, spec] : kernels) names.push_back(jit.uniqueName(spec->name));
   std::unique_ptr<llvm::Module> m = jit.newModule(names[0], *ctx);
-  for (size_t i = 0; i < kernels.size(); ++i) Gen(*kernels[i].second, opt, *m).emit(names[i]);
+  std::vector<int> lanes;
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    Gen gen(*kernels[i].second, opt, *m);
+    gen.emit(names[i]);
+    lanes.push_back(gen.stepLanes());
+  }
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) internalError("fused kernel: invalid LLVM IR: " + os.str());
@@ -721,6 +546,7 @@ void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& ke
     m->print(ts, nullptr);
     opt.emit(ts.str());
   }
+  const bool x86 = llvm::Triple(m->getTargetTriple()).isX86();
   const OptLevel level = OptLevel::Kernel;
   // Kernels live as long as the process (their ids are in graphs): the tracker is kept.
   static std::mutex mu;
@@ -734,6 +560,10 @@ void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& ke
     FusedKernel* k = fusedKernel(kernels[i].first);
     if (!k) internalError("fused kernel " + names[i] + " was not reserved");
     k->name = names[i];
+    const FusedSpec& spec = *kernels[i].second;
+    k->lanes = lanes[i];
+    k->innerStride = spec.innerStride;
+    k->nonTemporalBytes = k->lanes > 1 && x86 ? nonTemporalThreshold(opt) : 0;
     k->fn = reinterpret_cast<MslFusedKernelFn>(jit.lookup(names[i]));
     if (!k->fn) internalError("fused kernel " + names[i] + " was not compiled");
   }

@@ -4,9 +4,9 @@
 // their broadcast position, Python numbers), constants, casts and the elementwise
 // operations of runtime/KernelsElementwise.cpp with the same dtype rules (codegen/Fusion
 // inserts the casts eager kernels make). KernelGen compiles it to the ABI of
-// runtime/FusedKernel.h: a loop over the output in chunks on the thread pool; per row a
-// contiguous inner loop (unit or zero input strides, as the spec predicts) that LLVM
-// vectorises, and a strided fallback for other layouts (views, transposes).
+// runtime/FusedKernel.h: one loop over contiguous memory (unit or zero input strides, as
+// the spec predicts), written as vector code; the runtime's launcher walks rows, strided
+// layouts (views, transposes) and partial steps, and the thread pool.
 //
 // Numerics: arithmetic, comparisons, where, maximum/minimum, casts, sqrt, abs are
 // bit-identical to eager kernels (no FP contraction: no FMA is formed). log, log1p, tanh,

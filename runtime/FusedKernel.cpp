@@ -1,8 +1,10 @@
 // The runtime half of fused kernels (runtime/FusedKernel.h): the registry, the launcher
-// behind __fused, and msl_rt_parallel_for for generated code.
+// behind __fused (which walks rows and calls the generated loop), and msl_rt_parallel_for.
 #include "runtime/FusedKernel.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <mutex>
 
 #include "runtime/Kernels.h"
@@ -18,6 +20,102 @@ namespace msl {
 
 namespace {
 std::mutex gKernelsMu;
+
+// The loop around a kernel's code (runtime/FusedKernel.h): elements [begin, end) of the
+// output, row by row of the merged last dimension.
+struct Drive {
+  const FusedKernel* k;
+  const MslFusedCall* call;
+  bool nonTemporal;  // the call moves more bytes than the last-level cache holds
+};
+
+// Elements of a buffered step: a vector kernel computes `lanes` (<= kStep) of them.
+constexpr int64_t kStep = 16;
+
+inline void copyElem(void* dst, const void* src, size_t size) {
+  switch (size) {
+    case 1: *(uint8_t*)dst = *(const uint8_t*)src; break;
+    case 2: std::memcpy(dst, src, 2); break;
+    case 4: std::memcpy(dst, src, 4); break;
+    case 8: std::memcpy(dst, src, 8); break;
+    default: std::memcpy(dst, src, size);
+  }
+}
+
+void driveChunk(void* ctx, int64_t begin, int64_t end) {
+  const Drive& dr = *static_cast<const Drive*>(ctx);
+  const FusedKernel& k = *dr.k;
+  const MslFusedCall& c = *dr.call;
+  const size_t nin = k.inputs.size(), nout = k.numOutputs();
+  const int64_t rank = c.rank, inner = c.shape[rank - 1], lanes = k.lanes;
+  // Per input: element size, inner stride (tensors); whether every tensor is read at the
+  // inner stride the kernel assumes (else every step goes through the buffers), and
+  // whether one it reads once per row varies along it (then one element a step).
+  std::vector<size_t> esz(nin, 0), osz(nout);
+  std::vector<int64_t> sIn(nin, 0);
+  bool direct = true, oneByOne = false;
+  for (size_t i = 0; i < nin; ++i) {
+    if (k.inputs[i].kind != FusedKernel::In::Tensor) continue;
+    esz[i] = dtypeSize(k.inputs[i].dtype);
+    sIn[i] = c.strides[(int64_t)i * rank + rank - 1];
+    if (sIn[i] != k.innerStride[i]) {
+      direct = false;
+      if (k.innerStride[i] == 0) oneByOne = true;
+    }
+  }
+  for (size_t o = 0; o < nout; ++o) osz[o] = dtypeSize(k.outputDType(o));
+  // Buffers of one step (zeroed: lanes past a row's end compute on numbers, not garbage).
+  std::vector<uint64_t> buf((nin + nout) * kStep, 0);
+  std::vector<void*> bufIn(nin), bufOut(nout), rowIn(nin), rowOut(nout);
+  for (size_t i = 0; i < nin; ++i)
+    bufIn[i] = k.inputs[i].kind == FusedKernel::In::Tensor ? (void*)&buf[i * kStep] : c.in[i];
+  for (size_t o = 0; o < nout; ++o) bufOut[o] = &buf[(nin + o) * kStep];
+  for (int64_t i = begin; i < end;) {
+    const int64_t row = i / inner, col = i - row * inner;
+    const int64_t len = std::min(inner - col, end - i);
+    for (size_t a = 0; a < nin; ++a) {
+      if (k.inputs[a].kind != FusedKernel::In::Tensor) {
+        rowIn[a] = c.in[a];
+        continue;
+      }
+      int64_t off = col * sIn[a], r = row;
+      for (int64_t d = rank - 2; d >= 0; --d) {
+        const int64_t q = r / c.shape[d];
+        off += (r - q * c.shape[d]) * c.strides[(int64_t)a * rank + d];
+        r = q;
+      }
+      rowIn[a] = (char*)c.in[a] + off * (int64_t)esz[a];
+    }
+    bool aligned = true;
+    for (size_t o = 0; o < nout; ++o) {
+      rowOut[o] = (char*)c.out[o] + i * (int64_t)osz[o];
+      aligned = aligned && ((uintptr_t)rowOut[o] & 63) == 0;
+    }
+    int64_t j = 0;
+    if (direct) {
+      const int64_t whole = len / lanes * lanes;
+      if (whole > 0) {
+        const bool nt = dr.nonTemporal && aligned;
+        k.fn(rowIn.data(), rowOut.data(), whole, nt);
+        j = whole;
+      }
+    }
+    // The rest of the row through the buffers, at the inputs' strides.
+    const int64_t step = oneByOne ? 1 : kStep;
+    for (; j < len; j += step) {
+      const int64_t count = std::min(step, len - j);
+      for (size_t a = 0; a < nin; ++a)
+        if (esz[a])
+          for (int64_t l = 0; l < count; ++l)
+            copyElem((char*)bufIn[a] + l * (int64_t)esz[a], (const char*)rowIn[a] + (j + l) * sIn[a] * (int64_t)esz[a], esz[a]);
+      k.fn(bufIn.data(), bufOut.data(), lanes > 1 ? lanes : count, 0);
+      for (size_t o = 0; o < nout; ++o)
+        std::memcpy((char*)rowOut[o] + j * (int64_t)osz[o], bufOut[o], (size_t)count * osz[o]);
+    }
+    i += len;
+  }
+}
+
 std::vector<std::unique_ptr<FusedKernel>>& kernels() {
   static auto* v = new std::vector<std::unique_ptr<FusedKernel>>();  // compiled code may run until exit
   return *v;
@@ -161,7 +259,12 @@ Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& 
   for (size_t i = 0; i < nin; ++i)
     for (size_t d = 0; d < crank; ++d) flat[i * crank + d] = cst[i][d];
   MslFusedCall call{n, (int64_t)crank, cshape.data(), outPtrs.data(), ptrs.data(), flat.data(), variant + 1};
-  k.fn(&call);
+  int64_t perElem = 0;  // bytes moved per element of the output (broadcast inputs counted in full)
+  for (size_t i = 0; i < nin; ++i)
+    if (tensors[i]) perElem += (int64_t)dtypeSize(k.inputs[i].dtype);
+  for (size_t o = 0; o < nout; ++o) perElem += (int64_t)dtypeSize(k.outputDType(o));
+  Drive dr{&k, &call, k.nonTemporalBytes > 0 && n * perElem >= k.nonTemporalBytes};
+  msl_rt_parallel_for(n, 1024, driveChunk, &dr);
   return result();
 }
 }  // namespace

@@ -7,24 +7,29 @@
 // inversion): the `kernel` argument of __fused is the id registerFusedKernel returned.
 //
 // The kernel ABI (extern "C", what generated code implements):
-//   void kernel(const MslFusedCall* call)
-// computes out[o][i] for every output o and every i < call->n of the contiguous outputs,
-// reading input k at element offset sum_d idx_d * strides[k * rank + d] from in[k]
-// (strides are 0 along broadcast dimensions). Python-number inputs are passed as a
-// pointer to an int64_t (int, bool) or a double (float), as the FusedKernel's input kinds
-// say. The kernel splits [0, n) with msl_rt_parallel_for; every element is computed the
-// same way whatever the split, so results do not depend on the thread count.
+//   void kernel(void* const* in, void* const* out, int64_t n, int64_t nonTemporal)
+// computes out[o][j] for every output o and every j < n: one loop over contiguous memory.
+// Input k is read at in[k][j] when the kernel's innerStride[k] is 1, and at in[k][0] for
+// every j when it is 0 (a tensor broadcast along the row) or the input is a Python number
+// (a pointer to an int64_t (int, bool) or a double (float), as the FusedKernel's input
+// kinds say). Vector kernels (lanes > 1) compute `lanes` elements a step and take n a
+// multiple of lanes; with nonTemporal they store whole vectors non-temporally (the
+// outputs must then be 64-byte aligned) and fence before returning.
+// The launcher (runFusedKernel) does the rest in C++, so that generated code is small and
+// quick to compile: it splits the output over the thread pool, walks rows (the input
+// offsets taken apart over the outer dimensions, strides 0 along broadcast dimensions),
+// calls the kernel on each row's whole contiguous vectors directly and copies partial
+// steps and strided views through small buffers. Every element is computed the same way
+// whatever the split, so results do not depend on the thread count.
 //
 // In place (the buffer plan of codegen/Planner.h): the kernel has variants, each pairing
 // outputs with inputs whose buffers they may be written into. The launcher takes the
 // first variant whose inputs are all given up at run time (each value and its buffer
 // referenced once, runtime-allocated, contiguous, of the output's dtype and shape; the
 // interpreter moves values out at their last use), else allocates every output. Element
-// i of such an input is read before element i of the outputs is written, and no other
-// element of it is read, so the results are the same. `inplace` tells the kernel which
-// variant (1-based; 0: none), so that it runs a loop reading those inputs through the
-// output pointers (a loop LLVM vectorises without a run-time overlap check that an
-// exact overlap would fail).
+// j of such an input is read before element j of the outputs is written, and no other
+// element of it is read, so the results are the same; the kernel needs no code of its
+// own for a variant.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -35,6 +40,7 @@
 #include "runtime/Value.h"
 
 extern "C" {
+// One call of a kernel as the launcher sees it (the shape after merging dimensions).
 struct MslFusedCall {
   int64_t n;               // elements of the output
   int64_t rank;            // >= 1, after merging dimensions that every operand walks alike
@@ -44,7 +50,7 @@ struct MslFusedCall {
   const int64_t* strides;  // [inputs * rank], in elements
   int64_t inplace;         // v > 0: out[o] is the buffer of in[inplace[v - 1][o]] where that is >= 0
 };
-typedef void (*MslFusedKernelFn)(const MslFusedCall* call);
+typedef void (*MslFusedKernelFn)(void* const* in, void* const* out, int64_t n, int64_t nonTemporal);
 typedef void (*MslChunkFn)(void* ctx, int64_t begin, int64_t end);
 // Calls fn(ctx, begin, end) over [0, n) in chunks whose bounds are multiples of grain, on
 // the runtime's thread pool (runtime/Parallel.h).
@@ -71,7 +77,10 @@ struct FusedKernel {
   // The in-place variants set by the buffer plan: per output, the input whose buffer it
   // takes (-1: a new one).
   std::vector<std::vector<int>> inplace;
-  MslFusedKernelFn fn = nullptr;  // filled in by codegen
+  MslFusedKernelFn fn = nullptr;  // filled in by codegen, with the three below
+  int lanes = 1;                  // elements fn computes a step
+  std::vector<int> innerStride;   // per input: the inner stride fn reads a tensor at, 1 or 0
+  int64_t nonTemporalBytes = 0;   // calls moving at least this many bytes store non-temporally (0: never)
   uint64_t calls = 0;             // how many times it ran (tests, benchmarks)
   uint64_t inPlaceCalls = 0;      // of which wrote into their inputs' buffers
   size_t numOutputs() const { return outDTypes.empty() ? 1 : outDTypes.size(); }
