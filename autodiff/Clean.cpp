@@ -965,9 +965,9 @@ class Cleaner {
   // lifted value, A's bprop returns None for it, so the fixed point drops what only it
   // needed at every iteration (the data x of `x @ w` in a loop differentiated with
   // respect to w). Returns whether a bprop changed.
-  bool narrowLiftedLoops() {
-    std::unordered_map<const Graph*, int> refs;
-    std::unordered_map<const Node*, int> uses;
+  // How many times each graph constant's graph is referenced, and each node used, over
+  // the scope (inputs, outputs, defaults).
+  void countUses(std::unordered_map<const Graph*, int>& refs, std::unordered_map<const Node*, int>& uses) const {
     auto use = [&](const Node* x) {
       if (!x) return;
       if (x->isGraphConst()) ++refs[x->g];
@@ -979,6 +979,12 @@ class Cleaner {
       use(g->output);
       for (Node* d : g->defaults) use(d);
     }
+  }
+
+  bool narrowLiftedLoops() {
+    std::unordered_map<const Graph*, int> refs;
+    std::unordered_map<const Node*, int> uses;
+    countUses(refs, uses);
     bool changed = false;
     for (Graph* g : scope_) {
       for (Node* bwd : g->nodes) {
@@ -1110,17 +1116,7 @@ class Cleaner {
     if (folded) return true;
     std::unordered_map<const Graph*, int> refs;
     std::unordered_map<const Node*, int> uses;
-    auto use = [&](const Node* x) {
-      if (!x) return;
-      if (x->isGraphConst()) ++refs[x->g];
-      ++uses[x];
-    };
-    for (Graph* g : scope_) {
-      for (Node* n : g->nodes)
-        for (Node* x : n->inputs) use(x);
-      use(g->output);
-      for (Node* d : g->defaults) use(d);
-    }
+    countUses(refs, uses);
     auto skipMask = [](const Node* t, uint64_t* mask) {
       if (!t->isPrimApply(Prim::JCall) || t->kwnames.size() != 1 || t->kwnames[0] != kJCallSkip ||
           t->inputs.size() < 4 || !isIntConst(t->inputs.back()))
