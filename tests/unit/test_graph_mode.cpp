@@ -17,16 +17,13 @@
 #include "runtime/Print.h"
 #include "runtime/Tensor.h"
 #include "tools/msl/Driver.h"
+#include "graph_mode_test_util.h"
 
 using namespace msl;
+using msl::test::compiler;
+using msl::test::load;
 
 namespace {
-
-ir::Module* load(const std::string& text) {
-  static std::vector<std::unique_ptr<Program>> keep;  // IR outlives the values
-  keep.push_back(std::make_unique<Program>(std::vector<std::string>{}));
-  return keep.back()->loadText("<test>", text);
-}
 
 const ir::Graph* graphNamed(const ir::Module* m, const std::string& name) {
   for (const auto& g : m->graphs())
@@ -61,12 +58,6 @@ Lowered lower(const std::string& text, const std::string& fn) {
   l.m = codegen::lowerHostGraph(g, "test_fn", *l.ctx);
   l.f = l.m->getFunction("test_fn");
   return l;
-}
-
-codegen::HostCompiler& compiler() {
-  static codegen::HostCompiler& c = *new codegen::HostCompiler();  // never destroyed, as the JIT
-  setGraphCompiler(&c);
-  return c;
 }
 
 // The printed value of global `name` after running `text` in eager or graph mode, or the

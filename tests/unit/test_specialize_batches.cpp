@@ -11,22 +11,13 @@
 #include "runtime/Interpreter.h"
 #include "runtime/Print.h"
 #include "tools/msl/Driver.h"
+#include "graph_mode_test_util.h"
 
 using namespace msl;
+using msl::test::compiler;
+using msl::test::load;
 
 namespace {
-
-ir::Module* load(const std::string& text) {
-  static std::vector<std::unique_ptr<Program>> keep;  // IR outlives the values
-  keep.push_back(std::make_unique<Program>(std::vector<std::string>{}));
-  return keep.back()->loadText("<test>", text);
-}
-
-codegen::HostCompiler& compiler() {
-  static codegen::HostCompiler& c = *new codegen::HostCompiler();  // never destroyed, as the JIT
-  setGraphCompiler(&c);
-  return c;
-}
 
 const char* kTrain =
     "def step(w, x, y):\n"
