@@ -51,9 +51,11 @@ struct HostCompiler::Code {
   std::vector<llvm::orc::ResourceTrackerSP> trackers;  // one per compiled graph
 };
 
-// MSL_NO_FOLD_BRANCHES=1 turns branch folding off (A/B measurements, docs/graph_mode.md).
+// MSL_NO_FOLD_BRANCHES=1 turns branch folding off, MSL_NO_DROP_CALLS=1 the dropping of
+// calls with known results (A/B measurements, docs/graph_mode.md).
 HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {
   if (const char* e = std::getenv("MSL_NO_FOLD_BRANCHES")) foldBranches_ = std::string(e) != "1";
+  if (const char* e = std::getenv("MSL_NO_DROP_CALLS")) dropCalls_ = std::string(e) != "1";
 }
 // Frees the code this compiler added to the JIT (msl_progen and --check-modes make one per
 // run; the driver's lives until exit).
@@ -71,6 +73,9 @@ void HostCompiler::prepare(ir::Graph* g) {
   // Branches the specialisation decided become straight-line code first (FoldBranches.h),
   // so that fusion sees the arms' operations beside their neighbours.
   if (foldBranches_) folded_ += foldKnownBranches(g);
+  // Then calls whose results are known and that cannot fail or have effects go (their
+  // readers read the constant), those of the arms just moved in included.
+  if (dropCalls_) dropped_ += dropKnownCalls(g);
   FusionOptions opt = fusion_;
   opt.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
   if (opt.minOps < 2 || mayFuse(*g->module, g)) kernels_ += fuseElementwise(*g->module, g, opt).kernels;
@@ -129,9 +134,10 @@ std::string HostCompiler::statsText() const {
   ObjectCache* cache = Jit::get().cache();
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "%d graphs compiled in %.1f ms, fusion pass %.1f ms (%d fused kernels, %d branches folded); LLVM: %d modules, "
+                "%d graphs compiled in %.1f ms, fusion pass %.1f ms (%d fused kernels, %d branches folded, %d calls dropped); "
+                "LLVM: %d modules, "
                 "optimisation %.1f ms, code generation %.1f ms, linking %.1f ms, hashing %.1f ms; compile cache: ",
-                compiled_, compileMs_, prepareMs_, kernels_, folded_, s.modules, s.optMs, s.codegenMs, s.linkMs, s.keyMs);
+                compiled_, compileMs_, prepareMs_, kernels_, folded_, dropped_, s.modules, s.optMs, s.codegenMs, s.linkMs, s.keyMs);
   std::string r = "(CPU time) " + std::string(buf);
   if (!cache) return r + "off";
   std::snprintf(buf, sizeof buf, "%d hits, %d misses (%d corrupt), %d writes", cache->stats().hits.load(),

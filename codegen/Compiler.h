@@ -18,8 +18,8 @@ class HostCompiler : public GraphCompiler {
  public:
   HostCompiler();
   ~HostCompiler() override;
-  // Graph passes before lowering, in order: branch folding (codegen/FoldBranches.h),
-  // elementwise fusion (codegen/Fusion.h).
+  // Graph passes before lowering, in order: branch folding and the dropping of calls with
+  // known results (codegen/FoldBranches.h), elementwise fusion (codegen/Fusion.h).
   void prepare(ir::Graph* g) override;
   CompiledGraph compile(const ir::Graph* g) override;
   // --emit=llvm: called with the text of each compiled graph's module, before it is
@@ -29,6 +29,9 @@ class HostCompiler : public GraphCompiler {
   // Branches folded by prepare (codegen/FoldBranches.h); off: none (tests compare).
   int foldedCount() const { return folded_; }
   void setFoldBranches(bool on) { foldBranches_ = on; }
+  // Calls dropped by prepare (codegen/FoldBranches.h dropKnownCalls); off: none.
+  int droppedCount() const { return dropped_; }
+  void setDropKnownCalls(bool on) { dropCalls_ = on; }
   // Graphs compiled, fused kernels made, and where the compile time went (the fusion pass,
   // lowering, LLVM, the cache): one line for `msl run --stats`.
   std::string statsText() const;
@@ -39,6 +42,8 @@ class HostCompiler : public GraphCompiler {
   int kernels_ = 0;       // fused kernels made by prepare
   int folded_ = 0;        // branches folded by prepare
   bool foldBranches_ = true;
+  int dropped_ = 0;  // calls dropped by prepare
+  bool dropCalls_ = true;
   double prepareMs_ = 0;  // the fusion pass, its kernels' compilation included
   double compileMs_ = 0;  // compile(): lowering and the JIT
   // Graph mode prints what eager mode prints: fused kernels use the C library's exp

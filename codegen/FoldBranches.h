@@ -32,4 +32,19 @@ namespace msl::codegen {
 // further decided branches); returns how many were folded.
 int foldKnownBranches(ir::Graph* g);
 
+// Calls whose results the abstracts know and that can neither fail nor have effects are
+// dropped: their readers read the result as a constant. The callee is a module-level
+// function defined once in top-level code (`f(x)`, or `m.f(x)` for a module m), and the
+// check is over its body: only primitives that cannot fail on the kinds of values they
+// are given there (isinstance against a built-in type, `is`, `==` / `!=` / `not` on
+// Python scalars, a tensor's dtype, ndim or shape, tuples), and branches on bools whose
+// arms (both) are such code. `common.is_param(p)` of optim/ is one (its result follows
+// from p's dtype): Adam's callbacks call it once per leaf, each a specialisation look-up,
+// a frame and its code. The read of the callee (a global, a module) stays. Not kept: the
+// call's depth, so a program at the recursion limit raises RecursionTooDeep at its next
+// call instead. The callee's abstract comes from the interpreter preparing g
+// (runtime/GlobalAbstract.h); graphs made by J and graphs without abstracts are left
+// alone. Returns how many calls were dropped.
+int dropKnownCalls(ir::Graph* g);
+
 }  // namespace msl::codegen

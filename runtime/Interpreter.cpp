@@ -11,6 +11,7 @@
 #include "ir/Manager.h"
 #include "ir/Printer.h"
 #include "runtime/AbstractOf.h"
+#include "runtime/GlobalAbstract.h"
 #include "runtime/GraphMode.h"
 #include "runtime/RuntimeAbi.h"
 #include "runtime/Host.h"
@@ -379,10 +380,27 @@ struct Compiler {
   }
 };
 
+namespace {
+// The interpreter whose codeFor is preparing a graph on this thread (GlobalAbstract.h).
+thread_local Interpreter* preparing_ = nullptr;
+}  // namespace
+
+const ir::Abstract* preparingGlobalAbstract(const ir::GlobalVar* gv) {
+  return preparing_ ? abstractOf(preparing_->global(gv->id)) : nullptr;
+}
+
 const Code& Interpreter::codeFor(const Graph* g) {
   if (g->code) return *static_cast<const Code*>(g->code);
-  // Graph mode: graph passes (fusion) run before the code of the graph is built.
-  if ((graphMode_ || jitDepth_ > 0) && graphCompiler()) graphCompiler()->prepare(const_cast<Graph*>(g));
+  // Graph mode: graph passes (fusion) run before the code of the graph is built; they may
+  // read module-level values' abstracts (runtime/GlobalAbstract.h).
+  if ((graphMode_ || jitDepth_ > 0) && graphCompiler()) {
+    struct Preparing {
+      Interpreter* saved = preparing_;
+      explicit Preparing(Interpreter* it) { preparing_ = it; }
+      ~Preparing() { preparing_ = saved; }
+    } scope(this);
+    graphCompiler()->prepare(const_cast<Graph*>(g));
+  }
   auto code = std::make_unique<Code>();
   code->g = g;
   code->isFunction = g->isFunction || g->parent == nullptr;

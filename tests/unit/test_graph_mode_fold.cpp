@@ -1,6 +1,7 @@
 // Graph mode's branch folding (codegen/FoldBranches.h): a branch whose condition the
 // specialisation decides runs as straight-line code in the enclosing graph, with the
-// results, errors, places and tracebacks of eager mode.
+// results, errors, places and tracebacks of eager mode. And the dropping of calls whose
+// results are known and that can neither fail nor have effects (dropKnownCalls).
 #include <gtest/gtest.h>
 
 #include "codegen/Compiler.h"
@@ -20,12 +21,14 @@ struct Outcome {
   std::string value;  // repr of global `r`, or the rendered error
   int folded = 0;     // branches folded while running (graph mode)
   int compiled = 0;   // graphs compiled
+  int dropped = 0;    // calls dropped
 };
 
-Outcome run(const std::string& text, bool graph, bool fold = true) {
+Outcome run(const std::string& text, bool graph, bool fold = true, bool drop = true) {
   codegen::HostCompiler& c = compiler();
   c.setFoldBranches(fold);
-  int folded0 = c.foldedCount(), compiled0 = c.compiledCount();
+  c.setDropKnownCalls(drop);
+  int folded0 = c.foldedCount(), compiled0 = c.compiledCount(), dropped0 = c.droppedCount();
   Interpreter interp;
   interp.setGraphMode(graph);
   ir::Module* m = load(text);
@@ -38,7 +41,9 @@ Outcome run(const std::string& text, bool graph, bool fold = true) {
   }
   o.folded = c.foldedCount() - folded0;
   o.compiled = c.compiledCount() - compiled0;
+  o.dropped = c.droppedCount() - dropped0;
   c.setFoldBranches(true);
+  c.setDropKnownCalls(true);
   return o;
 }
 
@@ -56,7 +61,8 @@ const char* kIsParam =
 
 TEST(FoldBranches, DecidedBranchesAreStraightLine) {
   Outcome eager = run(kIsParam, false);
-  Outcome graph = run(kIsParam, true);
+  // (calls of is_param kept: dropped, is_param would not run, so not be compiled at all)
+  Outcome graph = run(kIsParam, true, true, false);
   EXPECT_EQ(graph.value, eager.value);
   EXPECT_NE(eager.value.find("tensor([0.5, 0.5, 0.5])"), std::string::npos) << eager.value;
   // is_param of an f32 tensor: `isinstance(...)` and `p.dtype == f32` are known True (two
@@ -64,7 +70,7 @@ TEST(FoldBranches, DecidedBranchesAreStraightLine) {
   // `if is_param(p)`, whose result the specialisation knows too, for both.
   EXPECT_GE(graph.folded, 5);
   // Without folding, the arms are graphs of their own, compiled when they run.
-  Outcome unfolded = run(kIsParam, true, false);
+  Outcome unfolded = run(kIsParam, true, false, false);
   EXPECT_EQ(unfolded.value, eager.value);
   EXPECT_EQ(unfolded.folded, 0);
   EXPECT_GT(unfolded.compiled, graph.compiled);
@@ -144,5 +150,113 @@ TEST(FoldBranches, ErrorsAsInTheInterpreter) {
     Outcome graph = run(p, true);
     EXPECT_EQ(graph.value, eager.value) << p;
     EXPECT_GE(graph.folded, 1) << p;
+  }
+}
+
+// upd's call of is_param (of an f32 and of an i32 tensor: known True and False) is
+// dropped: the same results, with and without dropping.
+TEST(DropKnownCalls, IsParamCallsGo) {
+  Outcome eager = run(kIsParam, false);
+  Outcome graph = run(kIsParam, true);
+  EXPECT_EQ(graph.value, eager.value);
+  EXPECT_EQ(graph.dropped, 2);
+  Outcome kept = run(kIsParam, true, true, false);
+  EXPECT_EQ(kept.value, eager.value);
+  EXPECT_EQ(kept.dropped, 0);
+  // A module's function called as its attribute (optim's `common.is_param(p)`).
+  const char* viaModule =
+      "from optim import common\n"
+      "def upd(p):\n"
+      "    return p * 0.5 if common.is_param(p) else p\n"
+      "r = (upd(ones((2,))), upd(arange(2)), upd(3))\n";
+  eager = run(viaModule, false);
+  graph = run(viaModule, true);
+  EXPECT_EQ(graph.value, eager.value);
+  EXPECT_NE(eager.value.find("tensor([0.5, 0.5])"), std::string::npos) << eager.value;
+  // (not for the int: the check looks at both arms of `and`, and the one upd(3) does not
+  // take reads .dtype of an int)
+  EXPECT_EQ(graph.dropped, 2);
+}
+
+// Known results of other kinds: an int (a tensor's ndim), a dtype, None.
+TEST(DropKnownCalls, IntsDTypesAndNone) {
+  const char* p =
+      "def rank(x):\n"
+      "    return x.ndim\n"
+      "def kind(x):\n"
+      "    return x.dtype\n"
+      "def nothing(x):\n"
+      "    return None\n"
+      "def f(x):\n"
+      "    return (x.reshape((rank(x), -1)), kind(x), nothing(x))\n"
+      "r = (f(ones((2, 3))), f(arange(4)))\n";
+  Outcome eager = run(p, false);
+  Outcome graph = run(p, true);
+  EXPECT_EQ(graph.value, eager.value);
+  EXPECT_EQ(graph.dropped, 6);
+}
+
+// Calls that stay: the callee prints, may fail (an attribute of a value the check does
+// not know to be a tensor; an item), calls a function, its result is not known, or it is
+// defined twice. The results and errors are eager mode's.
+TEST(DropKnownCalls, CallsThatMayFailOrHaveEffectsStay) {
+  const char* programs[] = {
+      "def f(p):\n"
+      "    print('called')\n"
+      "    return True\n"
+      "def g(p):\n"
+      "    return p * 2.0 if f(p) else p\n"
+      "r = g(ones((2,)))\n",
+      // isinstance decides the result, but the other arm reads .dtype of an int
+      "def f(p):\n"
+      "    return isinstance(p, int) or p.dtype == f32\n"
+      "def g(p):\n"
+      "    return 1 if f(p) else 2\n"
+      "r = g(3)\n",
+      "def f(p):\n"
+      "    return p.dtype == f32\n"
+      "def g(p):\n"
+      "    return 1 if f(p) else 2\n"
+      "r = g(3)\n",
+      "def f(p):\n"
+      "    return p.shape[5] == 2 or True\n"
+      "def g(p):\n"
+      "    return 1 if f(p) else 2\n"
+      "r = g(ones((2,)))\n",
+      "def h(p):\n"
+      "    return isinstance(p, Tensor)\n"
+      "def f(p):\n"
+      "    return h(p)\n"
+      "def g(p):\n"
+      "    return 1 if f(p) else 2\n"
+      "r = g(ones((2,)))\n",
+      "def f(n):\n"
+      "    return n == 3\n"
+      "def g(n):\n"
+      "    return 1 if f(n) else 2\n"
+      "r = (g(3), g(4))\n",
+      // f defined again: g calls the one current at the call (tests/lang/names)
+      "def f(p):\n"
+      "    return isinstance(p, Tensor)\n"
+      "def g(p):\n"
+      "    return f(p)\n"
+      "a = g(ones((2,)))\n"
+      "def f(p):\n"
+      "    return False\n"
+      "r = (a, g(ones((2,))))\n",
+      // isinstance against something not a type fails
+      "def f(x):\n"
+      "    isinstance(x, print)\n"
+      "    return True\n"
+      "def g(x):\n"
+      "    return 1 if f(x) else 2\n"
+      "r = g(1)\n",
+  };
+  int expected[] = {0, 0, 0, 0, 1, 0, 0, 0};  // (f's call of h is dropped, not g's of f)
+  for (size_t k = 0; k < std::size(programs); ++k) {
+    Outcome eager = run(programs[k], false);
+    Outcome graph = run(programs[k], true);
+    EXPECT_EQ(graph.value, eager.value) << programs[k];
+    EXPECT_EQ(graph.dropped, expected[k]) << programs[k];
   }
 }
