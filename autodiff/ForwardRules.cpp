@@ -407,6 +407,7 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
     case Prim::Pad: res = r.linear({0, 2}); break;  // pad(tx, widths, tvalue)
     case Prim::SetItem: case Prim::SetAttr: case Prim::TensorSetItem: res = r.linear({0, 2}); break;  // tx with its slot (field) set to tv
     case Prim::DictNew: res = r.linear({0, 1}); break;  // the dict of the tangents
+    case Prim::DictValues: case Prim::DictItems: res = r.linear({0}); break;  // the tangent dict's
     case Prim::Linspace: res = r.linear({0, 1}); break;  // linspace(ta, tb): linear in the bounds together
     case Prim::Uniform: res = r.linear({3, 4}); break;   // tmin + u (tmax - tmin): the same draws
 

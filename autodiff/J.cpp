@@ -11,6 +11,7 @@
 #include "autodiff/Lift.h"
 #include "autodiff/Rules.h"
 #include "ir/Fused.h"
+#include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
 
@@ -97,6 +98,17 @@ Prim secondOrder(Prim p) {
 // builds the transformed graph of the primal function and differentiates that.
 bool runsAsJCall(Prim p) {
   return p == Prim::Jvp || p == Prim::JvpCall || p == Prim::VmapFnCall || p == Prim::VmapLoop;
+}
+
+// Whether n is a statement `xs.append(v)` on a list (method_update("append", xs, v), xs
+// known to be a list), which J differentiates as list_append_local(xs, v).
+bool isListAppend(const Node* n) {
+  Prim p;
+  if (!primCall(n, &p) || p != Prim::MethodUpdate || n->inputs.size() != 4 || !n->kwnames.empty()) return false;
+  const Node *name = n->inputs[1], *recv = n->inputs[2];
+  while (recv->jorigin) recv = recv->jorigin;
+  return name->isConst() && name->ckind == ConstKind::Str && name->s == "append" && recv->abs &&
+         recv->abs->kind == ir::AKind::List;
 }
 
 // A readable name for what cannot be differentiated yet.
@@ -386,6 +398,16 @@ class Builder {
         bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
         return;
       }
+      if (isListAppend(n)) {  // the update as it runs; the rule of list_append_local
+        std::vector<Node*> in;
+        for (Node* i : n->inputs) in.push_back(F(i));
+        fwd_[n] = m_.newApply(jg, in, n->loc);
+        fwd_[n]->name = n->name;
+        fwd_[n]->jorigin = n;
+        args_[n] = {F(n->inputs[2]), F(n->inputs[3])};
+        binds_[n] = {ParamBind{ParamBind::One, {2}, {}}, ParamBind{ParamBind::One, {3}, {}}};
+        return;
+      }
       DiffKind kind = diffKind(p);
       if (kind == DiffKind::NotYet) {
         std::string what = whatOf(p);
@@ -584,8 +606,9 @@ class Builder {
       add(contrib, n->inputs[3], call(b, Prim::Switch, {cond, m_.constNone(), c}, n->loc), b);
       return;
     }
+    if (isListAppend(n)) p = Prim::ListAppendLocal;
     if (diffKind(p) != DiffKind::Rule) return;
-    RuleCtx r{m_, b, n->loc, args_.at(n), fwd_.at(n), call(b, Prim::CtFill, {c, fwd_.at(n)}, n->loc)};
+    RuleCtx r{m_, b, n->loc, args_.at(n), fwd_.at(n), call(b, Prim::CtFill, {c, fwd_.at(n)}, n->loc), c};
     std::vector<Node*> cts = reverseRule(p, r);
     const PrimInfo& info = primInfo(p);
     if (info.variadicNode) {

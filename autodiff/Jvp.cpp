@@ -320,7 +320,7 @@ class Builder {
       bool isHelper = p == Prim::SumBwd || p == Prim::MinMaxBwd || p == Prim::MatMulBwd || p == Prim::GetItemBwd ||
                       p == Prim::GetAttrBwd || p == Prim::TransposeBwd || p == Prim::ConcatBwd || p == Prim::UnpackBwd ||
                       p == Prim::TensorNewBwd || p == Prim::SeqBwd || p == Prim::NNBwd || p == Prim::CtFill ||
-                      p == Prim::ListAppendLocal || p == Prim::ListAppend;
+                      p == Prim::ListAppend;
       if (!isHelper) raise(DiagId::NotSupportedYet, n->loc, {whatOf(p)});
     }
     Node* c = copy(n, jg);

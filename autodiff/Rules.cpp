@@ -432,6 +432,13 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     }
     case Prim::Depend: return {c, nullptr};
     case Prim::CheckBound: return {c, nullptr};
+    case Prim::ListAppendLocal: {  // y = l + [v] (a comprehension's step): c[:-1] to l, c[-1] to v
+      // Zeros as an empty list, not zeros like y: keeping each iteration's y alive for its
+      // backward pass would make every append of a comprehension copy the list.
+      Node* cl = r.rawCt ? C(Prim::CtFill, {r.rawCt, C(Prim::MakeList, {})}) : c;
+      return {C(Prim::GetItem, {cl, C(Prim::MakeSlice, {r.none(), r.integer(-1), r.none()})}),
+              ub(C(Prim::CtIndex, {cl, r.integer(-1)}), x[1])};
+    }
 
 
     // ---- reductions and scans (issue 4)
@@ -529,8 +536,15 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {ub(C(Prim::TensorSetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::TensorGetItem, {c, x[1]}), x[2])};
     case Prim::SetAttr:  // y = x with y.f = v (a record): dx = c with c.f = None, dv = c.f
       return {C(Prim::SetAttr, {c, x[1], r.none()}), nullptr, ub(C(Prim::CtIndex, {c, x[1]}), x[2])};
-    case Prim::SetItem:  // the same for any container (x[i] = v lowers to it): the slot of c zeroed, c[i]
-      return {ub(C(Prim::SetItem, {c, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(Prim::GetItem, {c, x[1]}), x[2])};
+    case Prim::SetItem: {  // the same for any container (x[i] = v lowers to it): the slot of c zeroed, c[i]
+      // c[i] None-safe (a dict's c lacks the keys nobody read) but for slices, which
+      // __ct_index does not take. A dict's zeros are None: c made a dict before its slot is set.
+      const Node* o = x[0]->jorigin ? x[0]->jorigin : x[0];
+      const Node* i = x[1]->jorigin ? x[1]->jorigin : x[1];
+      Prim get = i->isPrimApply(Prim::MakeSlice) ? Prim::GetItem : Prim::CtIndex;
+      Node* cx = o->abs && o->abs->kind == ir::AKind::Dict ? C(Prim::CtAdd, {c, C(Prim::MakeDict, {})}) : c;
+      return {ub(C(Prim::SetItem, {cx, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(get, {c, x[1]}), x[2])};
+    }
 
     // ---- host containers (issue 4)
     case Prim::Sorted:  // c (in sorted order) handed back to the items it came from
@@ -539,6 +553,13 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       return {C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {x[0], x[1]}), r.m.constStr("dict")}), c};
     case Prim::Partial:  // a partial's cotangent is (ct_fn, cts of the bound args, dict of cts of the bound keywords)
       return {C(Prim::CtIndex, {c, r.integer(0)}), C(Prim::CtIndex, {c, r.integer(1)}), C(Prim::CtIndex, {c, r.integer(2)})};
+    case Prim::DictValues:  // the values' cts by key: dict(zip(d.keys(), c))
+      return {C(Prim::DictNew, {C(Prim::Zip, {C(Prim::DictKeys, {x[0]}), c})})};
+    case Prim::DictItems: {  // the pairs' cts are (None, ct of the value): as dict.values' with their items 1
+      Node* keys = C(Prim::DictKeys, {x[0]});
+      Node* cols = C(Prim::SeqBwd, {c, C(Prim::MakeTuple, {keys, C(Prim::DictValues, {x[0]})}), r.m.constStr("zip")});
+      return {C(Prim::DictNew, {C(Prim::Zip, {keys, C(Prim::CtIndex, {cols, r.integer(1)})})})};
+    }
     case Prim::TreeLeaves:  // the list of leaf cts put back into the tree's structure
       return {C(Prim::SeqBwd, {c, x[0], r.m.constStr("tree_leaves")})};
 
@@ -664,14 +685,14 @@ DiffKind diffKind(Prim p) {
     case Prim::Flatten: case Prim::BroadcastTo: case Prim::Transpose: case Prim::TransposeT:
     case Prim::Concat: case Prim::Stack: case Prim::TensorGetItem: case Prim::GetItem:
     case Prim::TupleGetItem: case Prim::GetAttr: case Prim::Unpack: case Prim::MakeTuple:
-    case Prim::MakeList: case Prim::MakeDict: case Prim::Depend: case Prim::CheckBound:
+    case Prim::MakeList: case Prim::MakeDict: case Prim::Depend: case Prim::CheckBound: case Prim::ListAppendLocal:
     case Prim::CtAdd: case Prim::CtIndex: case Prim::Unbroadcast: case Prim::Enumerate: case Prim::Zip:
     case Prim::ListNew: case Prim::TupleNew: case Prim::Reversed: case Prim::Conv2d: case Prim::MaxPool2d:
     case Prim::AvgPool2d: case Prim::LayerNorm: case Prim::BatchNorm: case Prim::Gelu: case Prim::Clip:
     case Prim::Embedding: case Prim::Swapaxes: case Prim::Dropout: case Prim::Var: case Prim::Std:
     case Prim::Prod: case Prim::Cumsum: case Prim::Linspace: case Prim::Uniform: case Prim::Take: case Prim::Tile:
     case Prim::Split: case Prim::Pad: case Prim::Sort: case Prim::Topk: case Prim::Einsum: case Prim::TensorSetItem:
-    case Prim::Sorted: case Prim::DictNew: case Prim::TreeLeaves: case Prim::SetItem: case Prim::SetAttr: case Prim::Partial:
+    case Prim::Sorted: case Prim::DictNew: case Prim::DictValues: case Prim::DictItems: case Prim::TreeLeaves: case Prim::SetItem: case Prim::SetAttr: case Prim::Partial:
     case Prim::CtFill: case Prim::SumBwd: case Prim::MinMaxBwd: case Prim::MatMulBwd: case Prim::GetItemBwd:
     case Prim::GetAttrBwd: case Prim::TransposeBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
     case Prim::SeqBwd: case Prim::NNBwd: case Prim::TakeBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SortBwd:
@@ -714,7 +735,7 @@ DiffKind diffKind(Prim p) {
     case Prim::StrLstrip: case Prim::StrRstrip: case Prim::StrStartswith: case Prim::StrEndswith:
     case Prim::StrReplace: case Prim::StrFormat: case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind:
     case Prim::StrCount: case Prim::StrIndex: case Prim::SeqIndex: case Prim::SeqCount: case Prim::DictKeys:
-    case Prim::DictValues: case Prim::DictItems: case Prim::GradSeed: case Prim::StorageId:
+    case Prim::GradSeed: case Prim::StorageId:
       return DiffKind::Zero;
     default:
       return DiffKind::NotYet;

@@ -16,6 +16,9 @@ struct RuleCtx {
   std::vector<ir::Node*> x;  // forward arguments, one per parameter (a *args parameter: a tuple node)
   ir::Node* out;             // forward result
   ir::Node* ct;              // cotangent of the result (zeros, never None, when the rule runs)
+  // The cotangent as it comes, None for zeros (nullptr: not given, use ct). For rules that
+  // make their own zeros rather than keep the result alive for ct's (list_append_local).
+  ir::Node* rawCt = nullptr;
 
   ir::Node* call(Prim p, std::vector<ir::Node*> args);
   ir::Node* num(double v) { return m.constFloat(v, loc); }

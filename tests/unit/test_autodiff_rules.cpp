@@ -19,7 +19,7 @@ namespace {
 // __tree_map_j, ...) have none yet (second order through loops).
 const std::set<std::string> kPending = {
     "list.append", "list.extend", "list.insert", "dict.get", "dict.update", "tolist",
-    "call_ex", "method_update", "list_append_local",
+    "call_ex", "method_update",
     "grad_call", "vjp_call", "__jsite_bprop", "__scan_jj", "__scan_bwd_j", "__while_jj", "__while_bwd_j",
     "__loop_j_bprop", "custom_vjp_call", "custom_vjp_bprop", "__tree_map_j", "__tree_map_bwd", "jacobian_call",
     "__jenter_j", "__jcall_j", "__tree_map_jj", "__tree_map_bwd_j",

@@ -93,6 +93,11 @@ def set_attr(x, v):
     r.w = r.w * v
     r.s = 2.0
     return r.w * r.s + x
+def set_dict(x):
+    d = {}
+    d['a'] = x * x
+    d['b'] = x
+    return d['a'] * x
 def set_list(x, v):
     l = [x, x * 2.0, v]
     l[1] = x * v
@@ -250,10 +255,19 @@ const std::vector<Case>& cases() {
       {"zip", "over_zip", {"N 3,a", "N 3,a"}},
       {"reversed", "over_reversed", {"N 3,a"}},
       {"list", "lambda x: list(x)[1] * 2.0", {"N 3,a"}},
+      // comprehensions accumulate a local list: each item's cotangent goes to its expression
+      {"list_append_local", "lambda x, ws: [x * w + sin(w) for w in ws]", {"N a", "N 3,a"}},
+      {"list_append_local", "lambda x, s: [[v * s for v in [x, x * x]][k] * k for k in range(2)]", {"N a", "F"}},
       {"tuple", "lambda x: tuple(x)[0] * tuple(x)[2]", {"N 3,a"}},
       {"sorted", "lambda x, y, z: sorted([x, y, z])[0] * 2.0 + sorted([x, y, z])[2]", {"F", "F", "F"}, false},
       {"dict", "lambda x: dict(a=x, b=x * 2.0)", {"N a"}},
       {"dict", "lambda x: dict({'a': x})['a']", {"N a"}},
+      {"dict.values", "lambda x: [v * 2.0 for v in {'a': x, 'b': x * x}.values()][1]", {"N a"}},
+      {"dict.items", "lambda x: [v * len(k) for k, v in {'a': x, 'bb': sin(x)}.items()]", {"N a"}},
+      // a dict's c lacks the keys nobody read; second order: not yet through a dict
+      // comprehension (the bprop's own item assignment meets a dict's zeros, None)
+      {"setitem", "lambda x: {k: x * len(k) for k in ['a', 'bb', 'c']}['bb']", {"N a"}, false},
+      {"setitem", "set_dict", {"N a"}},
       // tree_map is differentiated by J (f under J at each leaf), not by a rule
       {"tree_map", "lambda x, y: tree_map(lambda a, b: a * b + sin(a), {'p': x, 'q': (y, x)}, {'q': (x, y), 'p': y})", {"N a", "N a"}},
       {"tree_map", "tree_scale", {"N a", "F"}},
