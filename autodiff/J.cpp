@@ -175,6 +175,16 @@ class Builder {
       Node* c = call(jg, Prim::MakeTuple, caps, g->loc);
       c->name = kJCapturesName;
       if (lifted) c->jorigin = sourceNode(g);  // (jSource: the parameters image free variables)
+    } else if (g != root_ && g->madeByJ) {
+      // A local function's J graph J(h), differentiated again: its list transformed
+      // (Interpreter::jPrimal of a closure of J(J(h)): h's captured values; jSource: J(h)).
+      if (const Node* caps = jCaptures(g)) {
+        std::vector<Node*> items;
+        for (size_t k = 1; k < caps->inputs.size(); ++k) items.push_back(F(caps->inputs[k]));
+        Node* c = call(jg, Prim::MakeTuple, items, g->loc);
+        c->name = kJCapturesName;
+        c->jorigin = const_cast<Node*>(caps);
+      }
     }
 
     std::vector<Node*> order = transformOrder(g, [this](const Graph* h) { return nested(h); });

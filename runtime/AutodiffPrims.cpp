@@ -1586,11 +1586,7 @@ Value prim_ScanJ(CallContext& cx, Value* args) {
   return makeTuple({carry, makeTuple({makeList(std::move(stack)), iterable})});
 }
 
-namespace {
-// An iteration's bprop returning only the cotangents in `keep` (bit k: item k of its
-// result), the others None: the same closure over a narrowed graph (autodiff::narrowBprop)
-// where it can be narrowed, bp itself otherwise.
-Value narrowed(const Value& bp, uint64_t keep, uint64_t all) {
+Value narrowedBprop(const Value& bp, uint64_t keep, uint64_t all) {
   if ((keep & all) == all || !bp.is(VKind::Closure)) return bp;
   const ClosureObj* cl = bp.as<ClosureObj>();
   ir::Graph* b = const_cast<ir::Graph*>(cl->graph);
@@ -1610,6 +1606,7 @@ Value narrowed(const Value& bp, uint64_t keep, uint64_t all) {
   return out;
 }
 
+namespace {
 // The number of lifted values (`nlifted`, at most 56: autodiff/LiftLoops.cpp) and the
 // mask of wanted results (bits 0-2, then one per lifted value).
 size_t nliftedArg(const Value& k) { return k.is(VKind::Int) ? (size_t)std::clamp<int64_t>(k.asInt(), 0, 56) : 0; }
@@ -1636,7 +1633,7 @@ Value prim_ScanBwd(CallContext& cx, Value* args) {
   for (size_t i = stack.size(); i-- > 0;) {
     uint64_t keep = keepLifted(wanted, k) | carryBit | (wanted >> 1 & 1) << (k + 2);
     if (i == 0 && !(wanted & 4)) keep &= ~carryBit;
-    Value cts = cx.call(narrowed(stack[i], keep, (carryBit << 2) - 1), {makeTuple({Value::none(), ct})});
+    Value cts = cx.call(narrowedBprop(stack[i], keep, (carryBit << 2) - 1), {makeTuple({Value::none(), ct})});
     env = ctAdd(env, item(cts, 0));
     for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(cts, 1 + j));
     ct = item(cts, k + 1);
@@ -1682,7 +1679,7 @@ Value prim_WhileBwd(CallContext& cx, Value* args) {
     // (bit 1 of wanted, the body's, is bit 0 of the bprop's result)
     uint64_t keep = keepLifted((wanted & ~uint64_t(1)) | (wanted >> 1 & 1), k) | carryBit;
     if (i == 0 && !(wanted & 4)) keep &= ~carryBit;
-    Value cts = cx.call(narrowed(stack[i], keep, (carryBit << 1) - 1), {makeTuple({Value::none(), ct})});
+    Value cts = cx.call(narrowedBprop(stack[i], keep, (carryBit << 1) - 1), {makeTuple({Value::none(), ct})});
     env = ctAdd(env, item(cts, 0));
     for (size_t j = 0; j < k; ++j) lifted[j] = ctAdd(lifted[j], item(cts, 1 + j));
     ct = item(cts, k + 1);

@@ -16,6 +16,7 @@
 #include "runtime/RuntimeAbi.h"
 #include "runtime/Host.h"
 #include "runtime/Iter.h"
+#include "runtime/JvpRuntime.h"
 #include "runtime/Print.h"
 #include "runtime/PrintTrace.h"
 #include "runtime/RecordAD.h"
@@ -826,11 +827,6 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
   auto* jc = new ClosureObj();
   Value jv = Value::object(jc);
   jc->jworld = world;
-  if (fn.is(VKind::Prim)) {
-    Prim p = (Prim)fn.asInt();
-    if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop || p == Prim::Jvp || p == Prim::JvpCall)
-      raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {std::string("second-order derivatives through ") + (p == Prim::Jvp || p == Prim::JvpCall ? "jvp" : "vmap")});
-  }
   if (fn.is(VKind::Prim) && primInfo((Prim)fn.asInt()).group != PrimGroup::Core) {
     jc->graph = autodiff::jGraph(primWrapper((Prim)fn.asInt(), nargs, kwnames));
     jc->defaults.assign(nargs, Value::undef());
@@ -841,13 +837,13 @@ Value Interpreter::liftJ(const Value& fn, Value* args, size_t npos, const std::v
 
 static Value constructRecord(const Value& clsv, Value* args, size_t npos, const std::vector<std::string>* kwnames);
 
-Value Interpreter::jPrimal(const Value& v, uint32_t world) {
+Value Interpreter::jPrimal(const Value& v, uint32_t world, uint32_t inner) {
   // (jPrimal gives back v itself where nothing changes: same kind and bits)
   auto same = [](const Value& a, const Value& b) { return a.kind() == b.kind() && a.obj() == b.obj(); };
   auto mapped = [&](const std::vector<Value>& xs, std::vector<Value>* out) {
     bool changed = false;
     for (const Value& x : xs) {
-      out->push_back(jPrimal(x, world));
+      out->push_back(jPrimal(x, world, inner));
       changed = changed || !same(out->back(), x);
     }
     return changed;
@@ -857,9 +853,14 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
       const ClosureObj* cl = v.as<ClosureObj>();
       const Graph* g = cl->graph;
       if (!g->madeByJ) return v;  // a function of the program
+      if (inner && cl->jworld == inner && cl->jinner == 0) return jPrimal(v, inner);  // made by the inner expansion
+      // Made by the code of J(J(h)) (inner != 0): the primal closure of h. Its list of
+      // captured values is J(h)'s, transformed: h's free variables, in order.
+      bool twice = inner && cl->jworld == world && cl->jinner == inner;
       const Node* caps = autodiff::jCaptures(g);
       const Graph* src = autodiff::jSource(g);
-      if (cl->jworld != world || cl->jinner != 0)
+      if (twice && src) src = src->madeByJ ? autodiff::jSource(src) : nullptr;
+      if (!twice && (cl->jworld != world || cl->jinner != 0))
         raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
       if (src && src->madeByJ)
         raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
@@ -868,7 +869,7 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
       auto* pc = new ClosureObj();
       Value pv = Value::object(pc);
       pc->graph = src;
-      for (const Value& d : cl->defaults) pc->defaults.push_back(d.is(VKind::Undef) ? d : jPrimal(d, world));
+      for (const Value& d : cl->defaults) pc->defaults.push_back(d.is(VKind::Undef) ? d : jPrimal(d, world, inner));
       for (size_t k = 1; k < caps->inputs.size(); ++k) {
         const Node* in = caps->inputs[k];
         if (in->isConst()) {
@@ -881,7 +882,7 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
         auto at = std::find(g->freeVars.begin(), g->freeVars.end(), in);
         if (at == g->freeVars.end())
           raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap or jvp of a function made by differentiated code"});
-        pc->captured.push_back(jPrimal(cl->captured[(size_t)(at - g->freeVars.begin())], world));
+        pc->captured.push_back(jPrimal(cl->captured[(size_t)(at - g->freeVars.begin())], world, inner));
       }
       return pv;
     }
@@ -896,6 +897,7 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
         const Graph* src = caps && caps->jorigin ? autodiff::jSource(cl->graph) : nullptr;
         size_t k = caps ? caps->inputs.size() - 1 : 0;
         if (src && k <= po->args.size() && k == src->freeVars.size() && cl->defaults.size() >= k) {
+          if (inner && cl->jworld == inner && cl->jinner == 0) return jPrimal(v, inner);  // made by the inner expansion
           if (cl->jworld != world || cl->jinner != 0 || src->madeByJ)
             raise(DiagId::NotSupportedYet, SourceLoc{}, {"third-order derivatives (vmap or jvp inside a second derivative)"});
           auto* pc = new ClosureObj();
@@ -915,7 +917,7 @@ Value Interpreter::jPrimal(const Value& v, uint32_t world) {
       std::vector<Value> args, kw;
       std::vector<Value> kwv;
       for (const auto& kv : po->kwargs) kwv.push_back(kv.second);
-      Value f = jPrimal(po->func, world);
+      Value f = jPrimal(po->func, world, inner);
       bool changed = mapped(po->args, &args);
       changed = mapped(kwv, &kw) || changed;
       if (!changed && same(f, po->func)) return v;
@@ -945,6 +947,20 @@ static Value recordCtor(std::unique_ptr<ir::Module>& module, std::unordered_map<
   return recordCtorClosure(module, cache, tmpl, kwnames ? *kwnames : std::vector<std::string>{});
 }
 
+// (out, bprop) of a call of a closure already differentiated (made by this expansion),
+// with nparams arguments bound one to one: its bprop narrowed to the cotangents the caller
+// reads (skip, bit k: argument k; item 0, the captured values', is kept), e.g. a lifted
+// local function passed as a value (partial(J(g'), fvs...)) computes no cotangent of data
+// it is called on.
+static Value narrowedCall(Value r, uint64_t skip, size_t nparams) {
+  if (!skip || nparams > 62) return r;
+  uint64_t all = (uint64_t(2) << nparams) - 1;
+  const Value& bp = seqItems(r)[1];
+  Value nb = narrowedBprop(bp, all & ~(skip << 1), all);
+  if (nb.obj() == bp.obj()) return r;
+  return makeTuple({seqItems(r)[0], nb});
+}
+
 Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames,
                          uint64_t skipArgs, uint32_t world) {
   if (world == 0) world = frameJWorld();
@@ -961,7 +977,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
       if (cl->jworld == world && nargs == npos && npos == g->params.size() &&
           std::all_of(g->paramKinds.begin(), g->paramKinds.end(), [](ir::ParamKind k) { return k == ir::ParamKind::Positional; }))
-        return runGraph(g, cl, args);  // already differentiated, arguments one to one (a loop body's step)
+        return narrowedCall(runGraph(g, cl, args), skipArgs, npos);  // already differentiated, arguments one to one (a loop body's step)
       std::vector<Value> bound(g->params.size());
       auto plan = planBinding(graphSig(g), npos, kwnames);
       Value pv = planValue(plan, nargs);
@@ -970,6 +986,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       if (cl->jworld == world) {
         // Made by the differentiated code of this very expansion: already differentiated.
         result = runGraph(g, cl, bound.data());
+        if (pv.isNone()) result = narrowedCall(result, skipArgs, g->params.size());
       } else {
         if (cl->jinner) raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives"});
         // A function of the primal program, or (differentiating again) the differentiated
@@ -1050,8 +1067,11 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
       // own arguments get their cotangents; the partial's is (ct_f, ct of each bound one).
       std::vector<Value> all;
       std::vector<std::string> names;
+      size_t nb = po->args.size();
+      // (the call's arguments, by position, follow the bound ones)
+      uint64_t skip = po->kwargs.empty() && (!kwnames || kwnames->empty()) && nb + npos < 63 ? skipArgs << nb : 0;
       Value pick = partialPlan(po, args, npos, kwnames, all, names);
-      Value r = jcall(po->func, all.data(), po->args.size() + npos, &names, 0, world);
+      Value r = jcall(po->func, all.data(), nb + npos, &names, skip, world);
       return makeTuple({seqItems(r)[0], sitePartial(seqItems(r)[1], pick)});
     }
     default:
@@ -1117,6 +1137,12 @@ Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const s
       return jjSite(jcallOuter(po->func, all.data(), po->args.size() + npos, &names, 0, inner), pick);
     }
     default: {  // (the graph standing for a primitive takes its arguments in order, as a0, a1, ...)
+      if (fn.is(VKind::Prim)) {  // vmap and jvp: J of the transformed graph's J graph
+        Prim p = (Prim)fn.asInt();
+        if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop)
+          return jcallVmap(p, args, npos, kwnames, outer, inner);
+        if (p == Prim::Jvp || p == Prim::JvpCall) return jcallJvpOf(p, args, npos, kwnames, outer, inner);
+      }
       Value lifted = liftJ(fn, args, npos, kwnames, skipArgs, inner);
       return jcall(lifted, args, nargs, nullptr, 0, outer);
     }
@@ -1135,18 +1161,7 @@ Value Interpreter::jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, ui
   }
   struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
   if (cl->jworld == outer && cl->jinner == inner) return runGraph(g, cl, bound);
-  // J of a J graph (printed by --emit=grad when it is first made).
-  auto jOfJ = [&](const Graph* jg) {
-    bool fresh = !jg->jgraph;
-    Graph* jj = autodiff::jGraph(const_cast<Graph*>(jg));
-    if (fresh && emitGrad_) {
-      ir::PrintOptions po;
-      po.types = false;
-      emitGrad_("# J(" + jg->qualname + "), second order: returns ((out, bprop), bprop')\n" + ir::printGraphTree(jj, po));
-    }
-    return jj;
-  };
-  if (cl->jinner == 0 && (cl->jworld == inner || cl->jworld == outer)) return runJClosure(jOfJ(g), cl, g, bound, outer, inner);
+  if (cl->jinner == 0 && (cl->jworld == inner || cl->jworld == outer)) return runJClosure(jjGraph(g), cl, g, bound, outer, inner);
   if (cl->jworld != 0) raise(DiagId::NotSupportedYetPlural, SourceLoc{}, {"third-order derivatives"});
   const Graph* s = g;
   if (g->isFunction && !g->madeByJ) {
@@ -1155,7 +1170,18 @@ Value Interpreter::jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, ui
     for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
     s = specializer_->get(g, argAbs, capAbs);
   }
-  return runJClosure(jOfJ(autodiff::jGraph(const_cast<Graph*>(s), skip)), cl, s, bound, outer, inner);
+  return runJClosure(jjGraph(autodiff::jGraph(const_cast<Graph*>(s), skip)), cl, s, bound, outer, inner);
+}
+
+Graph* Interpreter::jjGraph(const Graph* jg) {
+  bool fresh = !jg->jgraph;
+  Graph* jj = autodiff::jGraph(const_cast<Graph*>(jg));
+  if (fresh && emitGrad_) {
+    ir::PrintOptions po;
+    po.types = false;
+    emitGrad_("# J(" + jg->qualname + "), second order: returns ((out, bprop), bprop')\n" + ir::printGraphTree(jj, po));
+  }
+  return jj;
 }
 
 // r = ((out, bprop), bprop') of the call of a callee through `plan` (a site plan of

@@ -126,15 +126,23 @@ class Interpreter : public CallContext {
   // call site's arrangement, a custom_vjp call as a graph.
   Value jjBound(const ClosureObj* cl, Value* bound, uint64_t skip, uint32_t outer, uint32_t inner);
   Value jjSite(const Value& r, Value plan);
+  // J of the J graph jg (cached on it; printed by --emit=grad when first made).
+  ir::Graph* jjGraph(const ir::Graph* jg);
   // jcall of the transforms that run when called (docs/autodiff.md, "grad of vmap and
   // jvp"): vmap_call, __vmapcall and __vmap_loop (runtime/InterpreterVmap.cpp), jvp and
-  // __jvpcall (runtime/InterpreterJvp.cpp). args as jcall's of the primitive p.
-  Value jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world);
-  Value jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world);
+  // __jvpcall (runtime/InterpreterJvp.cpp). args as jcall's of the primitive p. With
+  // inner != 0, jcallOuter's: J (`world`, the outer one) of the call that jcall in world
+  // `inner` makes, ((out, bprop), bprop').
+  Value jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world,
+                  uint32_t inner = 0);
+  Value jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world,
+                   uint32_t inner = 0);
   // The primal function value a value of J world `world` stands for: a closure the
   // differentiated code made becomes its source's closure over the primal values
   // (autodiff::jCaptures); partials and containers are mapped through. Raises where none.
-  Value jPrimal(const Value& v, uint32_t world);
+  // inner != 0: a value of the outer expansion `world` of the second order, whose code is
+  // J (world) of the code of `inner`; closures of J(J(h)) stand for closures of h.
+  Value jPrimal(const Value& v, uint32_t world, uint32_t inner = 0);
   ir::Graph* customVjpLift(size_t npos, const std::vector<std::string>* kwnames);
   std::unordered_map<std::string, ir::Graph*> jvpPrimWrappers_;  // their JVP graphs
   // JVP of J(g) (runtime/InterpreterJvp.cpp): g with captured values `vals` (by

@@ -426,6 +426,11 @@ Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Valu
       Prim p = (Prim)fn.asInt();
       if (primInfo(p).group == PrimGroup::Core || p == Prim::JacobianCall || p == Prim::CustomVjpBprop)
         raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of a gradient through '") + primName(p) + "' called as a value"});
+      // (J of the transforms that run when called is the runtime's, jcallVmap and
+      // jcallJvpOf: not written under JVP)
+      if (p == Prim::VmapCall || p == Prim::VmapFnCall || p == Prim::VmapLoop || p == Prim::Jvp || p == Prim::JvpCall)
+        raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("jvp of a gradient through ") +
+                                                     (p == Prim::Jvp || p == Prim::JvpCall ? "jvp" : "vmap")});
       Graph* w = primWrapper(p, nargs, kwnames);
       return jvpOfJ(w, {}, {}, std::vector<Value>(nargs, Value::undef()), args, targs, nargs, nullptr, 0, world);
     }
@@ -480,8 +485,10 @@ Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Valu
 // differentiated like any graph; its bprop's cotangents (of the captured values, then one
 // per parameter, then one per parameter's tangent) are arranged per argument by a small
 // graph cached per call structure.
-Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world) {
+Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world,
+                              uint32_t inner) {
   bool user = p == Prim::Jvp;
+  bool second = inner != 0;  // (jcallOuter: J of the J call, world the outer expansion)
   if (npos != (user ? 3u : 6u) || (kwnames && !kwnames->empty()))
     raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called this way"});
   std::vector<Value> a, t;
@@ -501,7 +508,7 @@ Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vecto
         t.push_back(tv ? *tv : Value::none());
       }
   }
-  Value fn = jPrimal(args[0], world);
+  Value fn = jPrimal(args[0], world, inner);
   // A method (a bound method, a callable record): its function with the receiver first,
   // whose tangent is t_fn (jvp: zero); the receiver's cotangent is the method's.
   size_t off = 0;
@@ -512,7 +519,7 @@ Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vecto
     if (tself.is(VKind::BoundMethod)) tself = tself.as<BoundMethodObj>()->self;
     a.insert(a.begin(), self);
     t.insert(t.begin(), tself);
-    fn = jPrimal(func, world);
+    fn = jPrimal(func, world, inner);
     off = 1;
   }
   size_t na = a.size() - names.size();
@@ -572,72 +579,93 @@ Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vecto
   }
   struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, src->isFunction};
   Graph* jg = autodiff::jGraph(const_cast<Graph*>(tg));
-  Value r = runJClosure(jg, tc, tg, bound.data(), world, 0);
+  Value r = second ? runJClosure(jjGraph(jg), tc, tg, bound.data(), world, inner) : runJClosure(jg, tc, tg, bound.data(), world, 0);
+  Value bp2;  // second order: the bprop of J(J(tg)), taking the cotangent of r (below) to bp's items
+  if (second) {
+    bp2 = seqItems(r)[1];
+    Value first = seqItems(r)[0];
+    r = first;
+  }
   const Value& pair = seqItems(r)[0];
   const Value& out = seqItems(pair)[0];
   Value fwd = makeTuple({out, user ? jvpTangentOut(seqItems(pair)[1], out) : jvpFill(seqItems(pair)[1], out)});
   // The bprop: cts = bp(ct) = (ct_env, ct per parameter, ct per tangent), arranged as
   // (None, ct of f, cts of the primals, cts of the tangents) for jvp and as (None, ct_fn,
-  // None, ct_args, ct_t_args, ct_kwargs, ct_t_kwargs) for __jvpcall.
+  // None, ct_args, ct_t_args, ct_kwargs, ct_t_kwargs) for __jvpcall. Second order, the
+  // same graph over bp2 takes ct = (ct of fwd, ct of bp) to those items: bp2 takes the
+  // cotangents of (the JVP graph's pair, the bprop: bp's bound argument, whose cotangent
+  // is (ct_fn, (ct of the bprop,), {})).
   bool listP = user && args[1].is(VKind::List), listT = user && args[2].is(VKind::List);
-  std::string key = std::string("jjvp:") + (user ? "u" : "c") + std::to_string(n) + (listP ? "L" : "") + (listT ? "L" : "") +
-                    (off ? "m" : "") + ":";
-  for (size_t k = 0; k < a.size(); ++k) key += std::to_string(ctOf[k]) + (k >= na ? "=" + names[k - na] : "") + ";";
-  if (rekey)
-    for (auto [from, to] : envKeys) key += "," + std::to_string(from) + ">" + std::to_string(to);
-  auto found = primWrappers_.find(key);
-  if (found == primWrappers_.end()) {
-    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-    ir::Module& m = *adModule_;
-    Graph* w = m.newGraph("jvp.bprop", nullptr, SourceLoc{});
-    w->qualname = "jvp.bprop";
-    Node* bpn = m.newParam(w, "bprop", SourceLoc{});
-    Node* ct = m.newParam(w, "ct", SourceLoc{});
-    auto prim = [&](Prim q, std::vector<Node*> in) {
-      in.insert(in.begin(), m.constPrim(q));
-      return m.newApply(w, std::move(in), SourceLoc{});
-    };
-    Node* cts = m.newApply(w, {bpn, ct}, SourceLoc{});
-    auto at = [&](size_t k, bool tangent) {
-      return ctOf[k] < 0 ? m.constNone() : prim(Prim::CtIndex, {cts, m.constInt((int64_t)(1 + (tangent ? n : 0) + (size_t)ctOf[k]))});
-    };
-    auto pos = [&](bool tangent, bool list) {
-      std::vector<Node*> items;
-      for (size_t k = off; k < na; ++k) items.push_back(at(k, tangent));
-      return prim(list ? Prim::MakeList : Prim::MakeTuple, items);
-    };
-    auto kw = [&](bool tangent) {
-      std::vector<Node*> kv;
-      for (size_t k = na; k < a.size(); ++k) {
-        kv.push_back(m.constStr(names[k - na]));
-        kv.push_back(at(k, tangent));
+  auto wrapper = [&](bool twice) {
+    std::string key = std::string("jjvp:") + (user ? "u" : "c") + std::to_string(n) + (listP ? "L" : "") + (listT ? "L" : "") +
+                      (off ? "m" : "") + (twice ? "jj" : "") + ":";
+    for (size_t k = 0; k < a.size(); ++k) key += std::to_string(ctOf[k]) + (k >= na ? "=" + names[k - na] : "") + ";";
+    if (rekey)
+      for (auto [from, to] : envKeys) key += "," + std::to_string(from) + ">" + std::to_string(to);
+    auto found = primWrappers_.find(key);
+    if (found == primWrappers_.end()) {
+      if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+      ir::Module& m = *adModule_;
+      Graph* w = m.newGraph("jvp.bprop", nullptr, SourceLoc{});
+      w->qualname = "jvp.bprop";
+      Node* bpn = m.newParam(w, "bprop", SourceLoc{});
+      Node* ct = m.newParam(w, "ct", SourceLoc{});
+      auto prim = [&](Prim q, std::vector<Node*> in) {
+        in.insert(in.begin(), m.constPrim(q));
+        return m.newApply(w, std::move(in), SourceLoc{});
+      };
+      Node* arg = ct;
+      if (twice) {
+        auto idx = [&](Node* v, int64_t k) { return prim(Prim::CtIndex, {v, m.constInt(k)}); };
+        arg = prim(Prim::MakeTuple, {idx(ct, 0), idx(idx(idx(ct, 1), 1), 0)});
       }
-      return prim(Prim::MakeDict, kv);
-    };
-    Node* ctFn = off ? at(0, false) : prim(Prim::CtIndex, {cts, m.constInt(0)});
-    Node* ctTFn = off && !user ? at(0, true) : m.constNone();
-    if (rekey && !off) {
-      std::vector<Node*> kv;
-      for (auto [from, to] : envKeys) {
-        kv.push_back(m.constInt(to));
-        kv.push_back(prim(Prim::CtIndex, {ctFn, m.constInt(from)}));
+      Node* cts = m.newApply(w, {bpn, arg}, SourceLoc{});
+      auto at = [&](size_t k, bool tangent) {
+        return ctOf[k] < 0 ? m.constNone() : prim(Prim::CtIndex, {cts, m.constInt((int64_t)(1 + (tangent ? n : 0) + (size_t)ctOf[k]))});
+      };
+      auto pos = [&](bool tangent, bool list) {
+        std::vector<Node*> items;
+        for (size_t k = off; k < na; ++k) items.push_back(at(k, tangent));
+        return prim(list ? Prim::MakeList : Prim::MakeTuple, items);
+      };
+      auto kw = [&](bool tangent) {
+        std::vector<Node*> kv;
+        for (size_t k = na; k < a.size(); ++k) {
+          kv.push_back(m.constStr(names[k - na]));
+          kv.push_back(at(k, tangent));
+        }
+        return prim(Prim::MakeDict, kv);
+      };
+      Node* ctFn = off ? at(0, false) : prim(Prim::CtIndex, {cts, m.constInt(0)});
+      Node* ctTFn = off && !user ? at(0, true) : m.constNone();
+      if (rekey && !off) {
+        std::vector<Node*> kv;
+        for (auto [from, to] : envKeys) {
+          kv.push_back(m.constInt(to));
+          kv.push_back(prim(Prim::CtIndex, {ctFn, m.constInt(from)}));
+        }
+        ctFn = prim(Prim::MakeDict, kv);
       }
-      ctFn = prim(Prim::MakeDict, kv);
+      if (user) w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, pos(false, listP), pos(true, listT)});
+      else w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, ctTFn, pos(false, false), pos(true, false), kw(false), kw(true)});
+      ir::computeFreeVars(std::vector<Graph*>{w});
+      found = primWrappers_.emplace(key, w).first;
     }
-    if (user) w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, pos(false, listP), pos(true, listT)});
-    else w->output = prim(Prim::MakeTuple, {m.constNone(), ctFn, ctTFn, pos(false, false), pos(true, false), kw(false), kw(true)});
-    ir::computeFreeVars(std::vector<Graph*>{w});
-    found = primWrappers_.emplace(key, w).first;
-  }
-  auto* bc = new ClosureObj();
-  Value bcv = Value::object(bc);
-  bc->graph = found->second;
-  bc->defaults.assign(2, Value::undef());
-  auto* po = new PartialObj();
-  Value bp = Value::object(po);
-  po->func = bcv;
-  po->args = {seqItems(r)[1]};
-  return makeTuple({fwd, bp});
+    return found->second;
+  };
+  auto bprop = [&](bool twice, const Value& of) {
+    auto* bc = new ClosureObj();
+    Value bcv = Value::object(bc);
+    bc->graph = wrapper(twice);
+    bc->defaults.assign(2, Value::undef());
+    auto* po = new PartialObj();
+    Value bp = Value::object(po);
+    po->func = bcv;
+    po->args = {of};
+    return bp;
+  };
+  Value res = makeTuple({fwd, bprop(false, seqItems(r)[1])});
+  return second ? makeTuple({res, bprop(true, bp2)}) : res;
 }
 
 }  // namespace msl

@@ -1359,7 +1359,9 @@ Value partialOfValue(const Value& fn, std::vector<Value> args) {
 
 }  // namespace
 
-Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world) {
+Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector<std::string>* kwnames, uint32_t world,
+                             uint32_t inner) {
+  bool second = inner != 0;  // (jcallOuter: J of the J call, world the outer expansion)
   size_t nkw = kwnames ? kwnames->size() : 0;
   if (npos < 3) raise(DiagId::NotSupportedYet, SourceLoc{}, {std::string("differentiating '") + primName(p) + "' called this way"});
   size_t nx = npos - 3;  // the call's positional arguments
@@ -1382,11 +1384,12 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
   size_t nflat = prep.flat.size();
   prep.mask.resize(nflat + 1, false);
   const std::vector<std::string>* kn = names.empty() ? nullptr : &names;
-  Value fn = jPrimal(args[0], world);
+  Value fn = jPrimal(args[0], world, inner);
   // The differentiated core: outB (the batch in front) and bpV, whose result holds the
   // cotangent of fn at item 0 and that of argument k at item ctOf[k] (-1: none); or, run
-  // once per example (loop), one bprop per example.
-  Value outB, bpV;
+  // once per example (loop), one bprop per example. Second order: bpV2, the bprop of the
+  // J graph's J, taking the cotangent of (outB, bpV) to the same items.
+  Value outB, bpV, bpV2;
   std::vector<int> ctOf(nflat, -1);
   std::vector<std::pair<int64_t, int64_t>> envKeys;  // fn's cotangent rekeyed (jEnvKeys)
   bool loop = !fn.is(VKind::Closure);
@@ -1397,16 +1400,22 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
     for (size_t k = 0; k < nflat; ++k)
       if (prep.mask[k + 1] && !prep.flat[k].is(VKind::Tensor))
         raise(DiagId::NotSupportedYet, SourceLoc{}, {"differentiating vmap of a " + typeNameOf(fn) + " over a batched " + typeNameOf(prep.flat[k])});
-    std::vector<Value> rows, bps;
+    std::vector<Value> rows, bps, bps2;
     for (int64_t i = 0; i < prep.size; ++i) {
       std::vector<Value> a;
       for (size_t k = 0; k < nflat; ++k) a.push_back(prep.mask[k + 1] ? slice(prep.flat[k], i) : prep.flat[k]);
-      Value r = jcall(fn, a.data(), nx, kn, 0, world);
+      Value r = second ? jcallOuter(fn, a.data(), nx, kn, 0, inner) : jcall(fn, a.data(), nx, kn, 0, world);
+      if (second) {
+        bps2.push_back(seqItems(r)[1]);
+        Value first = seqItems(r)[0];
+        r = first;
+      }
       rows.push_back(seqItems(r)[0]);
       bps.push_back(seqItems(r)[1]);
     }
     outB = stack(rows);
     bpV = makeTuple(std::move(bps));
+    if (second) bpV2 = makeTuple(std::move(bps2));
     for (size_t k = 0; k < nflat; ++k) ctOf[k] = (int)(1 + k);
   } else {
     const ClosureObj* cl = fn.as<ClosureObj>();
@@ -1445,24 +1454,38 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
     }
     struct DepthGuard { Interpreter* it; bool on; ~DepthGuard() { if (on) --it->callDepth_; } } guard{this, g->isFunction};
     Graph* jg = autodiff::jGraph(vg);
-    Value r = runJClosure(jg, vc, vg, bound.data(), world, 0);
+    Value r = second ? runJClosure(jjGraph(jg), vc, vg, bound.data(), world, inner) : runJClosure(jg, vc, vg, bound.data(), world, 0);
+    if (second) {
+      bpV2 = seqItems(r)[1];
+      Value first = seqItems(r)[0];
+      r = first;
+    }
     outB = seqItems(r)[0];
     bpV = seqItems(r)[1];
   }
   bool vmapCall = p == Prim::VmapCall;
   Value out = vmapCall ? outAxes(outB, args[2], prep.size, "the output") : outB;
   // The bprop: bp(bpV, xs, flat, outB, ct) -> (None, ct of f, None, None, ct per argument).
+  // Second order (outer: `twice`), bp' is the same graph over bpV2 and ct = (ct of out,
+  // ct of bp): bpV2 takes (the cotangent of outB, that of bpV, the first bound argument of
+  // the partial bp, whose cotangent is (ct_fn, (ct of each bound argument), {})); bp's
+  // other bound arguments are used for their shapes only.
   std::vector<Value> xs(args + 3, args + npos + nkw);
-  auto build = [&](AxesT& b, Node* bpn, Node* xsn, Node* flatn, Node* outn, Node* ct) {
+  auto build = [&](AxesT& b, Node* bpn, Node* xsn, Node* flatn, Node* outn, Node* ct, bool twice) {
     b.key += vmapCall ? "jvmap:" : "jvmapfn:";
-    Node* ctB = ct;
-    if (vmapCall && moves(outB, args[2], true)) ctB = axesT(b, ct, outn, outB, args[2], true);
+    if (twice) b.key += "jj:";
+    Node* ctOut = twice ? b.prim(Prim::CtIndex, {ct, b.num(0)}) : ct;
+    Node* ctB = ctOut;
+    if (vmapCall && moves(outB, args[2], true)) ctB = axesT(b, ctOut, outn, outB, args[2], true);
+    Node* ctBp = twice ? b.prim(Prim::CtIndex, {b.prim(Prim::CtIndex, {b.prim(Prim::CtIndex, {ct, b.num(1)}), b.num(1)}), b.num(0)})
+                       : nullptr;  // (twice: the cotangent of bpV)
     b.key += "|";
     Node* none = b.g ? b.m->constNone() : nullptr;
     Node* ctFn = none;
     std::vector<Node*> ctFlat(nflat, none);
     if (!loop) {
-      Node* cts = b.g ? b.m->newApply(b.g, {bpn, ctB}, SourceLoc{}) : nullptr;
+      Node* arg = twice ? b.prim(Prim::MakeTuple, {ctB, ctBp}) : ctB;
+      Node* cts = b.g ? b.m->newApply(b.g, {bpn, arg}, SourceLoc{}) : nullptr;
       ctFn = rekeyEnv(b, b.prim(Prim::CtIndex, {cts, b.num(0)}), envKeys);
       for (size_t k = 0; k < nflat; ++k)
         if (ctOf[k] >= 0) ctFlat[k] = b.prim(Prim::CtIndex, {cts, b.num(ctOf[k])});
@@ -1473,6 +1496,7 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
       std::vector<std::vector<Node*>> rows(nflat);
       for (int64_t i = 0; i < prep.size; ++i) {
         Node* ci = sliceT(b, ctB, outB, i);
+        if (twice) ci = b.prim(Prim::MakeTuple, {ci, b.prim(Prim::CtIndex, {ctBp, b.num(i)})});
         Node* bpi = b.prim(Prim::TupleGetItem, {bpn, b.num(i)});
         Node* cts = b.g ? b.m->newApply(b.g, {bpi, ci}, SourceLoc{}) : nullptr;
         Node* f0 = b.prim(Prim::CtIndex, {cts, b.num(0)});
@@ -1500,11 +1524,12 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
     }
     return b.prim(Prim::MakeTuple, items);
   };
-  AxesT probe;
-  build(probe, nullptr, nullptr, nullptr, nullptr, nullptr);
-  std::string key = probe.key + "/" + std::to_string(nflat);
-  auto found = primWrappers_.find(key);
-  if (found == primWrappers_.end()) {
+  auto wrapper = [&](bool twice) {
+    AxesT probe;
+    build(probe, nullptr, nullptr, nullptr, nullptr, nullptr, twice);
+    std::string key = probe.key + "/" + std::to_string(nflat);
+    auto found = primWrappers_.find(key);
+    if (found != primWrappers_.end()) return found->second;
     if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
     ir::Module& m = *adModule_;
     Graph* w = m.newGraph("vmap.bprop", nullptr, SourceLoc{});
@@ -1517,13 +1542,17 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
     AxesT b;
     b.m = &m;
     b.g = w;
-    w->output = build(b, bpn, xsn, flatn, outn, ct);
+    w->output = build(b, bpn, xsn, flatn, outn, ct, twice);
     ir::computeFreeVars(std::vector<Graph*>{w});
-    found = primWrappers_.emplace(key, w).first;
-  }
+    return primWrappers_.emplace(key, w).first->second;
+  };
+  Graph* w = wrapper(false);
+  Graph* w2 = second ? wrapper(true) : nullptr;
   Value flatT = loop ? makeTuple(prep.flat) : Value::none();
-  Value bp = partialOfValue(closureOf(found->second), {bpV, makeTuple(std::move(xs)), flatT, outB});
-  return makeTuple({out, bp});
+  Value xsT = makeTuple(std::move(xs));
+  Value r = makeTuple({out, partialOfValue(closureOf(w), {bpV, xsT, flatT, outB})});
+  if (!second) return r;
+  return makeTuple({r, partialOfValue(closureOf(w2), {bpV2, xsT, flatT, outB})});
 }
 
 }  // namespace msl

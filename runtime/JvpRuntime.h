@@ -28,6 +28,12 @@ uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args);
 Value treeMapJJvp(CallContext& cx, const Value& f, const Value& tf, const Value& tree, const Value& ttree,
                   const Value& rest, const Value& trest);
 Value treeMapBwdJvp(CallContext& cx, const Value& stack, const Value& ct, const Value& tct);
+// A bprop returning only the cotangents in `keep` (bit k: item k of its result, of those
+// in `all`), the others None: the same closure over a narrowed graph
+// (autodiff::narrowBprop) where it can be narrowed, bp itself otherwise. For the loops'
+// iterations (runtime/AutodiffPrims.cpp) and the calls of closures already differentiated
+// (Interpreter::jcall).
+Value narrowedBprop(const Value& bp, uint64_t keep, uint64_t all);
 // partial(prim p, *args): how the transforms' primitives return functions (grad(f),
 // backpropagators, vmap(f)); defined in runtime/AutodiffPrims.cpp.
 Value partialOf(Prim p, std::vector<Value> args);
