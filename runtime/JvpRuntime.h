@@ -5,6 +5,9 @@
 #include "runtime/Value.h"
 
 namespace msl {
+namespace ir {
+class Graph;
+}
 
 class CallContext;
 
@@ -28,6 +31,10 @@ uint64_t jenterSkip(const Value& argnums, const Value& kind, const Value& args);
 Value treeMapJJvp(CallContext& cx, const Value& f, const Value& tf, const Value& tree, const Value& ttree,
                   const Value& rest, const Value& trest);
 Value treeMapBwdJvp(CallContext& cx, const Value& stack, const Value& ct, const Value& tct);
+// The entry of a __jsite_arrange plan (runtime/AutodiffPrims.cpp) for parameter i of a
+// call of graph g left to its default: [key] (a list) where the parameter's cotangent goes
+// to the callee's cotangent under key (autodiff::defaultCtKey), None where it is dropped.
+Value defaultSiteEntry(const ir::Graph* g, size_t i);
 // partial(prim p, *args): how the transforms' primitives return functions (grad(f),
 // backpropagators, vmap(f)); defined in runtime/AutodiffPrims.cpp.
 Value partialOf(Prim p, std::vector<Value> args);
