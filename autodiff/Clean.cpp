@@ -525,6 +525,8 @@ class Cleaner {
           if (p == Prim::CtIndex) return count(stats_.tuples, m_.constNone());
           return nullptr;  // tuple_getitem / getitem out of range raise
         }
+        if (tp == Prim::MakeTuple && p == Prim::CtIndex && in[2]->isConst() && in[2]->ckind == ConstKind::Str)
+          return count(stats_.tuples, m_.constNone());  // (a key of a closure's dict cotangent, J.cpp addDefaults)
         if (tp == Prim::MakeDict && p == Prim::CtIndex && in[2]->isConst() &&
             (in[2]->ckind == ConstKind::Int || in[2]->ckind == ConstKind::Str)) {
           Node* found = nullptr;

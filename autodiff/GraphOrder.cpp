@@ -26,8 +26,11 @@ std::vector<Node*> transformOrder(Graph* g, const std::function<bool(const Graph
     std::vector<Node*> d;
     for (Node* in : n->inputs) {
       if (in->isGraphConst() && nested(in->g)) {
+        // (its defaults are evaluated where the closure is made, like captured values)
         for (Node* fv : in->g->freeVars)
           if (fv->graph == g) d.push_back(fv);
+        for (Node* dv : in->g->defaults)
+          if (dv && !dv->isConst() && dv->graph == g) d.push_back(dv);
       } else if (!in->isConst() && in->graph == g) {
         d.push_back(in);
       }
@@ -49,8 +52,11 @@ std::vector<Node*> transformOrder(Graph* g, const std::function<bool(const Graph
       stack.pop_back();
     }
   };
-  if (g->output->isGraphConst() && nested(g->output->g))
+  if (g->output->isGraphConst() && nested(g->output->g)) {
     for (Node* fv : g->output->g->freeVars) visit(fv);
+    for (Node* dv : g->output->g->defaults)
+      if (dv) visit(dv);
+  }
   visit(g->output);
   if (allNodes)
     for (Node* n : g->nodes) visit(n);

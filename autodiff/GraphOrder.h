@@ -13,8 +13,8 @@ namespace msl::autodiff {
 bool primCall(const ir::Node* n, Prim* p);
 
 // The apply nodes of g in an order where each comes after its inputs and after the free
-// variables (in g) of the closures it uses; `nested(h)` says whether graph constant h is
-// transformed along with g (its free variables are then dependencies). Only what the
+// variables (in g) of the closures it uses and their computed defaults; `nested(h)` says whether graph constant h is
+// transformed along with g (its free variables and defaults are then dependencies). Only what the
 // output needs, unless allNodes (then also effects reachable only through the state).
 std::vector<ir::Node*> transformOrder(ir::Graph* g, const std::function<bool(const ir::Graph*)>& nested,
                                       bool allNodes = false);

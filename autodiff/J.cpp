@@ -349,13 +349,31 @@ class Builder {
           if (k->i >= 3) c = call(b, Prim::CtAdd, {c, call(b, Prim::CtIndex, {ct, k}, n->loc)}, n->loc);
           add(contrib, fvs[i], c, b);
         }
+        addDefaults(contrib, n, ct, true, b);
         return;
       }
       if (!n->isGraphConst() || !nested(n->g) || lift_.lifted(n->g)) return;
       for (Node* fv : n->g->freeVars) add(contrib, fv, call(b, Prim::CtIndex, {ct, key(fv)}, n->loc), b);
+      addDefaults(contrib, n, ct, false, b);
       return;
     }
     contrib[n].push_back(ct);
+  }
+
+  // The closure of graph constant n (a local function) hands the cotangents of the
+  // parameters calls left to their computed defaults (runtime: __jsite_arrange) to those
+  // defaults: entry defaultCtKey of its cotangent dict (a lifted one's: of the partial's
+  // function's, item 0, or of the dict a transform that needed the primal closure gave).
+  void addDefaults(Contribs& contrib, const Node* n, Node* ct, bool lifted, Graph* b) {
+    const Graph* g = n->g;
+    for (size_t i = 0; i < g->params.size(); ++i) {
+      std::string k = defaultCtKey(g, i);
+      if (k.empty()) continue;
+      Node* c = call(b, Prim::CtIndex, {ct, m_.constStr(k)}, n->loc);
+      if (lifted)
+        c = call(b, Prim::CtAdd, {call(b, Prim::CtIndex, {call(b, Prim::CtIndex, {ct, m_.constInt(0)}, n->loc), m_.constStr(k)}, n->loc), c}, n->loc);
+      add(contrib, g->defaults[i], c, b);
+    }
   }
 
   void forward(Node* n, Graph* jg) {
@@ -585,14 +603,18 @@ class Builder {
         int64_t k = 1;
         for (Node* v : *fvs) add(contrib, v, part(k++), b);
         auto bound = bound_.find(n);
-        if (bound != bound_.end()) {  // (by parameter; defaults get none, as the runtime gives)
-          for (int src : bound->second) {
+        if (bound != bound_.end()) {  // (by parameter; a computed default gets its parameter's)
+          const Graph* g = callee->g;
+          for (size_t i = 0; i < bound->second.size(); ++i, ++k) {
+            int src = bound->second[i];
             if (src > 0) add(contrib, n->inputs[(size_t)src], part(k), b);
-            ++k;
+            else if (!defaultCtKey(g, i).empty()) add(contrib, g->defaults[i], part(k), b);
           }
           return;
         }
         for (size_t i = 1; i < n->inputs.size(); ++i) add(contrib, n->inputs[i], part(k++), b);
+        // (bound by the runtime: the defaults' cotangents are in the callee's, J(g')'s dict)
+        if (callee->isGraphConst()) addDefaults(contrib, callee, part(0), false, b);
       } else if (!isPrim || p != Prim::MethodCall) {
         for (size_t k = 0; k < n->inputs.size(); ++k) add(contrib, n->inputs[k], part((int64_t)k), b);
       } else {  // (name, recv, args...): the bound method's cotangent is its receiver's
@@ -648,6 +670,13 @@ class Builder {
 }  // namespace
 
 bool isJGraph(const Graph* g) { return g->madeByJ; }
+
+std::string defaultCtKey(const Graph* g, size_t i) {
+  if (i >= g->defaults.size() || i >= g->params.size()) return "";
+  const Node* d = g->defaults[i];
+  // (a function value as default: its captured values' cotangents)
+  return d && (!d->isConst() || d->isGraphConst()) ? g->params[i]->name : "";
+}
 
 const Node* jCaptures(const Graph* jg) {
   if (!jg->madeByJ) return nullptr;

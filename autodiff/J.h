@@ -29,6 +29,8 @@
 // (__jcall, grad's __jenter, the loop primitives) into their versions under J, which the
 // runtime runs knowing both expansions' worlds.
 #pragma once
+#include <string>
+
 #include "ir/IR.h"
 
 namespace msl::autodiff {
@@ -53,6 +55,15 @@ ir::Graph* narrowBprop(ir::Graph* b, uint64_t keep);
 // runs a __jcall takes it out of the keywords (jcallWith and prim_JCallJ in
 // runtime/AutodiffPrims.cpp, prim_JvpOfJ in runtime/JvpPrims.cpp).
 inline constexpr const char* kJCallSkip = "<skip>";
+
+// A call that leaves parameter i of a function value's graph g to its default hands the
+// parameter's cotangent to the function value: in the closure's cotangent (a dict), under
+// this key, where the default is computed (g->defaults[i] not a constant: a default of a
+// local function, evaluated where the closure is made, may depend on differentiated
+// values); "" otherwise (the cotangent is dropped). The key is the parameter's name (the
+// captured values' keys are ints). J reads it where it made the closure; the runtime
+// (__jsite_arrange's plan) puts it there.
+std::string defaultCtKey(const ir::Graph* g, size_t i);
 
 // The J graph of a local function (a def or lambda nested in the graph J differentiates)
 // lists, as a make_tuple node of this name, the forward values of its source's free

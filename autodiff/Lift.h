@@ -89,7 +89,8 @@ LiftPlan planLifting(ir::Graph* root);
 void planLoopLifting(ir::Graph* root, LiftPlan& plan);
 
 // Adds to `plan` the local functions and lambdas of `root` to lift (LiftFunctions.cpp):
-// graphs nested in root made by a def or lambda, with free variables, not a lifted branch,
+// graphs nested in root made by a def or lambda, with free variables or defaults computed
+// there (autodiff::defaultCtKey), not a lifted branch,
 // not recursive (no graph they reach refers back to them), never a default value, nor the
 // body of a loop (scan, while_loop: those keep the dict), whose free variables come before
 // each place the graph constant is used (so J can bind them there). `scope`: root and the

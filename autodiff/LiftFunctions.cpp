@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "autodiff/GraphOrder.h"
+#include "autodiff/J.h"
 #include "autodiff/Lift.h"
 #include "ir/Manager.h"
 
@@ -46,13 +47,17 @@ bool recursive(const Graph* g) {
 
 void planFunctionLifting(Graph* root, const std::vector<Graph*>& scope, LiftPlan& plan) {
   auto nested = [&](const Graph* g) { return g && g != root && ir::isWithin(g, root); };
-  // Candidates: defs and lambdas nested in root, with free variables, not branches.
+  // Candidates: defs and lambdas nested in root, with free variables or computed defaults,
+  // not branches.
   std::unordered_set<const Graph*> bad;
   std::unordered_set<Graph*> candidates;
   auto consider = [&](const Node* x) {
     if (!x || !x->isGraphConst() || !nested(x->g)) return;
     Graph* g = x->g;
-    if (!g->isFunction || g->madeByJ || g->freeVars.empty() || plan.lifted(g)) return;
+    if (!g->isFunction || g->madeByJ || plan.lifted(g)) return;
+    bool computedDefault = false;  // (direct calls then bind it: J hands its cotangent on)
+    for (size_t i = 0; i < g->params.size(); ++i) computedDefault = computedDefault || !defaultCtKey(g, i).empty();
+    if (g->freeVars.empty() && !computedDefault) return;
     candidates.insert(g);
   };
   for (Graph* g : scope) {

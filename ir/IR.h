@@ -121,7 +121,8 @@ class Graph {
   std::vector<Node*> nodes;
 
   // Free variables: nodes of enclosing graphs used by this graph or its nested graphs
-  // (including their non-constant defaults), in first-use order. Kept by the Manager.
+  // (and their non-constant defaults, and what functions given as defaults capture), in
+  // first-use order. Kept by the Manager.
   std::vector<Node*> freeVars;
   bool isFunction = false;  // a def/lambda (appears in tracebacks) vs a branch/loop body
   bool isMethod = false;

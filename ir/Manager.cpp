@@ -41,10 +41,14 @@ void computeFreeVars(const std::vector<Graph*>& graphs) {
       for (Node* in : n->inputs) add(in);
     if (g->output) add(g->output);
     refs[g] = referencedGraphs(g);
-    // Defaults of referenced graphs are evaluated where the closure is created.
-    for (Graph* c : refs[g])
-      for (Node* d : c->defaults)
-        if (d) add(d);
+    // Defaults of referenced graphs are evaluated where the closure is created (a function
+    // as a default: its closure too, so its free variables are g's).
+    for (size_t k = 0; k < refs[g].size(); ++k)
+      for (Node* d : refs[g][k]->defaults) {
+        if (!d) continue;
+        add(d);
+        if (d->isGraphConst() && std::find(refs[g].begin(), refs[g].end(), d->g) == refs[g].end()) refs[g].push_back(d->g);
+      }
   }
   // Propagate: free variables of referenced graphs not owned by g (fixpoint).
   bool changed = true;

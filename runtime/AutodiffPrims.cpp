@@ -698,12 +698,18 @@ Value prim_VjpCall(CallContext& cx, Value* args) {
 
 Value prim_JCall(CallContext& cx, Value* args) { return jcallWith(cx, args[0], args[1], args[2]); }
 
+Value defaultSiteEntry(const ir::Graph* g, size_t i) {
+  std::string k = autodiff::defaultCtKey(g, i);
+  return k.empty() ? Value::none() : makeList({makeStr(k)});
+}
+
 // bprop's per-parameter cotangents (ct_env, ct_p...) turned into per-argument ones
 // (ct_fn, ct_a...). plan: one entry per parameter: an int (the argument it came from),
-// a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default); then the
-// number of arguments. A plan "method" drops the first entry (a bound method's receiver
-// is its cotangent); a plan ("pick", bound, kw, i...) keeps entries i (a partial's own
-// arguments) and makes the partial's cotangent (ct_fn, cts of bound, dict of cts of kw);
+// a tuple of ints (*args), a dict keyword -> argument (**kw), None (a default: dropped),
+// a list [key] (a computed default: its cotangent goes into ct_fn, a dict, under key;
+// autodiff::defaultCtKey); then the number of arguments. A plan "method" drops the first
+// entry (a bound method's receiver is its cotangent); a plan ("pick", bound, kw, i...)
+// keeps entries i (a partial's own arguments) and makes the partial's cotangent (ct_fn, cts of bound, dict of cts of kw);
 // a plan ("ex", npos, keyword...) packs the arguments' cotangents as
 // (ct_fn, None, None, ct of the args tuple, ct of the kwargs dict) (__jenter_j).
 Value prim_JSiteArrange(CallContext&, Value* args) {
@@ -748,6 +754,10 @@ Value prim_JSiteArrange(CallContext&, Value* args) {
         const Value* v = ci.is(VKind::Dict) ? ci.as<DictObj>()->find(kw) : nullptr;
         out[(size_t)src.asInt() + 1] = v ? *v : Value::none();
       }
+    } else if (e.is(VKind::List) && !ci.isNone()) {
+      Value d = makeDict();
+      d.as<DictObj>()->set(seqItems(e)[0], ci);
+      out[0] = ctAdd(out[0], d);
     }
   }
   return makeTuple(std::move(out));
@@ -795,6 +805,9 @@ Value prim_JSiteArrangeBwd(CallContext&, Value* args) {
       Value kw = makeDict();
       for (const auto& [k, src] : e.as<DictObj>()->entries) kw.as<DictObj>()->set(k, d((size_t)src.asInt() + 1));
       out[i + 1] = kw;
+    } else if (e.is(VKind::List) && d(0).is(VKind::Dict)) {  // (a computed default's, from ct_fn)
+      const Value* v = d(0).as<DictObj>()->find(seqItems(e)[0]);
+      if (v) out[i + 1] = *v;
     }
   }
   return makeTuple(std::move(out));

@@ -614,17 +614,18 @@ Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, c
 
 namespace {
 
-// A binding plan as __jsite_bprop reads it (see runtime/AutodiffPrims.cpp); None when
-// parameter i is argument i for every i.
-Value planValue(const std::vector<ParamSrc>& plan, size_t nargs) {
+// A binding plan as __jsite_bprop reads it (see runtime/AutodiffPrims.cpp) for a call of
+// graph g; None when parameter i is argument i for every i.
+Value planValue(const std::vector<ParamSrc>& plan, size_t nargs, const Graph* g) {
   bool trivial = plan.size() == nargs;
   for (size_t i = 0; trivial && i < plan.size(); ++i) trivial = plan[i].kind == ParamSrc::One && plan[i].srcs[0] == i;
   if (trivial) return Value::none();
   std::vector<Value> out;
-  for (const ParamSrc& s : plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const ParamSrc& s = plan[i];
     switch (s.kind) {
       case ParamSrc::One: out.push_back(Value::integer(s.srcs[0])); break;
-      case ParamSrc::Default: out.push_back(Value::none()); break;
+      case ParamSrc::Default: out.push_back(defaultSiteEntry(g, i)); break;
       case ParamSrc::Tuple: {
         std::vector<Value> items;
         for (uint16_t a : s.srcs) items.push_back(Value::integer(a));
@@ -980,7 +981,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         return narrowedCall(runGraph(g, cl, args), skipArgs, npos);  // already differentiated, arguments one to one (a loop body's step)
       std::vector<Value> bound(g->params.size());
       auto plan = planBinding(graphSig(g), npos, kwnames);
-      Value pv = planValue(plan, nargs);
+      Value pv = planValue(plan, nargs, g);
       applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
       Value result;
       if (cl->jworld == world) {
@@ -1099,7 +1100,7 @@ Value Interpreter::jcallOuter(const Value& fn, Value* args, size_t npos, const s
       const ClosureObj* cl = fn.as<ClosureObj>();
       const Graph* g = cl->graph;
       auto plan = planBinding(graphSig(g), npos, kwnames);
-      Value pv = planValue(plan, nargs);
+      Value pv = planValue(plan, nargs, g);
       std::vector<Value> bound(g->params.size());
       applyPlan(plan, args, bound.data(), Prim::MakeTuple, cl);
       Value r = jjBound(cl, bound.data(), pv.isNone() ? skipArgs : 0, outer, inner);

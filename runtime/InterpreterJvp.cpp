@@ -117,15 +117,16 @@ Value pairOut(const Value& r) {
 
 // A binding plan as __jsite_bprop reads it (runtime/AutodiffPrims.cpp, as Interpreter::jcall
 // makes it); None when parameter i is argument i for every i.
-Value sitePlan(const std::vector<JBind>& plan, size_t nargs) {
+Value sitePlan(const std::vector<JBind>& plan, size_t nargs, const Graph* g) {
   bool trivial = plan.size() == nargs;
   for (size_t i = 0; trivial && i < plan.size(); ++i) trivial = plan[i].kind == JBind::One && plan[i].srcs[0] == i;
   if (trivial) return Value::none();
   std::vector<Value> out;
-  for (const JBind& b : plan) {
+  for (size_t i = 0; i < plan.size(); ++i) {
+    const JBind& b = plan[i];
     switch (b.kind) {
       case JBind::One: out.push_back(Value::integer((int64_t)b.srcs[0])); break;
-      case JBind::Default: out.push_back(Value::none()); break;
+      case JBind::Default: out.push_back(defaultSiteEntry(g, i)); break;
       case JBind::Tuple: {
         std::vector<Value> items;
         for (size_t a : b.srcs) items.push_back(Value::integer((int64_t)a));
@@ -342,7 +343,7 @@ Value Interpreter::jvpOfJ(const Graph* g, const std::vector<Value>& vals, const 
   std::vector<Value> bound;
   std::vector<JBind> plan;
   bindWithTangents(g, defaults, args, targs, npos, kwnames, bound, &plan);
-  Value pv = sitePlan(plan, nargs);
+  Value pv = sitePlan(plan, nargs, g);
   if (!pv.isNone()) skip = 0;  // (skipped arguments map to parameters only one to one)
   const Graph* s = g;
   if (g->isFunction && !g->madeByJ) {
@@ -386,7 +387,7 @@ Value Interpreter::jcallJvp(const Value& fn, const Value& tfn, Value* args, Valu
         // Made by the differentiated code of this expansion, transformed by JVP with it:
         // already differentiated both ways.
         const Graph* src = autodiff::isJvpGraph(g) ? g->jvpSource : g;
-        Value pv = sitePlan(bindArgs(src, npos, kwnames), nargs);
+        Value pv = sitePlan(bindArgs(src, npos, kwnames), nargs, src);
         return withSite(jvpcall(fn, tfn, args, targs, npos, kwnames), pv);
       }
       if (cl->jworld != 0 || cl->jinner != 0 || g->madeByJ) thirdOrder();

@@ -5,6 +5,9 @@
 #include "runtime/Value.h"
 
 namespace msl {
+namespace ir {
+class Graph;
+}
 
 class CallContext;
 
@@ -34,6 +37,10 @@ Value treeMapBwdJvp(CallContext& cx, const Value& stack, const Value& ct, const 
 // iterations (runtime/AutodiffPrims.cpp) and the calls of closures already differentiated
 // (Interpreter::jcall).
 Value narrowedBprop(const Value& bp, uint64_t keep, uint64_t all);
+// The entry of a __jsite_arrange plan (runtime/AutodiffPrims.cpp) for parameter i of a
+// call of graph g left to its default: [key] (a list) where the parameter's cotangent goes
+// to the callee's cotangent under key (autodiff::defaultCtKey), None where it is dropped.
+Value defaultSiteEntry(const ir::Graph* g, size_t i);
 // partial(prim p, *args): how the transforms' primitives return functions (grad(f),
 // backpropagators, vmap(f)); defined in runtime/AutodiffPrims.cpp.
 Value partialOf(Prim p, std::vector<Value> args);
