@@ -3,13 +3,13 @@
 //   msl_fused_bench bench/fused.msl N REPS
 //   msl_fused_bench bench/fused.msl --emit-llvm     the fused kernel's optimised LLVM IR
 //   msl_fused_bench bench/fused.msl N REPS --fused-only   no eager runs (for profilers)
-// Graph mode (--mode=graph) is not wired into the msl tool yet, so this binary does what it
-// will do for f: specialise it to its argument types, run codegen/Fusion on the clone
-// (the chain becomes one __fused node compiled by the JIT) and call f through the
-// interpreter, which now runs the fused graph. Prints wall and CPU time per call (median
-// and min over REPS after a warm-up), page faults per fused call after the first round,
-// the kernel's compile time and the largest difference from eager (fast f32 exp;
-// docs/fusion.md). Compile times are CPU times of the compiling thread with the compile
+// This binary does what graph mode (--mode=graph, jit) does for f, with graph mode's
+// fusion options (HostCompiler::fusionOptions): specialise it to its argument types, run
+// codegen/Fusion on the clone (the chain becomes one __fused node compiled by the JIT)
+// and call f through the interpreter, which now runs the fused graph. Prints wall and CPU
+// time per call (median and min over REPS after a warm-up), page faults per fused call
+// after the first round, the kernel's compile time and the largest difference from eager
+// (0: graph mode computes eager's bits; docs/fusion.md). Compile times are CPU times of the compiling thread with the compile
 // cache off (a cold compile; the cache would otherwise hand back last run's object code),
 // without the JIT's one-time start-up, which is printed apart (jit_init_ms).
 // FUSED_BENCH_NT_BYTES sets KernelOptions::nonTemporalBytes (A/B runs).
@@ -23,6 +23,7 @@
 
 #include <sys/resource.h>
 
+#include "codegen/Compiler.h"
 #include "codegen/Fusion.h"
 #include "codegen/Jit.h"
 #include "frontend/LowerToIR.h"
@@ -111,7 +112,7 @@ int main(int argc, char** argv) {
     codegen::Jit::Stats s0 = jit.stats();
     t0 = threadCpuMs();
     ir::Graph* g = fused.specializer().get(cl->graph, abs, {});
-    codegen::FusionOptions fo;
+    codegen::FusionOptions fo = codegen::HostCompiler().fusionOptions();  // graph mode's
     if (const char* nt = std::getenv("FUSED_BENCH_NT_BYTES")) fo.kernel.nonTemporalBytes = std::atoll(nt);  // A/B runs
     codegen::FusionStats st = codegen::fuseElementwise(*g->module, g, fo);
     double compileMs = threadCpuMs() - t0;
@@ -120,7 +121,7 @@ int main(int argc, char** argv) {
     if (emit) {
       for (const ir::Node* x : g->nodes)
         if (x->isPrimApply(Prim::Fused))
-          std::fputs(codegen::fusedKernelIR(*codegen::fusedSpecOf((int)x->inputs[1]->i), {}, true).c_str(), stdout);
+          std::fputs(codegen::fusedKernelIR(*codegen::fusedSpecOf((int)x->inputs[1]->i), fo.kernel, true).c_str(), stdout);
       return 0;
     }
 

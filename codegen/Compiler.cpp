@@ -1,5 +1,7 @@
 #include "codegen/Compiler.h"
 
+#include <llvm/ADT/StringExtras.h>
+#include <llvm/Support/SHA1.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <ctime>
@@ -83,9 +85,10 @@ void HostCompiler::prepare(ir::Graph* g) {
 }
 
 // What the plan's text leaves out of the module: how HostGen emits each kind of plan step.
-// The IR of a fixed plan with every kind, made once per process and part of every host
-// code key, so that a change to the emission changes the keys without anyone bumping a
-// version.
+// The SHA-1 of the IR of a fixed plan with every kind, made once per process and part of
+// every host code key, so that a change to the emission changes the keys without anyone
+// bumping a version. (The digest rather than the IR text itself: each key is hashed on a
+// cached program's compile path, and the text is kilobytes.)
 static const std::string& hostGenFingerprint() {
   static const std::string fp = [] {
     llvm::LLVMContext ctx;
@@ -94,7 +97,7 @@ static const std::string& hostGenFingerprint() {
     std::string text;
     llvm::raw_string_ostream os(text);
     m->print(os, nullptr);
-    return os.str();
+    return llvm::toHex(llvm::SHA1::hash(llvm::arrayRefFromStringRef(os.str())), /*LowerCase=*/true);
   }();
   return fp;
 }

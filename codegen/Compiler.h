@@ -26,6 +26,8 @@ class HostCompiler : public GraphCompiler {
   // optimised.
   void setEmitLlvm(std::function<void(const std::string&)> f) { emitLlvm_ = std::move(f); }
   int compiledCount() const { return compiled_; }
+  // The fusion pass's options in graph mode (bench/fused_bench.cpp times what it runs).
+  const FusionOptions& fusionOptions() const { return fusion_; }
   // Branches folded by prepare (codegen/FoldBranches.h); off: none (tests compare).
   int foldedCount() const { return folded_; }
   void setFoldBranches(bool on) { foldBranches_ = on; }
@@ -46,13 +48,9 @@ class HostCompiler : public GraphCompiler {
   bool dropCalls_ = true;
   double prepareMs_ = 0;  // the fusion pass, its kernels' compilation included
   double compileMs_ = 0;  // compile(): lowering and the JIT
-  // Graph mode prints what eager mode prints: fused kernels use the C library's exp
-  // (bit-identical), not the fast vectorised one (docs/fusion.md), which stays opt-in.
-  FusionOptions fusion_ = [] {
-    FusionOptions o;
-    o.kernel.fastExp = false;
-    return o;
-  }();
+  // Graph mode prints what eager mode prints: fused kernels compute what eager kernels
+  // compute (KernelOptions::fastExp off, docs/fusion.md).
+  FusionOptions fusion_;
   struct Code;  // the JIT resources of the compiled graphs (codegen/Compiler.cpp)
   std::unique_ptr<Code> code_;
 };

@@ -114,10 +114,15 @@ class Gen {
   Value* cast(Value* v, DType from, DType to);
   Value* bin(BinOp op, DType ct, Value* a, Value* b);
   Value* un(UnOp op, DType dt, Value* x);
-  // `onePlus`: the result is only used in 1 + e^x (sigmoid and gelu), where e^x below
-  // 2^-24 rounds away: the fast f32 path may then skip exact subnormal results.
+  // `onePlus`: the result is only used in 1 + e^x (sigmoid and gelu): f32 then takes the
+  // eager kernels' own exp (runtime/MathFns.h expForOnePlus), vector code.
   Value* exp(Value* x, bool onePlus = false);
-  Value* fastExpF32(Value* x, bool onePlus);
+  std::pair<Value*, Value*> expCoreF32(Value* x, double lo, double hi);
+  Value* expForOnePlusF32(Value* x);
+  Value* fastExpF32(Value* x);
+  Value* fma(Value* a, Value* b, Value* c) {
+    return B.CreateCall(llvm::Intrinsic::getDeclaration(&M, llvm::Intrinsic::fma, {a->getType()}), {a, b, c});
+  }
   Value* sigmoid(Value* x) {
     Type* t = x->getType();
     return B.CreateFDiv(fconst(t, 1), B.CreateFAdd(fconst(t, 1), exp(B.CreateFNeg(x), /*onePlus=*/true)));
@@ -135,8 +140,11 @@ class Gen {
         case UnOp::Log: case UnOp::Log1p: case UnOp::Sin: case UnOp::Cos: case UnOp::Tanh:
         case UnOp::Gelu: case UnOp::Softplus:
           return false;
-        case UnOp::Exp: case UnOp::Sigmoid: case UnOp::GeluTanh:
+        case UnOp::Exp:
           if (!opt.fastExp || at != DType::F32) return false;
+          break;
+        case UnOp::Sigmoid: case UnOp::GeluTanh:
+          if (at != DType::F32) return false;
           break;
         default: break;
       }
@@ -223,46 +231,59 @@ Value* Gen::bin(BinOp op, DType ct, Value* a, Value* b) {
 }
 
 Value* Gen::exp(Value* x, bool onePlus) {
-  if (opt.fastExp && x->getType()->getScalarType()->isFloatTy()) return fastExpF32(x, onePlus);
+  if (x->getType()->getScalarType()->isFloatTy()) {
+    // 1 + e^x (sigmoid, tanh-form gelu): always the eager kernels' own f32 exp, so these
+    // vectorise and give eager's bits.
+    if (onePlus) return expForOnePlusF32(x);
+    if (opt.fastExp) return fastExpF32(x);
+  }
   return call1("expf", "exp", x);
 }
 
-// e^x in f32 without a library call, so that loops using it vectorise: x = n ln2 + r with
-// |r| <= ln2 / 2 (Cody-Waite, ln2 in two parts), e^r by a degree-6 polynomial (Cephes'
-// expf coefficients), times 2^n built in two halves so that results in the subnormal
-// range round once. Separate multiplies and adds (no FMA). Overflow gives inf, underflow
-// 0, nan stays nan. With `onePlus`, x is clamped to [-86.5, 89] instead: 2^n is then one
-// normal power of two times 2 (n <= 128 gives inf as it should), four operations fewer;
-// the results are the same bits for x >= -86.5, and below, where they are < 2^-124,
-// 1 + e^x is 1 either way.
-Value* Gen::fastExpF32(Value* x, bool onePlus) {
+// The reduction and polynomial of runtime/MathFns.h expForOnePlus, operation for
+// operation (its comment tells the method): x clamped to [lo, hi] (nan passes), then
+// p = e^r and t, whose low bits hold n. Explicit FMAs (llvm.fma: one rounding, as
+// std::fma); nothing else is contracted.
+std::pair<Value*, Value*> Gen::expCoreF32(Value* x, double lo, double hi) {
   Type* f = x->getType();
-  Type* i32 = vec(Type::getInt32Ty(C));
-  Value* isNan = B.CreateFCmpUNO(x, x);
-  const double hi = onePlus ? 89.0 : 100.0, lo = onePlus ? -86.5 : -110.0;
   Value* xc = B.CreateSelect(B.CreateFCmpOGT(x, fconst(f, hi)), fconst(f, hi), x);
   xc = B.CreateSelect(B.CreateFCmpOLT(xc, fconst(f, lo)), fconst(f, lo), xc);
-  xc = B.CreateSelect(isNan, fconst(f, 0.0), xc);
-  Value* nf = intrinsic1(llvm::Intrinsic::rint, B.CreateFMul(xc, fconst(f, 1.44269504088896341)));
-  Value* r = B.CreateFSub(xc, B.CreateFMul(nf, fconst(f, 0.693359375)));
-  r = B.CreateFSub(r, B.CreateFMul(nf, fconst(f, -2.12194440e-4)));
+  Value* shift = fconst(f, 0x1.8p23);
+  Value* t = fma(xc, fconst(f, 1.44269504088896341), shift);
+  Value* nf = B.CreateFSub(t, shift);
+  Value* r = fma(nf, fconst(f, -0.693359375), xc);
+  r = fma(nf, fconst(f, 2.12194440e-4), r);
   Value* p = fconst(f, 1.9875691500E-4);
   for (double c : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1})
-    p = B.CreateFAdd(B.CreateFMul(p, r), fconst(f, c));
-  Value* r2 = B.CreateFMul(r, r);
-  p = B.CreateFAdd(B.CreateFAdd(B.CreateFMul(p, r2), r), fconst(f, 1.0));
-  Value* n = B.CreateFPToSI(nf, i32);
+    p = fma(p, r, fconst(f, c));
+  p = B.CreateFAdd(fma(p, B.CreateFMul(r, r), r), fconst(f, 1.0));
+  return {p, t};
+}
+
+// runtime/MathFns.h expForOnePlus: (p + p) * 2^(n-1), the power of two made from t's bits.
+Value* Gen::expForOnePlusF32(Value* x) {
+  Type* f = x->getType();
+  Type* i32 = vec(Type::getInt32Ty(C));
+  auto [p, t] = expCoreF32(x, -86.5, 89.0);
+  Value* bits = B.CreateShl(B.CreateBitCast(t, i32), 23);
+  Value* scale = B.CreateBitCast(B.CreateAdd(bits, cint(Type::getInt32Ty(C), 126u << 23)), f);
+  return B.CreateFMul(B.CreateFAdd(p, p), scale);
+}
+
+// e^x over f32's whole range (KernelOptions::fastExp): the same core over [-110, 100],
+// times 2^n in two halves so that subnormal results round once. Overflow gives inf,
+// underflow 0, nan stays nan (it propagates through p).
+Value* Gen::fastExpF32(Value* x) {
+  Type* f = x->getType();
+  Type* i32 = vec(Type::getInt32Ty(C));
+  auto [p, t] = expCoreF32(x, -110.0, 100.0);
+  Value* n = B.CreateSub(B.CreateBitCast(t, i32), cint(Type::getInt32Ty(C), 0x4B400000u));  // t - 1.5 * 2^23
   auto pow2 = [&](Value* k) {
     return B.CreateBitCast(B.CreateShl(B.CreateAdd(k, cint(Type::getInt32Ty(C), 127)), 23), f);
   };
-  if (onePlus) {  // n in [-125, 128]: 2^(n-1) is a normal number, p + p is exact
-    Value* res = B.CreateFMul(B.CreateFAdd(p, p), pow2(B.CreateSub(n, cint(Type::getInt32Ty(C), 1))));
-    return B.CreateSelect(isNan, x, res);
-  }
   Value* n1 = B.CreateAShr(n, 1);
   Value* n2 = B.CreateSub(n, n1);
-  Value* res = B.CreateFMul(B.CreateFMul(p, pow2(n1)), pow2(n2));
-  return B.CreateSelect(isNan, x, res);
+  return B.CreateFMul(B.CreateFMul(p, pow2(n1)), pow2(n2));
 }
 
 Value* Gen::un(UnOp op, DType dt, Value* x) {
@@ -294,10 +315,10 @@ Value* Gen::un(UnOp op, DType dt, Value* x) {
       Value* e = call1("erfcf", "erfc", B.CreateFMul(B.CreateFNeg(x), fconst(t, 0.70710678118654752440)));
       return B.CreateFMul(x, B.CreateFDiv(e, fconst(t, 2)));
     }
-    case UnOp::GeluTanh: {  // x * sigmoid(2 z), z = sqrt(2/pi) (x + 0.044715 x^3)
+    case UnOp::GeluTanh: {  // x / (1 + e^(-2 z)), z = sqrt(2/pi) (x + 0.044715 x^3) (runtime/MathFns.h)
       Value* cube = B.CreateFMul(B.CreateFMul(B.CreateFMul(fconst(t, 0.044715), x), x), x);
-      Value* z = B.CreateFMul(fconst(t, 0.79788456080286535588), B.CreateFAdd(x, cube));
-      return B.CreateFMul(x, sigmoid(B.CreateFMul(fconst(t, 2), z)));
+      Value* e = exp(B.CreateFMul(fconst(t, -1.59576912160573071176), B.CreateFAdd(x, cube)), /*onePlus=*/true);
+      return B.CreateFDiv(x, B.CreateFAdd(fconst(t, 1), e));
     }
     case UnOp::Softplus: {  // max(x, 0) + log1p(e^-|x|)
       Value* ax = B.CreateSelect(B.CreateFCmpOLT(x, zero()), B.CreateFNeg(x), x);

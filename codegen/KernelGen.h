@@ -9,11 +9,13 @@
 // layouts (views, transposes) and partial steps, and the thread pool.
 //
 // Numerics: arithmetic, comparisons, where, maximum/minimum, casts, sqrt, abs are
-// bit-identical to eager kernels (no FP contraction: no FMA is formed). log, log1p, tanh,
-// erfc, pow and f64 exp call the C library, as runtime/MathFns.h does (bit-identical).
-// With KernelOptions::fastExp, f32 exp (and sigmoid, gelu, softplus built on it) uses a
-// vectorisable polynomial instead; its error bound against eager is stated in
-// docs/fusion.md and measured by tests/unit/test_codegen_fusion.cpp.
+// bit-identical to eager kernels (no FP contraction: no FMA is formed from the program's
+// multiplies and adds). f32 sigmoid and tanh-form gelu use the eager kernels' own
+// vectorisable exp (runtime/MathFns.h expForOnePlus, emitted operation for operation):
+// bit-identical, and vector code. log, log1p, tanh, erfc, pow, exp (f32 and f64) call the
+// C library, as runtime/MathFns.h does (bit-identical). With KernelOptions::fastExp, f32
+// exp (and softplus) uses a vectorisable polynomial instead; its error bound against
+// eager is stated in docs/fusion.md and measured by tests/unit/test_codegen_fusion.cpp.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -58,7 +60,9 @@ struct FusedSpec {
 };
 
 struct KernelOptions {
-  bool fastExp = true;  // vectorisable f32 exp (see above)
+  // Vectorisable f32 exp and softplus, not bit-identical to eager (see above). Off in
+  // graph mode (codegen/Compiler.h), which prints exactly what eager mode prints.
+  bool fastExp = false;
   // Calls moving at least this many bytes (inputs read and outputs written) write their
   // outputs with non-temporal stores (x86; 0: never; -1: the size of this machine's
   // last-level cache). Never changes results.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "runtime/MathFns.h"
 #include "runtime_tensor_test_util.h"
@@ -293,6 +294,80 @@ TEST(Kernels, UnaryEdges) {
   Tensor h = makeT(DType::F16, {2}, {0.5, 2});
   EXPECT_EQ(unary(UnOp::Sqrt, h).dtype(), DType::F16);
   EXPECT_EQ(unary(UnOp::Sqrt, h).getF64(1), (double)halfToFloat(floatToHalf(std::sqrt(2.0f))));
+}
+
+// f32 sigmoid and tanh-form gelu run on msl's own exp (fn::expForOnePlus, shared with
+// fused kernels): its accuracy against the C library, the functions' against double
+// references, and eager's vector loop (AVX2 + FMA where the CPU has them) against the
+// scalar function bit for bit, over contiguous and strided tensors.
+TEST(Kernels, SigmoidAndGeluTanhF32) {
+  auto ulps = [](float a, float b) {
+    int32_t ia, ib;
+    std::memcpy(&ia, &a, 4);
+    std::memcpy(&ib, &b, 4);
+    if (ia < 0) ia = INT32_MIN - ia;
+    if (ib < 0) ib = INT32_MIN - ib;
+    return std::fabs((double)ia - (double)ib);
+  };
+  auto ulpOf = [](double ref) {
+    float f = (float)ref;
+    return std::fabs((double)std::nextafter(f, INFINITY) - (double)f);
+  };
+  double worstExp = 0, worstSig = 0;
+  for (int i = 0; i <= 400000; ++i) {
+    float x = (float)(-86.5 + 175.5 * i / 400000.0);
+    worstExp = std::max(worstExp, ulps(fn::expForOnePlus(x), std::exp(x)));
+    float y = (float)(-80.0 + 160.0 * i / 400000.0);
+    double ref = 1.0 / (1.0 + std::exp(-(double)y));
+    if (ref > 1e-37) worstSig = std::max(worstSig, std::fabs((double)fn::sigmoid(y) - ref) / ulpOf(ref));
+    // gelu over [-10, 10]: e^u's relative error grows with |u| (the rounding of u
+    // itself, |u| ulp), so the bound is relative and scaled by 1 + |u|.
+    float xg = y / 8.0f;
+    double xd = xg, u = -2.0 * std::sqrt(2.0 / M_PI) * (xd + 0.044715 * xd * xd * xd);
+    double refg = xd / (1.0 + std::exp(u));
+    ASSERT_LE(std::fabs((double)fn::geluTanh(xg) - refg), 4 * 0x1p-24 * (1 + std::fabs(u)) * std::fabs(refg))
+        << "gelu of " << xg;
+  }
+  EXPECT_LE(worstExp, 1);  // docs/fusion.md
+  EXPECT_LE(worstSig, 3);  // 2.46 measured, as with the C library's expf
+  EXPECT_EQ(fn::expForOnePlus(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(fn::expForOnePlus(NAN)));
+  EXPECT_EQ(fn::sigmoid(-INFINITY), 0.0f);
+  EXPECT_EQ(fn::sigmoid(INFINITY), 1.0f);
+  EXPECT_EQ(fn::sigmoid(-200.0f), 0.0f);
+  EXPECT_EQ(fn::geluTanh(INFINITY), INFINITY);
+  EXPECT_EQ(fn::geluTanh(-30.0f), -0.0f);
+
+  // Eager kernels against the scalar function: random values over a wide range and the
+  // edges (clamps, nan, inf, subnormals), 1027 elements (vector steps and a remainder).
+  Rng r(5);
+  std::vector<double> vals;
+  for (int i = 0; i < 1000; ++i) vals.push_back(r.uniform(-120, 120));
+  for (double e : {(double)NAN, (double)INFINITY, -(double)INFINITY, 0.0, -0.0, 1e-45, -1e-45, 86.5, -86.5, 89.0,
+                   89.01, -89.0, -86.51, 88.72, -88.72, 3e38, -3e38, 1e-7, -1e-7, 5.4, -5.4, -9.92322, 15.0,
+                   -15.0, 0.5, -0.5, 103.0})
+    vals.push_back(e);
+  Tensor x = makeT(DType::F32, {(int64_t)vals.size()}, vals);
+  for (UnOp op : {UnOp::Sigmoid, UnOp::GeluTanh}) {
+    auto scalar = [&](float v) { return op == UnOp::Sigmoid ? fn::sigmoid(v) : fn::geluTanh(v); };
+    Tensor out = unary(op, x);
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      float want = scalar(x.ptr<float>()[i]), got = out.ptr<float>()[i];
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(got)) << unOpName(op) << " of " << x.ptr<float>()[i];
+      } else {
+        EXPECT_EQ(std::memcmp(&want, &got, 4), 0) << unOpName(op) << " of " << x.ptr<float>()[i] << ": " << got << " vs " << want;
+      }
+    }
+    // A strided view (every other element): the strided loop, the same bits.
+    Tensor s = unary(op, x.view({x.numel() / 2}, {2}, 0));
+    for (int64_t i = 0; i < s.numel(); ++i) {
+      float want = scalar(x.ptr<float>()[2 * i]), got = s.ptr<float>()[i];
+      if (!std::isnan(want)) {
+        EXPECT_EQ(std::memcmp(&want, &got, 4), 0) << unOpName(op);
+      }
+    }
+  }
 }
 
 TEST(Kernels, RoundHalfToEven) {
