@@ -720,10 +720,27 @@ bool vmapFunctionName(const Graph* batched, std::string* name) {
   return true;
 }
 
-Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise) {
+Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise,
+                 const std::vector<const ir::Abstract*>& captured) {
   for (auto& [mask, bg] : g->vmapVariants)
     if (mask == batched) return bg;
   ir::unfuse(*g->module, g);  // graph mode may have fused g (ir/Fused.h)
+  // The captured values' abstracts on their free variables while g is batched (the
+  // rules read an input's abstract from its node), taken off again after: the nodes
+  // belong to the enclosing graph, which runs unspecialised. g is a specialisation for
+  // these abstracts, so the batched graph, cached on g, holds for them alone.
+  struct Annotated {
+    std::vector<Node*> nodes;
+    ~Annotated() {
+      for (Node* n : nodes) n->abs = nullptr;
+    }
+  } annotated;
+  for (size_t i = 0; i < captured.size() && i < g->freeVars.size(); ++i) {
+    Node* fv = g->freeVars[i];
+    if (fv->abs || !captured[i] || captured[i]->is(AKind::Any) || fv->isConst()) continue;
+    fv->abs = captured[i];
+    annotated.nodes.push_back(fv);
+  }
   Batcher b(*g->module, g, specialise);
   std::vector<BInfo> params;
   for (size_t i = 0; i < g->params.size(); ++i) params.push_back(i < batched.size() && batched[i] ? yes() : BInfo{});

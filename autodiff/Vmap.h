@@ -32,7 +32,12 @@ using VmapSpecialise = std::function<ir::Graph*(const ir::Graph*, const std::vec
 
 // B(g) for parameters batched as `batched` says (one flag per parameter of g), built in
 // g's module and cached per (graph, flags). Raises (with the place) what cannot be batched.
-ir::Graph* vmapGraph(ir::Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise = {});
+// `captured` (one per free variable of g, as Specializer::get takes them): the abstracts
+// of the values g captures, for free variables whose nodes (in an enclosing graph that
+// was not specialised) have none; the batching rules read the kind, rank and dtype of
+// these unbatched inputs, and without them fall back to a per-example loop.
+ir::Graph* vmapGraph(ir::Graph* g, const std::vector<bool>& batched, const VmapSpecialise& specialise = {},
+                     const std::vector<const ir::Abstract*>& captured = {});
 
 // For tracebacks (runtime/Interpreter.cpp): whether a batched graph made by vmapGraph
 // stands for a function of the program (a function, or J of one), and its name. The

@@ -361,6 +361,17 @@ autodiff::VmapSpecialise specialiser(Interpreter& it) {
   };
 }
 
+// B(s) for a specialisation s: its calls of functions from outside specialised as calls
+// are, and its free variables typed as the captured values s was made for (their nodes,
+// in an enclosing graph that runs unspecialised, may have no abstract: without one the
+// rules of a captured tensor's uses would fall back to __vmap_loop).
+Graph* batchedGraph(Interpreter& it, const Graph* s, const std::vector<bool>& batched) {
+  const ir::Specialisation* info = it.specializer().info(s);
+  std::vector<const ir::Abstract*> captured;
+  if (info && info->graph == s) captured = info->key.captured;
+  return autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it), captured);
+}
+
 bool scalarFloat(const ir::Abstract* a) {
   if (!a) return false;
   if (a->is(ir::AKind::Float)) return true;
@@ -404,7 +415,7 @@ Value batchedClosure(Interpreter& it, const ClosureObj* cl, const Value* bound, 
     for (const Value& v : cl->captured) capAbs.push_back(v.is(VKind::Str) ? ir::Abstract::str() : abstractOf(v));
     s = it.specializer().get(g, argAbs, capAbs);
   }
-  Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+  Graph* vg = batchedGraph(it, s, batched);
   auto* vc = new ClosureObj();
   Value vv = Value::object(vc);
   vc->graph = vg;
@@ -509,7 +520,7 @@ static bool vmapGrad(Interpreter& it, const Value& fn, int64_t size, const std::
     const ir::Abstract* res = info ? info->result : nullptr;
     if (hasAux) res = res && res->is(ir::AKind::Tuple) && !res->homogeneous && res->elems.size() == 2 ? res->elems[0] : nullptr;
     if (!scalarFloat(res)) return false;
-    vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+    vg = batchedGraph(it, s, batched);
     std::vector<const Graph*> seen;
     if (callsPerExample(vg, seen)) return false;
     auto* vc = new ClosureObj();
@@ -570,7 +581,7 @@ static bool vmapVjp(Interpreter& it, int64_t size, const std::vector<bool>& mask
   Value vv = Value::object(vc);
   try {
     const Graph* s = it.specializer().get(g, argAbs, capAbs);
-    Graph* vg = autodiff::vmapGraph(const_cast<Graph*>(s), batched, specialiser(it));
+    Graph* vg = batchedGraph(it, s, batched);
     std::vector<const Graph*> seen;
     if (callsPerExample(vg, seen)) return false;
     vc->graph = vg;
