@@ -287,8 +287,13 @@ bool forwardRule(Prim p, FwdCtx& r, Node** tangent) {
         }
         xv = r.node->inputs[items[0]];
         tv = r.inT[items[0]];
-        if (xv->abs && (xv->abs->kind == ir::AKind::List || xv->abs->kind == ir::AKind::Tuple))
-          notYet(r, std::string(primName(p)) + " over the items of a sequence");
+        if ((xv->abs && (xv->abs->kind == ir::AKind::List || xv->abs->kind == ir::AKind::Tuple)) ||
+            xv->isPrimApply(Prim::MakeList) || xv->isPrimApply(Prim::MakeTuple)) {
+          // max(seq): the tangent of the first item equal to the result (zeros where
+          // that item has none), as __minmax_bwd gives it the cotangent
+          if (tv) res = C(Prim::CtFill, {C(Prim::CtIndex, {tv, C(Prim::SeqIndex, {xv, y})}), y});
+          break;
+        }
       }
       if (!tv) break;
       Node* mask = C(Prim::AsType, {C(Prim::Eq, {xv, C(Prim::SumBwd, {y, xv, axis, keep})}), C(Prim::DTypeOf, {xv})});

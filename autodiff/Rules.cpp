@@ -577,14 +577,20 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
     case Prim::MinMaxBwd: {
       // ct broadcast back and weighted w = [x == out] / count of ties (w piecewise
       // constant in x and out: no derivative): the transpose sums c w over axis. x is a
-      // tensor, or the builtin max's *args holding one tensor (c and w then 1-tuples);
-      // the builtin max over several values has no second-order rule yet.
+      // tensor, or the builtin max's *args holding one tensor (c and w then 1-tuples).
       std::vector<Node*> items = tupleItemsOf(x[1]);
       // max([a, b]) passes one sequence: several values too.
-      bool several = items.size() > 1 ||
-                     (items.size() == 1 && (items[0]->isPrimApply(Prim::MakeList) || items[0]->isPrimApply(Prim::MakeTuple) ||
-                                            (items[0]->abs && items[0]->abs->isSequence())));
-      if (several) raise(DiagId::NotSupportedYetPlural, r.loc, {"second-order derivatives of max or min over several values"});
+      bool seq = items.size() == 1 && (items[0]->isPrimApply(Prim::MakeList) || items[0]->isPrimApply(Prim::MakeTuple) ||
+                                       (items[0]->abs && items[0]->abs->isSequence()));
+      if (items.size() > 1 || seq) {
+        // Several values: ct goes whole to the first item equal to out (w = 1 there, 0
+        // elsewhere), so the transpose takes that item's cotangent: c[i] with i the
+        // index of out among the items, as the runtime finds it (None-safe).
+        Node* vals = seq ? items[0] : x[1];
+        Node* cs = seq ? C(Prim::CtIndex, {c, r.integer(0)}) : c;
+        Node* i = C(Prim::SeqIndex, {vals, x[2]});
+        return {ub(C(Prim::CtIndex, {cs, i}), x[0]), nullptr, nullptr, nullptr, nullptr};
+      }
       Node* w = C(Prim::MinMaxBwd, {C(Prim::OnesLike, {x[2], r.none()}), x[1], x[2], x[3], x[4]});
       Node* cc = c;
       if (items.size() == 1) {

@@ -294,6 +294,9 @@ const std::vector<Case>& cases() {
       // ties share c; x is constant here (at a tie the helper jumps as x moves)
       {"__minmax_bwd", "lambda c: __minmax_bwd(c, tensor([[1.0, 3.0, 3.0], [2.0, 2.0, -1.0]], dtype=f64), tensor([3.0, 2.0], dtype=f64), 1, False)",
        {"N 2"}, false},
+      // several values: c goes whole to the first item equal to out (away from ties here)
+      {"__minmax_bwd", "lambda c, x: __minmax_bwd(c, ([x - 1.0, x, x - 2.0],), x, None, False)[0][1] * x", {"F", "F"}},
+      {"__minmax_bwd", "lambda c, x, y: __minmax_bwd(c, (x * 0.5 - 10.0, x, y), x, None, False)[1] * y", {"N a,b", "N a,b", "N a,b"}},
       {"__matmul_bwd", "lambda c, x, y: __matmul_bwd(c, x, y, 0)", {"N a,c", "N a,b", "N b,c"}},
       {"__matmul_bwd", "lambda c, x, y: __matmul_bwd(c, x, y, 1)", {"N 2,a,c", "N 2,a,b", "N b,c"}},
       {"__matmul_bwd", "lambda c, x, y: __matmul_bwd(c, x, y, 0)", {"N c", "N b", "N b,c"}},
