@@ -27,6 +27,7 @@
 // Definite errors (ShapeRules) are recorded per context on the node that raises them,
 // with its location; that node's value is Bottom.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <unordered_map>
@@ -51,6 +52,9 @@ struct InferHooks {
   // Undef: the variable is certainly not assigned yet; a read that certainly runs (in a
   // top-level statement, or a function it calls unconditionally) then fails.
   std::function<const Abstract*(const GlobalVar*)> globalValue;
+  // Optional: a number that changes whenever the module-level variable may have been
+  // rebound (ir/Specialize reads a variable a specialisation depends on again only then).
+  std::function<uint64_t(const GlobalVar*)> globalVersion;
   // A global_set was inferred; `definite` when it runs exactly once where it is (directly
   // in a top-level statement graph, not in a loop or branch body).
   std::function<void(const GlobalVar*, const Abstract*, bool definite)> globalAssigned;

@@ -174,9 +174,17 @@ Graph* Specializer::get(const Graph* g, const std::vector<const Abstract*>& args
                         const std::vector<const Abstract*>& captured, uint64_t staticArgs) {
   SpecKey key = keyOf(g, args, captured, staticArgs);
   auto it = cache_.find(key);
-  if (it != cache_.end()) return it->second->graph;
+  if (it != cache_.end()) {
+    if (current(it->second)) return it->second->graph;
+    forget(it->second);
+  }
   Specialisation* spec = nullptr;
   auto found = byGraph_.find(key.graph);
+  if (found != byGraph_.end()) {
+    std::vector<Specialisation*> made = found->second;  // (forget() edits the list)
+    for (Specialisation* s : made)
+      if (!current(s)) forget(s);
+  }
   if (generalise_ && found != byGraph_.end()) {
     const std::vector<Specialisation*>& made = found->second;
     // A generalised specialisation this call fits, the latest (most general) first.
@@ -201,9 +209,20 @@ Specialisation* Specializer::make(const SpecKey& key, uint64_t staticArgs) {
   if (n >= maxPerFunction_)
     raise(DiagId::TooManySpecialisations, SourceLoc{},
           {key.graph->qualname, std::to_string(n + 1), std::to_string(maxPerFunction_)});
-  Inferencer inf(hooks_);
+  // Inference as the hooks say, noting the module-level variables it reads.
+  std::vector<Specialisation::GlobalRead> read;
+  InferHooks hooks = hooks_;
+  if (hooks_.globalValue)
+    hooks.globalValue = [&](const GlobalVar* g) {
+      const Abstract* v = hooks_.globalValue(g);
+      if (std::none_of(read.begin(), read.end(), [&](const auto& r) { return r.var == g; }))
+        read.push_back({g, v, hooks_.globalVersion ? hooks_.globalVersion(g) : 0});
+      return v;
+    };
+  Inferencer inf(hooks);
   InferContext* root = inf.infer(key.graph, key.args, key.captured);
   Specialisation* spec = build(inf, root, key, staticArgs);
+  spec->globals = std::move(read);
   spec->symbolic = std::any_of(key.args.begin(), key.args.end(), hasSymbols) ||
                    std::any_of(key.captured.begin(), key.captured.end(), hasSymbols);
   ++counts_[key.graph];
@@ -220,6 +239,26 @@ const Specialisation* Specializer::info(const Graph* clone) const {
 int Specializer::count(const Graph* g) const {
   auto it = counts_.find(g);
   return it == counts_.end() ? 0 : it->second;
+}
+
+bool Specializer::current(Specialisation* spec) const {
+  if (!hooks_.globalValue) return true;
+  for (Specialisation::GlobalRead& r : spec->globals) {
+    if (hooks_.globalVersion) {
+      uint64_t version = hooks_.globalVersion(r.var);
+      if (version == r.version) continue;
+      r.version = version;  // (checked now: a stale one is forgotten)
+    }
+    if (hooks_.globalValue(r.var) != r.value) return false;  // (abstracts are interned)
+  }
+  return true;
+}
+
+void Specializer::forget(Specialisation* spec) {
+  for (auto it = cache_.begin(); it != cache_.end();) it = it->second == spec ? cache_.erase(it) : std::next(it);
+  std::vector<Specialisation*>& made = byGraph_[spec->key.graph];
+  made.erase(std::remove(made.begin(), made.end(), spec), made.end());
+  --counts_[spec->key.graph];  // (the limit counts the specialisations in use)
 }
 
 void Specializer::clear() {

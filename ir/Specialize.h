@@ -50,8 +50,14 @@
 // run-time values come from runtime/AbstractOf.h. A function specialised more than
 // `maxPerFunction` times raises TooManySpecialisations (the caller supplies the place).
 // Specialisations depend on the abstracts of module-level values at the time they were
-// made (InferHooks::globalValue); clear() forgets them all, e.g. when a REPL input
-// rebinds a module-level name to a value of another type.
+// made (InferHooks::globalValue: a function called, a constant, a module's member, read by
+// the function or by anything inference followed from it). Each specialisation records
+// the module-level variables its inference read, with the abstracts it saw; when one of
+// them now has another abstract (a function defined again, a global rebound to a value
+// of another type or value), get() forgets that specialisation and makes a new one, so
+// neither its clone nor the code compiled from it (graph mode folds branches on known
+// results) runs again. Rebinding to a value of the same abstract (a counter, parameters
+// of the same shapes) keeps it. clear() forgets them all.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -69,6 +75,14 @@ struct Specialisation {
   const Abstract* result = nullptr;     // abstract of its output
   std::vector<Diagnostic> errors;       // definite errors, in program order
   std::unordered_map<const Node*, Diagnostic> errorAt;  // clone node -> its error
+  // The module-level variables inference read, with the abstracts it saw (see above) and
+  // their InferHooks::globalVersion when last found unchanged.
+  struct GlobalRead {
+    const GlobalVar* var;
+    const Abstract* value;
+    uint64_t version;
+  };
+  std::vector<GlobalRead> globals;
 };
 
 class Specializer {
@@ -104,6 +118,10 @@ class Specializer {
 
  private:
   Specialisation* make(const SpecKey& key, uint64_t staticArgs);
+  // Whether the module-level variables spec's inference read still have its abstracts.
+  bool current(Specialisation* spec) const;
+  // Drops a specialisation that is no longer current from the cache.
+  void forget(Specialisation* spec);
   Specialisation* build(Inferencer& inf, InferContext* root, const SpecKey& key, uint64_t staticArgs);
 
   InferHooks hooks_;

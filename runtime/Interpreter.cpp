@@ -428,6 +428,9 @@ static inline void checkInterrupt() {
 Interpreter::Interpreter() {
   ir::InferHooks hooks;
   hooks.globalValue = [this](const ir::GlobalVar* gv) { return abstractOf(global(gv->id)); };
+  hooks.globalVersion = [this](const ir::GlobalVar* gv) {
+    return (size_t)gv->id < globalSets_.size() ? globalSets_[gv->id] : 0;
+  };
   specializer_ = std::make_unique<ir::Specializer>(std::move(hooks));
 }
 Interpreter::~Interpreter() {
@@ -1802,7 +1805,10 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
           break;
         }
         case Prim::GlobalSet: {
-          self.global(in->node->inputs[2]->global->id) = fetch(ops[2]);
+          int id = in->node->inputs[2]->global->id;
+          self.global(id) = fetch(ops[2]);
+          if ((size_t)id >= self.globalSets_.size()) self.globalSets_.resize(id + 64, 0);
+          ++self.globalSets_[id];
           out = Value::token();
           break;
         }

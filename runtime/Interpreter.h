@@ -100,6 +100,7 @@ class Interpreter : public CallContext {
   friend struct InterpAccess;
   std::vector<std::string> argv_;
   std::vector<Value> globals_;
+  std::vector<uint64_t> globalSets_;  // per variable id: global_set runs (InferHooks::globalVersion)
   std::vector<std::unique_ptr<Code>> codes_;
   std::vector<Frame*> stack_;
   std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running

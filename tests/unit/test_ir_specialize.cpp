@@ -281,5 +281,63 @@ TEST(Specialize, StaticArgumentsAreKeyedByValueAndFolded) {
   EXPECT_EQ(uses(wide, wide->params[1]), 0);
 }
 
+// def f(x): return sq(x), sq a module-level variable: a specialisation is used while sq
+// has the abstract its inference saw, and made again when sq is rebound to another.
+TEST(Specialize, ARebindingOfAGlobalItsInferenceReadMakesItAgain) {
+  Builder b;
+  Graph* sq = b.function("sq", {"x"});
+  sq->output = b.prim(sq, Prim::Mul, {b.param(sq, 0), b.param(sq, 0)});
+  Graph* half = b.function("half", {"x"});
+  half->output = b.prim(half, Prim::Mul, {b.param(half, 0), b.m.constFloat(0.5)});
+  Graph* f = b.function("f", {"x"});
+  GlobalVar* gv = b.m.global("sq");
+  Node* slot = b.m.newConst(ConstKind::Global);
+  slot->global = gv;
+  Node* fn = b.prim(f, Prim::GlobalGet, {slot, b.m.newConst(ConstKind::Token)});
+  f->output = b.call(f, fn, {b.param(f, 0)});
+  b.finish();
+  const Abstract* value = Abstract::function(sq, {}, {});
+  uint64_t version = 0, lookups = 0;
+  InferHooks hooks;
+  hooks.globalValue = [&](const GlobalVar* g) {
+    ++lookups;
+    return g == gv ? value : nullptr;
+  };
+  hooks.globalVersion = [&](const GlobalVar*) { return version; };
+  Specializer sp(hooks, 2);
+  Graph* a = sp.get(f, {f32({3})});
+  EXPECT_EQ(toString(sp.info(a)->result), "f32[3]");
+  ASSERT_EQ(sp.info(a)->globals.size(), 1u);
+  EXPECT_EQ(sp.info(a)->globals[0].var, gv);
+  // No global_set of sq since: its value is not read again.
+  uint64_t before = lookups;
+  EXPECT_EQ(sp.get(f, {f32({3})}), a);
+  EXPECT_EQ(lookups, before);
+  // Rebound to a value of the same abstract: the same clone.
+  ++version;
+  EXPECT_EQ(sp.get(f, {f32({3})}), a);
+  EXPECT_GT(lookups, before);
+  // Rebound to another function: a new one, which replaces the old (the cap of 2 counts
+  // those in use).
+  value = Abstract::function(half, {}, {});
+  ++version;
+  Graph* c = sp.get(f, {f32({3})});
+  EXPECT_NE(c, a);
+  EXPECT_EQ(sp.count(f), 1);
+  value = Abstract::integer();
+  ++version;
+  Graph* d = sp.get(f, {f32({3})});
+  EXPECT_NE(d, c);
+  EXPECT_EQ(sp.count(f), 1);
+  EXPECT_EQ(sp.get(f, {f32({3})}), d);
+  // Without the version hook, the values are read on every look-up.
+  hooks.globalVersion = nullptr;
+  Specializer eager(hooks);
+  value = Abstract::function(sq, {}, {});
+  Graph* e = eager.get(f, {f32({3})});
+  value = Abstract::function(half, {}, {});
+  EXPECT_NE(eager.get(f, {f32({3})}), e);
+}
+
 }  // namespace
 }  // namespace msl::ir
