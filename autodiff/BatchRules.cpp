@@ -1057,7 +1057,8 @@ BatchKind batchKind(Prim p) {
     case Prim::SortBwd: case Prim::TopkBwd:
     // creation, layout, host containers
     case Prim::Linspace: case Prim::Uniform: case Prim::Tile: case Prim::Pad: case Prim::Einsum:
-    case Prim::Sorted: case Prim::DictNew: case Prim::Partial:
+    case Prim::Sorted: case Prim::DictNew: case Prim::Partial: case Prim::DictKeys: case Prim::DictValues:
+    case Prim::DictItems:
     // more backward helpers (vmap of a function that calls vjp)
     case Prim::GetAttrBwd: case Prim::ConcatBwd: case Prim::UnpackBwd: case Prim::TensorNewBwd:
     case Prim::SeqBwd: case Prim::NNBwd: case Prim::TileBwd: case Prim::PadBwd: case Prim::SplitBwd:
@@ -1095,7 +1096,7 @@ BatchKind batchKind(Prim p) {
     case Prim::StrStartswith: case Prim::StrEndswith: case Prim::StrReplace: case Prim::StrFormat:
     case Prim::StrUpper: case Prim::StrLower: case Prim::StrFind: case Prim::StrCount: case Prim::StrIndex:
     case Prim::ListAppend: case Prim::ListExtend: case Prim::ListInsert: case Prim::SeqIndex: case Prim::SeqCount:
-    case Prim::DictKeys: case Prim::DictValues: case Prim::DictItems: case Prim::DictGet: case Prim::DictUpdate:
+    case Prim::DictGet: case Prim::DictUpdate:
     case Prim::ExcValueError: case Prim::ExcTypeError: case Prim::ExcRuntimeError: case Prim::ExcKeyError:
     case Prim::ExcIndexError: case Prim::ExcException: case Prim::ExcAssertionError:
     case Prim::ExcNotImplementedError: case Prim::TakeInto:
@@ -1346,6 +1347,10 @@ Node* batchRule(Prim p, BatchCtx& c) {
     case Prim::Einsum: return einsumRule(c);
     case Prim::Sorted: return sortedRule(c);
     case Prim::DictNew: return containerRule(c, 1);
+    // a batched dict's values (and items) are its batched values, its keys as they are:
+    // the same for every example
+    case Prim::DictValues: case Prim::DictItems: return c.copy();
+    case Prim::DictKeys: c.outBatched = false; return c.copy();
     case Prim::Partial:  // a batched function only when it is a partial (whose arguments are)
       if (c.b[1] && !(c.abs(1) && c.abs(1)->is(AKind::Partial))) return nullptr;
       return containerRule(c, 2);
