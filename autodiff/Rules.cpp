@@ -542,7 +542,10 @@ std::vector<Node*> reverseRule(Prim p, RuleCtx& r) {
       const Node* o = x[0]->jorigin ? x[0]->jorigin : x[0];
       const Node* i = x[1]->jorigin ? x[1]->jorigin : x[1];
       Prim get = i->isPrimApply(Prim::MakeSlice) ? Prim::GetItem : Prim::CtIndex;
-      Node* cx = o->abs && o->abs->kind == ir::AKind::Dict ? C(Prim::CtAdd, {c, C(Prim::MakeDict, {})}) : c;
+      // (at second order o is that ct_add(c, {}) of the first-order rule: a dict too)
+      bool dict = (o->abs && o->abs->kind == ir::AKind::Dict) ||
+                  (o->isPrimApply(Prim::CtAdd) && o->inputs.size() == 3 && o->inputs[2]->isPrimApply(Prim::MakeDict));
+      Node* cx = dict ? C(Prim::CtAdd, {c, C(Prim::MakeDict, {})}) : c;
       return {ub(C(Prim::SetItem, {cx, x[1], r.num(0.0)}), x[0]), nullptr, ub(C(get, {c, x[1]}), x[2])};
     }
 
