@@ -74,16 +74,11 @@ struct Folder {
 
   // Every read of `from` within g reads `to` instead.
   void replaceUses(Node* from, Node* to) {
-    for (Graph* h : within) {
-      if (h->output == from) h->output = to;
-      for (Node*& fv : h->freeVars)
-        if (fv == from) fv = to;
-      for (Node*& d : h->defaults)
-        if (d == from) d = to;
+    ir::redirectGraphReads(within, from, to);
+    for (Graph* h : within)
       for (Node* n : h->nodes)
         for (Node*& in : n->inputs)
           if (in == from) in = to;
-    }
   }
 
   // Folds the branch whose switch is node i of g, if it is decided and of the plain form
@@ -343,46 +338,34 @@ bool Folder::dropAt(size_t i) {
   return true;
 }
 
+// Runs `step` (a Folder member) at each node of g, once `candidate` holds for one of them
+// (the graphs within g are found only then); a step that changes g leaves at index i the
+// node to look at next. Returns how many steps changed g.
+template <class Candidate>
+int rewriteNodes(Graph* g, Candidate candidate, bool (Folder::*step)(size_t)) {
+  if (!g->module || g->madeByJ) return 0;
+  if (std::none_of(g->nodes.begin(), g->nodes.end(), candidate)) return 0;
+  Folder f{g, {}};
+  for (const auto& gp : g->module->graphs())
+    if (ir::isWithin(gp.get(), g)) f.within.push_back(gp.get());
+  int changed = 0;
+  for (size_t i = 0; i < g->nodes.size();) {
+    if ((f.*step)(i)) {
+      ++changed;
+      continue;
+    }
+    ++i;
+  }
+  return changed;
+}
+
 }  // namespace
 
+// (after a fold, index i holds the arm's first node; after a drop, the next node)
 int foldKnownBranches(Graph* g) {
-  if (!g->module || g->madeByJ) return 0;
-  Folder f{g, {}};
-  bool any = false;
-  for (const Node* n : g->nodes)
-    if (n->isPrimApply(Prim::Switch)) any = true;
-  if (!any) return 0;
-  for (const auto& gp : g->module->graphs())
-    if (ir::isWithin(gp.get(), g)) f.within.push_back(gp.get());
-  int folded = 0;
-  // (after a fold, index i holds the arm's first node: it is looked at next)
-  for (size_t i = 0; i < g->nodes.size();) {
-    if (f.foldAt(i)) {
-      ++folded;
-      continue;
-    }
-    ++i;
-  }
-  return folded;
+  return rewriteNodes(g, [](const Node* n) { return n->isPrimApply(Prim::Switch); }, &Folder::foldAt);
 }
 
-int dropKnownCalls(Graph* g) {
-  if (!g->module || g->madeByJ) return 0;
-  bool any = false;  // (the graphs within g are found only when there is a candidate)
-  for (const Node* n : g->nodes) any = any || droppable(n);
-  if (!any) return 0;
-  Folder f{g, {}};
-  for (const auto& gp : g->module->graphs())
-    if (ir::isWithin(gp.get(), g)) f.within.push_back(gp.get());
-  int dropped = 0;
-  for (size_t i = 0; i < g->nodes.size();) {
-    if (f.dropAt(i)) {
-      ++dropped;
-      continue;
-    }
-    ++i;
-  }
-  return dropped;
-}
+int dropKnownCalls(Graph* g) { return rewriteNodes(g, droppable, &Folder::dropAt); }
 
 }  // namespace msl::codegen

@@ -442,13 +442,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       }
       users[from] = std::move(kept);
     }
-    for (Graph* S : graphs) {
-      if (S->output == from) S->output = to;
-      for (Node*& d : S->defaults)
-        if (d == from) d = to;
-      for (Node*& fv : S->freeVars)
-        if (fv == from) fv = to;
-    }
+    ir::redirectGraphReads(graphs, from, to);
   };
   std::vector<int> made;  // kernels reserved here, compiled together at the end
   std::unordered_map<int, std::vector<std::vector<int>>> nearOf;  // per kernel: the plan's distances

@@ -89,6 +89,16 @@ void Manager::setInput(Node* user, size_t index, Node* value) {
   users_[value].push_back({user, index});
 }
 
+void redirectGraphReads(const std::vector<Graph*>& graphs, Node* from, Node* to) {
+  for (Graph* h : graphs) {
+    if (h->output == from) h->output = to;
+    for (Node*& fv : h->freeVars)
+      if (fv == from) fv = to;
+    for (Node*& d : h->defaults)
+      if (d == from) d = to;
+  }
+}
+
 void Manager::replace(Node* from, Node* to) {
   auto us = users_[from];
   for (auto& [user, idx] : us) setInput(user, idx, to);

@@ -22,6 +22,11 @@ void computeFreeVars(const std::vector<Graph*>& graphs);
 // The graphs referenced by graph constants among g's nodes' inputs (and g's output).
 std::vector<Graph*> referencedGraphs(const Graph* g);
 
+// Redirects the reads of `from` that belong to the graphs themselves (their outputs,
+// free-variable lists and parameter defaults) to `to`, in `graphs`; the nodes' inputs are
+// the caller's to redirect (codegen's FoldBranches and Fusion keep their own users).
+void redirectGraphReads(const std::vector<Graph*>& graphs, Node* from, Node* to);
+
 class Manager {
  public:
   explicit Manager(Module& m);

@@ -775,12 +775,10 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
   bool grad = p == Prim::GradCall && npos >= 4;
   bool site = (p == Prim::JSiteBprop || p == Prim::VjpCall) && nargs == 3 && nkw == 0;
   if (p == Prim::JacobianCall && npos >= 2) {
-    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-    return primWrappers_.emplace(key, jacobianGraph(*adModule_, npos, kwnames)).first->second;
+    return primWrappers_.emplace(key, jacobianGraph(adModule(), npos, kwnames)).first->second;
   }
   if (!grad && !site) return primWrappers_.emplace(key, primCallGraph(p, nargs, kwnames)).first->second;
-  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-  ir::Module& m = *adModule_;
+  ir::Module& m = adModule();
   Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
   w->qualname = primName(p);
   std::vector<Node*> ps;
@@ -814,8 +812,7 @@ Graph* Interpreter::primWrapper(Prim p, size_t nargs, const std::vector<std::str
 }
 
 Graph* Interpreter::primCallGraph(Prim p, size_t nargs, const std::vector<std::string>* kwnames) {
-  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-  ir::Module& m = *adModule_;
+  ir::Module& m = adModule();
   Graph* w = m.newGraph(primName(p), nullptr, SourceLoc{});
   w->qualname = primName(p);
   std::vector<Node*> in{m.constPrim(p)};
@@ -1201,8 +1198,7 @@ Value Interpreter::jjSite(const Value& r, Value plan) {
     w = found->second;
   } else {
     // jjsite(bp2, plan, ct) = __jsite_arrange(bp2((ct[0], ct[1][1][0])), plan)
-    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-    ir::Module& m = *adModule_;
+    ir::Module& m = adModule();
     w = m.newGraph("jjsite", nullptr, SourceLoc{});
     w->qualname = "jjsite";
     Node* bp2 = m.newParam(w, "bp2", SourceLoc{});
@@ -1240,8 +1236,7 @@ Graph* Interpreter::customVjpLift(size_t npos, const std::vector<std::string>* k
     for (const auto& k : *kwnames) key += "/" + k;
   auto found = primWrappers_.find(key);
   if (found != primWrappers_.end()) return found->second;
-  if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-  ir::Module& m = *adModule_;
+  ir::Module& m = adModule();
   size_t nkw = kwnames ? kwnames->size() : 0, nargs = npos + nkw;
   Graph* w = m.newGraph("custom_vjp", nullptr, SourceLoc{});
   w->qualname = "custom_vjp";

@@ -107,6 +107,11 @@ class Interpreter : public CallContext {
   std::unique_ptr<ir::Specializer> specializer_;
   std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
+  // adModule_, made on first use.
+  ir::Module& adModule() {
+    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
+    return *adModule_;
+  }
   std::unordered_map<std::string, ir::Graph*> primWrappers_;  // their J graphs
   uint32_t lastJWorld_ = 0;  // J expansions started so far (docs/autodiff.md, higher order)
   // The world of the code running now (0: primal code), and its inner world.

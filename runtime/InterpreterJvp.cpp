@@ -605,8 +605,7 @@ Value Interpreter::jcallJvpOf(Prim p, Value* args, size_t npos, const std::vecto
       for (auto [from, to] : envKeys) key += "," + std::to_string(from) + ">" + std::to_string(to);
     auto found = primWrappers_.find(key);
     if (found == primWrappers_.end()) {
-      if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-      ir::Module& m = *adModule_;
+      ir::Module& m = adModule();
       Graph* w = m.newGraph("jvp.bprop", nullptr, SourceLoc{});
       w->qualname = "jvp.bprop";
       Node* bpn = m.newParam(w, "bprop", SourceLoc{});

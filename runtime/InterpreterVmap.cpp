@@ -1541,8 +1541,7 @@ Value Interpreter::jcallVmap(Prim p, Value* args, size_t npos, const std::vector
     std::string key = probe.key + "/" + std::to_string(nflat);
     auto found = primWrappers_.find(key);
     if (found != primWrappers_.end()) return found->second;
-    if (!adModule_) adModule_ = std::make_unique<ir::Module>("<autodiff>", nullptr);
-    ir::Module& m = *adModule_;
+    ir::Module& m = adModule();
     Graph* w = m.newGraph("vmap.bprop", nullptr, SourceLoc{});
     w->qualname = "vmap.bprop";
     Node* bpn = m.newParam(w, "bprop", SourceLoc{});
