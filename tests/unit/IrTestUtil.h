@@ -88,6 +88,16 @@ class Builder {
   Node* ifElse(Graph* g, Node* cond, Graph* a, Graph* b) {
     return call(g, prim(g, Prim::Switch, {cond, closure(a), closure(b)}), {});
   }
+  // The constant naming module-level variable gv (global_get / global_set's operand).
+  Node* globalSlot(GlobalVar* gv) {
+    Node* s = m.newConst(ConstKind::Global);
+    s->global = gv;
+    return s;
+  }
+  // A read of gv in g (after `state`, a fresh token by default).
+  Node* globalGet(Graph* g, GlobalVar* gv, Node* state = nullptr) {
+    return prim(g, Prim::GlobalGet, {globalSlot(gv), state ? state : m.newConst(ConstKind::Token)});
+  }
   // Distinct locations (line = creation order) so that diagnostics can be told apart.
   SourceLoc loc() { return SourceLoc{&file_, ++line_, 1}; }
   // Computes free variables; call after building.

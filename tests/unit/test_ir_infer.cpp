@@ -259,10 +259,7 @@ TEST(Infer, GlobalsComeFromTheHook) {
   sq->output = b.prim(sq, Prim::Mul, {b.param(sq, 0), b.param(sq, 0)});
   Graph* f = b.function("f", {"x"});
   GlobalVar* gv = b.m.global("sq");
-  Node* slot = b.m.newConst(ConstKind::Global);
-  slot->global = gv;
-  Node* fn = b.prim(f, Prim::GlobalGet, {slot, b.m.newConst(ConstKind::Token)});
-  f->output = b.call(f, fn, {b.param(f, 0)});
+  f->output = b.call(f, b.globalGet(f, gv), {b.param(f, 0)});
   b.finish();
   InferHooks hooks;
   hooks.globalValue = [&](const GlobalVar* g) { return g == gv ? Abstract::function(sq, {}, {}) : nullptr; };
@@ -276,18 +273,13 @@ TEST(Check, ReportsDefiniteErrorsOfTheTopLevelInOrder) {
   Builder b;
   Node* state = b.m.newConst(ConstKind::Token);
   GlobalVar* gx = b.m.global("x");
-  auto slot = [&] {
-    Node* s = b.m.newConst(ConstKind::Global);
-    s->global = gx;
-    return s;
-  };
   // x = zeros((2, 3))
   Graph* s1 = b.graph("<module>", {});
   Node* z = b.prim(s1, Prim::Zeros, {b.prim(s1, Prim::MakeTuple, {b.m.constInt(2), b.m.constInt(3)})});
-  s1->output = b.prim(s1, Prim::GlobalSet, {state, slot(), z});
+  s1->output = b.prim(s1, Prim::GlobalSet, {state, b.globalSlot(gx), z});
   // x + ones(4)
   Graph* s2 = b.graph("<module>", {});
-  Node* bad = b.prim(s2, Prim::Add, {b.prim(s2, Prim::GlobalGet, {slot(), state}),
+  Node* bad = b.prim(s2, Prim::Add, {b.globalGet(s2, gx, state),
                                      b.prim(s2, Prim::Ones, {b.m.constInt(4)})});
   s2->output = bad;
   b.m.statements = {s1, s2};

@@ -291,10 +291,7 @@ TEST(Specialize, ARebindingOfAGlobalItsInferenceReadMakesItAgain) {
   half->output = b.prim(half, Prim::Mul, {b.param(half, 0), b.m.constFloat(0.5)});
   Graph* f = b.function("f", {"x"});
   GlobalVar* gv = b.m.global("sq");
-  Node* slot = b.m.newConst(ConstKind::Global);
-  slot->global = gv;
-  Node* fn = b.prim(f, Prim::GlobalGet, {slot, b.m.newConst(ConstKind::Token)});
-  f->output = b.call(f, fn, {b.param(f, 0)});
+  f->output = b.call(f, b.globalGet(f, gv), {b.param(f, 0)});
   b.finish();
   const Abstract* value = Abstract::function(sq, {}, {});
   uint64_t version = 0, lookups = 0;
