@@ -4,9 +4,10 @@
 // What the executable holds: the program image (ir/Serialize.h), the host code of every
 // graph of the program compiled ahead of time — one function per distinct host plan
 // (ir/HostPlan.h; the function of a plan is the code of every graph and specialised
-// clone with that plan, runtime/AotCode.h) — a table from plan to function, and a `main`
-// calling msl_aot_run. It links the runtime library and its system libraries (oneDNN,
-// OpenMP, zlib), never LLVM.
+// clone with that plan, runtime/AotCode.h) — with a profile run's record also the fused
+// kernels and plans it compiled, a table from plan to function and from kernel key to
+// kernel, and a `main` calling msl_aot_run (codegen/AotPasses.h). It links the runtime
+// library, msl_passes and their system libraries (oneDNN, OpenMP, zlib), never LLVM.
 //
 // Internal to codegen/ and the msl tool: includes LLVM (through codegen/Aot.h).
 #pragma once
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "codegen/Aot.h"
+#include "codegen/FusedSpecIO.h"
 #include "ir/Serialize.h"
 
 namespace msl::codegen {
@@ -25,6 +27,10 @@ struct BuildOptions {
   // --mode=graph`) or eager (the interpreter; jit(f) closures run compiled code).
   bool graphMode = true;
   bool debugNans = false;  // --debug-nans: as `msl run --debug-nans`
+  // What a profile run compiled (`msl build --profile`): its fused kernels are compiled
+  // into the executable and its plans added to the table, and the executable runs graph
+  // mode's passes (codegen/AotPasses.h). nullptr: no profile, no passes.
+  const CompiledRecord* profile = nullptr;
   // Progress lines ("msl build: ..."), for builds that take a while; nullptr: quiet.
   std::function<void(const std::string&)> progress;
 };
@@ -38,6 +44,9 @@ struct BuildReport {
   // vmap) and so cannot be planned at build time: "FILE:L:C: grad(...)". Their graphs
   // run compiled code when their plan is one of the program's, else in the interpreter.
   std::vector<std::string> runtimeGraphs;
+  bool profiled = false;   // built with a profile run's record
+  int kernels = 0;         // fused kernels compiled from it
+  int profiledPlans = 0;   // functions for plans only the record has (of `functions`)
   std::string summary() const;  // a few lines for the build's output
 };
 

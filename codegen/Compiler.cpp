@@ -8,8 +8,6 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "codegen/FoldBranches.h"
-#include "codegen/Fusion.h"
 #include "codegen/HostGen.h"
 #include "codegen/Jit.h"
 #include "codegen/ObjectCache.h"
@@ -28,25 +26,6 @@ double cpuMs() {
   return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
 }
 
-// Whether fuseElementwise could find a chain in g or the graphs nested in it: a chain of two
-// or more has a member whose operand is another member, both primitive applications with
-// tensor results in one graph (codegen/Fusion.cpp). Most host graphs (calls, tuples,
-// attributes) have no such pair, and this scan is cheaper than the pass's own analysis.
-bool mayFuse(const ir::Module& m, const ir::Graph* g) {
-  auto tensorPrim = [](const ir::Node* n) {
-    Prim p;
-    return n->callsPrim(&p) && n->abs && n->abs->isTensor();
-  };
-  for (const auto& gp : m.graphs()) {
-    if (!ir::isWithin(gp.get(), g)) continue;
-    for (const ir::Node* n : gp->nodes) {
-      if (!tensorPrim(n)) continue;
-      for (size_t k = 1; k < n->inputs.size(); ++k)
-        if (n->inputs[k]->graph == gp.get() && tensorPrim(n->inputs[k])) return true;
-    }
-  }
-  return false;
-}
 }  // namespace
 
 struct HostCompiler::Code {
@@ -54,11 +33,8 @@ struct HostCompiler::Code {
 };
 
 // MSL_NO_FOLD_BRANCHES=1 turns branch folding off, MSL_NO_DROP_CALLS=1 the dropping of
-// calls with known results (A/B measurements, docs/graph_mode.md).
-HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {
-  if (const char* e = std::getenv("MSL_NO_FOLD_BRANCHES")) foldBranches_ = std::string(e) != "1";
-  if (const char* e = std::getenv("MSL_NO_DROP_CALLS")) dropCalls_ = std::string(e) != "1";
-}
+// calls with known results (A/B measurements, docs/graph_mode.md): GraphPassOptions::fromEnv.
+HostCompiler::HostCompiler() : code_(std::make_unique<Code>()) {}
 // Frees the code this compiler added to the JIT (msl_progen and --check-modes make one per
 // run; the driver's lives until exit).
 HostCompiler::~HostCompiler() {
@@ -66,21 +42,13 @@ HostCompiler::~HostCompiler() {
 }
 
 void HostCompiler::prepare(ir::Graph* g) {
-  // Graph passes on the specialised graph, before lowering: elementwise chains become
-  // fused kernels (codegen/Fusion.h). Graphs nested in g are fused with it; when they
-  // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
-  // so that a transform of g later (f(x), then grad(f)(x)) sees them unfused.
-  if (!g->module) return;
   double t0 = cpuMs();
-  // Branches the specialisation decided become straight-line code first (FoldBranches.h),
-  // so that fusion sees the arms' operations beside their neighbours.
-  if (foldBranches_) folded_ += foldKnownBranches(g);
-  // Then calls whose results are known and that cannot fail or have effects go (their
-  // readers read the constant), those of the arms just moved in included.
-  if (dropCalls_) dropped_ += dropKnownCalls(g);
-  FusionOptions opt = fusion_;
-  opt.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
-  if (opt.minOps < 2 || mayFuse(*g->module, g)) kernels_ += fuseElementwise(*g->module, g, opt).kernels;
+  GraphPassOptions opt = passes_;
+  opt.fusion.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
+  JitKernels kernels(record_ ? std::function<void(const FusedSpec&, const KernelOptions&)>(
+                                   [this](const FusedSpec& s, const KernelOptions& o) { record_->addKernel(s, o); })
+                             : nullptr);
+  runGraphPasses(g, opt, kernels, &counts_);
   prepareMs_ += cpuMs() - t0;
 }
 
@@ -108,6 +76,7 @@ CompiledGraph HostCompiler::compile(const ir::Graph* g) {
   std::string base = g->qualname.empty() ? g->name : g->qualname;
   std::string name = jit.uniqueName(base.empty() ? "graph" : base);
   std::vector<HostOp> plan = planHostGraph(g);
+  if (record_) record_->addPlan(hostPlanText(plan));
   // One module and ResourceTracker per compiled graph. Host code is runtime calls and
   // branches: no IR optimisation, FastISel (codegen/Jit.h). The code lives as long as the
   // process (graphs are never redefined in `msl run`).
@@ -140,7 +109,7 @@ std::string HostCompiler::statsText() const {
                 "%d graphs compiled in %.1f ms, fusion pass %.1f ms (%d fused kernels, %d branches folded, %d calls dropped); "
                 "LLVM: %d modules, "
                 "optimisation %.1f ms, code generation %.1f ms, linking %.1f ms, hashing %.1f ms; compile cache: ",
-                compiled_, compileMs_, prepareMs_, kernels_, folded_, dropped_, s.modules, s.optMs, s.codegenMs, s.linkMs, s.keyMs);
+                compiled_, compileMs_, prepareMs_, counts_.kernels, counts_.folded, counts_.dropped, s.modules, s.optMs, s.codegenMs, s.linkMs, s.keyMs);
   std::string r = "(CPU time) " + std::string(buf);
   if (!cache) return r + "off";
   std::snprintf(buf, sizeof buf, "%d hits, %d misses (%d corrupt), %d writes", cache->stats().hits.load(),

@@ -9,7 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "codegen/Fusion.h"
+#include "codegen/FusedSpecIO.h"
+#include "codegen/GraphPasses.h"
 #include "runtime/GraphMode.h"
 
 namespace msl::codegen {
@@ -18,8 +19,9 @@ class HostCompiler : public GraphCompiler {
  public:
   HostCompiler();
   ~HostCompiler() override;
-  // Graph passes before lowering, in order: branch folding and the dropping of calls with
-  // known results (codegen/FoldBranches.h), elementwise fusion (codegen/Fusion.h).
+  // Graph passes before lowering (codegen/GraphPasses.h), in order: branch folding and
+  // the dropping of calls with known results (codegen/FoldBranches.h), elementwise fusion
+  // (codegen/Fusion.h).
   void prepare(ir::Graph* g) override;
   CompiledGraph compile(const ir::Graph* g) override;
   // --emit=llvm: called with the text of each compiled graph's module, before it is
@@ -27,13 +29,16 @@ class HostCompiler : public GraphCompiler {
   void setEmitLlvm(std::function<void(const std::string&)> f) { emitLlvm_ = std::move(f); }
   int compiledCount() const { return compiled_; }
   // The fusion pass's options in graph mode (bench/fused_bench.cpp times what it runs).
-  const FusionOptions& fusionOptions() const { return fusion_; }
+  const FusionOptions& fusionOptions() const { return passes_.fusion; }
   // Branches folded by prepare (codegen/FoldBranches.h); off: none (tests compare).
-  int foldedCount() const { return folded_; }
-  void setFoldBranches(bool on) { foldBranches_ = on; }
+  int foldedCount() const { return counts_.folded; }
+  void setFoldBranches(bool on) { passes_.foldBranches = on; }
   // Calls dropped by prepare (codegen/FoldBranches.h dropKnownCalls); off: none.
-  int droppedCount() const { return dropped_; }
-  void setDropKnownCalls(bool on) { dropCalls_ = on; }
+  int droppedCount() const { return counts_.dropped; }
+  void setDropKnownCalls(bool on) { passes_.dropCalls = on; }
+  // `msl run --record-compiled`: every fused kernel's spec and every compiled graph's
+  // plan go into `r` (codegen/FusedSpecIO.h; nullptr: none), for `msl build --profile`.
+  void setRecord(CompiledRecord* r) { record_ = r; }
   // Graphs compiled, fused kernels made, and where the compile time went (the fusion pass,
   // lowering, LLVM, the cache): one line for `msl run --stats`.
   std::string statsText() const;
@@ -41,16 +46,11 @@ class HostCompiler : public GraphCompiler {
  private:
   std::function<void(const std::string&)> emitLlvm_;
   int compiled_ = 0;
-  int kernels_ = 0;       // fused kernels made by prepare
-  int folded_ = 0;        // branches folded by prepare
-  bool foldBranches_ = true;
-  int dropped_ = 0;  // calls dropped by prepare
-  bool dropCalls_ = true;
+  GraphPassOptions passes_ = GraphPassOptions::fromEnv();
+  GraphPassCounts counts_;  // what prepare did
+  CompiledRecord* record_ = nullptr;
   double prepareMs_ = 0;  // the fusion pass, its kernels' compilation included
   double compileMs_ = 0;  // compile(): lowering and the JIT
-  // Graph mode prints what eager mode prints: fused kernels compute what eager kernels
-  // compute (KernelOptions::fastExp off, docs/fusion.md).
-  FusionOptions fusion_;
   struct Code;  // the JIT resources of the compiled graphs (codegen/Compiler.cpp)
   std::unique_ptr<Code> code_;
 };

@@ -16,9 +16,10 @@
 // folding it is straight-line code, and `r[k] if is_param(p) else old` of Adam's
 // callbacks loses its branch too when is_param's result is known.
 //
-// Only graph mode's JIT runs this (HostCompiler::prepare, before fusion): AOT executables
-// find their code by the plan of the unfolded graph (runtime/AotCode.h). Graphs made by J
-// are left alone (the cleaner folds them, autodiff/Clean.cpp), and so are graphs without
+// Graph mode runs this before fusion (codegen/GraphPasses.h), and so do executables made
+// by `msl build --profile` (codegen/AotPasses.h: their table holds the plans of the folded
+// clones the profile run compiled); executables built without a profile keep the unfolded
+// plan (runtime/AotCode.h). Graphs made by J are left alone (the cleaner folds them, autodiff/Clean.cpp), and so are graphs without
 // abstracts (not specialised).
 #pragma once
 

@@ -412,7 +412,7 @@ bool sameShape(const Abstract* a, const Abstract* b) {
 
 }  // namespace
 
-FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
+FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, KernelSource& kernels) {
   FusionStats stats;
   std::vector<Graph*> graphs = subtreeOf(g);
   // Users of each node (user, input index), over the graphs that can read them.
@@ -575,6 +575,10 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
           near.push_back(std::move(d));
         }
       }
+      if (!kernels.available(L.spec, root)) {  // (an AOT executable's table lacks it)
+        stats.unavailable++;
+        continue;
+      }
       int id = reserveFusedKernel(L.spec);
       {
         std::lock_guard<std::mutex> lock(gSpecsMu);
@@ -652,13 +656,13 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       }
     }
   }
-  // One LLVM module for the kernels of this graph and its nested graphs.
+  // The kernels of this graph and its nested graphs at once (graph mode: one LLVM module).
   std::vector<std::pair<int, const FusedSpec*>> todo;
   {
     std::lock_guard<std::mutex> lock(gSpecsMu);
     for (int id : made) todo.push_back({id, &specs()[id]});
   }
-  compileFusedKernels(todo, opt.kernel);
+  if (!todo.empty()) kernels.provide(todo, opt.kernel);
   return stats;
 }
 

@@ -2,8 +2,10 @@
 //
 // Over a specialised graph (every node's Node::abs has its dtype and shape; dimensions
 // may be symbols), finds maximal chains of elementwise and broadcasting primitives whose
-// intermediate values are used only inside the chain, compiles each chain to one loop
-// (codegen/KernelGen.h) and replaces it by one `__fused(kernel, inputs...)` node placed
+// intermediate values are used only inside the chain, has each chain compiled to one loop
+// (a KernelSource: graph mode's JIT compiles it with codegen/KernelGen.h, an AOT
+// executable takes it from its table, codegen/AotPasses.h; no LLVM in this pass) and
+// replaces it by one `__fused(kernel, inputs...)` node placed
 // where the chain's last node was. The chain's inputs are tensors and Python numbers
 // (known numbers are folded into the kernel).
 //
@@ -18,13 +20,17 @@
 // Chains whose intermediate values are read after them (by later nodes of the graph, with
 // the chain's shape) become kernels with several outputs (a tuple, taken apart by
 // tuple_getitem nodes right after the kernel). Then the buffer plan (codegen/Planner.h)
-// decides which kernel may write into which input; the kernels of the graph compile as
-// one LLVM module.
+// decides which kernel may write into which input; the kernels of the graph are given
+// code at once (KernelSource::provide; the JIT compiles them as one LLVM module).
 //
 // Run it on a graph before the interpreter first runs it (the interpreter caches its code
 // per graph). It edits the graph and the graphs nested in it, and looks at nothing else
 // of the module (its cost follows the graph's size).
 #pragma once
+#include <functional>
+#include <utility>
+#include <vector>
+
 #include "codegen/KernelGen.h"
 #include "codegen/Planner.h"
 #include "ir/IR.h"
@@ -47,13 +53,44 @@ struct FusionOptions {
   }();
 };
 
+// Where the machine code of fused kernels comes from. The pass itself needs no LLVM (an
+// AOT executable runs it: codegen/AotPasses.h); graph mode's JIT compiles the kernels
+// (codegen/KernelGen.h), an executable takes them from its table.
+class KernelSource {
+ public:
+  virtual ~KernelSource() = default;
+  // Whether the kernel of `spec` (the chain ending at `root`) can be had: false leaves
+  // the chain unfused (its eager kernels compute the same bits). Asked before the buffer
+  // plan sets the spec's in-place variants.
+  virtual bool available(const FusedSpec& spec, const ir::Node* root) { return true; }
+  // Gives code to the kernels reserved (reserveFusedKernel) with these specs: a graph's
+  // kernels at once.
+  virtual void provide(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt) = 0;
+};
+
 struct FusionStats {
   int kernels = 0;      // __fused nodes made
   int fusedOps = 0;     // primitive applications they replaced
   int multiOutput = 0;  // kernels with several outputs
   int inPlace = 0;      // kernels planned to write into an input's buffer
+  int unavailable = 0;  // chains left unfused: KernelSource::available said no
 };
 
+FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt, KernelSource& kernels);
+
+// Graph mode's kernels: LLVM's JIT compiles each graph's kernels as one module
+// (compileFusedKernels). `record` (msl run --record-compiled) sees each spec compiled.
+// Defined in codegen/KernelGen.cpp (msl_codegen, with LLVM).
+class JitKernels : public KernelSource {
+ public:
+  explicit JitKernels(std::function<void(const FusedSpec&, const KernelOptions&)> record = nullptr)
+      : record_(std::move(record)) {}
+  void provide(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt) override;
+
+ private:
+  std::function<void(const FusedSpec&, const KernelOptions&)> record_;
+};
+// fuseElementwise with JitKernels.
 FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt = {});
 
 // The spec of the kernel of a __fused node's chain, as made by the last fuseElementwise

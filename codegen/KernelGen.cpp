@@ -12,8 +12,7 @@
 #include <cstdlib>
 #include <mutex>
 
-#include <unistd.h>
-
+#include "codegen/Fusion.h"
 #include "codegen/Jit.h"
 #include "ir/Diagnostics.h"
 
@@ -29,13 +28,7 @@ using llvm::Value;
 
 // KernelOptions::nonTemporalBytes, -1 meaning this machine's last-level cache.
 int64_t nonTemporalThreshold(const KernelOptions& opt) {
-  if (opt.nonTemporalBytes >= 0) return opt.nonTemporalBytes;
-  static const int64_t llc = [] {
-    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
-    long c = l3 > 0 ? l3 : l2 > 0 ? l2 : 0;
-    return c > 0 ? (int64_t)c : (int64_t)32 << 20;
-  }();
-  return llc;
+  return opt.nonTemporalBytes >= 0 ? opt.nonTemporalBytes : lastLevelCacheBytes();
 }
 
 bool isSignedInt(DType dt) { return dt == DType::I32 || dt == DType::I64; }
@@ -529,35 +522,29 @@ std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool 
   return os.str();
 }
 
-namespace {
-std::unique_ptr<FusedKernel> kernelOf(const FusedSpec& spec) {
-  auto k = std::make_unique<FusedKernel>();
-  k->name = spec.name;
-  k->inputs = spec.inputs;
-  k->outDType = spec.outputs.empty() ? spec.outDType : spec.ops[(size_t)spec.outputs[0]].dt;
-  k->outRank = spec.outRank;
-  if (spec.outputs.size() > 1)  // (one output: __fused gives the tensor itself)
-    for (int v : spec.outputs) k->outDTypes.push_back(spec.ops[(size_t)v].dt);
-  k->inplace = spec.inplace;
-  return k;
+std::vector<int> emitFusedKernels(llvm::Module& m, const std::vector<const FusedSpec*>& specs,
+                                  const std::vector<std::string>& names, const KernelOptions& opt) {
+  std::vector<int> lanes;
+  for (size_t i = 0; i < specs.size(); ++i) {
+    Gen gen(*specs[i], opt, m);
+    gen.emit(names[i]);
+    lanes.push_back(gen.stepLanes());
+  }
+  return lanes;
 }
-}  // namespace
-
-int reserveFusedKernel(const FusedSpec& spec) { return registerFusedKernel(kernelOf(spec)); }
 
 void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt) {
   if (kernels.empty()) return;
   Jit& jit = Jit::get();
   auto ctx = std::make_unique<LLVMContext>();
   std::vector<std::string> names;
-  for (const auto& [id, spec] : kernels) names.push_back(jit.uniqueName(spec->name));
-  std::unique_ptr<llvm::Module> m = jit.newModule(names[0], *ctx);
-  std::vector<int> lanes;
-  for (size_t i = 0; i < kernels.size(); ++i) {
-    Gen gen(*kernels[i].second, opt, *m);
-    gen.emit(names[i]);
-    lanes.push_back(gen.stepLanes());
+  std::vector<const FusedSpec*> specs;
+  for (const auto& [id, spec] : kernels) {
+    names.push_back(jit.uniqueName(spec->name));
+    specs.push_back(spec);
   }
+  std::unique_ptr<llvm::Module> m = jit.newModule(names[0], *ctx);
+  std::vector<int> lanes = emitFusedKernels(*m, specs, names, opt);
   std::string err;
   llvm::raw_string_ostream os(err);
   if (llvm::verifyModule(*m, &os)) internalError("fused kernel: invalid LLVM IR: " + os.str());
@@ -588,6 +575,17 @@ void compileFusedKernels(const std::vector<std::pair<int, const FusedSpec*>>& ke
     k->fn = reinterpret_cast<MslFusedKernelFn>(jit.lookup(names[i]));
     if (!k->fn) internalError("fused kernel " + names[i] + " was not compiled");
   }
+}
+
+void JitKernels::provide(const std::vector<std::pair<int, const FusedSpec*>>& kernels, const KernelOptions& opt) {
+  if (record_)
+    for (const auto& k : kernels) record_(*k.second, opt);
+  compileFusedKernels(kernels, opt);
+}
+
+FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt) {
+  JitKernels jit;
+  return fuseElementwise(m, g, opt, jit);
 }
 
 int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt) {

@@ -26,6 +26,10 @@
 #include "runtime/FusedKernel.h"
 #include "runtime/Kernels.h"
 
+namespace llvm {
+class Module;
+}
+
 namespace msl::codegen {
 
 struct FusedOp {
@@ -73,9 +77,15 @@ struct KernelOptions {
 
 // LLVM IR of the kernel (optimised as the JIT would when `optimized`).
 std::string fusedKernelIR(const FusedSpec& spec, const KernelOptions& opt, bool optimized);
+// Emits the kernels of `specs` into `m` as functions named `names` (the kernel ABI of
+// runtime/FusedKernel.h); returns each one's FusedKernel::lanes. The JIT's modules and
+// `msl build`'s object file (codegen/Build.cpp) are made by it.
+std::vector<int> emitFusedKernels(llvm::Module& m, const std::vector<const FusedSpec*>& specs,
+                                  const std::vector<std::string>& names, const KernelOptions& opt);
 // Compiles the kernel with the JIT and registers it (runtime/FusedKernel.h); returns its id.
 int compileFusedKernel(const FusedSpec& spec, const KernelOptions& opt = {});
-// A registered kernel without code yet (its id can go into a graph before it is compiled).
+// A registered kernel without code yet (its id can go into a graph before it is compiled;
+// LLVM-free, defined in codegen/FusedSpecIO.cpp).
 int reserveFusedKernel(const FusedSpec& spec);
 // Compiles the kernels of `ids` (reserved with their specs) as one LLVM module: one
 // optimisation pipeline and one JIT materialisation for all the kernels of a graph.

@@ -91,4 +91,41 @@ std::string hostPlanText(const std::vector<HostOp>& plan) {
   return s;
 }
 
+bool parseHostPlanText(const std::string& text, std::vector<HostOp>* plan) {
+  std::vector<HostOp> out;
+  uint64_t next = 0;
+  size_t k = 0;
+  // A number after position k (digits only, below 2^31): false when there is none.
+  auto number = [&](uint64_t* v) {
+    size_t j = k;
+    *v = 0;
+    while (j < text.size() && text[j] >= '0' && text[j] <= '9' && j - k < 10) *v = *v * 10 + (uint64_t)(text[j++] - '0');
+    if (j == k || *v >= (1u << 31)) return false;
+    k = j;
+    return true;
+  };
+  while (k < text.size()) {
+    char c = text[k++];
+    uint64_t v;
+    if (c == '@') {
+      if (!number(&v)) return false;
+      next = v;
+    } else if (c == 's') {
+      if (!number(&v) || v == 0 || next + v >= (1u << 24)) return false;  // (a corrupt count: no huge plan)
+      for (uint64_t q = 0; q < v; ++q) out.push_back({HostOp::Step, (uint32_t)(next + q)});
+      next += v;
+    } else if (c == 'i' || c == 'w' || c == 'c') {
+      if (next >= (1u << 31)) return false;
+      out.push_back({c == 'i' ? HostOp::If : c == 'w' ? HostOp::While : HostOp::Scan, (uint32_t)next});
+      next += c == 'i' ? 2 : 1;
+    } else {
+      return false;
+    }
+  }
+  // Only the texts hostPlanText makes (one text per plan).
+  if (hostPlanText(out) != text) return false;
+  *plan = std::move(out);
+  return true;
+}
+
 }  // namespace msl::ir

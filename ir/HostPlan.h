@@ -18,5 +18,8 @@ struct HostOp {
 };
 std::vector<HostOp> planHostGraph(const Graph* g);
 std::string hostPlanText(const std::vector<HostOp>& plan);  // compact, one text per plan
+// The plan of hostPlanText's text (`msl build` reads the plans a profile run recorded);
+// false for a text hostPlanText does not make.
+bool parseHostPlanText(const std::string& text, std::vector<HostOp>* plan);
 
 }  // namespace msl::ir

@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "runtime/FusedKernel.h"
 #include "runtime/GraphMode.h"
 
 extern "C" {
@@ -26,14 +27,24 @@ struct MslAotFunction {
   const char* plan;
   int32_t (*fn)(void* frame);
 };
-
-// The entry of an executable made by `msl build`: runs the program image (n bytes) as
-// msl_aot_main does (runtime/AotMain.h), with `functions` (count entries) as its compiled
-// code. flags bit 0: graph mode (every graph runs as compiled code, as `msl run
-// --mode=graph`); otherwise eager mode, jit(f) closures running compiled code. Bit 1:
-// --debug-nans (runtime/Interpreter.h).
-int msl_aot_run(const uint8_t* image, size_t n, const MslAotFunction* functions, size_t count, int32_t flags,
-                int argc, char** argv);
+// A fused kernel compiled ahead of time (`msl build --profile`, docs/aot.md): its key
+// (codegen/FusedSpecIO.h kernelKey), its function (runtime/FusedKernel.h's ABI), the
+// elements it computes a step, and whether it has the non-temporal stores' path (x86).
+struct MslAotKernel {
+  const char* key;
+  MslFusedKernelFn fn;
+  int32_t lanes;
+  int32_t nonTemporal;
+};
+// What `msl build` compiled: host code per plan and fused kernels per key.
+struct MslAotCode {
+  const MslAotFunction* functions;
+  int64_t count;
+  const MslAotKernel* kernels;
+  int64_t kernelCount;
+};
+// msl_aot_run(image, n, code, flags, argc, argv), the entry of an executable made by
+// `msl build`, is in codegen/AotPasses.h: it runs the graph passes.
 }
 
 namespace msl {
@@ -41,14 +52,15 @@ namespace msl {
 class AotCodeTable : public GraphCompiler {
  public:
   AotCodeTable(const MslAotFunction* functions, size_t count);
-  // No graph passes: fusion compiles kernels, which an executable cannot (docs/aot.md).
+  // No graph passes here; an executable built with a profile runs them
+  // (codegen/AotPasses.h: fused kernels from its table).
   void prepare(ir::Graph*) override {}
   // The table's function for g's plan, or nullptr (g is then interpreted).
   CompiledGraph compile(const ir::Graph* g) override;
   int hits() const { return hits_; }
   int misses() const { return (int)missed_.size(); }
   // MSL_AOT_REPORT: the graphs served from the table and those interpreted, with places.
-  std::string report() const;
+  virtual std::string report() const;
 
  private:
   std::unordered_map<std::string, CompiledGraph> byPlan_;

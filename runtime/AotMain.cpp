@@ -12,7 +12,6 @@
 
 #include "ir/Diagnostics.h"
 #include "ir/Serialize.h"
-#include "runtime/AotCode.h"
 #include "runtime/GraphMode.h"
 #include "runtime/Interpreter.h"
 #include "runtime/Parallel.h"
@@ -50,17 +49,11 @@ int runGuarded(const std::function<int()>& body) {
 namespace {
 
 struct AotArgs {
-  const uint8_t* image;
-  size_t n;
-  int argc;
-  char** argv;
-  int rc;
-  const MslAotFunction* functions = nullptr;  // msl_aot_run: the compiled code (runtime/AotCode.h)
-  size_t count = 0;
-  int32_t flags = 0;
+  AotRun run;
+  int rc = 2;
 };
 
-int runImage(const AotArgs& a) {
+int runImage(const AotRun& a) {
   auto t0 = std::chrono::steady_clock::now();
   // MSL_NUM_THREADS as `msl run` reads it (runtime/Parallel.h).
   if (const char* e = std::getenv("MSL_NUM_THREADS")) {
@@ -78,12 +71,10 @@ int runImage(const AotArgs& a) {
   ir::ProgramImage p = ir::deserialize(std::string_view(reinterpret_cast<const char*>(a.image), a.n));
   auto t1 = std::chrono::steady_clock::now();
   Interpreter interp;
-  // Code compiled by `msl build`: graph mode and jit(f) run it (never destroyed: compiled
-  // code may run until exit, as in the msl tool).
-  AotCodeTable* table = nullptr;
-  if (a.functions) {
-    table = new AotCodeTable(a.functions, a.count);
-    setGraphCompiler(table);
+  // Code compiled by `msl build`: graph mode and jit(f) run it (the compiler is never
+  // destroyed: compiled code may run until exit, as in the msl tool).
+  if (a.compiler) {
+    setGraphCompiler(a.compiler);
     interp.setGraphMode(a.flags & 1);
     interp.setDebugNans(a.flags & 2);
   }
@@ -116,11 +107,11 @@ int runImage(const AotArgs& a) {
     return 0;
   });
   const char* report = std::getenv("MSL_AOT_REPORT");
-  if (table && report && *report && std::string_view(report) != "0") errWrite(table->report());
+  if (a.report && report && *report && std::string_view(report) != "0") errWrite(a.report());
   return rc;
 }
 
-int guardedRun(const AotArgs& a) { return runGuarded([&] { return runImage(a); }); }
+int guardedRun(const AotArgs& a) { return runGuarded([&] { return runImage(a.run); }); }
 
 void* threadMain(void* p) {
   auto* a = static_cast<AotArgs*>(p);
@@ -131,29 +122,28 @@ void* threadMain(void* p) {
 }  // namespace
 }  // namespace msl
 
-namespace {
-int runOnBigStack(msl::AotArgs& a) {
+namespace msl {
+int runAot(const AotRun& run) {
   // As the msl tool does: the program runs on a thread with a large stack, so that deep
   // recursion stops at the documented call-depth limit.
+  AotArgs a{run};
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setstacksize(&attr, size_t(2) << 30);
   pthread_t t;
-  int rc = pthread_create(&t, &attr, msl::threadMain, &a);
+  int rc = pthread_create(&t, &attr, threadMain, &a);
   pthread_attr_destroy(&attr);
-  if (rc != 0) return msl::guardedRun(a);
+  if (rc != 0) return guardedRun(a);
   pthread_join(t, nullptr);
   return a.rc;
 }
-}  // namespace
+}  // namespace msl
 
 extern "C" int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv) {
-  msl::AotArgs a{image, n, argc, argv, 2};
-  return runOnBigStack(a);
-}
-
-extern "C" int msl_aot_run(const uint8_t* image, size_t n, const MslAotFunction* functions, size_t count,
-                           int32_t flags, int argc, char** argv) {
-  msl::AotArgs a{image, n, argc, argv, 2, functions, count, flags};
-  return runOnBigStack(a);
+  msl::AotRun r;
+  r.image = image;
+  r.n = n;
+  r.argc = argc;
+  r.argv = argv;
+  return msl::runAot(r);
 }

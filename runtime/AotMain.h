@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 
 extern "C" {
 // Deserialises `image` (n bytes) and runs its main module as `msl run` would, with the
@@ -16,6 +17,23 @@ int msl_aot_main(const uint8_t* image, size_t n, int argc, char** argv);
 }
 
 namespace msl {
+class GraphCompiler;
+
+// An executable's run: the image, its argv, and the compiler of graph mode and jit(f)
+// (runtime/GraphMode.h; nullptr: none), which must outlive the process (compiled code
+// may run until exit). flags as msl_aot_run's. `report` gives MSL_AOT_REPORT=1's text.
+struct AotRun {
+  const uint8_t* image = nullptr;
+  size_t n = 0;
+  int argc = 0;
+  char** argv = nullptr;
+  GraphCompiler* compiler = nullptr;
+  int32_t flags = 0;
+  std::function<std::string()> report;
+};
+// Runs it as msl_aot_main does, on a thread with a 2 GiB stack; returns the exit status.
+int runAot(const AotRun& run);
+
 // Runs `body` and returns its exit status, flushing the program's output first; an msl
 // error (rendered with its place), an internal error, running out of memory, or
 // `throw int` (exit) end it with the status `msl run` gives them: 1, 2, 1, the int. Shared

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <mutex>
 
+#include <unistd.h>
+
 #include "runtime/Kernels.h"
 #include "runtime/Parallel.h"
 #include "runtime/PrimImpl.h"
@@ -121,6 +123,15 @@ std::vector<std::unique_ptr<FusedKernel>>& kernels() {
   return *v;
 }
 }  // namespace
+
+int64_t lastLevelCacheBytes() {
+  static const int64_t llc = [] {
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    long c = l3 > 0 ? l3 : l2 > 0 ? l2 : 0;
+    return c > 0 ? (int64_t)c : (int64_t)32 << 20;
+  }();
+  return llc;
+}
 
 int registerFusedKernel(std::unique_ptr<FusedKernel> k) {
   std::lock_guard<std::mutex> lock(gKernelsMu);

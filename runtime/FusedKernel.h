@@ -93,6 +93,10 @@ struct FusedStats {
 };
 FusedStats fusedStats();
 
+// This machine's last-level cache in bytes (32 MiB when unknown): the default of
+// FusedKernel::nonTemporalBytes, for kernels compiled by the JIT or ahead of time.
+int64_t lastLevelCacheBytes();
+
 // Registers a kernel for the process's lifetime; returns its id (the __fused argument).
 int registerFusedKernel(std::unique_ptr<FusedKernel> k);
 FusedKernel* fusedKernel(int id);

@@ -3,10 +3,16 @@
 and checks that both print the same stdout and stderr and end with the same exit status.
 Python 3 standard library only.
 
-Usage: compare_run.py --msl MSL [--build-flag F]... [--mnist] [--times] PROGRAM [ARGS...]
+Usage: compare_run.py --msl MSL [--build-flag F]... [--mnist] [--times] [--fused]
+                      PROGRAM [ARGS...]
+  --build-flag  a flag for `msl build` (e.g. --profile-args=...)
   --mnist       first write a small Fashion-MNIST-like data set (IDX files, 96 training
                 and 40 test images; tests/examples/resume_midepoch.py's generator) into a
-                scratch folder; {mnist} in ARGS is that folder
+                scratch folder; {mnist} in ARGS and build flags is that folder
+  --fused       (a build with a profile) the executable runs with MSL_AOT_REPORT=1; its
+                report, taken off its stderr before comparing, must say that fused
+                kernels from the table ran, no chain was left unfused and no graph
+                was interpreted
   --times       before comparing, replace durations and rates ("12.3 s", "4.5it/s",
                 "1,234 samples/s", "00:01") by placeholders: they differ between any
                 two runs
@@ -44,6 +50,7 @@ def main():
     ap.add_argument("--build-flag", action="append", default=[])
     ap.add_argument("--mnist", action="store_true")
     ap.add_argument("--times", action="store_true")
+    ap.add_argument("--fused", action="store_true")
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -57,6 +64,7 @@ def main():
             write_idx(data, "train", 96, 1)
             write_idx(data, "t10k", 40, 2)
             args = [x.replace("{mnist}", data) for x in args]
+            a.build_flag = [x.replace("{mnist}", data) for x in a.build_flag]
         prog = os.path.abspath(a.program)
         folder = os.path.dirname(prog)
         msl = os.path.abspath(a.msl)
@@ -68,9 +76,21 @@ def main():
             return 2
         r = subprocess.run([msl, "run", prog, *args], cwd=folder, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
-        x = subprocess.run([exe, *args], cwd=folder, stdin=subprocess.DEVNULL,
+        env = dict(os.environ, MSL_AOT_REPORT="1") if a.fused else None
+        x = subprocess.run([exe, *args], cwd=folder, stdin=subprocess.DEVNULL, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
         ok = True
+        if a.fused:
+            err = x.stderr.decode(errors="replace")
+            at = err.rfind("msl: ", 0, err.find(" graphs ran code compiled ahead of time"))
+            report = err[at:] if at >= 0 else ""
+            x.stderr = err[:at].encode() if at >= 0 else x.stderr
+            used = re.search(r"msl: (\d+) fused kernels from the table \(\d+ compiled\), 0 chains left unfused \(no kernel in the table\)\n", report)
+            if " 0 ran in the interpreter\n" not in report or not used or used.group(1) == "0":
+                ok = False
+                print(f"the executable's report is not one of fused kernels only:\n{report}")
+            else:
+                print(report, end="")
         for what, p, q in (("stdout", r.stdout, x.stdout), ("stderr", r.stderr, x.stderr)):
             p = normalise(p.decode(errors="replace"), a.times)
             q = normalise(q.decode(errors="replace"), a.times)

@@ -8,13 +8,17 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <set>
 
+#include "codegen/AotPasses.h"
 #include "codegen/Build.h"
+#include "codegen/FusedSpecIO.h"
 #include "frontend/LowerToIR.h"
 #include "ir/HostPlan.h"
 #include "ir/IR.h"
@@ -143,3 +147,248 @@ TEST(AotBuild, ExecutableMatchesMslRunAndRunsCompiledCode) {
   EXPECT_EQ(libs.find("LLVM"), std::string::npos) << libs;
   std::system(("rm -rf " + dir).c_str());
 }
+
+// ------------------------------------------------------------------ profile-guided kernels
+
+namespace {
+
+// A spec with every field away from its default: three inputs (a tensor, an int, a
+// float), constants (a NaN with a payload, -0.0, a negative int), every op kind, two
+// outputs and two in-place variants; a name with characters the text escapes.
+codegen::FusedSpec everyField() {
+  using codegen::FusedOp;
+  codegen::FusedSpec s;
+  s.name = "fused_y 2%\n\xc3\xa9";
+  s.inputs = {{FusedKernel::In::Tensor, DType::F32, 2}, {FusedKernel::In::Int, DType::I64, 0},
+              {FusedKernel::In::Float, DType::F64, 0}};
+  s.innerStride = {1, 0, 0};
+  auto op = [&](FusedOp::Kind k, DType dt, int a = -1, int b = -1, int c = -1) {
+    FusedOp o;
+    o.kind = k;
+    o.dt = dt;
+    o.a = a;
+    o.b = b;
+    o.c = c;
+    s.ops.push_back(o);
+    return (int)s.ops.size() - 1;
+  };
+  int x = op(FusedOp::Kind::Input, DType::F32, 0);
+  int n = op(FusedOp::Kind::Input, DType::I64, 1);
+  int f = op(FusedOp::Kind::Input, DType::F64, 2);
+  int nan = op(FusedOp::Kind::ConstF, DType::F64);
+  uint64_t bits = 0x7ff8000000012345ull;
+  std::memcpy(&s.ops[(size_t)nan].f, &bits, 8);
+  int negz = op(FusedOp::Kind::ConstF, DType::F64);
+  s.ops[(size_t)negz].f = -0.0;
+  int ci = op(FusedOp::Kind::ConstI, DType::I64);
+  s.ops[(size_t)ci].i = -1234567890123ll;
+  int nf = op(FusedOp::Kind::Cast, DType::F32, n);
+  int sum = op(FusedOp::Kind::Bin, DType::F32, x, nf);
+  s.ops[(size_t)sum].bin = BinOp::Max;
+  int th = op(FusedOp::Kind::Un, DType::F32, sum);
+  s.ops[(size_t)th].un = UnOp::GeluTanh;
+  int cmp = op(FusedOp::Kind::Bin, DType::Bool, th, x);
+  s.ops[(size_t)cmp].bin = BinOp::Le;
+  int ff = op(FusedOp::Kind::Cast, DType::F32, f);
+  int w = op(FusedOp::Kind::Where, DType::F32, cmp, th, ff);
+  (void)negz;
+  (void)ci;
+  s.outDType = DType::F32;
+  s.outRank = 2;
+  s.outputs = {th, w};
+  s.inplace = {{0, -1}, {-1, 0}};
+  return s;
+}
+
+void expectSameSpec(const codegen::FusedSpec& a, const codegen::FusedSpec& b) {
+  EXPECT_EQ(a.name, b.name);
+  ASSERT_EQ(a.inputs.size(), b.inputs.size());
+  for (size_t k = 0; k < a.inputs.size(); ++k) {
+    EXPECT_EQ(a.inputs[k].kind, b.inputs[k].kind);
+    EXPECT_EQ(a.inputs[k].dtype, b.inputs[k].dtype);
+    EXPECT_EQ(a.inputs[k].rank, b.inputs[k].rank);
+  }
+  EXPECT_EQ(a.innerStride, b.innerStride);
+  ASSERT_EQ(a.ops.size(), b.ops.size());
+  for (size_t k = 0; k < a.ops.size(); ++k) {
+    const codegen::FusedOp &x = a.ops[k], &y = b.ops[k];
+    EXPECT_EQ(x.kind, y.kind);
+    EXPECT_EQ(x.dt, y.dt);
+    EXPECT_EQ(x.a, y.a);
+    EXPECT_EQ(x.b, y.b);
+    EXPECT_EQ(x.c, y.c);
+    EXPECT_EQ(x.bin, y.bin);
+    EXPECT_EQ(x.un, y.un);
+    EXPECT_EQ(x.i, y.i);
+    EXPECT_EQ(std::memcmp(&x.f, &y.f, 8), 0) << k;  // NaN payloads and -0.0 exactly
+  }
+  EXPECT_EQ(a.outDType, b.outDType);
+  EXPECT_EQ(a.outRank, b.outRank);
+  EXPECT_EQ(a.outputs, b.outputs);
+  EXPECT_EQ(a.inplace, b.inplace);
+}
+
+MslFusedKernelFn fakeKernel() {
+  return [](void* const*, void* const*, int64_t, int64_t) {};
+}
+
+}  // namespace
+
+// Every field of a spec survives its text; the key leaves out the name and the in-place
+// variants only.
+TEST(FusedSpecIO, SpecTextRoundTripsEveryField) {
+  codegen::FusedSpec s = everyField();
+  std::string text = codegen::specToText(s);
+  EXPECT_EQ(text.find('\n'), std::string::npos) << text;
+  codegen::FusedSpec back;
+  std::string err;
+  ASSERT_TRUE(codegen::specFromText(text, &back, &err)) << err << "\n" << text;
+  expectSameSpec(s, back);
+  EXPECT_EQ(codegen::specToText(back), text);
+  codegen::KernelOptions plain, fast;
+  fast.fastExp = true;
+  codegen::FusedSpec renamed = s;
+  renamed.name = "other";
+  renamed.inplace.clear();
+  EXPECT_EQ(codegen::kernelKey(s, plain), codegen::kernelKey(renamed, plain));
+  EXPECT_NE(codegen::kernelKey(s, plain), codegen::kernelKey(s, fast));
+  codegen::FusedSpec changed = s;
+  changed.innerStride[0] = 0;
+  EXPECT_NE(codegen::kernelKey(s, plain), codegen::kernelKey(changed, plain));
+  changed = s;
+  changed.ops[4].f = 0.0;  // -0.0 and 0.0 are different kernels
+  EXPECT_NE(codegen::kernelKey(s, plain), codegen::kernelKey(changed, plain));
+}
+
+// A text that is not a valid spec is rejected with a reason, never read into one that
+// KernelGen would trip on: every truncation at a token boundary, operands that are not
+// earlier values, unknown names, counts beyond the text.
+TEST(FusedSpecIO, RejectsSpecsThatAreNotOnes) {
+  std::string text = codegen::specToText(everyField());
+  codegen::FusedSpec out;
+  std::string err;
+  for (size_t k = 0; k < text.size(); ++k) {
+    if (text[k] != ' ') continue;
+    err.clear();
+    EXPECT_FALSE(codegen::specFromText(text.substr(0, k), &out, &err)) << text.substr(0, k);
+    EXPECT_FALSE(err.empty());
+  }
+  EXPECT_FALSE(codegen::specFromText(text + " 1", &out, &err));
+  EXPECT_EQ(err, "text after the spec");
+  auto bad = [&](codegen::FusedSpec s, const std::string& why) {
+    std::string e;
+    EXPECT_FALSE(codegen::specFromText(codegen::specToText(s), &out, &e)) << why;
+    EXPECT_NE(e.find(why), std::string::npos) << e;
+  };
+  codegen::FusedSpec s = everyField();
+  s.ops[7].b = 7;  // itself
+  bad(s, "operation %7 is invalid");
+  s = everyField();
+  s.ops[0].a = 3;  // input 3 of 3
+  bad(s, "operation %0 is invalid");
+  s = everyField();
+  s.outputs.push_back(99);
+  bad(s, "an output is not a value");
+  s = everyField();
+  s.inplace[0] = {5, -1};
+  bad(s, "in-place variant names no input");
+  s = everyField();
+  s.innerStride.pop_back();
+  bad(s, "an inner stride per input");
+  s = everyField();
+  s.inputs[0].dtype = DType::F16;  // no code for it
+  bad(s, "input 0 is invalid");
+  std::string t = text;
+  ASSERT_NE(t.find(" gelu_tanh "), std::string::npos) << t;  // both gelus have names of their own
+  t.replace(t.find(" gelu_tanh "), 11, " nosuch ");
+  EXPECT_FALSE(codegen::specFromText(t, &out, &err));
+  t = text;
+  t.replace(t.find(" 3 {"), 4, " 999999 {");  // inputs: a count beyond the text
+  EXPECT_FALSE(codegen::specFromText(t, &out, &err));
+  EXPECT_NE(err.find("beyond the spec's end"), std::string::npos) << err;
+}
+
+// The record of a run: kernels once per key, plans once, in order; every single-byte
+// change and every truncation is an error with its line (the checksum), never a record.
+TEST(FusedSpecIO, RecordRoundTripsAndRejectsAlteredFiles) {
+  codegen::CompiledRecord r;
+  codegen::FusedSpec s = everyField();
+  codegen::KernelOptions plain;
+  r.addKernel(s, plain);
+  codegen::FusedSpec renamed = s;
+  renamed.name = "again";
+  r.addKernel(renamed, plain);  // the same kernel
+  r.addPlan("s3is2");
+  r.addPlan("s1");
+  r.addPlan("s3is2");
+  ASSERT_EQ(r.kernels.size(), 1u);
+  ASSERT_EQ(r.plans, (std::vector<std::string>{"s3is2", "s1"}));
+  std::string text = r.text();
+  codegen::CompiledRecord back;
+  std::string err;
+  ASSERT_TRUE(codegen::CompiledRecord::parse(text, &back, &err)) << err;
+  ASSERT_EQ(back.kernels.size(), 1u);
+  expectSameSpec(back.kernels[0].spec, s);
+  EXPECT_EQ(back.plans, r.plans);
+  for (size_t k = 0; k < text.size(); ++k) {
+    std::string t = text;
+    t[k] = t[k] == 'x' ? 'y' : 'x';
+    err.clear();
+    EXPECT_FALSE(codegen::CompiledRecord::parse(t, &back, &err)) << "byte " << k;
+    EXPECT_EQ(err.rfind("line ", 0), 0u) << err;
+    err.clear();
+    EXPECT_FALSE(codegen::CompiledRecord::parse(text.substr(0, k), &back, &err)) << "truncated at " << k;
+  }
+  EXPECT_FALSE(codegen::CompiledRecord::parse("", &back, &err));
+  EXPECT_FALSE(codegen::CompiledRecord::parse("hello\n", &back, &err));
+  EXPECT_NE(err.find("not a record"), std::string::npos) << err;
+}
+
+// Plans read back from their text exactly; texts hostPlanText does not make are rejected.
+TEST(HostPlan, TextParsesBack) {
+  Program prog({});
+  ir::Module* m = prog.loadText("<plans>",
+                                "def branchy(x):\n    if x > 0:\n        return 1\n    return 2\n"
+                                "def loopy(n):\n    s = 0\n    while s < n:\n        s = s + 1\n    return s\n");
+  for (const char* name : {"branchy", "loopy"}) {
+    std::vector<ir::HostOp> plan = ir::planHostGraph(graphNamed(*m, name)), back;
+    std::string text = ir::hostPlanText(plan);
+    ASSERT_TRUE(ir::parseHostPlanText(text, &back)) << text;
+    EXPECT_EQ(ir::hostPlanText(back), text);
+    ASSERT_EQ(back.size(), plan.size());
+    for (size_t k = 0; k < plan.size(); ++k) {
+      EXPECT_EQ(back[k].kind, plan[k].kind);
+      EXPECT_EQ(back[k].i, plan[k].i);
+    }
+  }
+  std::vector<ir::HostOp> out;
+  for (const char* bad : {"s0", "s", "x1", "s2@2s1", "@0s1", "s99999999999", "s16777216", "i@"})
+    EXPECT_FALSE(ir::parseHostPlanText(bad, &out)) << bad;
+}
+
+// An executable's kernel table: a spec whose key it holds gets the table's function,
+// lanes and stride; another is refused and listed with its place.
+TEST(AotKernelTable, GivesKernelsByKeyAndListsMissingOnes) {
+  codegen::FusedSpec s = everyField();
+  std::string key = codegen::kernelKey(s, codegen::KernelOptions{});
+  MslAotKernel entries[] = {{key.c_str(), fakeKernel(), 16, 1}};
+  codegen::AotKernelTable table(entries, 1);
+  EXPECT_TRUE(table.available(s, nullptr));
+  codegen::FusedSpec other = s;
+  other.outRank = 1;
+  other.name = "fused_z";
+  EXPECT_FALSE(table.available(other, nullptr));
+  ASSERT_EQ(table.missing().size(), 1u);
+  EXPECT_EQ(table.missing()[0], "<no location>: fused_z");
+  int id = codegen::reserveFusedKernel(s);
+  table.provide({{id, &s}}, codegen::KernelOptions{});
+  FusedKernel* k = fusedKernel(id);
+  ASSERT_NE(k, nullptr);
+  EXPECT_EQ(k->fn, entries[0].fn);
+  EXPECT_EQ(k->lanes, 16);
+  EXPECT_EQ(k->innerStride, s.innerStride);
+  EXPECT_EQ(k->inplace, s.inplace);
+  EXPECT_EQ(k->nonTemporalBytes, lastLevelCacheBytes());
+  EXPECT_EQ(table.used(), 1);
+}
+

@@ -1,12 +1,18 @@
 #include "tools/msl/BuildCommand.h"
 
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 
 #include "codegen/Build.h"
 #include "frontend/LowerToIR.h"
@@ -19,7 +25,8 @@ namespace msl {
 
 const char* const kBuildHelp =
     "usage: msl build FILE [-o OUT] [-O0|-O1|-O2|-O3] [--cpu=CPU] [--mode=graph|eager]\n"
-    "                 [--debug-nans] [-q]\n"
+    "                 [--profile | --profile-args=ARGS | --profile-data=RECORD]\n"
+    "                 [--debug-nans] [-q] [-v]\n"
     "       msl build --emit=opt|llvm FILE\n"
     "\n"
     "Makes FILE (with the modules it imports) into a native executable OUT (default: FILE\n"
@@ -31,9 +38,18 @@ const char* const kBuildHelp =
     "What is compiled: the host code of every graph of the program (one function per\n"
     "distinct plan of nodes, branches and loops), which the executable runs instead of\n"
     "interpreting them. Graphs made at run time (grad, vmap, jvp, ...) run that code when\n"
-    "their plan is one of the program's, otherwise in the interpreter; the build lists the\n"
+    "their plan is one of the program's or one a profile run compiled (below), otherwise\n"
+    "in the interpreter; the build lists the\n"
     "calls that make them, and MSL_AOT_REPORT=1 makes the executable list on stderr at exit\n"
-    "the graphs it interpreted. Elementwise fusion is not done in executables.\n"
+    "the graphs it interpreted.\n"
+    "\n"
+    "Fused kernels (profile-guided): with --profile or --profile-args, the build first\n"
+    "runs the program (`msl run --mode=graph` with those arguments: its side effects\n"
+    "happen, files it writes are written) and records every fused elementwise kernel and\n"
+    "the plan of every graph it compiled; these are compiled into OUT, which then runs\n"
+    "graph mode's passes (branch folding, fusion) and takes each kernel from its table.\n"
+    "A chain whose kernel the profile run did not make stays unfused (same results);\n"
+    "MSL_AOT_REPORT=1 lists it. Without a profile, executables run unfused.\n"
     "\n"
     "options:\n"
     "  -o OUT            the executable to write\n"
@@ -46,11 +62,19 @@ const char* const kBuildHelp =
     "                    graph's plan and compiled function; build nothing\n"
     "  --emit=llvm       print the LLVM IR of the compiled code (optimised at the -O level;\n"
     "                    the image and main left out); build nothing\n"
+    "  --profile         profile run without arguments (see above)\n"
+    "  --profile-args=ARGS\n"
+    "                    profile run with ARGS (split at spaces) as the program's arguments\n"
+    "  --profile-data=RECORD\n"
+    "                    no profile run: use RECORD, written by `msl run --mode=graph\n"
+    "                    --record-compiled=RECORD FILE ARGS`\n"
     "  --debug-nans      the executable checks float results as `msl run --debug-nans`\n"
     "  -q, --quiet       no progress lines or build report on stderr\n"
+    "  -v, --verbose     show the profile run's output (on stderr)\n"
     "\n"
     "environment (of the executable): MSL_NUM_THREADS as for msl run; MSL_AOT_REPORT=1\n"
-    "lists the graphs that ran compiled code and those interpreted, on stderr at exit.\n";
+    "lists the graphs that ran compiled code and those interpreted, the fused kernels\n"
+    "used and the chains left unfused, on stderr at exit.\n";
 
 namespace {
 
@@ -64,12 +88,78 @@ double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
+bool readFile(const std::string& path, std::string* out) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return false;
+  out->assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  return !f.bad();
+}
+
+// A temporary file's name (the file made empty), under $TMPDIR or /tmp.
+std::string tempFile(const char* what) {
+  const char* dir = std::getenv("TMPDIR");
+  std::string path = std::string(dir && *dir ? dir : "/tmp") + "/msl-build-" + what + "-XXXXXX";
+  int fd = mkstemp(path.data());
+  if (fd < 0) throw InternalError("msl build: cannot make a temporary file " + path + ": " + std::strerror(errno));
+  close(fd);
+  return path;
+}
+
+// The profile run: this msl runs FILE in graph mode with `args`, recording what it
+// compiles into a temporary file, its output in another (or on stderr with `verbose`).
+// Returns the record's text; a failed run is the build's error (exit status 1).
+std::string profileRun(const std::string& file, const std::vector<std::string>& args, bool debugNans, bool verbose) {
+  std::string record = tempFile("profile"), log = verbose ? "" : tempFile("profile-log");
+  std::vector<std::string> argv{"msl", "--mode=graph", "--record-compiled=" + record};
+  if (debugNans) argv.push_back("--debug-nans");
+  argv.push_back("run");
+  argv.push_back(file);
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (std::string& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (verbose) {
+    posix_spawn_file_actions_adddup2(&fa, 2, 1);  // the program's output on the build's stderr
+  } else {
+    posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
+  outFlush();
+  pid_t pid;
+  int rc = posix_spawn(&pid, "/proc/self/exe", &fa, nullptr, cargv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  if (rc == 0)
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  std::string text, output;
+  bool haveRecord = readFile(record, &text);
+  if (!verbose) readFile(log, &output), std::remove(log.c_str());
+  std::remove(record.c_str());
+  std::string cmd = "msl run --mode=graph " + file;
+  for (const std::string& a : args) cmd += " " + a;
+  if (rc != 0) throw InternalError("msl build: cannot run the profile run `" + cmd + "`: " + std::strerror(rc));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !haveRecord) {
+    std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
+                      : WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
+                                            : "no record";
+    if (output.size() > 8000) output = "...\n" + output.substr(output.size() - 8000);
+    outFlush();
+    errWrite("msl build: the profile run `" + cmd + "` failed (" + why + ")" + (output.empty() ? "\n" : ":\n") + output);
+    throw 1;
+  }
+  return text;
+}
+
 }  // namespace
 
 int buildCommand(const std::vector<std::string>& args) {
   codegen::BuildOptions o;
-  std::string file, out, emit;
-  bool quiet = false;
+  std::string file, out, emit, profileData;
+  bool quiet = false, verbose = false, profile = false;
+  std::vector<std::string> profileArgs;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "--help" || a == "-h") {
@@ -100,6 +190,22 @@ int buildCommand(const std::vector<std::string>& args) {
       o.debugNans = true;
     } else if (a == "-q" || a == "--quiet") {
       quiet = true;
+    } else if (a == "-v" || a == "--verbose") {
+      verbose = true;
+    } else if (a == "--profile") {
+      profile = true;
+    } else if (a.rfind("--profile-args=", 0) == 0) {
+      profile = true;
+      std::string rest = a.substr(15);
+      for (size_t k = 0; k < rest.size();) {
+        size_t e = rest.find(' ', k);
+        if (e == std::string::npos) e = rest.size();
+        if (e > k) profileArgs.push_back(rest.substr(k, e - k));
+        k = e + 1;
+      }
+    } else if (a.rfind("--profile-data=", 0) == 0) {
+      profileData = a.substr(15);
+      if (profileData.empty()) buildUsage("--profile-data needs a file (written by msl run --record-compiled)");
     } else if (a.size() > 1 && a[0] == '-') {
       buildUsage("unknown option '" + a + "'");
     } else if (file.empty()) {
@@ -112,6 +218,7 @@ int buildCommand(const std::vector<std::string>& args) {
   if (!codegen::isValidCpu(o.aot.cpu))
     buildUsage("unknown CPU '" + o.aot.cpu + "' for --cpu (an LLVM CPU name such as x86-64-v3 or skylake, or native)");
   if (file == "-") buildUsage("FILE - (standard input) cannot be built; give a file");
+  if (profile && !profileData.empty()) buildUsage("--profile-data goes without --profile or --profile-args");
   if (!emit.empty()) quiet = true;  // only the stage on stdout
   if (out.empty() && emit.empty()) {
     std::string base = file.substr(file.rfind('/') == std::string::npos ? 0 : file.rfind('/') + 1);
@@ -132,6 +239,31 @@ int buildCommand(const std::vector<std::string>& args) {
   say("loading " + file);
   ir::Module* main = prog.loadMain(file);
   ir::ProgramImage image{prog.modules(), main, &builtinsModule(), {}};
+  // The profile (docs/aot.md, "Profile-guided kernels"): a run's record of what graph mode
+  // compiled, made now or given.
+  codegen::CompiledRecord record;
+  if (profile || !profileData.empty()) {
+    std::string text, err, what = profileData;
+    if (profile) {
+      say("profile run: msl run --mode=graph " + file + (profileArgs.empty() ? "" : " ...") +
+          (verbose ? "" : " (its output hidden; -v shows it)"));
+      text = profileRun(file, profileArgs, o.debugNans, verbose);
+      what = "the profile run's record";
+    } else if (!readFile(profileData, &text)) {
+      std::string why = std::strerror(errno);
+      outFlush();
+      errWrite("msl build: cannot read the profile " + profileData + ": " + why + "\n");
+      return 1;
+    }
+    if (!codegen::CompiledRecord::parse(text, &record, &err)) {
+      outFlush();
+      errWrite("msl build: corrupt profile " + what + ": " + err + "\n");
+      return 1;
+    }
+    say("profile: " + std::to_string(record.kernels.size()) + " fused kernels, " + std::to_string(record.plans.size()) +
+        " plans of compiled graphs");
+    o.profile = &record;
+  }
   if (emit == "opt") {
     for (const ir::Module* m : prog.modules()) outWrite(ir::printModule(*m));
     outWrite(codegen::programPlanText(image));

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <fstream>
 #include <memory>
 #include <new>
 
@@ -92,6 +93,9 @@ const char* kHelp =
     "                              an error with its place and traceback (exit status 1)\n"
     "  --via-serialized            (with run; a testing aid) serialise the loaded program\n"
     "                              (docs/aot.md), drop it, and run the deserialised copy\n"
+    "  --record-compiled=FILE      (with run --mode=graph) write to FILE at exit the spec of\n"
+    "                              every fused kernel and the plan of every graph compiled:\n"
+    "                              what `msl build --profile` compiles into an executable\n"
     "\n"
     "environment:\n"
     "  MSL_PATH                    extra folders searched for imported modules (':'-separated)\n"
@@ -243,6 +247,7 @@ struct Options {
   bool debugNans = false;  // --debug-nans: the first operation producing a NaN or Inf is an error
   bool checkModes = false;  // --check-modes: eager against graph mode (tools/msl/CheckModes.h)
   bool viaSerialized = false;  // --via-serialized: run the program from its image (ir/Serialize.h)
+  std::string recordCompiled;  // --record-compiled=FILE: what graph mode compiled (codegen/FusedSpecIO.h)
   std::string command;  // run, check, emit, repl
   std::string emit;
   std::string mode = "eager";
@@ -290,6 +295,11 @@ bool pipelineOption(const std::string& a, Options& o) {
   if (a == "--debug-nans") { o.debugNans = true; return true; }
   if (a == "--check-modes") { o.checkModes = true; return true; }
   if (a == "--via-serialized") { o.viaSerialized = true; return true; }
+  if (a.rfind("--record-compiled=", 0) == 0) {
+    o.recordCompiled = a.substr(18);
+    if (o.recordCompiled.empty()) usageError("--record-compiled needs a file name");
+    return true;
+  }
   return false;
 }
 
@@ -518,6 +528,22 @@ int runCommand(Options& o) {
   // Never destroyed, as the JIT it compiles into: compiled code may run until exit.
   static codegen::HostCompiler& compiler = *new codegen::HostCompiler();
   setGraphCompiler(&compiler);
+  if (!o.recordCompiled.empty() && (o.mode != "graph" || o.command != "run"))
+    usageError("--record-compiled goes with run --mode=graph");
+  // --record-compiled: the record is written at exit, also when the program ends with an
+  // error or exit(code) (`msl build --profile` reads it after a run that succeeded).
+  struct RecordWriter {
+    std::string path;
+    codegen::CompiledRecord record;
+    ~RecordWriter() {
+      if (path.empty()) return;
+      compiler.setRecord(nullptr);
+      std::ofstream f(path, std::ios::binary | std::ios::trunc);
+      f << record.text();
+      if (!f.flush()) errWrite("msl: cannot write " + path + "\n");
+    }
+  } recorder{o.recordCompiled, {}};
+  if (!o.recordCompiled.empty()) compiler.setRecord(&recorder.record);
   if (o.emit == "llvm") {
     o.mode = "graph";
     compiler.setEmitLlvm([](const std::string& s) { outWrite(s); });
