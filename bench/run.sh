@@ -26,8 +26,9 @@
 #                              msl's own start-up apart from library start-up (docs/aot.md)
 #   bench/run.sh graph         the MLP 784-256-128-10 training step (value_and_grad + Adam,
 #                              bench/graph_step.msl) at batch 32 and 512: eager vs graph mode
-#                              (speedup), PyTorch eager, and graph mode's compile latency
-#                              (first step with an empty compile cache and from the cache)
+#                              (speedup), PyTorch eager, graph mode's compile latency
+#                              (first step with an empty compile cache and from the cache), and
+#                              the step's kernel floor (bench/graph_floor.msl)
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
 # libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
@@ -337,6 +338,8 @@ PYEOF
           grep 'graphs compiled' "$out.err" | sed "s/^msl: /$b $run /" >"$out.stats.$b.$run" || true
         done
         torch_step "$b" "$steps" "$INNER" | awk -v b="$b" '/^step_ms|^first_call_ms/ {print b, "torch", $1, $2}' >>"$out"
+        MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run graph_floor.msl "$b" "$steps" "$INNER" |
+          awk -v b="$b" '/^gemm_ms|^adam_ms/ {print b, "floor", $1, $2}' >>"$out"
       done
     done
     awk '
@@ -354,6 +357,13 @@ PYEOF
           e = v[b " eager step_ms"]; g = v[b " graph step_ms"]; t = v[b " torch step_ms"]
           printf "%-6d %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %10.2f %10.2f\n", b, median(e), lo(e), hi(e),
             median(g), lo(g), hi(g), median(t), lo(t), hi(t), median(e) / median(g), median(t) / median(g)
+        }
+        printf "\nkernel floor (bench/graph_floor.msl: the 8 GEMMs and 6 __adam_step calls of a step alone, the same\n"
+        printf "kernels in both modes): the most graph mode could gain by removing all other work is eager / floor\n"
+        printf "%-6s %10s %10s %10s %14s\n", "batch", "GEMM ms", "Adam ms", "floor ms", "eager/floor"
+        for (b = 32; b <= 512; b *= 16) {
+          fg = median(v[b " floor gemm_ms"]); fa = median(v[b " floor adam_ms"])
+          printf "%-6d %10.3f %10.3f %10.3f %14.2f\n", b, fg, fa, fg + fa, median(v[b " eager step_ms"]) / (fg + fa)
         }
         printf "\nfirst step (ms; specialisation, and in graph mode fusion + compile or cache):\n"
         printf "%-6s %12s %12s %12s %12s\n", "batch", "eager", "graph cold", "graph cached", "torch"
