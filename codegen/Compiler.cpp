@@ -17,6 +17,7 @@
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
 #include "ir/Manager.h"
+#include "ir/Specialize.h"
 
 namespace msl::codegen {
 
@@ -65,7 +66,7 @@ HostCompiler::~HostCompiler() {
   for (auto& rt : code_->trackers) llvm::consumeError(rt->remove());
 }
 
-void HostCompiler::prepare(ir::Graph* g) {
+void HostCompiler::prepare(ir::Graph* g, const ir::Specialisation* spec) {
   // Graph passes on the specialised graph, before lowering: elementwise chains become
   // fused kernels (codegen/Fusion.h). Graphs nested in g are fused with it; when they
   // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
@@ -80,6 +81,7 @@ void HostCompiler::prepare(ir::Graph* g) {
   if (dropCalls_) dropped_ += dropKnownCalls(g);
   FusionOptions opt = fusion_;
   opt.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
+  if (spec) opt.captured = &spec->captured;  // the types of the values g reads from its closure
   if (opt.minOps < 2 || mayFuse(*g->module, g)) kernels_ += fuseElementwise(*g->module, g, opt).kernels;
   prepareMs_ += cpuMs() - t0;
 }

@@ -67,10 +67,23 @@ bool mayNotFit(const OpType& o, DType dt, bool* outOfRange) {
 // Lowers nodes into a FusedSpec. operand() says where an input node's value is.
 class Lowerer {
  public:
+  using Captured = std::unordered_map<const Node*, const Abstract*>;
+  explicit Lowerer(const Captured* captured) : captured(captured) {}
+  const Captured* captured;  // FusionOptions::captured
   FusedSpec spec;
   std::unordered_map<const Node*, int> valueOf;  // chain members -> value index
   std::unordered_map<const Node*, int> inputOf;  // external inputs -> value index
   std::vector<Node*> external;                   // in input order
+
+  // The abstract of an operand: a value read from the closure has the one the
+  // specialisation's key gives it (its node belongs to an enclosing graph).
+  const Abstract* absOf(const Node* n) const {
+    if (captured) {
+      auto it = captured->find(n);
+      if (it != captured->end()) return it->second;
+    }
+    return n->abs;
+  }
 
   // The value and type of `n` as an operand; false when it cannot be one.
   bool operand(Node* n, int* v, OpType* t) {
@@ -81,7 +94,7 @@ class Lowerer {
       t->dt = spec.ops[(size_t)it->second].dt;
       return true;
     }
-    const Abstract* a = n->abs;
+    const Abstract* a = absOf(n);
     if (!a) return false;
     if (a->isTensor()) {
       if (!a->dtypeKnown || !a->rankKnown || !codegenDType(a->dtype)) return false;
@@ -314,8 +327,9 @@ int Lowerer::lower(Node* n) {
       Node* ap = nullptr;
       bool approx = false;
       if (argOf(n, 1, "approximate", &ap)) {
-        if (!ap->abs || !ap->abs->is(AKind::Bool) || !ap->abs->known) return -1;
-        approx = ap->abs->b;
+        const Abstract* apa = absOf(ap);
+        if (!apa || !apa->is(AKind::Bool) || !apa->known) return -1;
+        approx = apa->b;
       }
       uop = approx ? UnOp::GeluTanh : UnOp::Gelu;
     } else if (!onlyParams(n, {"x"})) {
@@ -340,9 +354,10 @@ int Lowerer::lower(Node* n) {
     v = push(o);
   } else if (p == Prim::AsType) {
     if (!onlyParams(n, {"x", "dtype"}) || !argOf(n, 0, "x", &x) || !argOf(n, 1, "dtype", &y)) return -1;
-    if (!y->abs || !y->abs->is(AKind::DType) || !y->abs->known || !codegenDType(y->abs->dtype)) return -1;
+    const Abstract* ya = absOf(y);
+    if (!ya || !ya->is(AKind::DType) || !ya->known || !codegenDType(ya->dtype)) return -1;
     if (!operand(x, &vx, &tx) || tx.weak) return -1;
-    v = cast(vx, y->abs->dtype);
+    v = cast(vx, ya->dtype);
   } else if (p == Prim::Clip) {
     if (!onlyParams(n, {"x", "lo", "hi"}) || !argOf(n, 0, "x", &x)) return -1;
     if (!operand(x, &vx, &tx) || tx.weak) return -1;
@@ -350,7 +365,7 @@ int Lowerer::lower(Node* n) {
     const char* names[2] = {"lo", "hi"};
     for (int k = 0; k < 2 && v >= 0; ++k) {
       Node* b = nullptr;
-      if (!argOf(n, 1 + (size_t)k, names[k], &b) || (b->abs && b->abs->is(AKind::None))) continue;
+      if (!argOf(n, 1 + (size_t)k, names[k], &b) || (absOf(b) && absOf(b)->is(AKind::None))) continue;
       int vb;
       OpType tb;
       if (!operand(b, &vb, &tb)) return -1;
@@ -453,7 +468,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
     for (size_t k = 0; k < G->nodes.size(); ++k) {
       Node* n = G->nodes[k];
       order[n] = k;
-      Lowerer probe;
+      Lowerer probe(opt.captured);
       if (probe.lower(n) >= 0) fusible.insert(n);
     }
     if (fusible.size() < (size_t)std::max(opt.minOps, 1)) continue;
@@ -495,7 +510,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       // Lower the members in program order.
       std::vector<Node*> members(group.begin(), group.end());
       std::sort(members.begin(), members.end(), [&](Node* a, Node* b) { return order[a] < order[b]; });
-      Lowerer L;
+      Lowerer L(opt.captured);
       bool ok = true;
       for (Node* mem : members) {
         int v = L.lower(mem);
@@ -520,7 +535,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
       L.spec.name = "fused_" + (root->name.empty() ? std::string("chain") : root->name);
       L.spec.outDType = root->abs->dtype;
       L.spec.outRank = root->abs->rank();
-      for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(e->abs, root->abs));
+      for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(L.absOf(e), root->abs));
       if (outs.size() > 1) {
         for (Node* o : outs) L.spec.outputs.push_back(L.valueOf[o]);
       } else if (L.valueOf[root] != (int)L.spec.ops.size() - 1) {
@@ -564,7 +579,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt) {
               const Node* in = x->inputs[q];
               if (in->isConst()) continue;
               if (inIdx.count(in)) {
-                if (in->abs && in->abs->isTensor()) d[inIdx[in]] = 0;
+                if (L.absOf(in) && L.absOf(in)->isTensor()) d[inIdx[in]] = 0;
                 x = nullptr;
                 break;
               }

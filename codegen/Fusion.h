@@ -5,7 +5,8 @@
 // intermediate values are used only inside the chain, compiles each chain to one loop
 // (codegen/KernelGen.h) and replaces it by one `__fused(kernel, inputs...)` node placed
 // where the chain's last node was. The chain's inputs are tensors and Python numbers
-// (known numbers are folded into the kernel).
+// (known numbers are folded into the kernel). Values read from a closure are inputs too,
+// typed by FusionOptions::captured.
 //
 // Fusible: + - * / ** (float), maximum, minimum, == != < <= > >=, & | ^ (integers and
 // bool), where, negative, abs, relu, floor, ceil, exp, log, log1p, sqrt, rsqrt, sin, cos,
@@ -25,6 +26,8 @@
 // per graph). It edits the graph and the graphs nested in it, and looks at nothing else
 // of the module (its cost follows the graph's size).
 #pragma once
+#include <unordered_map>
+
 #include "codegen/KernelGen.h"
 #include "codegen/Planner.h"
 #include "ir/IR.h"
@@ -45,6 +48,11 @@ struct FusionOptions {
     p.donateAllParams = true;  // see PlanOptions: arguments are moved at their last use
     return p;
   }();
+  // The abstracts of values the graph reads from its closure (ir::Specialisation::
+  // captured): free variables are nodes of enclosing graphs and carry no abstract of this
+  // specialisation. Chains reading them take them as inputs (tensors of their dtype and
+  // rank, Python numbers as run-time values). nullptr: only Node::abs.
+  const std::unordered_map<const ir::Node*, const ir::Abstract*>* captured = nullptr;
 };
 
 struct FusionStats {

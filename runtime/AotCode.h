@@ -42,7 +42,7 @@ class AotCodeTable : public GraphCompiler {
  public:
   AotCodeTable(const MslAotFunction* functions, size_t count);
   // No graph passes: fusion compiles kernels, which an executable cannot (docs/aot.md).
-  void prepare(ir::Graph*) override {}
+  void prepare(ir::Graph*, const ir::Specialisation*) override {}
   // The table's function for g's plan, or nullptr (g is then interpreted).
   CompiledGraph compile(const ir::Graph* g) override;
   int hits() const { return hits_; }
