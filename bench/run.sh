@@ -21,6 +21,11 @@
 #   bench/run.sh fused         gelu_tanh(x * w + b) * sigmoid(g) + x over 16M f32: the fused
 #                              kernel (codegen/Fusion, bench/fused_bench.cpp) vs eager msl and
 #                              PyTorch eager, against STREAM triad bandwidth, one thread
+#   bench/run.sh fused_reduce  reductions of chains over 16M f32 (bench/fused_reduce.msl:
+#                              mean((a - b)^2) as d * d and as ** 2, sum(x * x, axis=-1)):
+#                              the fused kernel with its reduction epilogue, the chain fused
+#                              but the reduction eager, eager msl and PyTorch eager, GB/s
+#                              and % of STREAM triad, one thread
 #   bench/run.sh aot           msl build of an MLP inference program (bench/aot_infer.msl): the
 #                              executable's size and its cold start to the first prediction,
 #                              msl's own start-up apart from library start-up (docs/aot.md)
@@ -131,6 +136,47 @@ case "$figure" in
           printf "%-12s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", k, wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm }
         printf "fused kernel: compile %.1f ms CPU (specialise + fuse + LLVM, cold; LLVM IR passes %.1f, instruction selection to object code %.1f), %.1f ms for the LLVM part again (median)\n", median(comp), median(opt), median(cg), median(rec)
         printf "max relative difference from eager %s\n", ulp
+      }' "$out"
+    ;;
+  fused_reduce)
+    # As `fused`: one core, one thread; msl_fused_bench runs eager and fused in one
+    # process (FUSED_BENCH_NO_REDUCE=1: the chain fused, the reduction an eager kernel).
+    # GB/s count the inputs read and the result written (STREAM's convention).
+    BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
+    CXX=${CXX:-g++}
+    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
+    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
+    N=${N:-16777216}
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    for i in $(seq "$REPS"); do
+      taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
+      for fn in mse mse_pow rowsum; do
+        FUSED_BENCH_FN=$fn MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused_reduce.msl "$N" 5 |
+          awk -v fn="$fn" '/^fused_ms/ {print fn, "fused", $2, $5} /^eager_ms/ {print fn, "eager", $2, $5}
+                           /^bits_equal_eager/ {print fn, "bits", $2}' >>"$out"
+        FUSED_BENCH_NO_REDUCE=1 FUSED_BENCH_FN=$fn MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused_reduce.msl "$N" 5 --fused-only |
+          awk -v fn="$fn" '/^fused_ms/ {print fn, "chain", $2, $5}' >>"$out"
+        taskset -c 0 "$PY" fused_reduce_torch.py "$fn" "$N" 5 | awk -v fn="$fn" '/^torch_ms/ {print fn, "torch", $2, $5}' >>"$out"
+      done
+    done
+    awk -v n="$N" '
+      function median(s,   a, k, i, j, t) { k = split(s, a, " ");
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      $1 == "stream" { st = st " " $2; next }
+      $2 == "bits" { bits[$1] = bits[$1] " " $3; next }
+      { w[$1, $2] = w[$1, $2] " " $3; c[$1, $2] = c[$1, $2] " " $4 }
+      END {
+        bw = median(st)
+        printf "%d f32 elements, 1 thread; medians of the runs; STREAM triad: %.2f GB/s\n", n, bw
+        split("mse mse_pow rowsum", fns, " "); split("fused chain eager torch", names, " ")
+        label["fused"] = "fused+reduce"; label["chain"] = "chain fused"; label["eager"] = "eager msl"; label["torch"] = "torch eager"
+        for (f = 1; f <= 3; f++) { fn = fns[f]; bytes = (fn == "rowsum" ? 4.0 : 8.0) * n
+          printf "%s (fused result bit-equal to eager in each run:%s)\n", fn, bits[fn]
+          printf "  %-14s %10s %10s %8s %9s %12s\n", "", "wall ms", "cpu ms", "GB/s", "% STREAM", "torch/this"
+          for (i = 1; i <= 4; i++) { k = names[i]; wm = median(w[fn, k]); cm = median(c[fn, k]); tm = median(w[fn, "torch"])
+            printf "  %-14s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", label[k], wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm } }
       }' "$out"
     ;;
   autodiff)

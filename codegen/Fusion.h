@@ -16,6 +16,11 @@
 // differently from its inferred one, f16/bf16 values, and Python ints that eager code
 // range-checks against a narrow integer dtype are left alone.
 //
+// A chain whose value is read only by a reduction (sum, mean, max, min of f32/f64 over
+// all axes or the last one) ends in it: the kernel computes the chain's elements a block
+// at a time and reduces them in eager's order (runtime/FusedKernel.h FusedReduce), so
+// `mean((p - y) ** 2)` is one pass over memory, with eager's bits.
+//
 // Chains whose intermediate values are read after them (by later nodes of the graph, with
 // the chain's shape) become kernels with several outputs (a tuple, taken apart by
 // tuple_getitem nodes right after the kernel). Then the buffer plan (codegen/Planner.h)
@@ -41,6 +46,10 @@ struct FusionOptions {
   // graph) become further outputs of its kernel, which then gives a tuple: an Adam
   // update (new m, v and p from p, g, m, v) is one pass over memory.
   bool multiOutput = true;
+  // Reduction epilogues: a chain whose value only sum / mean / max / min reads (f32/f64,
+  // over all axes or the last) becomes one kernel computing the reduction, in eager's
+  // order (same bits), without storing the chain's elements (docs/fusion.md).
+  bool reductions = true;
   // Plan buffers (codegen/Planner.h): kernels write into inputs given up at their last use.
   bool planBuffers = true;
   PlanOptions plan = [] {
@@ -60,6 +69,7 @@ struct FusionStats {
   int fusedOps = 0;     // primitive applications they replaced
   int multiOutput = 0;  // kernels with several outputs
   int inPlace = 0;      // kernels planned to write into an input's buffer
+  int reductions = 0;   // kernels ending in a reduction (counted in kernels too)
 };
 
 FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt = {});

@@ -516,6 +516,8 @@ std::string FusedSpec::text() const {
     }
     s += "\n";
   }
+  if (reduce.op != FusedReduce::Op::None)
+    s += std::string(reduce.name()) + (reduce.lastAxis ? " axis=-1" : "") + (reduce.keepdims ? " keepdims" : "") + "\n";
   return s;
 }
 
@@ -539,6 +541,7 @@ std::unique_ptr<FusedKernel> kernelOf(const FusedSpec& spec) {
   if (spec.outputs.size() > 1)  // (one output: __fused gives the tensor itself)
     for (int v : spec.outputs) k->outDTypes.push_back(spec.ops[(size_t)v].dt);
   k->inplace = spec.inplace;
+  k->reduce = spec.reduce;
   return k;
 }
 }  // namespace
