@@ -12,7 +12,11 @@
 // (0: graph mode computes eager's bits; docs/fusion.md). Compile times are CPU times of the compiling thread with the compile
 // cache off (a cold compile; the cache would otherwise hand back last run's object code),
 // without the JIT's one-time start-up, which is printed apart (jit_init_ms).
-// FUSED_BENCH_NT_BYTES sets KernelOptions::nonTemporalBytes (A/B runs).
+// FUSED_BENCH_NT_BYTES sets KernelOptions::nonTemporalBytes (A/B runs). FUSED_BENCH_FN
+// names the function timed instead of f (its inputs from FN_inputs(n) when the file has
+// it, else inputs(n)); FUSED_BENCH_NO_REDUCE=1 leaves reductions to eager kernels (the
+// chain before them still fused: FusionOptions::reductions off). GB/s count the tensor
+// arguments read and the result written once.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -97,8 +101,15 @@ int main(int argc, char** argv) {
     }
     eager.runModule(m);
     fused.runModule(m);
-    Value f = eager.global(m->findGlobal("f")->id);
-    Value ins = eager.call(eager.global(m->findGlobal("inputs")->id), {Value::integer(n)});
+    const char* fnEnv = std::getenv("FUSED_BENCH_FN");
+    const std::string fnName = fnEnv && *fnEnv ? fnEnv : "f";
+    if (!m->findGlobal(fnName)) {
+      std::fprintf(stderr, "error: %s has no function %s\n", argv[1], fnName.c_str());
+      return 2;
+    }
+    const std::string insName = m->findGlobal(fnName + "_inputs") ? fnName + "_inputs" : "inputs";
+    Value f = eager.global(m->findGlobal(fnName)->id);
+    Value ins = eager.call(eager.global(m->findGlobal(insName)->id), {Value::integer(n)});
     std::vector<Value> args = ins.as<TupleObj>()->items;
 
     // Specialise f as the interpreter will, fuse, compile.
@@ -114,10 +125,11 @@ int main(int argc, char** argv) {
     ir::Graph* g = fused.specializer().get(cl->graph, abs, {});
     codegen::FusionOptions fo = codegen::HostCompiler().fusionOptions();  // graph mode's
     if (const char* nt = std::getenv("FUSED_BENCH_NT_BYTES")) fo.kernel.nonTemporalBytes = std::atoll(nt);  // A/B runs
+    if (const char* nr = std::getenv("FUSED_BENCH_NO_REDUCE")) fo.reductions = std::atoi(nr) == 0;
     codegen::FusionStats st = codegen::fuseElementwise(*g->module, g, fo);
     double compileMs = threadCpuMs() - t0;
     codegen::Jit::Stats s1 = jit.stats();
-    Value ff = fused.global(m->findGlobal("f")->id);
+    Value ff = fused.global(m->findGlobal(fnName)->id);
     if (emit) {
       for (const ir::Node* x : g->nodes)
         if (x->isPrimApply(Prim::Fused))
@@ -161,16 +173,22 @@ int main(int argc, char** argv) {
     Timing fu = best(tf);
     const Tensor& a = re.as<TensorObj>()->t;
     const Tensor& b = rf.as<TensorObj>()->t;
-    // The chain ends with "+ x", which cancels: the difference from eager is measured
-    // relative to the size of what is added (docs/fusion.md).
+    // fused.msl's chain ends with "+ x", which cancels: the difference from eager is
+    // measured relative to the size of what is added (docs/fusion.md); elsewhere relative
+    // to eager's value.
     const Tensor& x = args[0].as<TensorObj>()->t;
+    const bool addsX = a.numel() == x.numel();
     double rel = 0;
+    bool bitsEqual = a.dtype() == b.dtype() && a.shape() == b.shape() &&
+                     std::memcmp(a.contiguous().data(), b.contiguous().data(), (size_t)a.numel() * dtypeSize(a.dtype())) == 0;
     for (int64_t i = 0; i < a.numel(); ++i) {
       double ea = a.ptr<float>()[i], fb = b.ptr<float>()[i];
-      rel = std::max(rel, std::fabs(ea - fb) / (std::fabs((double)x.ptr<float>()[i]) + std::fabs(ea) + 1e-30));
+      rel = std::max(rel, std::fabs(ea - fb) / ((addsX ? std::fabs((double)x.ptr<float>()[i]) : 0.0) + std::fabs(ea) + 1e-30));
     }
-    double bytes = 5.0 * 4.0 * (double)n;  // 4 inputs read, 1 output written
-    std::printf("kernels %d fused_ops %d compile_ms %.2f\n", st.kernels, st.fusedOps, compileMs);
+    double bytes = (double)a.numel() * (double)dtypeSize(a.dtype());  // the tensor arguments read, the result written
+    for (const Value& v : args)
+      if (v.is(VKind::Tensor)) bytes += (double)v.as<TensorObj>()->t.numel() * (double)dtypeSize(v.as<TensorObj>()->t.dtype());
+    std::printf("kernels %d fused_ops %d compile_ms %.2f reductions %d\n", st.kernels, st.fusedOps, compileMs, st.reductions);
     std::printf("compile_parts jit_init_ms %.2f llvm_opt_ms %.2f llvm_codegen_ms %.2f link_ms %.2f\n", jitInitMs,
                 s1.optMs - s0.optMs, s1.codegenMs - s0.codegenMs, s1.linkMs - s0.linkMs);
     if (!llvmMs.empty())
@@ -184,6 +202,7 @@ int main(int argc, char** argv) {
                   bytes / (e.wallMed * 1e-3) / 1e9);
     }
     std::printf("max_rel_diff_vs_eager %.3g (f32 eps %.3g)\n", rel, 0x1p-23);
+    std::printf("bits_equal_eager %d\n", bitsEqual ? 1 : 0);
   } catch (const Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -21,13 +21,19 @@
 #   bench/run.sh fused         gelu_tanh(x * w + b) * sigmoid(g) + x over 16M f32: the fused
 #                              kernel (codegen/Fusion, bench/fused_bench.cpp) vs eager msl and
 #                              PyTorch eager, against STREAM triad bandwidth, one thread
+#   bench/run.sh fused_reduce  reductions of chains over 16M f32 (bench/fused_reduce.msl:
+#                              mean((a - b)^2) as d * d and as ** 2, sum(x * x, axis=-1)):
+#                              the fused kernel with its reduction epilogue, the chain fused
+#                              but the reduction eager, eager msl and PyTorch eager, GB/s
+#                              and % of STREAM triad, one thread
 #   bench/run.sh aot           msl build of an MLP inference program (bench/aot_infer.msl): the
 #                              executable's size and its cold start to the first prediction,
 #                              msl's own start-up apart from library start-up (docs/aot.md)
 #   bench/run.sh graph         the MLP 784-256-128-10 training step (value_and_grad + Adam,
 #                              bench/graph_step.msl) at batch 32 and 512: eager vs graph mode
-#                              (speedup), PyTorch eager, and graph mode's compile latency
-#                              (first step with an empty compile cache and from the cache)
+#                              (speedup), PyTorch eager, graph mode's compile latency
+#                              (first step with an empty compile cache and from the cache), and
+#                              the step's kernel floor (bench/graph_floor.msl)
 # Needs the release build (cmake --preset release && cmake --build --preset release) and,
 # for the peer, Debian's python3-torch with an optimised BLAS (apt-get install python3-torch
 # libopenblas0-pthread): Debian's torch calls the system BLAS for matrix products, and with
@@ -130,6 +136,47 @@ case "$figure" in
           printf "%-12s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", k, wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm }
         printf "fused kernel: compile %.1f ms CPU (specialise + fuse + LLVM, cold; LLVM IR passes %.1f, instruction selection to object code %.1f), %.1f ms for the LLVM part again (median)\n", median(comp), median(opt), median(cg), median(rec)
         printf "max relative difference from eager %s\n", ulp
+      }' "$out"
+    ;;
+  fused_reduce)
+    # As `fused`: one core, one thread; msl_fused_bench runs eager and fused in one
+    # process (FUSED_BENCH_NO_REDUCE=1: the chain fused, the reduction an eager kernel).
+    # GB/s count the inputs read and the result written (STREAM's convention).
+    BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
+    CXX=${CXX:-g++}
+    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
+    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
+    N=${N:-16777216}
+    out=$(mktemp)
+    trap 'rm -f "$out"' EXIT
+    for i in $(seq "$REPS"); do
+      taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
+      for fn in mse mse_pow rowsum; do
+        FUSED_BENCH_FN=$fn MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused_reduce.msl "$N" 5 |
+          awk -v fn="$fn" '/^fused_ms/ {print fn, "fused", $2, $5} /^eager_ms/ {print fn, "eager", $2, $5}
+                           /^bits_equal_eager/ {print fn, "bits", $2}' >>"$out"
+        FUSED_BENCH_NO_REDUCE=1 FUSED_BENCH_FN=$fn MSL_NUM_THREADS=1 taskset -c 0 "$BENCH" fused_reduce.msl "$N" 5 --fused-only |
+          awk -v fn="$fn" '/^fused_ms/ {print fn, "chain", $2, $5}' >>"$out"
+        taskset -c 0 "$PY" fused_reduce_torch.py "$fn" "$N" 5 | awk -v fn="$fn" '/^torch_ms/ {print fn, "torch", $2, $5}' >>"$out"
+      done
+    done
+    awk -v n="$N" '
+      function median(s,   a, k, i, j, t) { k = split(s, a, " ");
+        for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+        return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+      $1 == "stream" { st = st " " $2; next }
+      $2 == "bits" { bits[$1] = bits[$1] " " $3; next }
+      { w[$1, $2] = w[$1, $2] " " $3; c[$1, $2] = c[$1, $2] " " $4 }
+      END {
+        bw = median(st)
+        printf "%d f32 elements, 1 thread; medians of the runs; STREAM triad: %.2f GB/s\n", n, bw
+        split("mse mse_pow rowsum", fns, " "); split("fused chain eager torch", names, " ")
+        label["fused"] = "fused+reduce"; label["chain"] = "chain fused"; label["eager"] = "eager msl"; label["torch"] = "torch eager"
+        for (f = 1; f <= 3; f++) { fn = fns[f]; bytes = (fn == "rowsum" ? 4.0 : 8.0) * n
+          printf "%s (fused result bit-equal to eager in each run:%s)\n", fn, bits[fn]
+          printf "  %-14s %10s %10s %8s %9s %12s\n", "", "wall ms", "cpu ms", "GB/s", "% STREAM", "torch/this"
+          for (i = 1; i <= 4; i++) { k = names[i]; wm = median(w[fn, k]); cm = median(c[fn, k]); tm = median(w[fn, "torch"])
+            printf "  %-14s %10.2f %10.2f %8.2f %8.1f%% %12.2f\n", label[k], wm, cm, bytes / wm / 1e6, 100 * bytes / wm / 1e6 / bw, tm / wm } }
       }' "$out"
     ;;
   autodiff)
@@ -337,6 +384,8 @@ PYEOF
           grep 'graphs compiled' "$out.err" | sed "s/^msl: /$b $run /" >"$out.stats.$b.$run" || true
         done
         torch_step "$b" "$steps" "$INNER" | awk -v b="$b" '/^step_ms|^first_call_ms/ {print b, "torch", $1, $2}' >>"$out"
+        MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run graph_floor.msl "$b" "$steps" "$INNER" |
+          awk -v b="$b" '/^gemm_ms|^adam_ms/ {print b, "floor", $1, $2}' >>"$out"
       done
     done
     awk '
@@ -354,6 +403,13 @@ PYEOF
           e = v[b " eager step_ms"]; g = v[b " graph step_ms"]; t = v[b " torch step_ms"]
           printf "%-6d %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %8.3f [%.3f-%.3f] %10.2f %10.2f\n", b, median(e), lo(e), hi(e),
             median(g), lo(g), hi(g), median(t), lo(t), hi(t), median(e) / median(g), median(t) / median(g)
+        }
+        printf "\nkernel floor (bench/graph_floor.msl: the 8 GEMMs and 6 __adam_step calls of a step alone, the same\n"
+        printf "kernels in both modes): the most graph mode could gain by removing all other work is eager / floor\n"
+        printf "%-6s %10s %10s %10s %14s\n", "batch", "GEMM ms", "Adam ms", "floor ms", "eager/floor"
+        for (b = 32; b <= 512; b *= 16) {
+          fg = median(v[b " floor gemm_ms"]); fa = median(v[b " floor adam_ms"])
+          printf "%-6d %10.3f %10.3f %10.3f %14.2f\n", b, fg, fa, fg + fa, median(v[b " eager step_ms"]) / (fg + fa)
         }
         printf "\nfirst step (ms; specialisation, and in graph mode fusion + compile or cache):\n"
         printf "%-6s %12s %12s %12s %12s\n", "batch", "eager", "graph cold", "graph cached", "torch"

@@ -1,5 +1,7 @@
 #include "codegen/AotPasses.h"
 
+#include "ir/Specialize.h"
+
 #include "codegen/FusedSpecIO.h"
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
@@ -42,8 +44,11 @@ AotCompiler::AotCompiler(const MslAotCode& code, bool passes)
       options_(GraphPassOptions::fromEnv()),
       kernels_(code.kernels, (size_t)code.kernelCount) {}
 
-void AotCompiler::prepare(ir::Graph* g) {
-  if (passes_) runGraphPasses(g, options_, kernels_, &counts_);
+void AotCompiler::prepare(ir::Graph* g, const ir::Specialisation* spec) {
+  if (!passes_) return;
+  GraphPassOptions opt = options_;
+  if (spec) opt.fusion.captured = &spec->captured;  // as graph mode (HostCompiler::prepare)
+  runGraphPasses(g, opt, kernels_, &counts_);
 }
 
 std::string AotCompiler::report() const {

@@ -50,7 +50,7 @@ class AotKernelTable : public KernelSource {
 class AotCompiler : public AotCodeTable {
  public:
   AotCompiler(const MslAotCode& code, bool passes);
-  void prepare(ir::Graph* g) override;
+  void prepare(ir::Graph* g, const ir::Specialisation* spec) override;
   std::string report() const override;
   const AotKernelTable& kernels() const { return kernels_; }
 

@@ -15,6 +15,7 @@
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
 #include "ir/Manager.h"
+#include "ir/Specialize.h"
 
 namespace msl::codegen {
 
@@ -41,10 +42,11 @@ HostCompiler::~HostCompiler() {
   for (auto& rt : code_->trackers) llvm::consumeError(rt->remove());
 }
 
-void HostCompiler::prepare(ir::Graph* g) {
+void HostCompiler::prepare(ir::Graph* g, const ir::Specialisation* spec) {
   double t0 = cpuMs();
   GraphPassOptions opt = passes_;
   opt.fusion.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
+  if (spec) opt.fusion.captured = &spec->captured;  // the types of the values g reads from its closure
   JitKernels kernels(record_ ? std::function<void(const FusedSpec&, const KernelOptions&)>(
                                    [this](const FusedSpec& s, const KernelOptions& o) { record_->addKernel(s, o); })
                              : nullptr);

@@ -21,8 +21,9 @@ class HostCompiler : public GraphCompiler {
   ~HostCompiler() override;
   // Graph passes before lowering (codegen/GraphPasses.h), in order: branch folding and
   // the dropping of calls with known results (codegen/FoldBranches.h), elementwise fusion
-  // (codegen/Fusion.h).
-  void prepare(ir::Graph* g) override;
+  // (codegen/Fusion.h; the values g reads from its closure typed by spec->captured,
+  // docs/fusion.md "Closures").
+  void prepare(ir::Graph* g, const ir::Specialisation* spec) override;
   CompiledGraph compile(const ir::Graph* g) override;
   // --emit=llvm: called with the text of each compiled graph's module, before it is
   // optimised.

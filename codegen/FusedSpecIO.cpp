@@ -25,6 +25,7 @@ std::unique_ptr<FusedKernel> kernelOf(const FusedSpec& spec) {
   if (spec.outputs.size() > 1)  // (one output: __fused gives the tensor itself)
     for (int v : spec.outputs) k->outDTypes.push_back(spec.ops[(size_t)v].dt);
   k->inplace = spec.inplace;
+  k->reduce = spec.reduce;
   return k;
 }
 }  // namespace
@@ -53,6 +54,11 @@ template <class V> void fieldsOf(V& v, FusedOp& x) {
   v(x.i);
   v(x.f);
 }
+template <class V> void fieldsOf(V& v, FusedReduce& x) {
+  v(x.op);
+  v(x.lastAxis);
+  v(x.keepdims);
+}
 template <class V> void fieldsOf(V& v, FusedSpec& x) {
   v(x.name);
   v(x.inputs);
@@ -62,12 +68,14 @@ template <class V> void fieldsOf(V& v, FusedSpec& x) {
   v(x.outRank);
   v(x.outputs);
   v(x.inplace);
+  v(x.reduce);
 }
 // A field added to these structs changes their size: add it to fieldsOf above (and to
 // validate() below when it indexes something), then update the size here.
 static_assert(sizeof(FusedKernel::Input) == 8, "FusedKernel::Input changed: extend fieldsOf in FusedSpecIO.cpp");
 static_assert(sizeof(FusedOp) == 40, "FusedOp changed: extend fieldsOf in FusedSpecIO.cpp");
-static_assert(sizeof(FusedSpec) == 160, "FusedSpec changed: extend fieldsOf in FusedSpecIO.cpp");
+static_assert(sizeof(FusedReduce) == 3, "FusedReduce changed: extend fieldsOf in FusedSpecIO.cpp");
+static_assert(sizeof(FusedSpec) == 168, "FusedSpec changed: extend fieldsOf in FusedSpecIO.cpp");
 
 // Enums by name (robust to reordering, and readable).
 const char* kindName(FusedOp::Kind k) {
@@ -80,6 +88,11 @@ const char* inName(FusedKernel::In k) {
   return names[(int)k];
 }
 constexpr int kIns = 3;
+const char* reduceName(FusedReduce::Op k) {
+  static const char* const names[] = {"none", "sum", "mean", "max", "min"};
+  return names[(int)k];
+}
+constexpr int kReduceOps = 5;
 // Names of their own (messages' names are not unique: both gelus are "gelu"). An
 // operation added to BinOp or UnOp needs its name here.
 constexpr const char* kBinNames[] = {"add", "sub", "mul", "div", "floordiv", "mod", "pow", "max", "min",
@@ -144,6 +157,8 @@ struct Writer {
   void operator()(UnOp& x) { tok(unName(x)); }
   void operator()(FusedOp::Kind& x) { tok(kindName(x)); }
   void operator()(FusedKernel::In& x) { tok(inName(x)); }
+  void operator()(FusedReduce::Op& x) { tok(reduceName(x)); }
+  void operator()(bool& x) { tok(x ? "1" : "0"); }
   template <class T> void operator()(std::vector<T>& xs) {
     tok(std::to_string(xs.size()));
     for (T& x : xs) (*this)(x);
@@ -155,6 +170,7 @@ struct Writer {
   }
   void operator()(FusedKernel::Input& x) { structure(x); }
   void operator()(FusedOp& x) { structure(x); }
+  void operator()(FusedReduce& x) { structure(x); }
   void operator()(FusedSpec& x) { structure(x); }
 };
 
@@ -223,6 +239,12 @@ struct Reader {
   void operator()(UnOp& x) { named(&x, kUnOps, unName, "unary operation"); }
   void operator()(FusedOp::Kind& x) { named(&x, kKinds, kindName, "operation kind"); }
   void operator()(FusedKernel::In& x) { named(&x, kIns, inName, "input kind"); }
+  void operator()(FusedReduce::Op& x) { named(&x, kReduceOps, reduceName, "reduction"); }
+  void operator()(bool& x) {
+    std::string t = next();
+    if (ok() && t != "0" && t != "1") fail("'" + t + "' is not a bool");
+    x = t == "1";
+  }
   template <class T> void operator()(std::vector<T>& xs) {
     size_t n = 0;
     integer(&n);
@@ -243,6 +265,7 @@ struct Reader {
   }
   void operator()(FusedKernel::Input& x) { structure(x); }
   void operator()(FusedOp& x) { structure(x); }
+  void operator()(FusedReduce& x) { structure(x); }
   void operator()(FusedSpec& x) { structure(x); }
 };
 
@@ -280,6 +303,12 @@ std::string validate(const FusedSpec& s) {
     if (var.size() != nout) return "an in-place variant has not one input per output";
     for (int q : var)
       if (q < -1 || q >= nin) return "an in-place variant names no input";
+  }
+  // A reduction epilogue reduces one float output and is never in place (FusedReduce).
+  if (s.reduce.op != FusedReduce::Op::None) {
+    if (nout != 1 || !s.inplace.empty()) return "a reduction with several outputs or in place";
+    DType rd = s.ops[(size_t)s.outputValues()[0]].dt;
+    if (rd != DType::F32 && rd != DType::F64) return "a reduction of a non-float output";
   }
   return "";
 }

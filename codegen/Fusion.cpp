@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <set>
@@ -67,10 +68,23 @@ bool mayNotFit(const OpType& o, DType dt, bool* outOfRange) {
 // Lowers nodes into a FusedSpec. operand() says where an input node's value is.
 class Lowerer {
  public:
+  using Captured = std::unordered_map<const Node*, const Abstract*>;
+  explicit Lowerer(const Captured* captured) : captured(captured) {}
+  const Captured* captured;  // FusionOptions::captured
   FusedSpec spec;
   std::unordered_map<const Node*, int> valueOf;  // chain members -> value index
   std::unordered_map<const Node*, int> inputOf;  // external inputs -> value index
   std::vector<Node*> external;                   // in input order
+
+  // The abstract of an operand: a value read from the closure has the one the
+  // specialisation's key gives it (its node belongs to an enclosing graph).
+  const Abstract* absOf(const Node* n) const {
+    if (captured) {
+      auto it = captured->find(n);
+      if (it != captured->end()) return it->second;
+    }
+    return n->abs;
+  }
 
   // The value and type of `n` as an operand; false when it cannot be one.
   bool operand(Node* n, int* v, OpType* t) {
@@ -81,7 +95,7 @@ class Lowerer {
       t->dt = spec.ops[(size_t)it->second].dt;
       return true;
     }
-    const Abstract* a = n->abs;
+    const Abstract* a = absOf(n);
     if (!a) return false;
     if (a->isTensor()) {
       if (!a->dtypeKnown || !a->rankKnown || !codegenDType(a->dtype)) return false;
@@ -232,17 +246,87 @@ bool argOf(Node* n, size_t pos, const char* name, Node** out) {
   return false;
 }
 
-// Only the parameters `names` may be given (positionally or by keyword).
-bool onlyParams(Node* n, std::initializer_list<const char*> names) {
-  if (n->numPositional() > names.size()) return false;
+// Only the parameters `names` may be given (positionally or by keyword), after the first
+// `skip` positional inputs (a method call's name).
+bool onlyParams(Node* n, std::initializer_list<const char*> names, size_t skip = 0) {
+  const size_t npos = n->numPositional() - skip;
+  if (npos > names.size()) return false;
   for (const std::string& k : n->kwnames) {
     size_t i = 0;
     bool found = false;
     for (const char* nm : names) {
-      if (k == nm && i >= n->numPositional()) found = true;
+      if (k == nm && i >= npos) found = true;
       ++i;
     }
     if (!found) return false;
+  }
+  return true;
+}
+
+// A reduction that can be a chain's epilogue (FusedReduce, docs/fusion.md "Reductions"):
+// sum / mean / max / min of an f32 or f64 tensor over all axes or the last one (axis
+// None, -1 or rank - 1), keepdims known; Python's sum only without a start (or 0), max
+// and min of one tensor without a key; the methods x.sum(), x.mean(), x.max(), x.min()
+// (a method_call whose receiver is a tensor). *x: the reduced value.
+bool reductionOf(Node* n, Node** x, FusedReduce* r) {
+  Prim p;
+  size_t skip = 0;  // positional inputs before x: a method call's name
+  if (!n->isApply() || n->inputs.empty()) return false;
+  const Node* callee = n->inputs[0];
+  if (callee->isPrimApply(Prim::Depend) && callee->inputs.size() > 1) callee = callee->inputs[1];  // (ordered by state)
+  if (callee->isPrimConst(Prim::MethodCall)) {
+    if (n->numPositional() < 2 || !n->inputs[1]->isConst() || n->inputs[1]->ckind != ir::ConstKind::Str) return false;
+    const std::string& name = n->inputs[1]->s;  // (a tensor receiver: METHOD lines of ir/Primitives.def, mean(x: Tensor))
+    if (name == "sum") p = Prim::TensorSum;
+    else if (name == "mean") p = Prim::Mean;
+    else if (name == "max") p = Prim::TensorMax;
+    else if (name == "min") p = Prim::TensorMin;
+    else return false;
+    skip = 1;
+  } else if (!n->callsPrim(&p)) {
+    return false;
+  }
+  *r = FusedReduce{};
+  switch (p) {
+    case Prim::TensorSum: case Prim::Sum: r->op = FusedReduce::Op::Sum; break;
+    case Prim::Mean: r->op = FusedReduce::Op::Mean; break;
+    case Prim::TensorMax: case Prim::Max: r->op = FusedReduce::Op::Max; break;
+    case Prim::TensorMin: case Prim::Min: r->op = FusedReduce::Op::Min; break;
+    default: return false;
+  }
+  auto knownIs = [](Node* v, AKind k) { return v && v->abs && v->abs->is(k) && v->abs->known; };
+  const size_t kwOnly = SIZE_MAX;  // (a parameter given by keyword only)
+  Node *axis = nullptr, *keep = nullptr, *other = nullptr;
+  if (p == Prim::Sum) {  // sum(x, start=0, *, axis=None, keepdims=False)
+    if (n->numPositional() > 2 || !onlyParams(n, {"x", "start", "axis", "keepdims"})) return false;
+    if (argOf(n, 1, "start", &other) && !(knownIs(other, AKind::Int) && other->abs->i == 0)) return false;
+    argOf(n, kwOnly, "axis", &axis);
+    argOf(n, kwOnly, "keepdims", &keep);
+  } else if (p == Prim::Max || p == Prim::Min) {  // max(*args, axis=None, keepdims=False, key=None)
+    if (n->numPositional() != 1) return false;
+    for (const std::string& k : n->kwnames)
+      if (k != "axis" && k != "keepdims" && k != "key") return false;
+    if (argOf(n, kwOnly, "key", &other) && !(other->abs && other->abs->is(AKind::None))) return false;
+    argOf(n, kwOnly, "axis", &axis);
+    argOf(n, kwOnly, "keepdims", &keep);
+  } else {  // tensor_sum / mean / tensor_max / tensor_min(x, axis=None, keepdims=False)
+    if (!onlyParams(n, {"x", "axis", "keepdims"}, skip)) return false;
+    argOf(n, 1 + skip, "axis", &axis);
+    argOf(n, 2 + skip, "keepdims", &keep);
+  }
+  if (!argOf(n, skip, "x", x) || !*x) return false;
+  const Abstract *a = (*x)->abs, *ra = n->abs;
+  if (!a || !a->isTensor() || !a->dtypeKnown || !a->rankKnown || (a->dtype != DType::F32 && a->dtype != DType::F64))
+    return false;
+  if (!ra || !ra->isTensor() || !ra->dtypeKnown || ra->dtype != a->dtype) return false;
+  if (keep) {
+    if (!knownIs(keep, AKind::Bool)) return false;
+    r->keepdims = keep->abs->b;
+  }
+  if (axis && !(axis->abs && axis->abs->is(AKind::None))) {
+    if (!knownIs(axis, AKind::Int) || a->rank() == 0) return false;
+    if (axis->abs->i != -1 && axis->abs->i != (int64_t)a->rank() - 1) return false;
+    r->lastAxis = true;
   }
   return true;
 }
@@ -314,8 +398,9 @@ int Lowerer::lower(Node* n) {
       Node* ap = nullptr;
       bool approx = false;
       if (argOf(n, 1, "approximate", &ap)) {
-        if (!ap->abs || !ap->abs->is(AKind::Bool) || !ap->abs->known) return -1;
-        approx = ap->abs->b;
+        const Abstract* apa = absOf(ap);
+        if (!apa || !apa->is(AKind::Bool) || !apa->known) return -1;
+        approx = apa->b;
       }
       uop = approx ? UnOp::GeluTanh : UnOp::Gelu;
     } else if (!onlyParams(n, {"x"})) {
@@ -340,9 +425,10 @@ int Lowerer::lower(Node* n) {
     v = push(o);
   } else if (p == Prim::AsType) {
     if (!onlyParams(n, {"x", "dtype"}) || !argOf(n, 0, "x", &x) || !argOf(n, 1, "dtype", &y)) return -1;
-    if (!y->abs || !y->abs->is(AKind::DType) || !y->abs->known || !codegenDType(y->abs->dtype)) return -1;
+    const Abstract* ya = absOf(y);
+    if (!ya || !ya->is(AKind::DType) || !ya->known || !codegenDType(ya->dtype)) return -1;
     if (!operand(x, &vx, &tx) || tx.weak) return -1;
-    v = cast(vx, y->abs->dtype);
+    v = cast(vx, ya->dtype);
   } else if (p == Prim::Clip) {
     if (!onlyParams(n, {"x", "lo", "hi"}) || !argOf(n, 0, "x", &x)) return -1;
     if (!operand(x, &vx, &tx) || tx.weak) return -1;
@@ -350,7 +436,7 @@ int Lowerer::lower(Node* n) {
     const char* names[2] = {"lo", "hi"};
     for (int k = 0; k < 2 && v >= 0; ++k) {
       Node* b = nullptr;
-      if (!argOf(n, 1 + (size_t)k, names[k], &b) || (b->abs && b->abs->is(AKind::None))) continue;
+      if (!argOf(n, 1 + (size_t)k, names[k], &b) || (absOf(b) && absOf(b)->is(AKind::None))) continue;
       int vb;
       OpType tb;
       if (!operand(b, &vb, &tb)) return -1;
@@ -450,18 +536,36 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
     // Which nodes are fusible at all (lowered alone, their operands as inputs).
     std::unordered_set<Node*> fusible;
     std::unordered_map<Node*, size_t> order;
+    bool anyReduction = false;
     for (size_t k = 0; k < G->nodes.size(); ++k) {
       Node* n = G->nodes[k];
       order[n] = k;
-      Lowerer probe;
+      Lowerer probe(opt.captured);
       if (probe.lower(n) >= 0) fusible.insert(n);
+      Node* x;
+      FusedReduce r;
+      anyReduction = anyReduction || (opt.reductions && reductionOf(n, &x, &r));
     }
-    if (fusible.size() < (size_t)std::max(opt.minOps, 1)) continue;
+    if (fusible.size() + (anyReduction ? 1 : 0) < (size_t)std::max(opt.minOps, 1)) continue;
     std::unordered_set<Node*> assigned;
     std::vector<Node*> snapshot = G->nodes;
     bool madeHere = false;
     for (size_t idx = snapshot.size(); idx-- > 0;) {
       Node* root = snapshot[idx];
+      // A reduction of a fusible value read by nothing else: the chain grown from that
+      // value (without further outputs) becomes one kernel reducing its elements.
+      Node* red = nullptr;
+      FusedReduce rs;
+      {
+        Node* x = nullptr;
+        if (opt.reductions && reductionOf(root, &x, &rs) && fusible.count(x) && !assigned.count(x) && x->graph == G &&
+            !escapes.count(x) &&
+            std::all_of(users[x].begin(), users[x].end(), [&](const std::pair<Node*, size_t>& u) { return u.first == root; })) {
+          red = root;
+          root = x;
+        }
+      }
+      Node* const place = red ? red : root;  // where the kernel goes, whose value it stands for
       if (!fusible.count(root) || assigned.count(root)) continue;
       const size_t rootAt = order[root];
       std::set<Node*> group{root};
@@ -470,7 +574,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
       auto mayJoin = [&](Node* in) {
         for (auto& [user, pos] : users[in]) {
           if (group.count(user)) continue;
-          if (!opt.multiOutput || user->graph != G || !sameShape(in->abs, root->abs)) return false;
+          if (!opt.multiOutput || red || user->graph != G || !sameShape(in->abs, root->abs)) return false;
           auto o = order.find(user);
           if (o == order.end() || o->second <= rootAt) return false;
         }
@@ -491,11 +595,11 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
           }
       }
       for (Node* mem : group) assigned.insert(mem);
-      if ((int)group.size() < opt.minOps) continue;
+      if ((int)group.size() + (red ? 1 : 0) < opt.minOps) continue;
       // Lower the members in program order.
       std::vector<Node*> members(group.begin(), group.end());
       std::sort(members.begin(), members.end(), [&](Node* a, Node* b) { return order[a] < order[b]; });
-      Lowerer L;
+      Lowerer L(opt.captured);
       bool ok = true;
       for (Node* mem : members) {
         int v = L.lower(mem);
@@ -517,10 +621,11 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
           }
       }
       outs.push_back(root);
-      L.spec.name = "fused_" + (root->name.empty() ? std::string("chain") : root->name);
+      L.spec.name = "fused_" + (red ? std::string(rs.name()) : root->name.empty() ? std::string("chain") : root->name);
+      if (red) L.spec.reduce = rs;
       L.spec.outDType = root->abs->dtype;
       L.spec.outRank = root->abs->rank();
-      for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(e->abs, root->abs));
+      for (Node* e : L.external) L.spec.innerStride.push_back(innerStrideOf(L.absOf(e), root->abs));
       if (outs.size() > 1) {
         for (Node* o : outs) L.spec.outputs.push_back(L.valueOf[o]);
       } else if (L.valueOf[root] != (int)L.spec.ops.size() - 1) {
@@ -564,7 +669,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
               const Node* in = x->inputs[q];
               if (in->isConst()) continue;
               if (inIdx.count(in)) {
-                if (in->abs && in->abs->isTensor()) d[inIdx[in]] = 0;
+                if (L.absOf(in) && L.absOf(in)->isTensor()) d[inIdx[in]] = 0;
                 x = nullptr;
                 break;
               }
@@ -586,11 +691,11 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
       }
       made.push_back(id);
       nearOf[id] = std::move(near);
-      std::vector<Node*> ins{m.constPrim(Prim::Fused, root->loc), m.constInt(id)};
+      std::vector<Node*> ins{m.constPrim(Prim::Fused, place->loc), m.constInt(id)};
       ins.insert(ins.end(), L.external.begin(), L.external.end());
-      Node* k = m.newApply(G, std::move(ins), root->loc);
+      Node* k = m.newApply(G, std::move(ins), place->loc);
       G->nodes.pop_back();
-      k->name = root->name;
+      k->name = place->name;
       // With several outputs the kernel gives a tuple, taken apart right after it.
       std::vector<std::pair<Node*, Node*>> items;
       std::vector<Node*> placed{k};
@@ -609,15 +714,15 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
           order[it] = rootAt;
         }
       } else {
-        k->abs = root->abs;
+        k->abs = place->abs;
       }
-      order[k] = rootAt;
+      order[k] = order[place];
       // The fused node (and its items) take the root's place in program order; the members go.
       std::vector<Node*> kept;
       kept.reserve(G->nodes.size() + placed.size());
       for (Node* n : G->nodes) {
-        if (n == root) kept.insert(kept.end(), placed.begin(), placed.end());
-        else if (!group.count(n)) kept.push_back(n);
+        if (n == place) kept.insert(kept.end(), placed.begin(), placed.end());
+        else if (!group.count(n) && n != red) kept.push_back(n);
       }
       G->nodes = std::move(kept);
       // Readers of the chain's inputs: the kernel instead of the members.
@@ -627,14 +732,22 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
                  us.end());
         us.push_back({k, q});
       }
+      if (red) {
+        for (Node* in : red->inputs) {
+          auto& us = users[in];
+          us.erase(std::remove_if(us.begin(), us.end(), [&](const std::pair<Node*, size_t>& u) { return u.first == red; }), us.end());
+        }
+        members.push_back(red);  // (the chain as recorded for ir::unfuse: the reduction last)
+      }
       if (items.empty()) {
-        redirect(root, k, group);
+        redirect(place, k, group);
       } else {
         for (auto& [it, mem] : items) redirect(mem, it, group);
       }
-      ir::recordFused(G, ir::FusedChain{k, root, members, id, items});  // for the transforms (ir/Fused.h)
+      ir::recordFused(G, ir::FusedChain{k, place, members, id, items});  // for the transforms (ir/Fused.h)
       stats.kernels++;
-      stats.fusedOps += (int)group.size();
+      stats.fusedOps += (int)members.size();
+      if (red) stats.reductions++;
       if (outs.size() > 1) stats.multiOutput++;
       madeHere = true;
     }
@@ -649,7 +762,7 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
         std::lock_guard<std::mutex> lock(gSpecsMu);
         auto sp = specs().find(id);
         FusedKernel* fk = fusedKernel(id);
-        if (sp == specs().end() || !fk) continue;
+        if (sp == specs().end() || !fk || sp->second.reduce.op != FusedReduce::Op::None) continue;  // (never in place)
         sp->second.inplace = r.variants;
         fk->inplace = r.variants;
         stats.inPlace++;

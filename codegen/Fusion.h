@@ -7,7 +7,8 @@
 // executable takes it from its table, codegen/AotPasses.h; no LLVM in this pass) and
 // replaces it by one `__fused(kernel, inputs...)` node placed
 // where the chain's last node was. The chain's inputs are tensors and Python numbers
-// (known numbers are folded into the kernel).
+// (known numbers are folded into the kernel). Values read from a closure are inputs too,
+// typed by FusionOptions::captured.
 //
 // Fusible: + - * / ** (float), maximum, minimum, == != < <= > >=, & | ^ (integers and
 // bool), where, negative, abs, relu, floor, ceil, exp, log, log1p, sqrt, rsqrt, sin, cos,
@@ -16,6 +17,11 @@
 // (runtime/KernelsElementwise.cpp); a node whose result dtype the pass would compute
 // differently from its inferred one, f16/bf16 values, and Python ints that eager code
 // range-checks against a narrow integer dtype are left alone.
+//
+// A chain whose value is read only by a reduction (sum, mean, max, min of f32/f64 over
+// all axes or the last one) ends in it: the kernel computes the chain's elements a block
+// at a time and reduces them in eager's order (runtime/FusedKernel.h FusedReduce), so
+// `mean((p - y) ** 2)` is one pass over memory, with eager's bits.
 //
 // Chains whose intermediate values are read after them (by later nodes of the graph, with
 // the chain's shape) become kernels with several outputs (a tuple, taken apart by
@@ -28,6 +34,7 @@
 // of the module (its cost follows the graph's size).
 #pragma once
 #include <functional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -44,6 +51,10 @@ struct FusionOptions {
   // graph) become further outputs of its kernel, which then gives a tuple: an Adam
   // update (new m, v and p from p, g, m, v) is one pass over memory.
   bool multiOutput = true;
+  // Reduction epilogues: a chain whose value only sum / mean / max / min reads (f32/f64,
+  // over all axes or the last) becomes one kernel computing the reduction, in eager's
+  // order (same bits), without storing the chain's elements (docs/fusion.md).
+  bool reductions = true;
   // Plan buffers (codegen/Planner.h): kernels write into inputs given up at their last use.
   bool planBuffers = true;
   PlanOptions plan = [] {
@@ -51,6 +62,11 @@ struct FusionOptions {
     p.donateAllParams = true;  // see PlanOptions: arguments are moved at their last use
     return p;
   }();
+  // The abstracts of values the graph reads from its closure (ir::Specialisation::
+  // captured): free variables are nodes of enclosing graphs and carry no abstract of this
+  // specialisation. Chains reading them take them as inputs (tensors of their dtype and
+  // rank, Python numbers as run-time values). nullptr: only Node::abs.
+  const std::unordered_map<const ir::Node*, const ir::Abstract*>* captured = nullptr;
 };
 
 // Where the machine code of fused kernels comes from. The pass itself needs no LLVM (an
@@ -74,6 +90,7 @@ struct FusionStats {
   int multiOutput = 0;  // kernels with several outputs
   int inPlace = 0;      // kernels planned to write into an input's buffer
   int unavailable = 0;  // chains left unfused: KernelSource::available said no
+  int reductions = 0;   // kernels ending in a reduction (counted in kernels too)
 };
 
 FusionStats fuseElementwise(ir::Module& m, ir::Graph* g, const FusionOptions& opt, KernelSource& kernels);

@@ -127,7 +127,7 @@ class Gen {
   bool vectorisable() const {
     for (const FusedOp& o : spec.ops) {
       DType at = o.a >= 0 && (size_t)o.a < spec.ops.size() ? spec.ops[(size_t)o.a].dt : o.dt;
-      if (o.kind == FusedOp::Kind::Bin && o.bin == BinOp::Pow && isFloat(at)) return false;
+      if (o.kind == FusedOp::Kind::Bin && o.bin == BinOp::Pow && isFloat(at) && !constTwo(o.b)) return false;
       if (o.kind != FusedOp::Kind::Un || !isFloat(at)) continue;
       switch (o.un) {
         case UnOp::Log: case UnOp::Log1p: case UnOp::Sin: case UnOp::Cos: case UnOp::Tanh:
@@ -143,6 +143,14 @@ class Gen {
       }
     }
     return true;
+  }
+  // Whether value k is the number 2 folded into the kernel (through casts): `x ** 2` is then
+  // a multiply (fn::powElem) and vectorises.
+  bool constTwo(int k) const {
+    while (k >= 0 && (size_t)k < spec.ops.size() && spec.ops[(size_t)k].kind == FusedOp::Kind::Cast) k = spec.ops[(size_t)k].a;
+    if (k < 0 || (size_t)k >= spec.ops.size()) return false;
+    const FusedOp& o = spec.ops[(size_t)k];
+    return (o.kind == FusedOp::Kind::ConstF && o.f == 2.0) || (o.kind == FusedOp::Kind::ConstI && o.i == 2);
   }
   // The spec's ops on one element; `in` holds the loaded inputs. All values, by index.
   std::vector<Value*> compute(const std::vector<Value*>& in);
@@ -175,7 +183,11 @@ Value* Gen::bin(BinOp op, DType ct, Value* a, Value* b) {
       case BinOp::Sub: return B.CreateFSub(a, b);
       case BinOp::Mul: return B.CreateFMul(a, b);
       case BinOp::Div: return B.CreateFDiv(a, b);
-      case BinOp::Pow: return libcall(libm(ct == DType::F32 ? "powf" : "pow", a->getType(), 2), {a, b});
+      case BinOp::Pow: {  // fn::powElem: y == 2 is x * x, else the C library's pow
+        Value* sq = B.CreateFMul(a, a);  // (a folded 2 never gets here: compute())
+        Value* p = libcall(libm(ct == DType::F32 ? "powf" : "pow", a->getType(), 2), {a, b});
+        return B.CreateSelect(B.CreateFCmpOEQ(b, fconst(b->getType(), 2)), sq, p);
+      }
       // nan propagates from the first operand, as eager's (a > b || a != a) ? a : b
       case BinOp::Max: return B.CreateSelect(B.CreateOr(B.CreateFCmpOGT(a, b), B.CreateFCmpUNO(a, a)), a, b);
       case BinOp::Min: return B.CreateSelect(B.CreateOr(B.CreateFCmpOLT(a, b), B.CreateFCmpUNO(a, a)), a, b);
@@ -335,7 +347,10 @@ std::vector<Value*> Gen::compute(const std::vector<Value*>& in) {
       case FusedOp::Kind::ConstI: v[k] = cint(i64(), (uint64_t)o.i); break;
       case FusedOp::Kind::ConstF: v[k] = fconst(vec(Type::getDoubleTy(C)), o.f); break;
       case FusedOp::Kind::Cast: v[k] = cast(v[(size_t)o.a], spec.ops[(size_t)o.a].dt, o.dt); break;
-      case FusedOp::Kind::Bin: v[k] = bin(o.bin, spec.ops[(size_t)o.a].dt, v[(size_t)o.a], v[(size_t)o.b]); break;
+      case FusedOp::Kind::Bin:
+        if (o.bin == BinOp::Pow && isFloat(spec.ops[(size_t)o.a].dt) && constTwo(o.b)) v[k] = B.CreateFMul(v[(size_t)o.a], v[(size_t)o.a]);
+        else v[k] = bin(o.bin, spec.ops[(size_t)o.a].dt, v[(size_t)o.a], v[(size_t)o.b]);
+        break;
       case FusedOp::Kind::Un: v[k] = un(o.un, spec.ops[(size_t)o.a].dt, v[(size_t)o.a]); break;
       case FusedOp::Kind::Where: v[k] = B.CreateSelect(v[(size_t)o.a], v[(size_t)o.b], v[(size_t)o.c]); break;
     }
@@ -509,6 +524,8 @@ std::string FusedSpec::text() const {
     }
     s += "\n";
   }
+  if (reduce.op != FusedReduce::Op::None)
+    s += std::string(reduce.name()) + (reduce.lastAxis ? " axis=-1" : "") + (reduce.keepdims ? " keepdims" : "") + "\n";
   return s;
 }
 

@@ -59,6 +59,9 @@ struct FusedSpec {
   // the input whose buffer it is written into, or -1. The kernel has one more contiguous
   // loop per variant, which reads those inputs through the output pointers.
   std::vector<std::vector<int>> inplace;
+  // A reduction epilogue (runtime/FusedKernel.h FusedReduce): the one output (f32 or f64)
+  // is reduced by the launcher, in eager's order; the loop is the same.
+  FusedReduce reduce;
   std::vector<int> outputValues() const { return outputs.empty() ? std::vector<int>{(int)ops.size() - 1} : outputs; }
   std::string text() const;  // one op per line, for messages and tests
 };

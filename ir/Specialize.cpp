@@ -369,6 +369,8 @@ Specialisation* Specializer::build(Inferencer& inf, InferContext* root, const Sp
   spec->key = key;
   spec->graph = gmap.at(origin);
   spec->result = mapGraphs(root->result, toClone);
+  for (size_t k = 0; k < origin->freeVars.size() && k < key.captured.size(); ++k)
+    spec->captured.emplace(origin->freeVars[k], mapGraphs(key.captured[k], toClone));
   for (InferContext* c : reached)
     for (const auto& [node, d] : c->errors) {
       auto found = nmap.find(node);

@@ -75,6 +75,12 @@ struct Specialisation {
   const Abstract* result = nullptr;     // abstract of its output
   std::vector<Diagnostic> errors;       // definite errors, in program order
   std::unordered_map<const Node*, Diagnostic> errorAt;  // clone node -> its error
+  // The abstract of each free variable of `graph` (a node of a graph enclosing the
+  // function, read from the closure at run time: it carries no abstract of this
+  // specialisation) as the key guarantees it: key.captured, so Python numbers without
+  // their values. Graph passes (fusion) read a captured value's type here. The free
+  // variables of the graphs nested in the clone that come from outside it are among them.
+  std::unordered_map<const Node*, const Abstract*> captured;
   // The module-level variables inference read, with the abstracts it saw (see above) and
   // their InferHooks::globalVersion when last found unchanged.
   struct GlobalRead {

@@ -54,7 +54,7 @@ class AotCodeTable : public GraphCompiler {
   AotCodeTable(const MslAotFunction* functions, size_t count);
   // No graph passes here; an executable built with a profile runs them
   // (codegen/AotPasses.h: fused kernels from its table).
-  void prepare(ir::Graph*) override {}
+  void prepare(ir::Graph*, const ir::Specialisation*) override {}
   // The table's function for g's plan, or nullptr (g is then interpreted).
   CompiledGraph compile(const ir::Graph* g) override;
   int hits() const { return hits_; }

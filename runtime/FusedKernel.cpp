@@ -12,6 +12,7 @@
 #include "runtime/Kernels.h"
 #include "runtime/Parallel.h"
 #include "runtime/PrimImpl.h"
+#include "runtime/ReduceLoops.h"
 #include "runtime/Tensor.h"
 
 extern "C" void msl_rt_parallel_for(int64_t n, int64_t grain, MslChunkFn fn, void* ctx) {
@@ -44,8 +45,10 @@ inline void copyElem(void* dst, const void* src, size_t size) {
   }
 }
 
-void driveChunk(void* ctx, int64_t begin, int64_t end) {
-  const Drive& dr = *static_cast<const Drive*>(ctx);
+// Elements [begin, end) of the output; element i of output o is written at out[o] +
+// (i - origin) elements (the call's outputs: origin 0; a reduction's block buffer:
+// origin begin).
+void driveRange(const Drive& dr, int64_t begin, int64_t end, void* const* out, int64_t origin) {
   const FusedKernel& k = *dr.k;
   const MslFusedCall& c = *dr.call;
   const size_t nin = k.inputs.size(), nout = k.numOutputs();
@@ -90,7 +93,7 @@ void driveChunk(void* ctx, int64_t begin, int64_t end) {
     }
     bool aligned = true;
     for (size_t o = 0; o < nout; ++o) {
-      rowOut[o] = (char*)c.out[o] + i * (int64_t)osz[o];
+      rowOut[o] = (char*)out[o] + (i - origin) * (int64_t)osz[o];
       aligned = aligned && ((uintptr_t)rowOut[o] & 63) == 0;
     }
     int64_t j = 0;
@@ -115,6 +118,63 @@ void driveChunk(void* ctx, int64_t begin, int64_t end) {
         std::memcpy((char*)rowOut[o] + j * (int64_t)osz[o], bufOut[o], (size_t)count * osz[o]);
     }
     i += len;
+  }
+}
+
+void driveChunk(void* ctx, int64_t begin, int64_t end) {
+  const Drive& dr = *static_cast<const Drive*>(ctx);
+  driveRange(dr, begin, end, dr.call->out, 0);
+}
+
+// A reduction epilogue (FusedReduce): O rows of R elements each (the chain's elements in
+// row-major order), reduced into q[0..O) as eager's reduce() reduces a contiguous row
+// (runtime/ReduceLoops.h): the elements of a row are computed a block of kNumpyBuffer
+// at a time (whole rows, several to a buffer, when they are shorter) into a buffer, each
+// block is reduced by eager's loop, and the blocks' results are combined in order (a
+// sum from 0). Blocks are fixed by R alone and the combination happens after the
+// parallel part, in order: the same bits for every thread count.
+template <class T> void reduceRows(const Drive& dr, FusedReduce::Op op, int64_t O, int64_t R, T* q) {
+  const bool sum = op == FusedReduce::Op::Sum || op == FusedReduce::Op::Mean, isMax = op == FusedReduce::Op::Max;
+  auto block = [&](const T* b, int64_t len) -> T {
+    return sum ? pairwiseSum(b, len) : isMax ? extremeRow<T, true>(b, len) : extremeRow<T, false>(b, len);
+  };
+  auto combine = [&](T acc, T part) { return sum ? acc + part : isMax ? maxOf(acc, part) : minOf(acc, part); };
+  auto first = [&](T part) { return sum ? T(0) + part : part; };  // (eager: 0 + the first block's sum)
+  if (O == 0) return;
+  if (R == 0) {  // (max and min raised before)
+    for (int64_t o = 0; o < O; ++o) q[o] = T(0);
+    return;
+  }
+  constexpr int64_t B = kNumpyBuffer;
+  if (R <= B) {
+    const int64_t rows = std::max<int64_t>(1, B / R), units = (O + rows - 1) / rows;
+    parallelFor(units, 1, [&](int64_t lo, int64_t hi) {
+      std::unique_ptr<T[]> buf(new T[(size_t)(rows * R)]);
+      void* out[1] = {buf.get()};
+      for (int64_t u = lo; u < hi; ++u) {
+        const int64_t o0 = u * rows, o1 = std::min(O, o0 + rows);
+        driveRange(dr, o0 * R, o1 * R, out, o0 * R);
+        for (int64_t o = o0; o < o1; ++o) q[o] = first(block(buf.get() + (o - o0) * R, R));
+      }
+    }, O * R);
+    return;
+  }
+  const int64_t blocks = (R + B - 1) / B;
+  std::unique_ptr<T[]> part(new T[(size_t)(O * blocks)]);
+  parallelFor(O * blocks, 1, [&](int64_t lo, int64_t hi) {
+    std::unique_ptr<T[]> buf(new T[(size_t)B]);
+    void* out[1] = {buf.get()};
+    for (int64_t u = lo; u < hi; ++u) {
+      const int64_t o = u / blocks, b = u - o * blocks;
+      const int64_t begin = o * R + b * B, end = o * R + std::min(R, (b + 1) * B);
+      driveRange(dr, begin, end, out, begin);
+      part[u] = block(buf.get(), end - begin);
+    }
+  }, O * R);
+  for (int64_t o = 0; o < O; ++o) {
+    T acc = first(part[o * blocks]);
+    for (int64_t b = 1; b < blocks; ++b) acc = combine(acc, part[o * blocks + b]);
+    q[o] = acc;
   }
 }
 
@@ -147,6 +207,81 @@ FusedKernel* fusedKernel(int id) {
 
 namespace {
 std::atomic<uint64_t> gCalls{0}, gInPlace{0};
+
+// The dimensions of a call's output (of `shape`), merged where every operand walks them
+// as one (the contiguous inner loop becomes as long as possible), and per input its
+// strides over them (MslFusedCall's shape and strides).
+struct Merged {
+  std::vector<int64_t> shape, strides;
+  Merged(const Shape& shape, const std::vector<const Tensor*>& tensors);
+};
+
+Merged::Merged(const Shape& shape, const std::vector<const Tensor*>& tensors) {
+  const size_t nin = tensors.size();
+  const int rank = (int)shape.size();
+  std::vector<std::vector<int64_t>> st(nin, std::vector<int64_t>((size_t)rank, 0));
+  for (size_t i = 0; i < nin; ++i)
+    if (tensors[i]) {
+      Shape b = broadcastStrides(*tensors[i], shape);
+      for (int d = 0; d < rank; ++d) st[i][(size_t)d] = shape[(size_t)d] == 1 ? 0 : b[(size_t)d];
+    }
+  std::vector<int64_t> cshape;
+  std::vector<std::vector<int64_t>> cst(nin);
+  for (int d = 0; d < rank; ++d) {
+    int64_t sz = shape[(size_t)d];
+    if (sz == 1) continue;
+    bool merge = !cshape.empty();
+    for (size_t i = 0; i < nin && merge; ++i)
+      if (cst[i].back() != st[i][(size_t)d] * sz) merge = false;
+    if (merge) {
+      cshape.back() *= sz;
+      for (size_t i = 0; i < nin; ++i) cst[i].back() = st[i][(size_t)d];
+    } else {
+      cshape.push_back(sz);
+      for (size_t i = 0; i < nin; ++i) cst[i].push_back(st[i][(size_t)d]);
+    }
+  }
+  if (cshape.empty()) {
+    cshape.push_back(1);
+    for (size_t i = 0; i < nin; ++i) cst[i].push_back(0);
+  }
+  const size_t crank = cshape.size();
+  strides.resize(nin * crank);
+  for (size_t i = 0; i < nin; ++i)
+    for (size_t d = 0; d < crank; ++d) strides[i * crank + d] = cst[i][d];
+  this->shape = std::move(cshape);
+}
+
+// A kernel with a reduction epilogue on the chain's elements, of `shape`.
+Value launchReduce(FusedKernel& k, const Shape& shape, const std::vector<void*>& ptrs,
+                   const std::vector<const Tensor*>& tensors) {
+  const FusedReduce& red = k.reduce;
+  const int rank = (int)shape.size();
+  std::vector<int> axes;
+  if (red.lastAxis) {
+    if (rank == 0) internalError("__fused: " + k.name + " reduces the last axis of a 0-d tensor");
+    axes.push_back(rank - 1);
+  } else {
+    for (int d = 0; d < rank; ++d) axes.push_back(d);
+  }
+  const int64_t n = numel(shape), R = red.lastAxis ? shape.back() : n;
+  int64_t O = 1;
+  if (red.lastAxis)
+    for (int d = 0; d < rank - 1; ++d) O *= shape[(size_t)d];
+  if (red.op == FusedReduce::Op::Max || red.op == FusedReduce::Op::Min) checkExtremeNotEmpty(R, red.name());
+  Tensor out = Tensor::empty(k.outDType, reducedShape(shape, axes, red.keepdims));
+  ++k.calls;
+  ++gCalls;
+  Merged mg(shape, tensors);
+  void* outPtr = nullptr;  // (the elements go to the reduction's buffers, never here)
+  MslFusedCall call{n, (int64_t)mg.shape.size(), mg.shape.data(), &outPtr, ptrs.data(), mg.strides.data(), 0};
+  Drive dr{&k, &call, false};
+  if (k.outDType == DType::F32) reduceRows<float>(dr, red.op, O, R, out.ptr<float>());
+  else if (k.outDType == DType::F64) reduceRows<double>(dr, red.op, O, R, out.ptr<double>());
+  else internalError("__fused: " + k.name + " reduces a " + dtypeName(k.outDType) + " chain");
+  if (red.op == FusedReduce::Op::Mean) out = meanFromSum(out, R, k.outDType);
+  return makeTensor(std::move(out));
+}
 
 // The launcher; `consume`: args may be given up (runFusedKernelConsuming).
 Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& args) {
@@ -196,6 +331,7 @@ Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& 
     if ((int)shape.size() > k.outRank) internalError("__fused: " + k.name + " output rank");
     shape.insert(shape.begin(), (size_t)(k.outRank - (int)shape.size()), 1);
   }
+  if (k.reduce.op != FusedReduce::Op::None) return launchReduce(k, shape, ptrs, tensors);
   // The outputs: the buffers of the first in-place variant whose inputs are all given up,
   // else new ones.
   const size_t nout = k.numOutputs();
@@ -236,40 +372,8 @@ Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& 
   }
   auto result = [&]() -> Value { return k.outDTypes.empty() ? std::move(outs[0]) : makeTuple(std::move(outs)); };
   if (n == 0) return result();
-  // Strides per input over the output's dimensions, then dimensions merged where every
-  // operand walks them as one (the contiguous inner loop becomes as long as possible).
-  const int rank = (int)shape.size();
-  std::vector<std::vector<int64_t>> st(nin, std::vector<int64_t>((size_t)rank, 0));
-  for (size_t i = 0; i < nin; ++i)
-    if (tensors[i]) {
-      Shape b = broadcastStrides(*tensors[i], shape);
-      for (int d = 0; d < rank; ++d) st[i][(size_t)d] = shape[(size_t)d] == 1 ? 0 : b[(size_t)d];
-    }
-  std::vector<int64_t> cshape;
-  std::vector<std::vector<int64_t>> cst(nin);
-  for (int d = 0; d < rank; ++d) {
-    int64_t sz = shape[(size_t)d];
-    if (sz == 1) continue;
-    bool merge = !cshape.empty();
-    for (size_t i = 0; i < nin && merge; ++i)
-      if (cst[i].back() != st[i][(size_t)d] * sz) merge = false;
-    if (merge) {
-      cshape.back() *= sz;
-      for (size_t i = 0; i < nin; ++i) cst[i].back() = st[i][(size_t)d];
-    } else {
-      cshape.push_back(sz);
-      for (size_t i = 0; i < nin; ++i) cst[i].push_back(st[i][(size_t)d]);
-    }
-  }
-  if (cshape.empty()) {
-    cshape.push_back(1);
-    for (size_t i = 0; i < nin; ++i) cst[i].push_back(0);
-  }
-  const size_t crank = cshape.size();
-  std::vector<int64_t> flat(nin * crank);
-  for (size_t i = 0; i < nin; ++i)
-    for (size_t d = 0; d < crank; ++d) flat[i * crank + d] = cst[i][d];
-  MslFusedCall call{n, (int64_t)crank, cshape.data(), outPtrs.data(), ptrs.data(), flat.data(), variant + 1};
+  Merged mg(shape, tensors);
+  MslFusedCall call{n, (int64_t)mg.shape.size(), mg.shape.data(), outPtrs.data(), ptrs.data(), mg.strides.data(), variant + 1};
   int64_t perElem = 0;  // bytes moved per element of the output (broadcast inputs counted in full)
   for (size_t i = 0; i < nin; ++i)
     if (tensors[i]) perElem += (int64_t)dtypeSize(k.inputs[i].dtype);
@@ -279,6 +383,16 @@ Value launch(FusedKernel& k, std::vector<Value>* mut, const std::vector<Value>& 
   return result();
 }
 }  // namespace
+
+const char* FusedReduce::name() const {
+  switch (op) {
+    case Op::Sum: return "sum";
+    case Op::Mean: return "mean";
+    case Op::Max: return "max";
+    case Op::Min: return "min";
+    default: return "none";
+  }
+}
 
 FusedStats fusedStats() { return FusedStats{gCalls.load(), gInPlace.load()}; }
 

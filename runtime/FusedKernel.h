@@ -59,6 +59,20 @@ void msl_rt_parallel_for(int64_t n, int64_t grain, MslChunkFn fn, void* ctx);
 
 namespace msl {
 
+// A reduction epilogue (docs/fusion.md, "Reductions"): the kernel's elements (one f32 or
+// f64 output of the chain's shape) are not stored but reduced, over all axes or over
+// the last one, in the order eager's reduction adds them (runtime/ReduceLoops.h): the
+// launcher computes the elements of a row block by block (kNumpyBuffer elements) into a
+// buffer and hands each block to eager's own loop. __fused then gives the reduction's
+// result, of the reduced shape. Never in place.
+struct FusedReduce {
+  enum class Op : uint8_t { None, Sum, Mean, Max, Min };
+  Op op = Op::None;
+  bool lastAxis = false;  // over the last axis; else over all axes
+  bool keepdims = false;
+  const char* name() const;  // "sum", "mean", "max", "min" (messages)
+};
+
 struct FusedKernel {
   // What each argument after the kernel id must be.
   enum class In : uint8_t { Tensor, Int, Float };
@@ -77,6 +91,7 @@ struct FusedKernel {
   // The in-place variants set by the buffer plan: per output, the input whose buffer it
   // takes (-1: a new one).
   std::vector<std::vector<int>> inplace;
+  FusedReduce reduce;  // op != None: the elements are reduced (one output)
   MslFusedKernelFn fn = nullptr;  // filled in by codegen, with the three below
   int lanes = 1;                  // elements fn computes a step
   std::vector<int> innerStride;   // per input: the inner stride fn reads a tensor at, 1 or 0

@@ -22,7 +22,8 @@ namespace msl {
 
 namespace ir {
 class Graph;
-}
+struct Specialisation;
+}  // namespace ir
 
 using CompiledGraph = int32_t (*)(void* frame);
 
@@ -30,8 +31,10 @@ class GraphCompiler {
  public:
   virtual ~GraphCompiler() = default;
   // Graph passes on a (specialised) graph before the interpreter builds its code and the
-  // compiler lowers it: the place of graph-level rewrites such as fusion.
-  virtual void prepare(ir::Graph* g) = 0;
+  // compiler lowers it: the place of graph-level rewrites such as fusion. `spec`: the
+  // specialisation g belongs to (ir/Specialize.h; its `captured` types the values g reads
+  // from its closure), or nullptr (a graph not made by the specializer).
+  virtual void prepare(ir::Graph* g, const ir::Specialisation* spec) = 0;
   // The compiled code of `g`. A construct that cannot be compiled raises msl::Error with
   // its location. nullptr: no code for g (an AOT executable whose table lacks it,
   // runtime/AotCode.h); g then runs in the interpreter.

@@ -400,7 +400,7 @@ const Code& Interpreter::codeFor(const Graph* g) {
       explicit Preparing(Interpreter* it) { preparing_ = it; }
       ~Preparing() { preparing_ = saved; }
     } scope(this);
-    graphCompiler()->prepare(const_cast<Graph*>(g));
+    graphCompiler()->prepare(const_cast<Graph*>(g), specializer_->info(g));
   }
   auto code = std::make_unique<Code>();
   code->g = g;

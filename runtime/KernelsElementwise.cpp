@@ -192,7 +192,7 @@ template <BinOp op, class T> inline auto applyBin(T a, T b) {
     else if constexpr (op == BinOp::Div) return a / b;
     else if constexpr (op == BinOp::FloorDiv) return fn::floorDiv(a, b);
     else if constexpr (op == BinOp::Mod) return fn::mod(a, b);
-    else if constexpr (op == BinOp::Pow) return fn::pow(a, b);
+    else if constexpr (op == BinOp::Pow) return fn::powElem(a, b);
     else if constexpr (op == BinOp::Max) return (a > b || a != a) ? a : b;  // nan propagates
     else return (a < b || a != a) ? a : b;                                  // Min
   } else {
@@ -330,6 +330,10 @@ static void computeBinary(BinOp op, const Operand& a, const Operand& b, DType ct
     else run(static_cast<double*>(outData), v.ptr<double>());
     return;
   }
+  // x ** 2 with a number for the exponent: x * x (fn::powElem), as the multiply's
+  // vectorised loop.
+  if (op == BinOp::Pow && !pb && pa && (ct == DType::F32 || ct == DType::F64) && scalarAs<double>(b.s) == 2.0)
+    return computeBinary(BinOp::Mul, a, a, ct, true, shape, outData);
   if (pa && pa->dtype() != ct) pa = &ca.emplace(astype(*pa, ct));
   if (pb && pb->dtype() != ct) pb = &cb.emplace(astype(*pb, ct));
   int64_t n = numel(shape);

@@ -31,6 +31,12 @@ MSL_MATHFN_1(rint, std::nearbyint(x))  // round half to even
 
 inline float pow(float x, float y) { return std::pow(x, y); }
 inline double pow(double x, double y) { return std::pow(x, y); }
+// x ** y of tensor elements (eager kernels, and graph mode's fused code generates the same):
+// y == 2 is x * x, the square correctly rounded, as NumPy and PyTorch square. glibc's pow
+// gives the same bits for y == 2 (every 7th f32 bit pattern and 2e7 random doubles
+// checked) at ~20x the cost of a multiply and never vectorised, so `(a - b) ** 2` paid a
+// pow call per element. Any other y is pow. Python floats keep pow (CPython's float **).
+template <class T> inline T powElem(T x, T y) { return y == T(2) ? x * x : fn::pow(x, y); }
 inline float fmod(float x, float y) { return std::fmod(x, y); }
 inline double fmod(double x, double y) { return std::fmod(x, y); }
 

@@ -226,6 +226,9 @@ void expectSameSpec(const codegen::FusedSpec& a, const codegen::FusedSpec& b) {
   EXPECT_EQ(a.outRank, b.outRank);
   EXPECT_EQ(a.outputs, b.outputs);
   EXPECT_EQ(a.inplace, b.inplace);
+  EXPECT_EQ(a.reduce.op, b.reduce.op);
+  EXPECT_EQ(a.reduce.lastAxis, b.reduce.lastAxis);
+  EXPECT_EQ(a.reduce.keepdims, b.reduce.keepdims);
 }
 
 MslFusedKernelFn fakeKernel() {
@@ -258,6 +261,24 @@ TEST(FusedSpecIO, SpecTextRoundTripsEveryField) {
   changed = s;
   changed.ops[4].f = 0.0;  // -0.0 and 0.0 are different kernels
   EXPECT_NE(codegen::kernelKey(s, plain), codegen::kernelKey(changed, plain));
+  // A reduction epilogue (one float output, never in place) survives too, and is a
+  // kernel of its own; several outputs with a reduction are refused.
+  codegen::FusedSpec red = s;
+  red.outputs = {red.outputs[1]};
+  red.inplace.clear();
+  red.reduce.op = FusedReduce::Op::Mean;
+  red.reduce.lastAxis = true;
+  red.reduce.keepdims = true;
+  codegen::FusedSpec redBack;
+  ASSERT_TRUE(codegen::specFromText(codegen::specToText(red), &redBack, &err)) << err;
+  expectSameSpec(red, redBack);
+  codegen::FusedSpec unreduced = red;
+  unreduced.reduce = FusedReduce{};
+  EXPECT_NE(codegen::kernelKey(red, plain), codegen::kernelKey(unreduced, plain));
+  red.reduce.keepdims = false;
+  EXPECT_NE(codegen::kernelKey(red, plain), codegen::kernelKey(redBack, plain));
+  red.outputs = s.outputs;
+  EXPECT_FALSE(codegen::specFromText(codegen::specToText(red), &redBack, &err));
 }
 
 // A text that is not a valid spec is rejected with a reason, never read into one that

@@ -11,6 +11,7 @@
 
 #include "codegen/Fusion.h"
 #include "codegen/KernelGen.h"
+#include "ir/Fused.h"
 #include "ir/Abstract.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/FusedKernel.h"
@@ -393,6 +394,224 @@ TEST(Fusion, ShapeMismatchIsStillAnError) {
   } catch (const Error& e) {
     EXPECT_EQ(e.diag.id, DiagId::ShapeMismatch);
   }
+}
+
+// ---------------------------------------------------------------- reduction epilogues
+// A chain read only by sum / mean / max / min (over all axes or the last one) is one
+// kernel that reduces its elements in eager's order (docs/fusion.md "Reductions"): the
+// same bits as eager's reduce() for every size (blocks of 8192, rows shorter and longer
+// than a block, the parallel split of long rows), NaN and inf, f32 and f64, every
+// thread count; and close to a naive double-precision reference.
+
+const ir::Node* theFusedNode(const ir::Graph* g) {
+  for (const ir::Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Fused)) return n;
+  return nullptr;
+}
+
+// The outcome of a call: its value, or the id of the error it raised.
+struct Outcome {
+  Value v;
+  bool raised = false;
+  DiagId id = DiagId::TypeError;
+};
+template <class F> Outcome outcomeOf(F f) {
+  Outcome o;
+  try {
+    o.v = f();
+  } catch (const Error& e) {
+    o.raised = true;
+    o.id = e.diag.id;
+  }
+  return o;
+}
+
+struct RedCase {
+  const char* body;  // f(x, y)'s result; x and y of one shape [rows, cols]
+  int fusedOps;      // primitives the kernel stands for, the reduction included
+  FusedReduce::Op op;
+  bool lastAxis;
+  double (*elem)(double x, double y);  // the chain's element, for the naive reference
+};
+
+// The naive reference: each element in double, summed in long double (max/min: the
+// largest/smallest, NaN when any element is NaN), per row (lastAxis) or over all. *mags:
+// the scale of each result's rounding (the sum of the elements' scales; max/min: the
+// largest), an element's scale being its magnitude + 10 (inputs are within [-3, 3]).
+std::vector<double> naiveReduce(const RedCase& c, const Tensor& x, const Tensor& y, std::vector<double>* mags) {
+  const int64_t rows = x.dim(0), cols = x.dim(1), n = x.numel();
+  const int64_t R = c.lastAxis ? cols : n, O = c.lastAxis ? rows : 1;
+  auto at = [](const Tensor& t, int64_t i) { return t.dtype() == DType::F32 ? (double)t.ptr<float>()[i] : t.ptr<double>()[i]; };
+  std::vector<double> out;
+  mags->clear();
+  for (int64_t o = 0; o < O; ++o) {
+    long double s = 0, mag = 0;
+    double ext = NAN;
+    bool nan = false;
+    for (int64_t r = 0; r < R; ++r) {
+      double e = c.elem(at(x, o * R + r), at(y, o * R + r));
+      s += e;
+      // (an element's own rounding error scales with its operands, at most ~10 here)
+      if (c.op == FusedReduce::Op::Max || c.op == FusedReduce::Op::Min) mag = std::max(mag, (long double)std::fabs(e) + 10);
+      else mag += std::fabs(e) + 10;
+      if (std::isnan(e)) nan = true;
+      if (r == 0 || (c.op == FusedReduce::Op::Max ? e > ext : e < ext)) ext = e;
+    }
+    if (c.op == FusedReduce::Op::Max || c.op == FusedReduce::Op::Min) out.push_back(nan ? NAN : ext);
+    else if (c.op == FusedReduce::Op::Mean) out.push_back((double)(s / (long double)R));
+    else out.push_back((double)s);
+    mags->push_back((double)(c.op == FusedReduce::Op::Mean ? mag / (long double)R : mag));
+  }
+  return out;
+}
+
+TEST(Fusion, ReductionEpiloguesAreEagersBitsAndNearANaiveReference) {
+  const RedCase cases[] = {
+      {"mean((x - y) ** 2)", 3, FusedReduce::Op::Mean, false, [](double x, double y) { return (x - y) * (x - y); }},
+      {"sum(x * x, axis=-1)", 2, FusedReduce::Op::Sum, true, [](double x, double) { return x * x; }},
+      {"max(abs(x - y))", 3, FusedReduce::Op::Max, false, [](double x, double y) { return std::fabs(x - y); }},
+      {"min(x * y + 1.0, axis=-1, keepdims=True)", 3, FusedReduce::Op::Min, true, [](double x, double y) { return x * y + 1.0; }},
+      {"(x - y).sum(keepdims=True)", 2, FusedReduce::Op::Sum, false, [](double x, double y) { return x - y; }},
+      {"mean(x * y, axis=1)", 2, FusedReduce::Op::Mean, true, [](double x, double y) { return x * y; }},
+      {"(x * 0.0).max(axis=-1)", 2, FusedReduce::Op::Max, true, [](double x, double) { return x * 0.0; }},
+      {"min(sqrt(abs(x)) - y)", 4, FusedReduce::Op::Min, false, [](double x, double y) { return std::sqrt(std::fabs(x)) - y; }},
+  };
+  const Shape shapes[] = {{0, 5}, {5, 0}, {1, 1}, {1, 15}, {1, 16}, {1, 17}, {3, 5}, {1, 1023}, {1, 4097}, {4097, 1},
+                          {7, 8192}, {2, 8193}, {1, 100003}, {300, 333}, {3, 30000}};
+  rng().seed(777);
+  const int before = numThreads();
+  for (const RedCase& c : cases)
+    for (DType dt : {DType::F32, DType::F64}) {
+      std::string src = std::string("def f(x, y):\n    return ") + c.body + "\n";
+      Loaded l(src), ref(src);
+      // One kernel for every size: both dimensions symbolic.
+      const ir::Abstract* a = ir::Abstract::tensor(dt, {ir::Dim::fresh(), ir::Dim::fresh()});
+      ir::Graph* g = l.interp->specializer().get(l.fn.as<ClosureObj>()->graph, {a, a}, {});
+      codegen::FusionStats st = codegen::fuseElementwise(*g->module, g);
+      const std::string what = std::string(c.body) + " " + dtypeName(dt);
+      ASSERT_EQ(countPrim(g, Prim::Fused), 1) << what;
+      EXPECT_EQ(st.reductions, 1) << what;
+      EXPECT_EQ(st.fusedOps, c.fusedOps) << what;
+      const ir::Node* fn = theFusedNode(g);
+      FusedKernel* k = fusedKernel((int)fn->inputs[1]->i);
+      ASSERT_TRUE(k);
+      EXPECT_EQ(k->reduce.op, c.op) << what;
+      EXPECT_EQ(k->reduce.lastAxis, c.lastAxis) << what;
+      for (const Shape& shape : shapes)
+        for (int special = 0; special < 3; ++special) {
+          Tensor x = randomTensor(dt, shape), y = randomTensor(dt, shape);
+          const int64_t n = x.numel();
+          // 1: infinities; 2: NaN and infinities, at random places.
+          if (special && n) {
+            std::uniform_int_distribution<int64_t> pos(0, n - 1);
+            auto put = [&](Tensor& t, double v) {
+              int64_t i = pos(rng());
+              if (dt == DType::F32) t.ptr<float>()[i] = (float)v;
+              else t.ptr<double>()[i] = v;
+            };
+            put(x, INFINITY);
+            put(y, -INFINITY);
+            if (special == 2) put(x, NAN);
+          }
+          std::vector<Value> args{makeTensor(x), makeTensor(y)};
+          std::vector<Value> kargs;  // the kernel's inputs: the chain's external nodes in order
+          for (size_t q = 2; q < fn->inputs.size(); ++q) kargs.push_back(fn->inputs[q] == g->params[0] ? args[0] : args[1]);
+          const std::string at = what + " shape " + std::to_string(shape[0]) + "x" + std::to_string(shape[1]) +
+                                 " special " + std::to_string(special);
+          for (int threads : {1, 4}) {
+            setNumThreads(threads);
+            Outcome want = outcomeOf([&] { return ref.call(args); });
+            Outcome got = outcomeOf([&] { return runFusedKernel(*k, kargs); });
+            ASSERT_EQ(want.raised, got.raised) << at;
+            if (want.raised) {  // max/min of nothing
+              EXPECT_EQ(got.id, want.id) << at;
+              EXPECT_EQ(got.id, DiagId::ValueError) << at;
+              continue;
+            }
+            const Tensor &w = tensorIn(want.v), &r = tensorIn(got.v);
+            EXPECT_EQ(maxUlp(w, r), 0) << at << " threads " << threads;
+            if (threads != 1) continue;
+            std::vector<double> mags;
+            std::vector<double> naive = naiveReduce(c, x, y, &mags);
+            ASSERT_EQ((int64_t)naive.size(), r.numel()) << at;
+            Tensor r64 = astype(r, DType::F64).contiguous();
+            const double tol = dt == DType::F32 ? 1e-5 : 1e-12;
+            for (size_t i = 0; i < naive.size(); ++i) {
+              double v = r64.ptr<double>()[i];
+              if (std::isnan(naive[i]) || std::isinf(naive[i])) {
+                EXPECT_TRUE(std::isnan(naive[i]) ? std::isnan(v) : v == naive[i]) << at << " [" << i << "] " << v;
+              } else {
+                EXPECT_LE(std::fabs(v - naive[i]), tol * (mags[i] + 1e-30)) << at << " [" << i << "] " << v << " vs " << naive[i];
+              }
+            }
+          }
+        }
+    }
+  setNumThreads(before);
+}
+
+// Through the interpreter, shapes static: the reduction's node is gone, the kernel's
+// value is eager's, bit for bit; a broadcast operand and a transposed view too.
+TEST(Fusion, ReductionThroughTheInterpreter) {
+  Result r = fuseAndCompare("def f(x, y):\n    return mean((x - y) ** 2)\n", {T(DType::F32, {37, 411}), T(DType::F32, {37, 411})});
+  EXPECT_EQ(r.kernels, 1);
+  EXPECT_EQ(r.fusedOps, 3);
+  EXPECT_EQ(r.ulp, 0);
+  Tensor a = randomTensor(DType::F64, {300, 129});
+  Result r2 = fuseAndCompare("def f(x, y):\n    return sum(exp(x) * y, axis=-1)\n",
+                             {makeTensor(permute(a, {1, 0})), T(DType::F64, {300})});
+  EXPECT_EQ(r2.kernels, 1);
+  EXPECT_EQ(r2.ulp, 0);
+  Result r3 = fuseAndCompare("def f(x, y):\n    return max(x * y, axis=-1, keepdims=True)\n",
+                             {T(DType::F32, {5, 1, 9000}), T(DType::F32, {3, 1})});
+  EXPECT_EQ(r3.kernels, 1);
+  EXPECT_EQ(r3.ulp, 0);
+}
+
+// Left to eager: a reduction over another axis, of a value read elsewhere too, of
+// integers; the elementwise chain is still fused where it has two operations or more.
+TEST(Fusion, ReductionsLeftAlone) {
+  struct Left {
+    const char* src;
+    DType dt;
+    int kernels;
+  };
+  const Left cases[] = {
+      {"def f(x, y):\n    return sum(x * y, axis=0)\n", DType::F32, 0},
+      {"def f(x, y):\n    return sum(x * y + 1.0, axis=0)\n", DType::F32, 1},
+      {"def f(x, y):\n    t = x * y + 1.0\n    return sum(t) + t\n", DType::F32, 1},
+      {"def f(x, y):\n    return sum(x * y + 1)\n", DType::I64, 1},
+      {"def f(x, y):\n    return sum(x * y, 1.0)\n", DType::F32, 0},
+  };
+  for (const Left& c : cases) {
+    Loaded l(c.src);
+    std::vector<Value> args{T(c.dt, {6, 7}), T(c.dt, {6, 7})};
+    ir::Graph* g = l.specialise(args);
+    codegen::FusionStats st = codegen::fuseElementwise(*g->module, g);
+    EXPECT_EQ(st.kernels, c.kernels) << c.src;
+    EXPECT_EQ(st.reductions, 0) << c.src;
+    Loaded ref(c.src);
+    EXPECT_EQ(maxUlp(tensorIn(ref.call(args)), tensorIn(l.call(args))), 0) << c.src;
+  }
+}
+
+// ir::unfuse puts the chain back, the reduction last, where the kernel was.
+TEST(Fusion, ReductionChainIsUnfused) {
+  const char* src = "def f(x, y):\n    z = mean((x - y) ** 2, axis=-1)\n    return z * 2.0\n";
+  Loaded l(src);
+  ir::Graph* g = l.specialise({T(DType::F32, {4, 5}), T(DType::F32, {4, 5})});
+  codegen::fuseElementwise(*g->module, g);
+  EXPECT_EQ(countPrim(g, Prim::Fused), 1);
+  EXPECT_EQ(countPrim(g, Prim::Mean), 0);
+  ir::unfuse(*g->module, g);
+  EXPECT_EQ(countPrim(g, Prim::Fused), 0);
+  EXPECT_EQ(countPrim(g, Prim::Mean), 1);
+  EXPECT_EQ(countPrim(g, Prim::Pow), 1);
+  const ir::Node* mul = nullptr;
+  for (const ir::Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Mul)) mul = n;
+  ASSERT_TRUE(mul);
+  EXPECT_TRUE(mul->inputs[1]->isPrimApply(Prim::Mean));
 }
 
 // ---------------------------------------------------------------- the generated code

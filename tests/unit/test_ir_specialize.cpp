@@ -162,6 +162,21 @@ TEST(Specialize, ClosuresAreKeyedByTheirCapturedValues) {
   // Its free variables stay the nodes of the enclosing function.
   EXPECT_EQ(a->freeVars, t.g->freeVars);
   EXPECT_TRUE(verifyModule(t.b.m).empty());
+  // Their types for this specialisation are the key's, kept beside the clone (the nodes
+  // carry none): tensors with their shapes, numbers without their values (b's 3.0 ran a).
+  const Specialisation* sa = sp.info(a);
+  ASSERT_EQ(sa->captured.size(), 2u);
+  EXPECT_EQ(t.g->freeVars[0]->abs, nullptr);
+  EXPECT_EQ(toString(sa->captured.at(t.g->freeVars[0])), "f32[2]");
+  EXPECT_EQ(sa->captured.at(t.g->freeVars[1]), Abstract::real());
+  // (c differs from a in a dimension only: generalised, a symbol for it)
+  const Abstract* cx = sp.info(c)->captured.at(t.g->freeVars[0]);
+  ASSERT_TRUE(cx->isTensor() && cx->rankKnown && cx->rank() == 1);
+  EXPECT_TRUE(cx->shape[0].isSymbol());
+  // A specialisation of f: g is nested in the clone, reads only the clone's nodes, and f
+  // captures nothing.
+  Graph* fc = sp.get(t.f, {f32({2}), Abstract::integer(), Abstract::real()});
+  EXPECT_TRUE(sp.info(fc)->captured.empty());
 }
 
 // A second signature that differs only in dimensions gives one specialisation on the join

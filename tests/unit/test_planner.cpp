@@ -14,6 +14,7 @@
 #include "ir/Abstract.h"
 #include "ir/IR.h"
 #include "ir/Manager.h"
+#include "ir/Specialize.h"
 #include "runtime/AbstractOf.h"
 #include "runtime/FusedKernel.h"
 #include "runtime/Interpreter.h"
@@ -155,6 +156,37 @@ TEST(Planner, ACapturedValueIsNotReused) {
   Node* k = t.fused({a, t.y}, f32({4}));
   t.g->output = t.prim(Prim::MakeTuple, {k, clo}, nullptr);
   EXPECT_EQ(t.plan(k), std::vector<int>{-1});
+}
+
+// In a nested function, a value captured from the enclosing graph (a free variable) is
+// never an output's buffer, even at its only use; the function's own parameter is.
+TEST(Planner, AFreeVariableIsNotReused) {
+  G t;
+  Node* a = t.prim(Prim::Mul, {t.x, t.y}, f32({4}));
+  Graph* h = t.m.newGraph("h", t.g, SourceLoc{});
+  h->isFunction = true;
+  Node* z = t.m.newParam(h, "z", SourceLoc{});
+  h->paramKinds = {ir::ParamKind::Positional};
+  h->defaults = {nullptr};
+  z->abs = f32({4});
+  Node* k = t.m.newApply(h, {t.m.constPrim(Prim::Fused), t.m.constInt(0), a, z}, SourceLoc{});
+  k->abs = f32({4});
+  h->output = k;
+  ir::computeFreeVars(std::vector<Graph*>{h});
+  ASSERT_EQ(h->freeVars.size(), 1u);
+  t.g->output = t.m.constGraph(h);
+  codegen::PlanOptions all;
+  all.donateAllParams = true;
+  all.maxVariants = 4;
+  std::vector<codegen::FusedReuse> plan = codegen::planBuffers(h, all);
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_EQ(plan[0].variants, (std::vector<std::vector<int>>{{1}}));
+  // Only the captured value: no buffer to take.
+  k->inputs = {t.m.constPrim(Prim::Fused), t.m.constInt(0), a, a};
+  plan = codegen::planBuffers(h, all);
+  ASSERT_EQ(plan.size(), 1u);
+  EXPECT_TRUE(plan[0].variants.empty());
+  EXPECT_EQ(plan[0].alias, std::vector<int>{-1});
 }
 
 TEST(Planner, SeveralOutputsTakeSeveralInputs) {
@@ -334,6 +366,68 @@ TEST(PlannerPrograms, AValueReadAfterTheChainKeepsItsBuffer) {
   for (size_t i = 0; i < 2; ++i) EXPECT_TRUE(sameBits(got.as<TupleObj>()->items[i], want.as<TupleObj>()->items[i])) << i;
   // The two results are distinct buffers.
   EXPECT_NE(tensorIn(got.as<TupleObj>()->items[0]).buffer()->id, tensorIn(got.as<TupleObj>()->items[1]).buffer()->id);
+}
+
+// A closure's chain reading captured tensors (docs/fusion.md, "Closures"): fused with the
+// specialisation's types of the captured values, and its kernel never writes into them:
+// the plan offers only the closure's own argument (every candidate asked for), and a call
+// that gives the argument up writes into the argument's buffer, the captured values keep
+// their bits, the result is eager's.
+TEST(PlannerPrograms, ACapturedTensorIsNeverWrittenInPlace) {
+  const char* src =
+      "def f(s, b):\n"
+      "    def g(x):\n"
+      "        return s * x + b * 0.5\n"
+      "    return g\n";
+  Loaded eager(src), fused(src);
+  auto make = [](Loaded& l) {
+    std::vector<Value> a;  // moved in: the closure is the captured values' only holder
+    a.push_back(ramp(256, 0.25f, -1));
+    a.push_back(ramp(256, -0.5f, 3));
+    return l.interp->call(l.fn, std::move(a));
+  };
+  Value ge = make(eager), gf = make(fused);
+  const ClosureObj* cl = gf.as<ClosureObj>();
+  ASSERT_EQ(cl->captured.size(), 2u);
+  std::vector<uint64_t> capIds;
+  for (const Value& c : cl->captured) capIds.push_back(tensorIn(c).buffer()->id);
+  std::vector<const ir::Abstract*> argAbs{abstractOf(ramp(256, 1, 0))}, capAbs;
+  for (const Value& c : cl->captured) capAbs.push_back(abstractOf(c));
+  ir::Graph* g = fused.interp->specializer().get(cl->graph, argAbs, capAbs);
+  const ir::Specialisation* spec = fused.interp->specializer().info(g);
+  ASSERT_NE(spec, nullptr);
+  ASSERT_EQ(spec->captured.size(), 2u);
+  codegen::FusionOptions opt;
+  opt.plan.maxVariants = 4;
+  EXPECT_EQ(codegen::fuseElementwise(*g->module, g, opt).kernels, 0);  // without their types: not fused
+  opt.captured = &spec->captured;
+  codegen::FusionStats st = codegen::fuseElementwise(*g->module, g, opt);
+  EXPECT_EQ(st.kernels, 1);
+  EXPECT_EQ(st.fusedOps, 3);
+  const Node* k = nullptr;
+  for (const Node* n : g->nodes)
+    if (n->isPrimApply(Prim::Fused)) k = n;
+  ASSERT_NE(k, nullptr);
+  ASSERT_EQ(k->inputs.size(), 5u);  // kernel, id, then s, x, b (as the chain reads them)
+  EXPECT_EQ(k->inputs[2], g->freeVars[0]);
+  EXPECT_EQ(k->inputs[3], g->params[0]);
+  EXPECT_EQ(k->inputs[4], g->freeVars[1]);
+  FusedKernel* fk = fusedKernel((int)k->inputs[1]->i);
+  ASSERT_NE(fk, nullptr);
+  EXPECT_EQ(fk->inplace, (std::vector<std::vector<int>>{{1}}));
+
+  Value want = eager.interp->call(ge, {ramp(256, 0.125f, 0.5f)});
+  uint64_t before = fk->inPlaceCalls;
+  std::vector<Value> a;
+  a.push_back(ramp(256, 0.125f, 0.5f));
+  uint64_t xid = tensorIn(a[0]).buffer()->id;
+  Value got = fused.interp->call(gf, std::move(a));
+  EXPECT_TRUE(sameBits(got, want));
+  EXPECT_EQ(fk->inPlaceCalls, before + 1);
+  EXPECT_EQ(tensorIn(got).buffer()->id, xid);
+  EXPECT_TRUE(sameBits(cl->captured[0], ramp(256, 0.25f, -1)));
+  EXPECT_TRUE(sameBits(cl->captured[1], ramp(256, -0.5f, 3)));
+  for (size_t i = 0; i < 2; ++i) EXPECT_EQ(tensorIn(cl->captured[i]).buffer()->id, capIds[i]) << i;
 }
 
 }  // namespace
