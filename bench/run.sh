@@ -51,6 +51,17 @@ sys.exit(0 if 'openblas' in os.path.realpath('/usr/lib/x86_64-linux-gnu/libblas.
 PYEOF
 figure=${1:-dispatch}
 
+# The fused-kernel figures' common setup: msl_fused_bench, STREAM built for this CPU, the
+# element count N and a results file `out`.
+fused_setup() {
+  BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
+  CXX=${CXX:-g++}
+  STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
+  "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
+  N=${N:-16777216}
+  out=$(mktemp)
+}
+
 stats() {  # values on stdin -> "median min max"
   sort -g | awk '{v[NR]=$1} END {m = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2; printf "%.1f %.1f %.1f", m, v[1], v[NR]}'
 }
@@ -105,12 +116,7 @@ case "$figure" in
     # alternate with it. GB/s count 4 inputs read and 1 output written (STREAM's convention:
     # no write-allocate traffic), so % of STREAM triad compares like with like. Compile
     # times are CPU times of a cold compile (the bench turns the compile cache off).
-    BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
-    CXX=${CXX:-g++}
-    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
-    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
-    N=${N:-16777216}
-    out=$(mktemp)
+    fused_setup
     trap 'rm -f "$out"' EXIT
     for i in $(seq "$REPS"); do
       taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
@@ -142,12 +148,7 @@ case "$figure" in
     # As `fused`: one core, one thread; msl_fused_bench runs eager and fused in one
     # process (FUSED_BENCH_NO_REDUCE=1: the chain fused, the reduction an eager kernel).
     # GB/s count the inputs read and the result written (STREAM's convention).
-    BENCH=${FUSED_BENCH:-../build/release/codegen/msl_fused_bench}
-    CXX=${CXX:-g++}
-    STREAM=${STREAM:-/tmp/msl_bench_stream_$(id -u)}
-    "$CXX" -O3 -march=native -pthread -o "$STREAM" stream.cpp
-    N=${N:-16777216}
-    out=$(mktemp)
+    fused_setup
     trap 'rm -f "$out"' EXIT
     for i in $(seq "$REPS"); do
       taskset -c 0 "$STREAM" 1 5 | awk '/triad_GBps/ {print "stream", $2}' >>"$out"
