@@ -531,19 +531,36 @@ int runCommand(Options& o) {
   if (!o.recordCompiled.empty() && (o.mode != "graph" || o.command != "run"))
     usageError("--record-compiled goes with run --mode=graph");
   // --record-compiled: the record is written at exit, also when the program ends with an
-  // error or exit(code) (`msl build --profile` reads it after a run that succeeded).
+  // error, or with exit(code), which leaves the process from the program's thread
+  // (exitHook: _exit), so the hook writes it first (`msl build --profile` reads it after
+  // a run that succeeded).
+  static void (*gExit)(int) = nullptr;  // the exit hook the recording one replaced
   struct RecordWriter {
     std::string path;
     codegen::CompiledRecord record;
-    ~RecordWriter() {
+    void write() {
       if (path.empty()) return;
       compiler.setRecord(nullptr);
       std::ofstream f(path, std::ios::binary | std::ios::trunc);
       f << record.text();
       if (!f.flush()) errWrite("msl: cannot write " + path + "\n");
+      path.clear();
+    }
+    ~RecordWriter() {
+      write();
+      if (gExit) exitHook = gExit, gExit = nullptr;
     }
   } recorder{o.recordCompiled, {}};
-  if (!o.recordCompiled.empty()) compiler.setRecord(&recorder.record);
+  static RecordWriter* gRecorder = nullptr;
+  if (!o.recordCompiled.empty()) {
+    compiler.setRecord(&recorder.record);
+    gRecorder = &recorder;
+    gExit = exitHook;
+    exitHook = [](int code) {
+      gRecorder->write();
+      gExit(code);
+    };
+  }
   if (o.emit == "llvm") {
     o.mode = "graph";
     compiler.setEmitLlvm([](const std::string& s) { outWrite(s); });
