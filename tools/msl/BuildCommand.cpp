@@ -84,6 +84,13 @@ namespace {
   throw 1;
 }
 
+// An error of the build's environment (not of the command line): exit status 1.
+[[noreturn]] void buildError(const std::string& msg) {
+  outFlush();
+  errWrite("msl build: " + msg + "\n");
+  throw 1;
+}
+
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
@@ -100,7 +107,7 @@ std::string tempFile(const char* what) {
   const char* dir = std::getenv("TMPDIR");
   std::string path = std::string(dir && *dir ? dir : "/tmp") + "/msl-build-" + what + "-XXXXXX";
   int fd = mkstemp(path.data());
-  if (fd < 0) throw InternalError("msl build: cannot make a temporary file " + path + ": " + std::strerror(errno));
+  if (fd < 0) buildError("cannot make a temporary file " + path + ": " + std::strerror(errno));
   close(fd);
   return path;
 }
@@ -140,15 +147,14 @@ std::string profileRun(const std::string& file, const std::vector<std::string>& 
   std::remove(record.c_str());
   std::string cmd = "msl run --mode=graph " + file;
   for (const std::string& a : args) cmd += " " + a;
-  if (rc != 0) throw InternalError("msl build: cannot run the profile run `" + cmd + "`: " + std::strerror(rc));
+  if (rc != 0) buildError("cannot start the profile run `" + cmd + "`: " + std::strerror(rc));
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !haveRecord) {
     std::string why = WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
                       : WIFSIGNALED(status) ? "signal " + std::to_string(WTERMSIG(status))
                                             : "no record";
     if (output.size() > 8000) output = "...\n" + output.substr(output.size() - 8000);
-    outFlush();
-    errWrite("msl build: the profile run `" + cmd + "` failed (" + why + ")" + (output.empty() ? "\n" : ":\n") + output);
-    throw 1;
+    if (!output.empty() && output.back() == '\n') output.pop_back();
+    buildError("the profile run `" + cmd + "` failed (" + why + ")" + (output.empty() ? "" : ":\n") + output);
   }
   return text;
 }
