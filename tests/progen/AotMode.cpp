@@ -47,7 +47,25 @@ std::string slurp(const std::string& path) {
 
 }  // namespace
 
-RunResult runAot(const std::string& name, const std::string& text) {
+namespace {
+
+// The profile run: graph mode with a record, its output (the runtime's and stdio's) sent
+// to /dev/null so that the harness compares only the executable's.
+codegen::CompiledRecord profileRun(const std::string& name, const std::string& text) {
+  codegen::CompiledRecord record;
+  fflush(stdout);
+  outFlush();
+  int saved = dup(1), null = open("/dev/null", O_WRONLY);
+  if (saved >= 0 && null >= 0) dup2(null, 1);
+  if (null >= 0) close(null);
+  (void)runFresh(name, text, /*graph=*/true, &record);  // its failures are the reference's to report
+  fflush(stdout);
+  outFlush();
+  if (saved >= 0) dup2(saved, 1), close(saved);
+  return record;
+}
+
+RunResult buildAndRun(const std::string& name, const std::string& text, const codegen::CompiledRecord* profile) {
   RunResult r;
   std::string exe = scratch() + "/prog";
   std::string errPath = scratch() + "/stderr.txt";
@@ -60,6 +78,7 @@ RunResult runAot(const std::string& name, const std::string& text) {
     ir::Module* main = prog.loadText(name, text);
     codegen::BuildOptions o;
     o.aot.opt = codegen::OptLevel::O1;  // host code: runtime calls; O1 compiles faster
+    o.profile = profile;
     linkLog = codegen::buildExecutable(ir::ProgramImage{prog.modules(), main, &builtinsModule(), {}}, exe, o,
                                        nullptr);
   } catch (Error& e) {
@@ -124,6 +143,15 @@ RunResult runAot(const std::string& name, const std::string& text) {
     r.err = "exit(" + std::to_string(code) + ")" + (err.empty() ? "" : "\n" + err);
   }
   return r;
+}
+
+}  // namespace
+
+RunResult runAot(const std::string& name, const std::string& text) { return buildAndRun(name, text, nullptr); }
+
+RunResult runAotProfiled(const std::string& name, const std::string& text) {
+  codegen::CompiledRecord record = profileRun(name, text);
+  return buildAndRun(name, text, &record);
 }
 
 }  // namespace msl::progen

@@ -52,12 +52,16 @@ void setupSandbox() {
   builtinsModule();  // created once, before the first marks
 }
 
+}  // namespace
+
 // One run from a fresh Program and Interpreter, with a HostCompiler of its own installed
 // as `msl run` does (for jit(f) in eager mode; for every graph in graph mode), whose JIT
-// code is freed afterwards.
-RunResult runFresh(const std::string& name, const std::string& text, bool graph) {
+// code is freed afterwards. `record`: what graph mode compiles is recorded there (the
+// profile run of the aot-profile mode).
+RunResult runFresh(const std::string& name, const std::string& text, bool graph, codegen::CompiledRecord* record) {
   RunResult r;
   auto compiler = std::make_unique<codegen::HostCompiler>();
+  compiler->setRecord(record);
   setGraphCompiler(compiler.get());
   RunMark mark(/*sources=*/true);
   try {
@@ -90,12 +94,15 @@ RunResult runFresh(const std::string& name, const std::string& text, bool graph)
   }
   outFlush();
   mark.restore();
+  compiler->setRecord(nullptr);
   setGraphCompiler(nullptr);  // the graphs are gone; the compiler frees their code
   return r;
 }
 
-RunResult runEager(const std::string& name, const std::string& text) { return runFresh(name, text, false); }
-RunResult runGraph(const std::string& name, const std::string& text) { return runFresh(name, text, true); }
+namespace {
+
+RunResult runEager(const std::string& name, const std::string& text) { return runFresh(name, text, false, nullptr); }
+RunResult runGraph(const std::string& name, const std::string& text) { return runFresh(name, text, true, nullptr); }
 
 std::vector<Mode>& modes() {
   static std::vector<Mode> m = [] {
@@ -103,8 +110,10 @@ std::vector<Mode>& modes() {
     // Graph mode runs the interpreter's own kernels and instruction semantics
     // (docs/design.md), so its output must be identical to eager mode's.
     // aot: the program built into an executable (tests/progen/AotMode.h), run as a process.
+    // aot-profile: built after a profile run in graph mode (msl build --profile), so the
+    // executable runs graph mode's passes with the fused kernels of its table.
     return std::vector<Mode>{Mode{"eager", 0, 0, runEager}, Mode{"graph", 0, 0, runGraph},
-                             Mode{"aot", 0, 0, runAot}};
+                             Mode{"aot", 0, 0, runAot}, Mode{"aot-profile", 0, 0, runAotProfiled}};
   }();
   return m;
 }
