@@ -1003,6 +1003,14 @@ class Lowerer {
       }
       case ExprKind::UnaryOp: {
         auto* u = as<UnaryOp>(e);
+        // A negative number literal (`-1`, `axis=-1`, `x[-1]`, `-0.5`) is a constant, not a
+        // call of negative at run time: -x of an int or float literal is exact (-0.0
+        // included), so the value is the same.
+        if (u->op == UnaryOpKind::Neg && u->operand->kind == ExprKind::Int &&
+            as<Int>(u->operand.get())->value != INT64_MIN)
+          return m_.constInt(-as<Int>(u->operand.get())->value, e->loc());
+        if (u->op == UnaryOpKind::Neg && u->operand->kind == ExprKind::Float)
+          return m_.constFloat(-as<Float>(u->operand.get())->value, e->loc());
         Node* v = expr(u->operand.get());
         switch (u->op) {
           case UnaryOpKind::Neg: return apply(Prim::Neg, {v}, u->opLoc);
