@@ -1,7 +1,5 @@
 #include "codegen/AotPasses.h"
 
-#include "ir/Specialize.h"
-
 #include "codegen/FusedSpecIO.h"
 #include "ir/Diagnostics.h"
 #include "ir/IR.h"
@@ -45,10 +43,7 @@ AotCompiler::AotCompiler(const MslAotCode& code, bool passes)
       kernels_(code.kernels, (size_t)code.kernelCount) {}
 
 void AotCompiler::prepare(ir::Graph* g, const ir::Specialisation* spec) {
-  if (!passes_) return;
-  GraphPassOptions opt = options_;
-  if (spec) opt.fusion.captured = &spec->captured;  // as graph mode (HostCompiler::prepare)
-  runGraphPasses(g, opt, kernels_, &counts_);
+  if (passes_) runGraphPasses(g, spec, options_, kernels_, &counts_);
 }
 
 std::string AotCompiler::report() const {

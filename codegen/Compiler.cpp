@@ -46,11 +46,10 @@ void HostCompiler::prepare(ir::Graph* g, const ir::Specialisation* spec) {
   double t0 = cpuMs();
   GraphPassOptions opt = passes_;
   opt.fusion.kernel.emit = emitLlvm_;  // --emit=llvm shows the kernels too (optimised, as they run)
-  if (spec) opt.fusion.captured = &spec->captured;  // the types of the values g reads from its closure
   JitKernels kernels(record_ ? std::function<void(const FusedSpec&, const KernelOptions&)>(
                                    [this](const FusedSpec& s, const KernelOptions& o) { record_->addKernel(s, o); })
                              : nullptr);
-  runGraphPasses(g, opt, kernels, &counts_);
+  runGraphPasses(g, spec, opt, kernels, &counts_);
   prepareMs_ += cpuMs() - t0;
 }
 

@@ -7,6 +7,7 @@
 #include "ir/Abstract.h"
 #include "ir/IR.h"
 #include "ir/Manager.h"
+#include "ir/Specialize.h"
 
 namespace msl::codegen {
 
@@ -39,7 +40,8 @@ GraphPassOptions GraphPassOptions::fromEnv() {
   return o;
 }
 
-void runGraphPasses(ir::Graph* g, const GraphPassOptions& opt, KernelSource& kernels, GraphPassCounts* counts) {
+void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPassOptions& opt, KernelSource& kernels,
+                    GraphPassCounts* counts) {
   // Graph passes on the specialised graph, before lowering: elementwise chains become
   // fused kernels (codegen/Fusion.h). Graphs nested in g are fused with it; when they
   // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
@@ -52,7 +54,9 @@ void runGraphPasses(ir::Graph* g, const GraphPassOptions& opt, KernelSource& ker
   // readers read the constant), those of the arms just moved in included.
   if (opt.dropCalls) counts->dropped += dropKnownCalls(g);
   if (opt.fusion.minOps < 2 || mayFuse(*g->module, g)) {
-    FusionStats st = fuseElementwise(*g->module, g, opt.fusion, kernels);
+    FusionOptions fo = opt.fusion;
+    if (spec) fo.captured = &spec->captured;  // the types of the values g reads from its closure
+    FusionStats st = fuseElementwise(*g->module, g, fo, kernels);
     counts->kernels += st.kernels;
     counts->unavailable += st.unavailable;
   }

@@ -7,6 +7,10 @@
 #pragma once
 #include "codegen/Fusion.h"
 
+namespace msl::ir {
+struct Specialisation;
+}
+
 namespace msl::codegen {
 
 struct GraphPassOptions {
@@ -27,6 +31,9 @@ struct GraphPassCounts {
 };
 
 // Runs the passes on g (and the graphs nested in it) and adds what they did to `counts`.
-void runGraphPasses(ir::Graph* g, const GraphPassOptions& opt, KernelSource& kernels, GraphPassCounts* counts);
+// `spec`: the specialisation g belongs to (GraphCompiler::prepare's), whose `captured`
+// types the values g reads from its closure for fusion; nullptr: none.
+void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPassOptions& opt, KernelSource& kernels,
+                    GraphPassCounts* counts);
 
 }  // namespace msl::codegen

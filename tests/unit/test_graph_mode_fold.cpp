@@ -47,6 +47,17 @@ Outcome run(const std::string& text, bool graph, bool fold = true, bool drop = t
   return o;
 }
 
+// The program run in eager mode and in graph mode (folding and dropping on): graph mode
+// gives eager mode's value or error.
+struct Both {
+  Outcome eager, graph;
+};
+Both runBoth(const std::string& text) {
+  Both b{run(text, false), run(text, true)};
+  EXPECT_EQ(b.graph.value, b.eager.value) << text;
+  return b;
+}
+
 // optim/common.msl's test, and a caller like Adam's tree_map callbacks.
 const char* kIsParam =
     "def is_param(p):\n"
@@ -81,9 +92,7 @@ TEST(FoldBranches, UndecidedBranchesStay) {
       "def f(x, n):\n"
       "    return x * 2.0 if n > 1 else x\n"
       "r = [f(ones((2,)), 0), f(ones((2,)), 3)]\n";
-  Outcome eager = run(p, false);
-  Outcome graph = run(p, true);
-  EXPECT_EQ(graph.value, eager.value);
+  auto [eager, graph] = runBoth(p);
   EXPECT_EQ(graph.folded, 0);
 }
 
@@ -113,9 +122,7 @@ TEST(FoldBranches, ArmsWithClosuresBranchesAndLoops) {
       "        return y * x\n"
       "    return k()\n"
       "r = (f(ones((3,))), f(5), g(ones((2,))), g(4), h(ones((2,))))\n";
-  Outcome eager = run(p, false);
-  Outcome graph = run(p, true);
-  EXPECT_EQ(graph.value, eager.value);
+  auto [eager, graph] = runBoth(p);
   EXPECT_NE(eager.value.find("tensor([4., 4., 4.])"), std::string::npos) << eager.value;
   EXPECT_GE(graph.folded, 4);
 }
@@ -145,10 +152,8 @@ TEST(FoldBranches, ErrorsAsInTheInterpreter) {
       "r = f(ones((3,)))\n",
   };
   for (const char* p : programs) {
-    Outcome eager = run(p, false);
+    auto [eager, graph] = runBoth(p);
     EXPECT_NE(eager.value.find("error"), std::string::npos) << eager.value;
-    Outcome graph = run(p, true);
-    EXPECT_EQ(graph.value, eager.value) << p;
     EXPECT_GE(graph.folded, 1) << p;
   }
 }
@@ -156,9 +161,7 @@ TEST(FoldBranches, ErrorsAsInTheInterpreter) {
 // upd's call of is_param (of an f32 and of an i32 tensor: known True and False) is
 // dropped: the same results, with and without dropping.
 TEST(DropKnownCalls, IsParamCallsGo) {
-  Outcome eager = run(kIsParam, false);
-  Outcome graph = run(kIsParam, true);
-  EXPECT_EQ(graph.value, eager.value);
+  auto [eager, graph] = runBoth(kIsParam);
   EXPECT_EQ(graph.dropped, 2);
   Outcome kept = run(kIsParam, true, true, false);
   EXPECT_EQ(kept.value, eager.value);
@@ -169,13 +172,11 @@ TEST(DropKnownCalls, IsParamCallsGo) {
       "def upd(p):\n"
       "    return p * 0.5 if common.is_param(p) else p\n"
       "r = (upd(ones((2,))), upd(arange(2)), upd(3))\n";
-  eager = run(viaModule, false);
-  graph = run(viaModule, true);
-  EXPECT_EQ(graph.value, eager.value);
-  EXPECT_NE(eager.value.find("tensor([0.5, 0.5])"), std::string::npos) << eager.value;
+  Both m = runBoth(viaModule);
+  EXPECT_NE(m.eager.value.find("tensor([0.5, 0.5])"), std::string::npos) << m.eager.value;
   // (not for the int: the check looks at both arms of `and`, and the one upd(3) does not
   // take reads .dtype of an int)
-  EXPECT_EQ(graph.dropped, 2);
+  EXPECT_EQ(m.graph.dropped, 2);
 }
 
 // Known results of other kinds: an int (a tensor's ndim), a dtype, None.
@@ -190,9 +191,7 @@ TEST(DropKnownCalls, IntsDTypesAndNone) {
       "def f(x):\n"
       "    return (x.reshape((rank(x), -1)), kind(x), nothing(x))\n"
       "r = (f(ones((2, 3))), f(arange(4)))\n";
-  Outcome eager = run(p, false);
-  Outcome graph = run(p, true);
-  EXPECT_EQ(graph.value, eager.value);
+  auto [eager, graph] = runBoth(p);
   EXPECT_EQ(graph.dropped, 6);
 }
 
@@ -254,9 +253,7 @@ TEST(DropKnownCalls, CallsThatMayFailOrHaveEffectsStay) {
   };
   int expected[] = {0, 0, 0, 0, 1, 0, 0, 0};  // (f's call of h is dropped, not g's of f)
   for (size_t k = 0; k < std::size(programs); ++k) {
-    Outcome eager = run(programs[k], false);
-    Outcome graph = run(programs[k], true);
-    EXPECT_EQ(graph.value, eager.value) << programs[k];
+    Outcome graph = runBoth(programs[k]).graph;
     EXPECT_EQ(graph.dropped, expected[k]) << programs[k];
   }
 }
