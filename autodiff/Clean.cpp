@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "ir/Abstract.h"
+#include "ir/Literal.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
 #include "ir/ShapeRules.h"
@@ -114,6 +115,8 @@ class Cleaner {
       if (pass == kMaxNarrowPasses || !(narrowLiftedBranches() | narrowLiftedLoops())) break;
     }
     emptyOrphans();
+    collectScope();
+    keepTensorTypes();
     ir::computeFreeVars(scope_);
     return stats_;
   }
@@ -185,20 +188,29 @@ class Cleaner {
 
   // ---------------------------------------------------------------- abstracts
 
+  // The tensor types the last propagation found, kept in Node::abs for graph mode's
+  // passes (fusion of the J graph's chains, docs/fusion.md "Differentiated graphs"). The
+  // forward values' come from the primal (J.cpp, forwardAbs); the backward pass's follow
+  // the cotangent convention (a cotangent has its primal's dtype and shape), which only
+  // a caller of f_vjp or a custom_vjp bwd can break: fused kernels of J graphs check
+  // their inputs and run their chain by eager kernels when it is broken
+  // (runtime/FusedKernel.h FusedKernel::chain).
+  void keepTensorTypes() {
+    propagate();
+    for (Graph* g : scope_) {
+      auto keep = [&](Node* n) {
+        if (n->abs) return;
+        auto it = abs_.find(n);
+        if (it != abs_.end() && it->second->isTensor() && !it->second->hasFunctions) n->abs = it->second;
+      };
+      for (Node* p : g->params) keep(p);
+      for (Node* n : g->nodes) keep(n);
+    }
+  }
+
   const Abstract* absOf(const Node* n) const {
     if (n->abs) return n->abs;
-    if (n->isConst()) {
-      switch (n->ckind) {
-        case ConstKind::None: return Abstract::none();
-        case ConstKind::Bool: return Abstract::boolConst(n->b);
-        case ConstKind::Int: return Abstract::intConst(n->i);
-        case ConstKind::Float: return Abstract::floatConst(n->f);
-        case ConstKind::Str: return Abstract::strConst(n->s);
-        case ConstKind::DType: return Abstract::dtypeConst(n->dtype);
-        case ConstKind::Prim: return Abstract::primitive(n->prim);
-        default: return nullptr;
-      }
-    }
+    if (n->isConst()) return ir::literalAbstract(n);
     auto it = abs_.find(n);
     return it == abs_.end() ? nullptr : it->second;
   }

@@ -12,8 +12,10 @@
 
 #include "ir/Abstract.h"
 #include "ir/Fused.h"
+#include "ir/Literal.h"
 #include "ir/Manager.h"
 #include "codegen/Planner.h"
+#include "runtime/Interpreter.h"
 
 namespace msl::codegen {
 
@@ -83,7 +85,8 @@ class Lowerer {
       auto it = captured->find(n);
       if (it != captured->end()) return it->second;
     }
-    return n->abs;
+    // (constants that rules of autodiff made carry no abstract)
+    return n->abs ? n->abs : ir::literalAbstract(n);
   }
 
   // The value and type of `n` as an operand; false when it cannot be one.
@@ -392,6 +395,13 @@ int Lowerer::lower(Node* n) {
     if (!operand(x, &vx, &tx) || !operand(y, &vy, &ty)) return -1;
     if (tx.weak && ty.weak) return -1;
     v = binary(bop, vx, tx, vy, ty);
+  } else if (p == Prim::CtAdd) {
+    // The sum of two tensor cotangents is eager's `add` (runtime/AutodiffPrims.cpp ctAdd);
+    // None (a zero) or numbers are not fused.
+    if (!onlyParams(n, {"a", "b"}) || !argOf(n, 0, "a", &x) || !argOf(n, 1, "b", &y)) return -1;
+    if (!absOf(x) || !absOf(x)->isTensor() || !absOf(y) || !absOf(y)->isTensor()) return -1;
+    if (!operand(x, &vx, &tx) || !operand(y, &vy, &ty) || tx.weak || ty.weak) return -1;
+    v = binary(BinOp::Add, vx, tx, vy, ty);
   } else if (unOpOf(p, &uop) || p == Prim::Gelu) {
     if (p == Prim::Gelu) {
       if (!onlyParams(n, {"x", "approximate"})) return -1;
@@ -496,6 +506,42 @@ bool sameShape(const Abstract* a, const Abstract* b) {
   return a && b && a->isTensor() && b->isTensor() && a->rankKnown && b->rankKnown && a->shape == b->shape;
 }
 
+// The chain `members` (program order; the reduction `red` after them, if any) as the
+// calls eager code makes (FusedKernel::chain), its value(s) those of `outs` (or red's).
+// False when a member's operand is neither a member, an input nor a constant.
+bool chainOf(const std::vector<Node*>& members, Node* red, const std::vector<Node*>& outs,
+             const std::vector<Node*>& external, std::vector<FusedKernel::ChainStep>* chain, std::vector<int>* outputs) {
+  std::vector<Node*> all = members;
+  if (red) all.push_back(red);
+  std::unordered_map<const Node*, int> step, input;
+  for (size_t q = 0; q < external.size(); ++q) input.emplace(external[q], (int)q);
+  for (Node* mem : all) {
+    Prim p;
+    if (!mem->inputs[0]->isConst() || !mem->callsPrim(&p)) return false;
+    FusedKernel::ChainStep st;
+    st.fn = Value::prim((int)p);
+    st.kwnames = mem->kwnames;
+    for (size_t k = 1; k < mem->inputs.size(); ++k) {
+      const Node* in = mem->inputs[k];
+      FusedKernel::ChainArg a;
+      if (auto s = step.find(in); s != step.end()) a.step = s->second;
+      else if (auto e = input.find(in); e != input.end()) a.input = e->second;
+      else if (in->isConst() && in->ckind != ir::ConstKind::Graph && in->ckind != ir::ConstKind::Global &&
+               in->ckind != ir::ConstKind::Class && in->ckind != ir::ConstKind::Module)
+        a.konst = constValue(in);
+      else
+        return false;
+      st.args.push_back(std::move(a));
+    }
+    step[mem] = (int)chain->size();
+    chain->push_back(std::move(st));
+  }
+  if (red || outs.size() == 1) outputs->push_back((int)chain->size() - 1);
+  else
+    for (Node* o : outs) outputs->push_back(step.at(o));
+  return true;
+}
+
 }  // namespace
 
 FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, KernelSource& kernels) {
@@ -530,6 +576,22 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
     }
     ir::redirectGraphReads(graphs, from, to);
   };
+  // Where the closures of each graph nested in the subtree are made: the nodes reading its
+  // graph constant, or (by == nullptr) the output of graph `in`; -1: a default.
+  struct Maker {
+    const Graph* in;
+    const Node* by;
+    bool isDefault;
+  };
+  std::unordered_map<const Graph*, std::vector<Maker>> makers;
+  for (Graph* S : graphs) {
+    for (Node* n : S->nodes)
+      for (Node* in : n->inputs)
+        if (in && in->isGraphConst()) makers[in->g].push_back({S, n, false});
+    for (Node* d : S->defaults)
+      if (d && d->isGraphConst()) makers[d->g].push_back({S, nullptr, true});
+    if (S->output && S->output->isGraphConst()) makers[S->output->g].push_back({S, nullptr, false});
+  }
   std::vector<int> made;  // kernels reserved here, compiled together at the end
   std::unordered_map<int, std::vector<std::vector<int>>> nearOf;  // per kernel: the plan's distances
   for (Graph* G : graphs) {
@@ -571,10 +633,30 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
       std::set<Node*> group{root};
       // A value may join when every reader is in the group, or (a further output of the
       // kernel) is a node of G after the root, the value having the root's shape.
+      // A reader in a graph nested in G reads the value from a closure, made when G
+      // evaluates that graph's constant: after the root, the kernel's output is there.
+      // (A J graph's forward values its bprop reads: docs/fusion.md "Differentiated graphs".)
+      auto closureMadeAfterRoot = [&](const Graph* H) {
+        if (!ir::isWithin(H, G) || H == G) return false;
+        while (H->parent != G) H = H->parent;
+        auto mk = makers.find(H);
+        if (mk == makers.end()) return false;
+        for (const Maker& mkr : mk->second) {
+          if (mkr.in != G || mkr.isDefault) return false;
+          if (!mkr.by) continue;  // G's output: made when G returns
+          auto o = order.find(const_cast<Node*>(mkr.by));
+          if (o == order.end() || o->second <= rootAt) return false;
+        }
+        return true;
+      };
       auto mayJoin = [&](Node* in) {
         for (auto& [user, pos] : users[in]) {
           if (group.count(user)) continue;
-          if (!opt.multiOutput || red || user->graph != G || !sameShape(in->abs, root->abs)) return false;
+          if (!opt.multiOutput || red || !sameShape(in->abs, root->abs)) return false;
+          if (user->graph != G) {
+            if (!closureMadeAfterRoot(user->graph)) return false;
+            continue;
+          }
           auto o = order.find(user);
           if (o == order.end() || o->second <= rootAt) return false;
         }
@@ -680,11 +762,20 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
           near.push_back(std::move(d));
         }
       }
+      // In a differentiated graph the kernel keeps its chain as calls (FusedKernel::chain).
+      std::vector<FusedKernel::ChainStep> chain;
+      std::vector<int> chainOutputs;
+      if (G->madeByJ && !chainOf(members, red, outs, L.external, &chain, &chainOutputs)) continue;
       if (!kernels.available(L.spec, root)) {  // (an AOT executable's table lacks it)
         stats.unavailable++;
         continue;
       }
       int id = reserveFusedKernel(L.spec);
+      if (!chain.empty()) {
+        FusedKernel* fk = fusedKernel(id);
+        fk->chain = std::move(chain);
+        fk->chainOutputs = std::move(chainOutputs);
+      }
       {
         std::lock_guard<std::mutex> lock(gSpecsMu);
         specs()[id] = L.spec;

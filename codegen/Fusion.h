@@ -12,7 +12,9 @@
 //
 // Fusible: + - * / ** (float), maximum, minimum, == != < <= > >=, & | ^ (integers and
 // bool), where, negative, abs, relu, floor, ceil, exp, log, log1p, sqrt, rsqrt, sin, cos,
-// tanh, sigmoid, gelu (both forms), softplus, isnan, isfinite, astype, clip. Every dtype
+// tanh, sigmoid, gelu (both forms), softplus, isnan, isfinite, astype, clip, and
+// `__ct_add` of two tensors (differentiated graphs; eager adds them with add's kernel).
+// Every dtype
 // rule (promotion, Python numbers' weak types, the compute dtype) is the eager kernels'
 // (runtime/KernelsElementwise.cpp); a node whose result dtype the pass would compute
 // differently from its inferred one, f16/bf16 values, and Python ints that eager code

@@ -49,10 +49,13 @@ void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPas
   if (!g->module) return;
   // Branches the specialisation decided become straight-line code first (FoldBranches.h),
   // so that fusion sees the arms' operations beside their neighbours.
-  if (opt.foldBranches) counts->folded += foldKnownBranches(g);
+  // Not in differentiated graphs (autodiff/J.h): their cleaning folded what their types
+  // decide, and their backward values are typed by the cotangent convention, which only
+  // fused kernels check (docs/fusion.md "Differentiated graphs").
+  if (opt.foldBranches && !g->madeByJ) counts->folded += foldKnownBranches(g);
   // Then calls whose results are known and that cannot fail or have effects go (their
   // readers read the constant), those of the arms just moved in included.
-  if (opt.dropCalls) counts->dropped += dropKnownCalls(g);
+  if (opt.dropCalls && !g->madeByJ) counts->dropped += dropKnownCalls(g);
   if (opt.fusion.minOps < 2 || mayFuse(*g->module, g)) {
     FusionOptions fo = opt.fusion;
     if (spec) fo.captured = &spec->captured;  // the types of the values g reads from its closure

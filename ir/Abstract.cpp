@@ -1,4 +1,5 @@
 #include "ir/Abstract.h"
+#include "ir/Literal.h"
 
 #include <algorithm>
 #include <atomic>
@@ -773,6 +774,20 @@ const Abstract* iterItem(const Abstract* a) {
       Dims rest(a->shape.begin() + 1, a->shape.end());
       return Abstract::tensorOf(pdt, &rest);
     }
+    default: return nullptr;
+  }
+}
+
+const Abstract* literalAbstract(const Node* n) {
+  if (!n->isConst()) return nullptr;
+  switch (n->ckind) {
+    case ConstKind::None: return Abstract::none();
+    case ConstKind::Bool: return Abstract::boolConst(n->b);
+    case ConstKind::Int: return Abstract::intConst(n->i);
+    case ConstKind::Float: return Abstract::floatConst(n->f);
+    case ConstKind::Str: return Abstract::strConst(n->s);
+    case ConstKind::DType: return Abstract::dtypeConst(n->dtype);
+    case ConstKind::Prim: return Abstract::primitive(n->prim);
     default: return nullptr;
   }
 }

@@ -1,5 +1,7 @@
 #include "ir/Infer.h"
 
+#include "ir/Literal.h"
+
 #include <algorithm>
 #include <climits>
 #include <set>
@@ -235,14 +237,8 @@ const Abstract* Inferencer::valueOf(InferContext* c, const Node* n) {
 }
 
 const Abstract* Inferencer::constant(InferContext* c, const Node* n) {
+  if (const Abstract* a = literalAbstract(n)) return a;
   switch (n->ckind) {
-    case ConstKind::None: return Abstract::none();
-    case ConstKind::Bool: return Abstract::boolConst(n->b);
-    case ConstKind::Int: return Abstract::intConst(n->i);
-    case ConstKind::Float: return Abstract::floatConst(n->f);
-    case ConstKind::Str: return Abstract::strConst(n->s);
-    case ConstKind::DType: return Abstract::dtypeConst(n->dtype);
-    case ConstKind::Prim: return Abstract::primitive(n->prim);
     case ConstKind::Graph: {
       // A closure: the values of the graph's free variables and defaults here and now.
       const Graph* g = n->g;
@@ -257,6 +253,7 @@ const Abstract* Inferencer::constant(InferContext* c, const Node* n) {
     case ConstKind::Ellipsis: return Abstract::ellipsis();
     case ConstKind::Module: return Abstract::moduleRef(n->module);
     case ConstKind::Token: return Abstract::token();
+    default: break;  // (literals: above)
   }
   return Abstract::any();
 }

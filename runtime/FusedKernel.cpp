@@ -401,10 +401,58 @@ Value runFusedKernelConsuming(FusedKernel& k, std::vector<Value>& args) { return
 
 
 
+namespace {
+// Whether args are of the kinds, dtypes and ranks k was made for.
+bool inputsFit(const FusedKernel& k, const std::vector<Value>& args) {
+  if (args.size() != k.inputs.size()) return false;
+  for (size_t i = 0; i < args.size(); ++i) {
+    const FusedKernel::Input& in = k.inputs[i];
+    const Value& v = args[i];
+    switch (in.kind) {
+      case FusedKernel::In::Tensor:
+        if (!v.is(VKind::Tensor) || v.as<TensorObj>()->t.dtype() != in.dtype || v.as<TensorObj>()->t.ndim() != in.rank)
+          return false;
+        break;
+      case FusedKernel::In::Int:
+        if (!v.is(VKind::Int) && !v.is(VKind::Bool)) return false;
+        break;
+      case FusedKernel::In::Float:
+        if (!v.is(VKind::Float)) return false;
+        break;
+    }
+  }
+  return true;
+}
+
+// The chain k replaced, by eager kernels (FusedKernel::chain).
+Value runChain(CallContext& cx, FusedKernel& k, const std::vector<Value>& args) {
+  ++k.chainCalls;
+  std::vector<Value> vals(k.chain.size());
+  for (size_t s = 0; s < k.chain.size(); ++s) {
+    const FusedKernel::ChainStep& st = k.chain[s];
+    const size_t npos = st.args.size() - st.kwnames.size();
+    std::vector<Value> pos;
+    std::vector<std::pair<std::string, Value>> kw;
+    for (size_t a = 0; a < st.args.size(); ++a) {
+      const FusedKernel::ChainArg& x = st.args[a];
+      Value v = x.input >= 0 ? args[(size_t)x.input] : x.step >= 0 ? vals[(size_t)x.step] : x.konst;
+      if (a < npos) pos.push_back(std::move(v));
+      else kw.push_back({st.kwnames[a - npos], std::move(v)});
+    }
+    vals[s] = cx.call(st.fn, std::move(pos), std::move(kw));
+  }
+  if (k.chainOutputs.size() == 1) return vals[(size_t)k.chainOutputs[0]];
+  std::vector<Value> outs;
+  for (int o : k.chainOutputs) outs.push_back(vals[(size_t)o]);
+  return makeTuple(std::move(outs));
+}
+}  // namespace
+
 // __fused(kernel, *args)
-Value prim_Fused(CallContext&, Value* args) {
+Value prim_Fused(CallContext& cx, Value* args) {
   FusedKernel* k = fusedKernel((int)argInt(args[0], "__fused", "kernel"));
   if (!k) internalError("__fused: no such kernel");
+  if (!k->chain.empty() && !inputsFit(*k, seqItems(args[1]))) return runChain(cx, *k, seqItems(args[1]));
   // The *args tuple is the interpreter's own, made for this call: when nothing else holds
   // it (--debug-nans keeps a copy of the arguments), its items may be given up.
   if (args[1].is(VKind::Tuple) && args[1].unique()) return runFusedKernelConsuming(*k, args[1].as<TupleObj>()->items);

@@ -98,6 +98,26 @@ struct FusedKernel {
   int64_t nonTemporalBytes = 0;   // calls moving at least this many bytes store non-temporally (0: never)
   uint64_t calls = 0;             // how many times it ran (tests, benchmarks)
   uint64_t inPlaceCalls = 0;      // of which wrote into their inputs' buffers
+  // The chain the kernel replaced, as primitive calls, for kernels of differentiated
+  // graphs: their inputs are typed by the cotangent convention (a cotangent has its
+  // primal's dtype and shape), which a caller of f_vjp or a custom_vjp bwd can break (an
+  // f64 cotangent for an f32 output). When an input is not of the kind, dtype or rank in
+  // `inputs`, __fused runs these calls by eager kernels instead: the unfused graph's
+  // result (docs/fusion.md "Differentiated graphs"). Empty for kernels of specialised
+  // clones, whose inputs the signature fixes (a mismatch there is an internal error).
+  struct ChainArg {
+    int input = -1;  // an input of the kernel, or
+    int step = -1;   // an earlier call's value, or
+    Value konst;     // a constant
+  };
+  struct ChainStep {
+    Value fn;                            // the primitive
+    std::vector<ChainArg> args;          // positional, then keyword arguments
+    std::vector<std::string> kwnames;    // of the last args
+  };
+  std::vector<ChainStep> chain;
+  std::vector<int> chainOutputs;  // the steps whose values __fused gives (several: a tuple)
+  uint64_t chainCalls = 0;        // calls that ran `chain` (tests)
   size_t numOutputs() const { return outDTypes.empty() ? 1 : outDTypes.size(); }
   DType outputDType(size_t o) const { return outDTypes.empty() ? outDType : outDTypes[o]; }
 };

@@ -191,6 +191,9 @@ void applyPlan(const std::vector<ParamSrc>& plan, Value* args, Value* out, Prim 
   }
 }
 
+}  // namespace
+
+// (runtime/Interpreter.h)
 Value constValue(const Node* n) {
   switch (n->ckind) {
     case ConstKind::None: return Value::none();
@@ -210,6 +213,8 @@ Value constValue(const Node* n) {
   }
   return Value::none();
 }
+
+namespace {
 
 // Strips depend(...) wrappers (ordering only) from a callee.
 const Node* stripDepend(const Node* n) {
@@ -390,6 +395,16 @@ const ir::Abstract* preparingGlobalAbstract(const ir::GlobalVar* gv) {
   return preparing_ ? abstractOf(preparing_->global(gv->id)) : nullptr;
 }
 
+const ir::Specialisation* Interpreter::specialisationOf(const Graph* g) const {
+  if (const ir::Specialisation* s = specializer_->info(g)) return s;
+  // A J graph and the graphs nested in it (its bprop) read the captured values of the
+  // clone it differentiates (autodiff/J.h): J(s)'s free variables are s's.
+  for (const Graph* h = g; h && h->madeByJ; h = h->parent)
+    if (const Graph* src = autodiff::jSource(h))
+      if (const ir::Specialisation* s = specialisationOf(src)) return s;
+  return nullptr;
+}
+
 const Code& Interpreter::codeFor(const Graph* g) {
   if (g->code) return *static_cast<const Code*>(g->code);
   // Graph mode: graph passes (fusion) run before the code of the graph is built; they may
@@ -400,7 +415,7 @@ const Code& Interpreter::codeFor(const Graph* g) {
       explicit Preparing(Interpreter* it) { preparing_ = it; }
       ~Preparing() { preparing_ = saved; }
     } scope(this);
-    graphCompiler()->prepare(const_cast<Graph*>(g), specializer_->info(g));
+    graphCompiler()->prepare(const_cast<Graph*>(g), specialisationOf(g));
   }
   auto code = std::make_unique<Code>();
   code->g = g;

@@ -28,6 +28,11 @@ struct Frame;
 // call and loop back-edge, unwinding to whoever runs the program.
 struct Interrupted {};
 
+// The value of a constant node of the kinds that hold their value (None, bool, int,
+// float, str, dtype, primitive, ...); None for graph, global, class and module constants,
+// which the interpreter resolves itself.
+Value constValue(const ir::Node* n);
+
 // --debug-nans (runtime/DebugNans.cpp): raises DebugNan when `out`, the result of
 // primitive p on `inputs`, holds a NaN or Inf that no input held.
 void checkNonFinite(Prim p, const Value* inputs, size_t n, const Value& out);
@@ -91,6 +96,9 @@ class Interpreter : public CallContext {
   Value callValue(const Value& fn, Value* args, size_t npos, const std::vector<std::string>* kwnames);
   Value callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames);
   const Code& codeFor(const ir::Graph* g);
+  // The specialisation g belongs to (graph passes read its captured values' types): a
+  // clone's, or for a J graph (and its bprop) that of the clone it differentiates.
+  const ir::Specialisation* specialisationOf(const ir::Graph* g) const;
   Value exec(const Code& c, Frame& f);
   // Runs g with its parameters bound (moved from `bound`) and cl's captured values.
   Value runGraph(const ir::Graph* g, const ClosureObj* cl, Value* bound);

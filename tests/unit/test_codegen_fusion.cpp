@@ -322,6 +322,46 @@ TEST(Fusion, IntermediateUsedOutsideTheChainIsASecondOutput) {
     EXPECT_EQ(maxUlp(tensorIn(want.as<TupleObj>()->items[i]), tensorIn(got.as<TupleObj>()->items[i])), 0) << i;
 }
 
+// A kernel of a differentiated graph, whose inputs are typed by the cotangent convention,
+// keeps its chain as calls (FusedKernel::chain): given inputs of other dtypes or ranks
+// (an f64 cotangent for an f32 value) it runs them by eager kernels, with eager's result
+// for those inputs; given the inputs it was made for, it runs the kernel. Simulated on a
+// clone marked as made by J and run with other arguments than its signature's.
+TEST(Fusion, KernelOfADifferentiatedGraphRunsItsChainForOtherTypes) {
+  const char* src =
+      "def f(x, y):\n"
+      "    t = x * y + 1.0\n"
+      "    return tanh(t) * y - t, t\n";
+  Loaded l(src), ref(src);
+  ir::Graph* g = l.specialise({T(DType::F32, {3, 4}), T(DType::F32, {3, 4})});
+  g->madeByJ = true;
+  codegen::FusionOptions opt;
+  codegen::fuseElementwise(*g->module, g, opt);
+  ASSERT_EQ(countPrim(g, Prim::Fused), 1);
+  FusedKernel* k = const_cast<FusedKernel*>(theKernel(g));
+  ASSERT_TRUE(k);
+  ASSERT_EQ(k->chain.size(), 5u);  // multiply, add, tanh, multiply, subtract
+  ASSERT_EQ(k->chainOutputs.size(), 2u);
+  auto run = [&](std::vector<Value> args) {
+    return l.interp->runGraph(g, l.fn.as<ClosureObj>(), args.data());
+  };
+  struct Case { DType x, y; Shape sx, sy; };
+  for (const Case& c : {Case{DType::F64, DType::F32, {3, 4}, {3, 4}}, Case{DType::F32, DType::F64, {3, 4}, {4}},
+                        Case{DType::F32, DType::F32, {4}, {3, 4}}, Case{DType::F32, DType::F32, {3, 4}, {3, 4}}}) {
+    std::vector<Value> args{T(c.x, c.sx), T(c.y, c.sy)};
+    uint64_t chainCalls = k->chainCalls, calls = k->calls;
+    Value got = run(args), want = ref.call(args);
+    bool fits = c.x == DType::F32 && c.y == DType::F32 && c.sx.size() == 2 && c.sy.size() == 2;
+    EXPECT_EQ(k->chainCalls - chainCalls, fits ? 0u : 1u);
+    EXPECT_EQ(k->calls - calls, fits ? 1u : 0u);
+    for (size_t i = 0; i < 2; ++i) {
+      const Tensor &a = tensorIn(want.as<TupleObj>()->items[i]), &b = tensorIn(got.as<TupleObj>()->items[i]);
+      EXPECT_EQ(a.dtype(), b.dtype());
+      EXPECT_EQ(maxUlp(a, b), 0) << i;
+    }
+  }
+}
+
 // Whatever uses the chain's intermediate values, they are computed once per element:
 // a value used twice inside the chain is one kernel.
 TEST(Fusion, ValueUsedTwiceInsideTheChainIsFused) {
