@@ -1512,6 +1512,9 @@ A getAttr(A obj, A nameArg, RuleHost& h) {
     case AKind::Class:
       if (A m = obj->method(name)) return m;
       fail(DiagId::NoAttribute, {"type", name});
+    case AKind::Function: case AKind::Prim: case AKind::BoundMethod:
+      if (name == "__name__" || name == "__qualname__") return Abstract::str();  // runtime/Interpreter.cpp
+      [[fallthrough]];
     default:
       if (methodPrim(obj->kind, name, &p, &property))
         return property ? h.call(Abstract::primitive(p), {obj}, {}) : Abstract::boundMethod(obj, Abstract::primitive(p));

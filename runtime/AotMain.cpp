@@ -1,6 +1,8 @@
 #include "runtime/AotMain.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
@@ -27,6 +29,10 @@ int runGuarded(const std::function<int()>& body) {
   } catch (int code) {
     outFlush();
     return code;
+  } catch (Interrupted& e) {
+    outFlush();
+    errWrite(renderDiagnostic(e.diag));
+    return kInterruptedStatus;
   } catch (Error& e) {
     outFlush();
     errWrite(renderDiagnostic(e.diag));
@@ -44,6 +50,33 @@ int runGuarded(const std::function<int()>& body) {
     errWrite(std::string("internal error: ") + e.what() + "\n");
     return 2;
   }
+}
+
+namespace {
+
+static_assert(std::atomic<bool>::is_always_lock_free, "set from a signal handler");
+
+void onSigint(int) {
+  if (Interpreter::interruptRequested.load(std::memory_order_relaxed)) {
+    static const char kMsg[] = "\nKeyboardInterrupt\n";
+    ssize_t n = write(STDERR_FILENO, kMsg, sizeof kMsg - 1);
+    (void)n;
+    _exit(kInterruptedStatus);
+  }
+  Interpreter::interruptRequested.store(true, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void catchSigint() {
+  struct sigaction old {};
+  if (sigaction(SIGINT, nullptr, &old) != 0 || old.sa_handler == SIG_IGN) return;
+  Interpreter::interruptRequested = false;
+  struct sigaction sa {};
+  sa.sa_handler = onSigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;  // a blocking read goes on (a second Ctrl-C ends it)
+  sigaction(SIGINT, &sa, nullptr);
 }
 
 namespace {
@@ -102,6 +135,7 @@ int runImage(const AotRun& a) {
   }
   // The program ends as `msl run` ends it (its error rendered, exit's status); then
   // MSL_AOT_REPORT=1 tells which graphs ran from the table and which in the interpreter.
+  catchSigint();
   int rc = runGuarded([&] {
     interp.runModule(p.main);
     return 0;

@@ -35,8 +35,20 @@ struct AotRun {
 int runAot(const AotRun& run);
 
 // Runs `body` and returns its exit status, flushing the program's output first; an msl
-// error (rendered with its place), an internal error, running out of memory, or
-// `throw int` (exit) end it with the status `msl run` gives them: 1, 2, 1, the int. Shared
-// by the msl tool and executables made ahead of time, so both end a program alike.
+// error (rendered with its place), an internal error, running out of memory, an
+// interrupt (KeyboardInterrupt, rendered as an error is), or `throw int` (exit) end it
+// with the status `msl run` gives them: 1, 2, 1, 130, the int. Shared by the msl tool and
+// executables made ahead of time, so both end a program alike.
 int runGuarded(const std::function<int()>& body);
+
+// Exit status of a program stopped by Ctrl-C (128 + SIGINT, as Python and shells give).
+constexpr int kInterruptedStatus = 130;
+
+// Ctrl-C (SIGINT) for the rest of the process, as Python has it (`msl run`, executables;
+// the REPL installs its own while it runs): the first one interrupts the program at its
+// next kernel call or loop back-edge (Interpreter::interruptRequested: KeyboardInterrupt
+// with its place and traceback, exit status 130 from runGuarded); a second one before the
+// first was honoured (a long kernel, a blocking read) ends the process at once with status
+// 130. A SIGINT ignored when the process started (a background job) stays ignored.
+void catchSigint();
 }  // namespace msl

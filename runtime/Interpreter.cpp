@@ -433,11 +433,13 @@ const Code& Interpreter::codeFor(const Graph* g) {
 
 std::atomic<bool> Interpreter::interruptRequested{false};
 
-static inline void checkInterrupt() {
-  if (Interpreter::interruptRequested.load(std::memory_order_relaxed)) {
-    Interpreter::interruptRequested = false;
-    throw Interrupted{};
-  }
+void Interpreter::interrupt() {
+  interruptRequested = false;
+  Interrupted in;
+  in.diag.id = DiagId::Raised;
+  in.diag.message = "KeyboardInterrupt";
+  locate(in.diag);
+  throw in;
 }
 
 Interpreter::Interpreter() {
@@ -494,22 +496,24 @@ struct FrameScope {
   ~FrameScope() { stack.pop_back(); }
 };
 
-void Interpreter::fail(Error& e) {
-  if (!stack_.empty()) {
-    Frame* top = stack_.back();
-    if (!e.diag.loc.valid() && top->cur) e.diag.loc = top->cur->node->loc;
-    if (e.diag.traceback.empty()) {
-      for (Frame* f : stack_) {
-        SourceLoc loc = f->cur ? f->cur->node->loc : f->code->g->loc;
-        if (f->code->g->module == adModule_.get() && adModule_) continue;  // autodiff's own glue graphs
-        if (f == top && e.diag.loc.valid() && e.diag.callee.empty()) loc = e.diag.loc;
-        // Branch and loop bodies are part of the function that contains them.
-        if (!f->code->isFunction && !e.diag.traceback.empty()) e.diag.traceback.back().loc = loc;
-        else e.diag.traceback.push_back(TraceEntry{loc, f->code->funcName});
-      }
-      if (!e.diag.callee.empty() && e.diag.loc.valid()) e.diag.traceback.push_back(TraceEntry{e.diag.loc, e.diag.callee});
-    }
+void Interpreter::locate(Diagnostic& d) const {
+  if (stack_.empty()) return;
+  Frame* top = stack_.back();
+  if (!d.loc.valid() && top->cur) d.loc = top->cur->node->loc;
+  if (!d.traceback.empty()) return;
+  for (Frame* f : stack_) {
+    SourceLoc loc = f->cur ? f->cur->node->loc : f->code->g->loc;
+    if (f->code->g->module == adModule_.get() && adModule_) continue;  // autodiff's own glue graphs
+    if (f == top && d.loc.valid() && d.callee.empty()) loc = d.loc;
+    // Branch and loop bodies are part of the function that contains them.
+    if (!f->code->isFunction && !d.traceback.empty()) d.traceback.back().loc = loc;
+    else d.traceback.push_back(TraceEntry{loc, f->code->funcName});
   }
+  if (!d.callee.empty() && d.loc.valid()) d.traceback.push_back(TraceEntry{d.loc, d.callee});
+}
+
+void Interpreter::fail(Error& e) {
+  locate(e.diag);
   throw e;
 }
 
@@ -1381,7 +1385,39 @@ Value Interpreter::callValue(const Value& fn, Value* args, size_t npos, const st
 
 namespace {
 
+// Python's __qualname__ of a function's graph: "f", "C.m", "outer.<locals>.inner",
+// "outer.<locals>.<lambda>" (branch and loop bodies are part of their function).
+std::string qualnameOf(const ir::Graph* g) {
+  const ir::Graph* outer = g->parent;
+  while (outer && !outer->isFunction) outer = outer->parent;
+  std::string own = g->isMethod ? g->qualname : g->name;
+  return outer ? qualnameOf(outer) + ".<locals>." + own : own;
+}
+
+// f.__name__ and f.__qualname__ of a function, a bound method or a built-in (false for
+// other values): the name of its def ("<lambda>" for a lambda), a built-in's name.
+bool functionName(const Value& f, bool qual, std::string* out) {
+  switch (f.kind()) {
+    case VKind::Closure: {
+      const ir::Graph* g = f.as<ClosureObj>()->graph;
+      *out = !g ? "<lambda>" : qual ? qualnameOf(g) : g->name;
+      return true;
+    }
+    case VKind::Prim: *out = primName((Prim)f.primId()); return true;
+    case VKind::BoundMethod: {
+      const BoundMethodObj* m = f.as<BoundMethodObj>();
+      if (qual && m->func.is(VKind::Closure)) return functionName(m->func, true, out);
+      *out = qual ? std::string(m->self.typeName()) + "." + m->name : m->name;
+      return true;
+    }
+    default: return false;
+  }
+}
+
 Value getAttr(Interpreter& it, const Value& obj, const std::string& name) {
+  std::string fname;
+  if ((name == "__name__" || name == "__qualname__") && functionName(obj, name == "__qualname__", &fname))
+    return makeStr(std::move(fname));
   switch (obj.kind()) {
     case VKind::Record: {
       RecordObj* r = obj.as<RecordObj>();
@@ -1626,7 +1662,7 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
       args.resize(in->plan.size());
       applyPlan(in->plan, raw.data(), args.data(), in->prim, nullptr);
       ++self.dispatches_;
-      checkInterrupt();
+      self.checkInterrupt();
       ProfileScope prof(in->prim, in->node);
       if (__builtin_expect(self.debugNans_, 0)) {
         boost::container::small_vector<Value, 6> inputs(args.begin(), args.end());
@@ -1728,7 +1764,7 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
           const ClosureObj* cc = cond.as<ClosureObj>();
           const ClosureObj* bc = body.as<ClosureObj>();
           while (true) {
-            checkInterrupt();
+            self.checkInterrupt();
             Value a = carry;
             if (!valueTruth(self.callClosure(cc, &a, 1, nullptr))) break;
             if (!loopStep(self.callClosure(bc, &carry, 1, nullptr), carry)) break;
@@ -1746,7 +1782,7 @@ inline void InterpAccess::step(Interpreter& self, const Code& c, Frame& f, const
           int64_t n;
           if (!iterLength(iterable, &n)) raise(DiagId::NotIterable, SourceLoc{}, {typeNameOf(iterable)});
           for (int64_t i = 0; i < n; ++i) {
-            checkInterrupt();
+            self.checkInterrupt();
             Value args[2] = {std::move(carry), iterItem(iterable, i)};
             if (!loopStep(self.callClosure(bc, args, 2, nullptr), carry)) break;
           }
@@ -2016,8 +2052,8 @@ int32_t msl_rt_loop_begin(void* frame, uint32_t i, int64_t* n) {
 }
 
 int32_t msl_rt_loop_interrupt(void* frame, uint32_t i) {
-  return msl::guarded(frame, i, [](Frame&, const Instr&) {
-    msl::checkInterrupt();
+  return msl::guarded(frame, i, [](Frame& f, const Instr&) {
+    f.interp->checkInterrupt();
     return 0;
   });
 }

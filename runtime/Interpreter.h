@@ -23,10 +23,14 @@ namespace msl {
 struct Code;
 struct Frame;
 
-// Thrown (not an msl::Error) when an interrupt was requested: the REPL's Ctrl-C handler
+// Thrown (not an msl::Error: no program can catch it) when an interrupt was requested:
+// a Ctrl-C handler (the REPL's, or `msl run`'s and executables', runtime/AotMain.h)
 // sets Interpreter::interruptRequested, and the interpreter checks it at every kernel
-// call and loop back-edge, unwinding to whoever runs the program.
-struct Interrupted {};
+// call and loop back-edge (eager and compiled), unwinding to whoever runs the program.
+// `diag` is "KeyboardInterrupt" at the place and with the traceback of that check.
+struct Interrupted {
+  Diagnostic diag;
+};
 
 // The value of a constant node of the kinds that hold their value (None, bool, int,
 // float, str, dtype, primitive, ...); None for graph, global, class and module constants,
@@ -103,9 +107,16 @@ class Interpreter : public CallContext {
   // Runs g with its parameters bound (moved from `bound`) and cl's captured values.
   Value runGraph(const ir::Graph* g, const ClosureObj* cl, Value* bound);
   [[noreturn]] void fail(Error& e);
+  // Throws Interrupted at the current place (clearing interruptRequested).
+  [[noreturn]] void interrupt();
+  void checkInterrupt() {
+    if (__builtin_expect(interruptRequested.load(std::memory_order_relaxed), 0)) interrupt();
+  }
 
  private:
   friend struct InterpAccess;
+  // Sets d's place (if unset) and traceback from the running frames.
+  void locate(Diagnostic& d) const;
   std::vector<std::string> argv_;
   std::vector<Value> globals_;
   std::vector<uint64_t> globalSets_;  // per variable id: global_set runs (InferHooks::globalVersion)

@@ -106,7 +106,8 @@ const char* kHelp =
     "                              $XDG_CACHE_HOME/msl, else ~/.cache/msl; off disables it\n"
     "  HOME                        the REPL keeps its history in ~/.msl_history\n"
     "\n"
-    "exit status: 0 success, 1 error in the program or its input, 2 internal error\n";
+    "exit status: 0 success, 1 error in the program or its input, 2 internal error,\n"
+    "130 interrupted by Ctrl-C (KeyboardInterrupt, with its place and traceback)\n";
 
 bool isFile(const std::string& p) {
   struct stat st;
@@ -495,6 +496,7 @@ int runViaSerialized(Options& o) {
   interp.setGraphMode(o.mode == "graph");
   bindArgv(interp, o.file, o.args, *p.builtins);
   RunReports reports(interp, o);
+  catchSigint();
   interp.runModule(p.main);
   return 0;
 }
@@ -593,6 +595,7 @@ int runCommand(Options& o) {
   if (o.emit == "grad") interp.setEmitGrad([](const std::string& s) { outWrite(s); });
   bindArgv(interp, o.file, o.args);
   RunReports reports(interp, o);
+  catchSigint();  // Ctrl-C: KeyboardInterrupt, exit status 130 (runtime/AotMain.h)
   interp.runModule(main);
   return 0;
 }
