@@ -247,14 +247,17 @@ bool Specializer::current(Specialisation* spec) const {
     if (hooks_.globalVersion) {
       uint64_t version = hooks_.globalVersion(r.var);
       if (version == r.version) continue;
-      r.version = version;  // (checked now: a stale one is forgotten)
+      if (hooks_.globalValue(r.var) != r.value) return false;  // (abstracts are interned)
+      r.version = version;  // (only when unchanged: a second check of a stale one fails too)
+      continue;
     }
-    if (hooks_.globalValue(r.var) != r.value) return false;  // (abstracts are interned)
+    if (hooks_.globalValue(r.var) != r.value) return false;
   }
   return true;
 }
 
 void Specializer::forget(Specialisation* spec) {
+  ++generation_;
   for (auto it = cache_.begin(); it != cache_.end();) it = it->second == spec ? cache_.erase(it) : std::next(it);
   std::vector<Specialisation*>& made = byGraph_[spec->key.graph];
   made.erase(std::remove(made.begin(), made.end(), spec), made.end());
@@ -262,6 +265,7 @@ void Specializer::forget(Specialisation* spec) {
 }
 
 void Specializer::clear() {
+  ++generation_;
   cache_.clear();
   counts_.clear();
   byGraph_.clear();

@@ -122,6 +122,15 @@ class Specializer {
   // Forgets every specialisation (clones stay owned by their modules).
   void clear();
 
+  // For callers that remember what get() returned for a signature (the interpreter's
+  // call cache, runtime/Interpreter.cpp): get() with a signature it has seen returns the
+  // same specialisation as long as generation() is the same (it changes when a
+  // specialisation is forgotten, and on clear()) and stillCurrent(spec) holds (the
+  // module-level variables its inference read still have the abstracts it saw; get()
+  // checks the same on every call and forgets spec when they have not).
+  uint64_t generation() const { return generation_; }
+  bool stillCurrent(const Specialisation* spec) const { return current(const_cast<Specialisation*>(spec)); }
+
  private:
   Specialisation* make(const SpecKey& key, uint64_t staticArgs);
   // Whether the module-level variables spec's inference read still have its abstracts.
@@ -133,6 +142,7 @@ class Specializer {
   InferHooks hooks_;
   int maxPerFunction_;
   bool generalise_;
+  uint64_t generation_ = 0;
   std::vector<std::unique_ptr<Specialisation>> specs_;
   std::unordered_map<SpecKey, Specialisation*, SpecKeyHash> cache_;
   std::unordered_map<const Graph*, const Graph*> original_;

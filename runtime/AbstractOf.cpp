@@ -1,5 +1,7 @@
 #include "runtime/AbstractOf.h"
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -178,6 +180,134 @@ const ir::Abstract* abstractOf(const Value& v) {
     case VKind::Exception: return Abstract::exception(v.as<ExceptionObj>()->type);
   }
   return Abstract::any();
+}
+
+namespace {
+
+// A signature's word for a kind, with data that fits in 56 bits.
+inline uint64_t word(VKind k, uint64_t data = 0) { return (uint64_t)k | (data << 8); }
+constexpr uint64_t kUnknownStr = 0xfe, kLongStr = 0xfd;  // (not kinds)
+
+void appendBytes(const std::string& s, std::vector<uint64_t>& out) {
+  out.push_back(word(VKind::Str, s.size()));
+  for (size_t i = 0; i < s.size(); i += 8) {
+    uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, std::min<size_t>(8, s.size() - i));
+    out.push_back(w);
+  }
+}
+
+// Mirrors abstractOf, case by case.
+bool signature(const Value& v, std::vector<uint64_t>& out, std::vector<Value>* keep) {
+  if (out.size() > kMaxSignatureWords) return false;
+  VKind k = v.kind();
+  switch (k) {
+    case VKind::None: case VKind::Bool: case VKind::Int: case VKind::Float: case VKind::Undef:
+    case VKind::Token: case VKind::Ellipsis: case VKind::Range:
+      out.push_back(word(k));
+      return true;
+    case VKind::DTypeV: out.push_back(word(k, (uint64_t)v.asDType())); return true;
+    case VKind::Prim: out.push_back(word(k, (uint32_t)v.primId())); return true;
+    case VKind::Str: {
+      const std::string& s = v.as<StrObj>()->s;
+      if (s.size() > kMaxStaticStr) out.push_back(kLongStr);
+      else appendBytes(s, out);
+      return true;
+    }
+    case VKind::Tensor: {
+      const Tensor& t = v.as<TensorObj>()->t;
+      out.push_back(word(k, (uint64_t)t.dtype() | ((uint64_t)t.shape().size() << 8)));
+      for (int64_t d : t.shape()) out.push_back((uint64_t)d);
+      return true;
+    }
+    case VKind::Tuple:
+    case VKind::List: {
+      const std::vector<Value>& items = k == VKind::List ? v.as<ListObj>()->items : v.as<TupleObj>()->items;
+      if (items.size() > kMaxStructural) return false;
+      out.push_back(word(k, items.size()));
+      for (const Value& x : items)
+        if (!signature(x, out, keep)) return false;
+      return true;
+    }
+    case VKind::Dict: {
+      const DictObj* d = v.as<DictObj>();
+      if (d->entries.size() > kMaxStructural) return false;
+      out.push_back(word(k, d->entries.size()));
+      for (const auto& [key, x] : d->entries) {
+        if (!key.is(VKind::Str)) return false;
+        appendBytes(key.as<StrObj>()->s, out);
+        if (!signature(x, out, keep)) return false;
+      }
+      return true;
+    }
+    case VKind::Record: {
+      const RecordObj* r = v.as<RecordObj>();
+      out.push_back(word(k, r->fields.size()));
+      out.push_back((uint64_t)(uintptr_t)r->cls.obj());
+      if (keep) keep->push_back(r->cls);
+      for (const Value& f : r->fields)
+        if (!signature(f, out, keep)) return false;
+      return true;
+    }
+    case VKind::Class:
+      out.push_back(word(k));
+      out.push_back((uint64_t)(uintptr_t)v.obj());
+      if (keep) keep->push_back(v);
+      return true;
+    case VKind::Closure: {
+      const ClosureObj* c = v.as<ClosureObj>();
+      out.push_back(word(k, c->captured.size()));
+      out.push_back((uint64_t)(uintptr_t)c->graph);
+      for (const Value& x : c->captured)
+        if (!signature(x, out, keep)) return false;
+      out.push_back(c->defaults.size());
+      for (const Value& x : c->defaults)
+        if (!signature(x, out, keep)) return false;
+      return true;
+    }
+    case VKind::BoundMethod: {
+      const BoundMethodObj* b = v.as<BoundMethodObj>();
+      out.push_back(word(k));
+      return signature(b->self, out, keep) && signature(b->func, out, keep);
+    }
+    case VKind::Partial: {
+      const PartialObj* p = v.as<PartialObj>();
+      out.push_back(word(k, p->args.size()));
+      out.push_back(p->kwargs.size());
+      if (!signature(p->func, out, keep)) return false;
+      for (const Value& a : p->args)
+        if (!signature(a, out, keep)) return false;
+      for (const auto& [name, a] : p->kwargs) {
+        appendBytes(name, out);
+        if (!signature(a, out, keep)) return false;
+      }
+      return true;
+    }
+    case VKind::Module:
+      out.push_back(word(k));
+      out.push_back((uint64_t)(uintptr_t)v.as<ModuleObj>()->irModule);
+      return true;
+    case VKind::Slice: {
+      const SliceObj* s = v.as<SliceObj>();
+      out.push_back(word(k));
+      return signature(s->lower, out, keep) && signature(s->upper, out, keep) && signature(s->step, out, keep);
+    }
+    case VKind::Exception:
+      out.push_back(word(k));
+      appendBytes(v.as<ExceptionObj>()->type, out);
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool appendSignature(const Value& v, bool eager, std::vector<uint64_t>& out, std::vector<Value>* keep) {
+  if (eager && v.is(VKind::Str)) {
+    out.push_back(kUnknownStr);
+    return true;
+  }
+  return signature(v, out, keep) && out.size() <= kMaxSignatureWords;
 }
 
 const ir::Abstract* staticAbstractOf(const Value& v) {

@@ -10,6 +10,8 @@
 // in kind).
 #pragma once
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 #include "ir/Abstract.h"
 #include "runtime/Value.h"
@@ -24,6 +26,19 @@ const ir::Abstract* abstractOf(const Value& v);
 // Python bool, int or float keeps its value, a string its value (up to kMaxStaticStr
 // bytes), and so do those inside tuples and lists. A NaN stays dynamic.
 const ir::Abstract* staticAbstractOf(const Value& v);
+// The signature of a value as abstractOf sees it, appended to `out`: words holding all
+// that abstractOf reads of the value (kinds, the structure and sizes of containers, the
+// dtypes and shapes of tensors, the bytes of strings and dict keys, dtypes, primitives,
+// and the identity of classes, graphs and modules), so that two values with the same
+// signature have the same abstract; computing it makes and interns no abstract. With
+// `eager`, the abstract eager mode keys calls on (a string is a str of unknown value, as
+// at the top level of a call's signature; nested strings keep their bytes). False for
+// values it does not describe: tuples, lists and dicts of more than kMaxStructural items,
+// dicts with keys that are not strings, and past kMaxSignatureWords words in `out`.
+// `keep`, when given, receives the classes it names (held, their addresses are not
+// reused while the signature is kept).
+constexpr size_t kMaxSignatureWords = 4096;
+bool appendSignature(const Value& v, bool eager, std::vector<uint64_t>& out, std::vector<Value>* keep = nullptr);
 // Drops the abstracts of class objects, which abstractOf keeps (with a reference to each
 // class) for the life of the process. For the fuzz harness, between programs.
 void clearClassAbstractCache();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
+#include <cstdlib>
 #include <unordered_map>
 
 #include "autodiff/J.h"
@@ -431,6 +432,33 @@ const Code& Interpreter::codeFor(const Graph* g) {
 
 // ------------------------------------------------------------------ frames and stack
 
+// The specialisations closure calls found, per graph called and signature of the call
+// (docs/graph_mode.md, "Closure calls"). A call's signature is that of its bound arguments
+// and of the closure's captured values (appendSignature: what eagerAbstract reads of
+// them, without making abstracts), so a call with the signature of an earlier one has the
+// same abstracts, hence the same SpecKey, and Specializer::get would find what it found
+// then, unless a specialisation was forgotten since (its generation) or the one found is
+// no longer current (a module-level variable its inference read was rebound to a value
+// of another abstract): both are checked on every use. Calls with static arguments
+// (jit(f, static_argnums=...)) and values appendSignature does not describe take
+// Specializer::get every time. MSL_NO_CALL_CACHE=1 turns it off (A/B measurements).
+struct CallCache {
+  bool on = true;
+  struct Entry {
+    std::vector<uint64_t> sig;
+    std::vector<Value> keep;  // the classes sig names
+    const ir::Specialisation* spec = nullptr;
+    uint64_t generation = 0;
+  };
+  static constexpr size_t kPerGraph = 4;  // signatures remembered per graph
+  struct Slot {
+    std::vector<Entry> entries;
+    size_t next = 0;  // the entry to replace next when all are in use
+  };
+  std::unordered_map<const Graph*, Slot> slots;
+  std::vector<uint64_t> sig;  // the signature of the call being looked up
+};
+
 std::atomic<bool> Interpreter::interruptRequested{false};
 
 void Interpreter::interrupt() {
@@ -449,6 +477,8 @@ Interpreter::Interpreter() {
     return (size_t)gv->id < globalSets_.size() ? globalSets_[gv->id] : 0;
   };
   specializer_ = std::make_unique<ir::Specializer>(std::move(hooks));
+  callCache_ = std::make_unique<CallCache>();
+  if (const char* e = std::getenv("MSL_NO_CALL_CACHE")) callCache_->on = std::string(e) != "1";
 }
 Interpreter::~Interpreter() {
   for (auto& c : codes_) c->g->code = nullptr;
@@ -524,6 +554,9 @@ struct InterpAccess {
   static Value fetch(Interpreter& it, Frame& f, const Operand& o);
   static void step(Interpreter& self, const Code& c, Frame& f, const Instr* in);
   static Value execCompiled(Interpreter& it, const Code& c, Frame& f);
+  // The specialisation of cl's graph (a function) that runs a call with these bound
+  // arguments (callClosure).
+  static const Graph* specialise(Interpreter& it, const ClosureObj* cl, const Value* bound, size_t n);
   static SourceLoc currentLoc(const Interpreter& it) {
     for (auto f = it.stack_.rbegin(); f != it.stack_.rend(); ++f)
       if ((*f)->cur && !(it.adModule_ && (*f)->code->g->module == it.adModule_.get())) return (*f)->cur->node->loc;
@@ -586,6 +619,57 @@ static const ir::Abstract* eagerAbstract(const Value& v) {
   return abstractOf(v);
 }
 
+// The signature of a call of cl with these bound arguments (eager mode's abstracts, as in
+// callClosure); false when it has none.
+static bool callSignature(const ClosureObj* cl, const Value* bound, size_t n, std::vector<uint64_t>& out,
+                          std::vector<Value>* keep = nullptr) {
+  out.clear();
+  for (size_t i = 0; i < n; ++i)
+    if (!appendSignature(bound[i], true, out, keep)) return false;
+  out.push_back(cl->captured.size());
+  for (const Value& v : cl->captured)
+    if (!appendSignature(v, true, out, keep)) return false;
+  return true;
+}
+
+const Graph* InterpAccess::specialise(Interpreter& it, const ClosureObj* cl, const Value* bound, size_t n) {
+  const Graph* g = cl->graph;
+  ir::Specializer& sp = *it.specializer_;
+  uint64_t statics = cl->jit ? cl->staticArgs : 0;
+  CallCache& cc = *it.callCache_;
+  CallCache::Slot* slot = nullptr;
+  if (cc.on && statics == 0 && callSignature(cl, bound, n, cc.sig)) {
+    slot = &cc.slots[g];
+    for (const CallCache::Entry& e : slot->entries)
+      if (e.generation == sp.generation() && e.sig == cc.sig && sp.stillCurrent(e.spec)) return e.spec->graph;
+  }
+  std::vector<const ir::Abstract*> argAbs, capAbs;
+  argAbs.reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    argAbs.push_back(i < 64 && ((statics >> i) & 1) ? staticAbstractOf(bound[i]) : eagerAbstract(bound[i]));
+  capAbs.reserve(cl->captured.size());
+  for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
+  const Graph* s = sp.get(g, argAbs, capAbs, statics);
+  const ir::Specialisation* spec = sp.info(s);
+  if (slot && spec && spec->graph == s) {
+    CallCache::Entry e;
+    e.spec = spec;
+    e.generation = sp.generation();
+    callSignature(cl, bound, n, e.sig, &e.keep);
+    auto stale = std::find_if(slot->entries.begin(), slot->entries.end(),
+                              [&](const CallCache::Entry& x) { return x.generation != e.generation; });
+    if (stale != slot->entries.end()) {
+      *stale = std::move(e);
+    } else if (slot->entries.size() < CallCache::kPerGraph) {
+      slot->entries.push_back(std::move(e));
+    } else {
+      slot->entries[slot->next] = std::move(e);
+      slot->next = (slot->next + 1) % CallCache::kPerGraph;
+    }
+  }
+  return s;
+}
+
 Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, const std::vector<std::string>* kwnames) {
   const Graph* g = cl->graph;
   if (g->isFunction && ++callDepth_ > kMaxCallDepth) {
@@ -613,16 +697,7 @@ Value Interpreter::callClosure(const ClosureObj* cl, Value* args, size_t npos, c
   }
   // Functions run as their specialisation to the signature of this call (static
   // arguments of a jit(f, static_argnums=...) closure with their values).
-  if (g->isFunction) {
-    std::vector<const ir::Abstract*> argAbs, capAbs;
-    argAbs.reserve(n);
-    uint64_t statics = cl->jit ? cl->staticArgs : 0;
-    for (size_t i = 0; i < n; ++i)
-      argAbs.push_back(i < 64 && ((statics >> i) & 1) ? staticAbstractOf(bound[i]) : eagerAbstract(bound[i]));
-    capAbs.reserve(cl->captured.size());
-    for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
-    g = specializer_->get(g, argAbs, capAbs, statics);
-  }
+  if (g->isFunction) g = InterpAccess::specialise(*this, cl, bound.data(), n);
   const Code& code = codeFor(g);
   size_t mark;
   Value* slots = allocSlots(code.nslots, &mark);

@@ -22,6 +22,7 @@ namespace msl {
 
 struct Code;
 struct Frame;
+struct CallCache;
 
 // Thrown (not an msl::Error: no program can catch it) when an interrupt was requested:
 // a Ctrl-C handler (the REPL's, or `msl run`'s and executables', runtime/AotMain.h)
@@ -124,6 +125,8 @@ class Interpreter : public CallContext {
   std::vector<Frame*> stack_;
   std::vector<std::pair<const ir::Module*, Value>> modules_;  // run or running
   std::unique_ptr<ir::Specializer> specializer_;
+  // The specialisations closure calls found, per graph and signature (Interpreter.cpp).
+  std::unique_ptr<CallCache> callCache_;
   std::function<void(const std::string&)> emitGrad_;
   std::unique_ptr<ir::Module> adModule_;  // graphs wrapping primitives called as values under J
   // adModule_, made on first use.
