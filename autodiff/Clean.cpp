@@ -116,7 +116,7 @@ class Cleaner {
     }
     emptyOrphans();
     collectScope();
-    keepTensorTypes();
+    noteTensorTypes();
     ir::computeFreeVars(scope_);
     return stats_;
   }
@@ -188,24 +188,39 @@ class Cleaner {
 
   // ---------------------------------------------------------------- abstracts
 
-  // The tensor types the last propagation found, kept in Node::abs for graph mode's
-  // passes (fusion of the J graph's chains, docs/fusion.md "Differentiated graphs"). The
-  // forward values' come from the primal (J.cpp, forwardAbs); the backward pass's follow
-  // the cotangent convention (a cotangent has its primal's dtype and shape), which only
-  // a caller of f_vjp or a custom_vjp bwd can break: fused kernels of J graphs check
-  // their inputs and run their chain by eager kernels when it is broken
-  // (runtime/FusedKernel.h FusedKernel::chain).
-  void keepTensorTypes() {
+  // The types of the J graph's values, noted for graph mode's passes (fusion of its
+  // chains, docs/fusion.md "Differentiated graphs"; ir/Literal.h setJType), not put in
+  // Node::abs: the cleaner's rewrites, and vmap and jvp of J graphs, read them as
+  // facts about values they may see batched. The forward values' come from the primal
+  // (J.cpp forwardAbs), the backward pass's are the tensor types propagated from them
+  // by the shape rules and the cotangent convention (a cotangent has its primal's dtype
+  // and shape), which only a caller of f_vjp or a custom_vjp bwd can break: fused
+  // kernels of J graphs check their inputs and run their chain by eager kernels when it
+  // is broken (runtime/FusedKernel.h FusedKernel::chain).
+  void noteTensorTypes() {
+    std::vector<Node*> applied;
+    for (Graph* g : scope_) {
+      auto apply = [&](Node* n) {
+        if (n->abs) return;
+        if (const Abstract* a = ir::jTypeOf(n)) {
+          n->abs = a;
+          applied.push_back(n);
+        }
+      };
+      for (Node* p : g->params) apply(p);
+      for (Node* n : g->nodes) apply(n);
+    }
     propagate();
     for (Graph* g : scope_) {
-      auto keep = [&](Node* n) {
+      auto note = [&](Node* n) {
         if (n->abs) return;
         auto it = abs_.find(n);
-        if (it != abs_.end() && it->second->isTensor() && !it->second->hasFunctions) n->abs = it->second;
+        if (it != abs_.end() && it->second->isTensor() && !it->second->hasFunctions) ir::setJType(n, it->second);
       };
-      for (Node* p : g->params) keep(p);
-      for (Node* n : g->nodes) keep(n);
+      for (Node* p : g->params) note(p);
+      for (Node* n : g->nodes) note(n);
     }
+    for (Node* n : applied) n->abs = nullptr;
   }
 
   const Abstract* absOf(const Node* n) const {

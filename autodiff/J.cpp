@@ -11,6 +11,7 @@
 #include "autodiff/Lift.h"
 #include "autodiff/Rules.h"
 #include "ir/Fused.h"
+#include "ir/Literal.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -447,7 +448,7 @@ class Builder {
       c->kwnames = n->kwnames;
       c->name = n->name;
       c->jorigin = n;
-      c->abs = forwardAbs(n);
+      ir::setJType(c, forwardAbs(n));
       fwd_[n] = c;
       if (kind != DiffKind::Rule) return;
       // Arguments by parameter, for the rule.
@@ -569,7 +570,7 @@ class Builder {
     fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
     fwd_[n]->name = n->name;
     fwd_[n]->jorigin = n;
-    fwd_[n]->abs = forwardAbs(n);
+    ir::setJType(fwd_[n], forwardAbs(n));
     bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
   }
 

@@ -7,6 +7,7 @@
 #include <charconv>
 #include <memory>
 #include <mutex>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "ir/IR.h"
@@ -790,6 +791,26 @@ const Abstract* literalAbstract(const Node* n) {
     case ConstKind::Prim: return Abstract::primitive(n->prim);
     default: return nullptr;
   }
+}
+
+namespace {
+std::mutex gJTypesMu;
+std::unordered_map<const Node*, const Abstract*>& jTypes() {
+  static std::unordered_map<const Node*, const Abstract*> t;
+  return t;
+}
+}  // namespace
+
+void setJType(const Node* n, const Abstract* a) {
+  std::lock_guard<std::mutex> lock(gJTypesMu);
+  if (a) jTypes()[n] = a;
+  else jTypes().erase(n);
+}
+
+const Abstract* jTypeOf(const Node* n) {
+  std::lock_guard<std::mutex> lock(gJTypesMu);
+  auto it = jTypes().find(n);
+  return it == jTypes().end() ? nullptr : it->second;
 }
 
 }  // namespace msl::ir
