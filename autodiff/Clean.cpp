@@ -115,8 +115,6 @@ class Cleaner {
       if (pass == kMaxNarrowPasses || !(narrowLiftedBranches() | narrowLiftedLoops())) break;
     }
     emptyOrphans();
-    collectScope();
-    noteTensorTypes();
     ir::computeFreeVars(scope_);
     return stats_;
   }
@@ -187,41 +185,6 @@ class Cleaner {
   }
 
   // ---------------------------------------------------------------- abstracts
-
-  // The types of the J graph's values, noted for graph mode's passes (fusion of its
-  // chains, docs/fusion.md "Differentiated graphs"; ir/Literal.h setJType), not put in
-  // Node::abs: the cleaner's rewrites, and vmap and jvp of J graphs, read them as
-  // facts about values they may see batched. The forward values' come from the primal
-  // (J.cpp forwardAbs), the backward pass's are the tensor types propagated from them
-  // by the shape rules and the cotangent convention (a cotangent has its primal's dtype
-  // and shape), which only a caller of f_vjp or a custom_vjp bwd can break: fused
-  // kernels of J graphs check their inputs and run their chain by eager kernels when it
-  // is broken (runtime/FusedKernel.h FusedKernel::chain).
-  void noteTensorTypes() {
-    std::vector<Node*> applied;
-    for (Graph* g : scope_) {
-      auto apply = [&](Node* n) {
-        if (n->abs) return;
-        if (const Abstract* a = ir::jTypeOf(n)) {
-          n->abs = a;
-          applied.push_back(n);
-        }
-      };
-      for (Node* p : g->params) apply(p);
-      for (Node* n : g->nodes) apply(n);
-    }
-    propagate();
-    for (Graph* g : scope_) {
-      auto note = [&](Node* n) {
-        if (n->abs) return;
-        auto it = abs_.find(n);
-        if (it != abs_.end() && it->second->isTensor() && !it->second->hasFunctions) ir::setJType(n, it->second);
-      };
-      for (Node* p : g->params) note(p);
-      for (Node* n : g->nodes) note(n);
-    }
-    for (Node* n : applied) n->abs = nullptr;
-  }
 
   const Abstract* absOf(const Node* n) const {
     if (n->abs) return n->abs;

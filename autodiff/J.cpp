@@ -11,7 +11,6 @@
 #include "autodiff/Lift.h"
 #include "autodiff/Rules.h"
 #include "ir/Fused.h"
-#include "ir/Literal.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -448,7 +447,6 @@ class Builder {
       c->kwnames = n->kwnames;
       c->name = n->name;
       c->jorigin = n;
-      ir::setJType(c, forwardAbs(n));
       fwd_[n] = c;
       if (kind != DiffKind::Rule) return;
       // Arguments by parameter, for the rule.
@@ -570,18 +568,7 @@ class Builder {
     fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
     fwd_[n]->name = n->name;
     fwd_[n]->jorigin = n;
-    ir::setJType(fwd_[n], forwardAbs(n));
     bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
-  }
-
-  // The abstract of n's forward value: n's own (the forward pass computes the primal's
-  // values, and J(g) of a specialised clone runs only for calls whose signature found it),
-  // for tensors and Python numbers only: a value holding functions holds their J
-  // closures in the forward pass, not the primal functions its abstract names.
-  static const ir::Abstract* forwardAbs(const Node* n) {
-    const ir::Abstract* a = n->abs;
-    if (!a || a->hasFunctions) return nullptr;
-    return a->isTensor() || a->is(ir::AKind::Float) || a->is(ir::AKind::Int) || a->is(ir::AKind::Bool) ? a : nullptr;
   }
 
   void backward(Node* n, Node* c, Contribs& contrib, Graph* b) {

@@ -6,7 +6,6 @@
 #include "codegen/FoldBranches.h"
 #include "ir/Abstract.h"
 #include "ir/IR.h"
-#include "ir/Literal.h"
 #include "ir/Manager.h"
 #include "ir/Specialize.h"
 
@@ -48,38 +47,10 @@ void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPas
   // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
   // so that a transform of g later (f(x), then grad(f)(x)) sees them unfused.
   if (!g->module) return;
-  // A differentiated graph: its values' types (ir/Literal.h jTypeOf) are in Node::abs
-  // while the passes run, and taken off after (the fused nodes keep theirs).
-  struct JTypes {
-    std::vector<ir::Node*> applied;
-    ~JTypes() {
-      for (ir::Node* n : applied) n->abs = nullptr;
-    }
-    void apply(ir::Node* n) {
-      if (n->abs) return;
-      if (const ir::Abstract* a = ir::jTypeOf(n)) {
-        n->abs = a;
-        applied.push_back(n);
-      }
-    }
-  } jtypes;
-  // Only the forward graphs for now (their parameters image the primal's): fusing a
-  // bprop breaks vmap of an f_vjp in graph mode (tests/lang/vmap/vmap_of_fvjp.msl, not
-  // understood yet; docs/fusion.md "Differentiated graphs").
-  auto forward = [](const ir::Graph* h) { return !h->params.empty() && h->params[0]->jorigin; };
-  if (g->madeByJ)
-    for (const auto& gp : g->module->graphs()) {
-      ir::Graph* h = gp.get();
-      if (!h->madeByJ || !ir::isWithin(h, g) || !forward(h)) continue;
-      for (ir::Node* p : h->params) jtypes.apply(p);
-      for (ir::Node* n : h->nodes) jtypes.apply(n);
-      for (ir::Node* fv : h->freeVars) jtypes.apply(fv);
-    }
   // Branches the specialisation decided become straight-line code first (FoldBranches.h),
   // so that fusion sees the arms' operations beside their neighbours.
   // Not in differentiated graphs (autodiff/J.h): their cleaning folded what their types
-  // decide, and their backward values are typed by the cotangent convention, which only
-  // fused kernels check (docs/fusion.md "Differentiated graphs").
+  // decide (docs/fusion.md "Differentiated graphs").
   if (opt.foldBranches && !g->madeByJ) counts->folded += foldKnownBranches(g);
   // Then calls whose results are known and that cannot fail or have effects go (their
   // readers read the constant), those of the arms just moved in included.

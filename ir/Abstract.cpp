@@ -793,24 +793,4 @@ const Abstract* literalAbstract(const Node* n) {
   }
 }
 
-namespace {
-std::mutex gJTypesMu;
-std::unordered_map<const Node*, const Abstract*>& jTypes() {
-  static std::unordered_map<const Node*, const Abstract*> t;
-  return t;
-}
-}  // namespace
-
-void setJType(const Node* n, const Abstract* a) {
-  std::lock_guard<std::mutex> lock(gJTypesMu);
-  if (a) jTypes()[n] = a;
-  else jTypes().erase(n);
-}
-
-const Abstract* jTypeOf(const Node* n) {
-  std::lock_guard<std::mutex> lock(gJTypesMu);
-  auto it = jTypes().find(n);
-  return it == jTypes().end() ? nullptr : it->second;
-}
-
 }  // namespace msl::ir
