@@ -576,8 +576,9 @@ FusionStats fuseElementwise(ir::Module& m, Graph* g, const FusionOptions& opt, K
     }
     ir::redirectGraphReads(graphs, from, to);
   };
-  // Where the closures of each graph nested in the subtree are made: the nodes reading its
-  // graph constant, or (by == nullptr) the output of graph `in`; -1: a default.
+  // Where the closures of each graph nested in the subtree are made: by a node of graph
+  // `in` reading its graph constant, as the output of `in` (by == nullptr), or as a
+  // parameter default of `in` (isDefault).
   struct Maker {
     const Graph* in;
     const Node* by;

@@ -7,7 +7,6 @@
 #include <charconv>
 #include <memory>
 #include <mutex>
-#include <unordered_map>
 #include <unordered_set>
 
 #include "ir/IR.h"
