@@ -115,6 +115,8 @@ class Cleaner {
       if (pass == kMaxNarrowPasses || !(narrowLiftedBranches() | narrowLiftedLoops())) break;
     }
     emptyOrphans();
+    collectScope();
+    noteTensorTypes();
     ir::computeFreeVars(scope_);
     return stats_;
   }
@@ -185,6 +187,39 @@ class Cleaner {
   }
 
   // ---------------------------------------------------------------- abstracts
+
+  // The types of the J graph's values, noted in Node::jtype for graph mode's passes
+  // (fusion of its chains, docs/fusion.md "Differentiated graphs"), not put in
+  // Node::abs: the cleaner's rewrites, and vmap and jvp of J graphs, read that as facts
+  // about values they may see batched. The forward values' come from the primal (J.cpp
+  // forwardAbs), the backward pass's are the tensor types propagated from them by the
+  // shape rules and the cotangent convention (a cotangent has its primal's dtype and
+  // shape), which only a caller of f_vjp or a custom_vjp bwd can break: fused kernels of
+  // J graphs check their inputs and run their chain by eager kernels when it is broken
+  // (runtime/FusedKernel.h FusedKernel::chain).
+  void noteTensorTypes() {
+    std::vector<Node*> applied;
+    auto apply = [&](Node* n) {
+      if (n->abs || !n->jtype) return;
+      n->abs = n->jtype;
+      applied.push_back(n);
+    };
+    for (Graph* g : scope_) {
+      for (Node* p : g->params) apply(p);
+      for (Node* n : g->nodes) apply(n);
+    }
+    propagate();
+    auto note = [&](Node* n) {
+      if (n->abs) return;
+      auto it = abs_.find(n);
+      if (it != abs_.end() && it->second->isTensor() && !it->second->hasFunctions) n->jtype = it->second;
+    };
+    for (Graph* g : scope_) {
+      for (Node* p : g->params) note(p);
+      for (Node* n : g->nodes) note(n);
+    }
+    for (Node* n : applied) n->abs = nullptr;
+  }
 
   const Abstract* absOf(const Node* n) const {
     if (n->abs) return n->abs;
@@ -847,6 +882,7 @@ class Cleaner {
       for (Node* p : h->params) {
         Node* q = m_.newParam(c, p->name, p->loc);
         q->abs = p->abs;
+        q->jtype = p->jtype;
         q->jorigin = p->jorigin;  // (a clone images the same primal node: autodiff::jSource)
         map[p] = q;
       }
@@ -880,6 +916,7 @@ class Cleaner {
         if (!(to == caller && x->name == kJCapturesName)) c->name = x->name;
         if (x->name == kJCapturesName) c->jorigin = x->jorigin;  // (autodiff::jSource of a lifted function)
         c->abs = x->abs;
+        c->jtype = x->jtype;
         map[x] = c;
         chain_[c] = chain;
       }

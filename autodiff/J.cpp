@@ -447,6 +447,7 @@ class Builder {
       c->kwnames = n->kwnames;
       c->name = n->name;
       c->jorigin = n;
+      c->jtype = forwardAbs(n);
       fwd_[n] = c;
       if (kind != DiffKind::Rule) return;
       // Arguments by parameter, for the rule.
@@ -568,7 +569,18 @@ class Builder {
     fwd_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(0)}, n->loc);
     fwd_[n]->name = n->name;
     fwd_[n]->jorigin = n;
+    fwd_[n]->jtype = forwardAbs(n);
     bprop_[n] = call(jg, Prim::TupleGetItem, {t, m_.constInt(1)}, n->loc);
+  }
+
+  // The type of n's forward value (Node::jtype): n's abstract (the forward pass computes
+  // the primal's values, and J(g) of a specialised clone runs only for calls whose
+  // signature found it), for tensors and Python numbers only: a value holding functions
+  // holds their J closures in the forward pass, not the primal functions its abstract names.
+  static const ir::Abstract* forwardAbs(const Node* n) {
+    const ir::Abstract* a = n->abs;
+    if (!a || a->hasFunctions) return nullptr;
+    return a->isTensor() || a->is(ir::AKind::Float) || a->is(ir::AKind::Int) || a->is(ir::AKind::Bool) ? a : nullptr;
   }
 
   void backward(Node* n, Node* c, Contribs& contrib, Graph* b) {
@@ -731,6 +743,7 @@ Graph* narrowBprop(Graph* b, uint64_t keep) {
     for (Node* p : b->params) {
       Node* q = m.newParam(v, p->name, p->loc);
       q->abs = p->abs;
+      q->jtype = p->jtype;
       map[p] = q;
     }
     v->paramKinds = b->paramKinds;
@@ -746,6 +759,7 @@ Graph* narrowBprop(Graph* b, uint64_t keep) {
       c->kwnames = n->kwnames;
       c->name = n->name;
       c->abs = n->abs;
+      c->jtype = n->jtype;
       c->jorigin = n->jorigin;
       map[n] = c;
     }

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <string>
+#include <vector>
 
 #include "codegen/FoldBranches.h"
 #include "ir/Abstract.h"
@@ -47,6 +48,28 @@ void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPas
   // come here themselves, nothing is left to fuse. The chains are recorded (ir/Fused.h)
   // so that a transform of g later (f(x), then grad(f)(x)) sees them unfused.
   if (!g->module) return;
+  // A differentiated graph: its values' types (Node::jtype) are in Node::abs while the
+  // passes run, and taken off after (the fused nodes keep theirs). Graphs nested in it
+  // (its bprops, closures) are fused with it.
+  struct JTypes {
+    std::vector<ir::Node*> applied;
+    ~JTypes() {
+      for (ir::Node* n : applied) n->abs = nullptr;
+    }
+    void apply(ir::Node* n) {
+      if (n->abs || !n->jtype) return;
+      n->abs = n->jtype;
+      applied.push_back(n);
+    }
+  } jtypes;
+  if (g->madeByJ)
+    for (const auto& gp : g->module->graphs()) {
+      ir::Graph* h = gp.get();
+      if (!h->madeByJ || !ir::isWithin(h, g)) continue;
+      for (ir::Node* p : h->params) jtypes.apply(p);
+      for (ir::Node* n : h->nodes) jtypes.apply(n);
+      for (ir::Node* fv : h->freeVars) jtypes.apply(fv);
+    }
   // Branches the specialisation decided become straight-line code first (FoldBranches.h),
   // so that fusion sees the arms' operations beside their neighbours.
   // Not in differentiated graphs (autodiff/J.h): their cleaning folded what their types

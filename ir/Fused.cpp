@@ -56,7 +56,24 @@ void unfuse(Module& m, Graph* g) {
     for (Node*& d : gp->defaults)
       if (d) fix(d);
   }
+  // The free variables as they were, in their order: closures of these graphs made
+  // from the fused code captured their values in it, and a transform of such a closure
+  // (vmap of a bprop made in graph mode) pairs its captured values with freeVars by
+  // position. The chain reads what its kernel read, so only the order could change.
+  std::unordered_map<const Graph*, std::vector<Node*>> before;
+  for (auto& gp : m.graphs()) before[gp.get()] = gp->freeVars;
   computeFreeVars(m);
+  for (auto& gp : m.graphs()) {
+    const std::vector<Node*>& old = before[gp.get()];
+    std::vector<Node*>& now = gp->freeVars;
+    if (old == now) continue;
+    std::vector<Node*> kept;
+    for (Node* fv : old)
+      if (std::find(now.begin(), now.end(), fv) != now.end()) kept.push_back(fv);
+    for (Node* fv : now)
+      if (std::find(kept.begin(), kept.end(), fv) == kept.end()) kept.push_back(fv);
+    now = std::move(kept);
+  }
 }
 
 }  // namespace msl::ir

@@ -66,6 +66,12 @@ struct Node {
   // Made by J (autodiff/J.h) as the forward image of `jorigin`: cotangents of captured
   // values are keyed by the id of the first node of this chain, so J(J(g)) and J(g) agree.
   const Node* jorigin = nullptr;
+  // Graph mode's type of a value of a J graph (autodiff/J.h), which carries none in `abs`:
+  // J notes the forward values' (their primal's abstract) and the cleaner the tensor
+  // types it propagates (autodiff/Clean.cpp). Only graph mode's passes read it, putting
+  // it in `abs` while they run (codegen/GraphPasses.cpp): vmap, jvp and the cleaner read
+  // `abs` as facts about values they may see batched or of another dtype.
+  const Abstract* jtype = nullptr;
 
   // Apply
   std::vector<Node*> inputs;

@@ -1087,12 +1087,7 @@ Value Interpreter::jcall(const Value& fn, Value* args, size_t npos, const std::v
         // A function of the primal program, or (differentiating again) the differentiated
         // code of another expansion.
         const Graph* s = g;
-        if (g->isFunction && !g->madeByJ) {
-          std::vector<const ir::Abstract*> argAbs, capAbs;
-          for (const Value& v : bound) argAbs.push_back(eagerAbstract(v));
-          for (const Value& v : cl->captured) capAbs.push_back(eagerAbstract(v));
-          s = specializer_->get(g, argAbs, capAbs);
-        }
+        if (g->isFunction && !g->madeByJ) s = InterpAccess::specialise(*this, cl, bound.data(), bound.size());
         // Arguments whose cotangents are not wanted map to parameters when bound one to one.
         uint64_t skip = pv.isNone() ? skipArgs : 0;
         bool fresh = skip ? std::none_of(s->jvariants.begin(), s->jvariants.end(), [&](auto& v) { return v.first == skip; })
