@@ -47,7 +47,11 @@ void clearClassAbstractCache();
 // `msl run --check-modes`): a RunMark taken before a run notes how far the process-wide
 // tables reach (global variable ids, interned abstracts, with `sources` the source files)
 // and restore() drops what the run added, and the class abstracts, so that the next run
-// starts alike. The destructor restores if restore() was not called.
+// starts alike. The destructor restores if restore() was not called. What a run makes once
+// for the process must exist before the mark: the builtins module (frontend/LowerToIR.h
+// builtinsModule(), made where a program first reads `argv`), made inside a first run,
+// kept argv's global id, which the next run gave to a global of its own (check-modes of
+// the training examples: "'type' object is not subscriptable" at argv[0]).
 class RunMark {
  public:
   explicit RunMark(bool sources);

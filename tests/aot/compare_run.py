@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Runs a program with `msl run` and as an executable made by `msl build` (docs/aot.md),
-and checks that both print the same stdout and stderr and end with the same exit status.
-Python 3 standard library only.
+or with --graph by `msl run --mode=graph`, and checks that both print the same stdout and
+stderr and end with the same exit status. Python 3 standard library only.
 
-Usage: compare_run.py --msl MSL [--build-flag F]... [--mnist] [--times] [--fused]
+Usage: compare_run.py --msl MSL [--graph | --build-flag F... [--fused]] [--mnist] [--times]
                       PROGRAM [ARGS...]
+  --graph       the second run is graph mode (`msl run --mode=graph`), not an executable
   --build-flag  a flag for `msl build` (e.g. --profile-args=...)
   --mnist       first write a small Fashion-MNIST-like data set (IDX files, 96 training
                 and 40 test images; tests/examples/resume_midepoch.py's generator) into a
@@ -51,6 +52,7 @@ def main():
     ap.add_argument("--mnist", action="store_true")
     ap.add_argument("--times", action="store_true")
     ap.add_argument("--fused", action="store_true")
+    ap.add_argument("--graph", action="store_true")
     ap.add_argument("program")
     ap.add_argument("args", nargs=argparse.REMAINDER)
     a = ap.parse_args()
@@ -69,15 +71,19 @@ def main():
         folder = os.path.dirname(prog)
         msl = os.path.abspath(a.msl)
         exe = os.path.join(tmp, "prog")
-        b = subprocess.run([msl, "build", "-q", *a.build_flag, prog, "-o", exe], cwd=folder,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        if b.returncode != 0:
-            print(f"msl build failed ({b.returncode}):\n{b.stderr.decode(errors='replace')}")
-            return 2
+        if a.graph:
+            second, name = [msl, "run", "--mode=graph", prog], "graph mode"
+        else:
+            b = subprocess.run([msl, "build", "-q", *a.build_flag, prog, "-o", exe], cwd=folder,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            if b.returncode != 0:
+                print(f"msl build failed ({b.returncode}):\n{b.stderr.decode(errors='replace')}")
+                return 2
+            second, name = [exe], "executable"
         r = subprocess.run([msl, "run", prog, *args], cwd=folder, stdin=subprocess.DEVNULL,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
         env = dict(os.environ, MSL_AOT_REPORT="1") if a.fused else None
-        x = subprocess.run([exe, *args], cwd=folder, stdin=subprocess.DEVNULL, env=env,
+        x = subprocess.run([*second, *args], cwd=folder, stdin=subprocess.DEVNULL, env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=600)
         ok = True
         if a.fused:
@@ -96,10 +102,10 @@ def main():
             q = normalise(q.decode(errors="replace"), a.times)
             if p != q:
                 ok = False
-                print(f"{what} differs:\n--- msl run\n{p}\n--- executable\n{q}")
+                print(f"{what} differs:\n--- msl run\n{p}\n--- {name}\n{q}")
         if r.returncode != x.returncode:
             ok = False
-            print(f"exit status: msl run {r.returncode}, executable {x.returncode}")
+            print(f"exit status: msl run {r.returncode}, {name} {x.returncode}")
         if ok:
             lines = r.stdout.decode(errors="replace").count("\n")
             print(f"same output ({lines} lines of stdout) and exit status {r.returncode}")

@@ -78,6 +78,7 @@ void reportInternal(const std::string& what, const uint8_t* data, size_t size) {
 
 // One input, start to end; leaves the process as it found it.
 void runOne(const uint8_t* data, size_t size) {
+  builtinsModule();  // made before the mark (runtime/AbstractOf.h RunMark)
   RunMark mark(/*sources=*/true);
   try {
     Program prog({});

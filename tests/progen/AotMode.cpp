@@ -70,6 +70,7 @@ RunResult buildAndRun(const std::string& name, const std::string& text, const co
   std::string exe = scratch() + "/prog";
   std::string errPath = scratch() + "/stderr.txt";
   // Build, as `msl build` does, from a fresh Program (left as runFresh leaves things).
+  builtinsModule();  // made before the mark (runtime/AbstractOf.h RunMark)
   RunMark mark(/*sources=*/true);
   std::string linkLog;
   try {

@@ -63,6 +63,7 @@ RunResult runFresh(const std::string& name, const std::string& text, bool graph,
   auto compiler = std::make_unique<codegen::HostCompiler>();
   compiler->setRecord(record);
   setGraphCompiler(compiler.get());
+  builtinsModule();  // made before the mark (runtime/AbstractOf.h RunMark)
   RunMark mark(/*sources=*/true);
   try {
     Program prog({});

@@ -382,6 +382,7 @@ ModeOutput runCaptured(const Options& o, const std::string& stdinText, bool grap
     r.prints.push_back({written, currentLoc(cx)});
     written += text.size();
   };
+  builtinsModule();  // made before the mark (runtime/AbstractOf.h RunMark)
   RunMark mark(/*sources=*/false);  // the sources stay: later reports quote them
   try {
     Program prog(Program::searchPathFromEnv());
