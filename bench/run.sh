@@ -12,7 +12,8 @@
 #   bench/run.sh train         training throughput (images/s) of the Fashion-MNIST MLP
 #                              (batch 128) and LeNet-5 (batch 64), Adam, msl eager and graph
 #                              mode vs PyTorch, one thread each, and jax.jit of the whole step
-#                              where JAX is installed
+#                              where JAX is installed, torch.compile where $PYC is a Python
+#                              with PyTorch 2 (e.g. a venv: pip install torch numpy)
 #   bench/run.sh tta           time to accuracy of examples/fashion_mnist_mlp.msl (88%) and
 #                              examples/lenet.msl (90%) vs PyTorch (bench/tta_torch.py)
 #   bench/run.sh rss           peak resident memory of an MLP training run vs PyTorch's
@@ -256,25 +257,30 @@ case "$figure" in
     # batch 128 and LeNet-5 at batch 64 (issue 5's figures; msl eager), msl in graph mode
     # (issue 6's figure; compile cache in a fresh folder, filled by a first run outside the
     # timing), against PyTorch eager and, where $PYJ has JAX, jax.jit of the whole step
-    # (bench/train_jax.py). Debian's PyTorch 1.13 has no torch.compile.
+    # (bench/train_jax.py), and torch.compile of the model, loss and optimizer step where
+    # $PYC has PyTorch 2 (bench/train_torch.py ... compile): Debian's PyTorch 1.13 has none.
     STEPS=${STEPS:-200}
     PYJ=${PYJ:-python3}
+    PYC=${PYC:-}
     jax=0; "$PYJ" -c 'import jax' 2>/dev/null && jax=1
+    tc=0; [ -n "$PYC" ] && "$PYC" -c 'import torch; torch.compile' 2>/dev/null && tc=1
     cache=$(mktemp -d)
     trap 'rm -rf "$cache"' EXIT
     rate() { awk '/samples_per_s/ {print $2}'; }
     printf '%-34s %18s %18s %18s %8s %8s' figure "msl eager (median)" "msl graph (median)" "torch (median)" "eager/t" "graph/t"
     [ "$jax" = 1 ] && printf ' %18s %8s' "jax.jit (median)" "graph/jax"
+    [ "$tc" = 1 ] && printf ' %18s %8s' "torch.compile (median)" "graph/tc"
     echo
     for cfg in "mlp 128" "lenet 64"; do
       set -- $cfg
       MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph train.msl "$1" "$2" 2 1 >/dev/null
-      m=() g=() t=() j=()
+      m=() g=() t=() j=() c=()
       for i in $(seq "$REPS"); do
         m+=("$(MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run train.msl "$1" "$2" "$STEPS" 3 | rate)")
         g+=("$(MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph train.msl "$1" "$2" "$STEPS" 3 | rate)")
         t+=("$(taskset -c 0 "$PY" train_torch.py "$1" "$2" "$STEPS" 3 | rate)")
         [ "$jax" = 1 ] && j+=("$(taskset -c 0 "$PYJ" train_jax.py "$1" "$2" "$STEPS" 3 | rate)")
+        [ "$tc" = 1 ] && c+=("$(taskset -c 0 "$PYC" train_torch.py "$1" "$2" "$STEPS" 3 compile | rate)")
       done
       read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
       read -r gm glo ghi <<<"$(printf '%s\n' "${g[@]}" | stats)"
@@ -285,6 +291,10 @@ case "$figure" in
       if [ "$jax" = 1 ]; then
         read -r jm jlo jhi <<<"$(printf '%s\n' "${j[@]}" | stats)"
         printf ' %8s [%s-%s] %8.2f' "$jm" "$jlo" "$jhi" "$(awk -v a="$gm" -v b="$jm" 'BEGIN {print a / b}')"
+      fi
+      if [ "$tc" = 1 ]; then
+        read -r cm clo chi <<<"$(printf '%s\n' "${c[@]}" | stats)"
+        printf ' %8s [%s-%s] %8.2f' "$cm" "$clo" "$chi" "$(awk -v a="$gm" -v b="$cm" 'BEGIN {print a / b}')"
       fi
       echo
     done

@@ -1,8 +1,9 @@
 """PyTorch peer of bench/train.msl: the same MLP (784-256-128-10) or LeNet-5, ReLU,
 Kaiming-uniform weights (Xavier-uniform on the last layer) and zero biases, Adam lr 1e-3,
 shuffled synthetic u8 images normalised per batch, one thread. Prints samples_per_s (median
-of the repetitions).
-    python3 bench/train_torch.py mlp|lenet [BATCH] [STEPS] [REPS]"""
+of the repetitions). With `compile` (PyTorch 2): the model and loss, and the optimizer's
+step, through torch.compile; compile_s is the warm-up, compiling included.
+    python3 bench/train_torch.py mlp|lenet [BATCH] [STEPS] [REPS] [compile]"""
 import sys
 import time
 
@@ -13,6 +14,7 @@ which = sys.argv[1] if len(sys.argv) > 1 else "mlp"
 batch = int(sys.argv[2]) if len(sys.argv) > 2 else 128
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 200
 reps = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+compiled = len(sys.argv) > 5 and sys.argv[5] == "compile"
 g = torch.Generator().manual_seed(0)
 images = (torch.rand(6400, 784, generator=g) * 255.0).to(torch.uint8)
 labels = (torch.rand(6400, generator=g) * 10.0).to(torch.int64)
@@ -42,6 +44,16 @@ opt = torch.optim.Adam(model.parameters(), lr=1e-3)
 nb = images.shape[0] // batch
 
 
+def loss_of(x, y):
+    return torch.nn.functional.cross_entropy(model(x), y)
+
+
+opt_step = opt.step
+if compiled:
+    loss_of = torch.compile(loss_of)
+    opt_step = torch.compile(opt.step)
+
+
 def run(n):
     order = torch.randperm(images.shape[0], generator=g)
     loss = None
@@ -49,14 +61,16 @@ def run(n):
         idx = order[(i % nb) * batch:(i % nb + 1) * batch]
         x = ((images[idx].to(torch.float32) * (1.0 / 255.0) - 0.5) / 0.3).reshape(shape)
         y = labels[idx]
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = loss_of(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
+        opt_step()
     return float(loss)
 
 
+t0 = time.perf_counter()
 run(10)
+compile_s = time.perf_counter() - t0
 rates = []
 for _ in range(reps):
     t0 = time.perf_counter()
@@ -64,3 +78,4 @@ for _ in range(reps):
     rates.append(steps * batch / (time.perf_counter() - t0))
 print(f"samples_per_s {sorted(rates)[len(rates) // 2]:.1f}")
 print(f"final_loss {loss:.4f}")
+print(f"compile_s {compile_s:.3f}")
