@@ -280,7 +280,7 @@ case "$figure" in
         g+=("$(MSL_CACHE_DIR="$cache" MSL_NUM_THREADS=1 taskset -c 0 "$MSL" run --mode=graph train.msl "$1" "$2" "$STEPS" 3 | rate)")
         t+=("$(taskset -c 0 "$PY" train_torch.py "$1" "$2" "$STEPS" 3 | rate)")
         [ "$jax" = 1 ] && j+=("$(taskset -c 0 "$PYJ" train_jax.py "$1" "$2" "$STEPS" 3 | rate)")
-        [ "$tc" = 1 ] && c+=("$(taskset -c 0 "$PYC" train_torch.py "$1" "$2" "$STEPS" 3 compile | rate)")
+        [ "$tc" = 1 ] && c+=("$(taskset -c 0 "$PYC" train_torch.py "$1" "$2" "$STEPS" 3 compile 2>/dev/null | rate)")
       done
       read -r mm mlo mhi <<<"$(printf '%s\n' "${m[@]}" | stats)"
       read -r gm glo ghi <<<"$(printf '%s\n' "${g[@]}" | stats)"

@@ -65,7 +65,7 @@ def run(n):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt_step()
-    return float(loss)
+    return float(loss.detach())
 
 
 t0 = time.perf_counter()
