@@ -311,9 +311,9 @@ template <class F> bool Session::guarded(F&& f) {
   } catch (Error& e) {
     outFlush();
     errWrite(renderDiagnostic(e.diag));
-  } catch (Interrupted&) {
+  } catch (Interrupted& e) {  // Ctrl-C while running: where it stopped, as `msl run` shows it
     outFlush();
-    errWrite("\nKeyboardInterrupt\n");
+    errWrite("\n" + renderDiagnostic(e.diag));
   } catch (InternalError& e) {
     outFlush();
     errWrite("internal error: " + e.msg + "\n");
