@@ -64,7 +64,8 @@ const char* const kBuildHelp =
     "                    the image and main left out); build nothing\n"
     "  --profile         profile run without arguments (see above)\n"
     "  --profile-args=ARGS\n"
-    "                    profile run with ARGS (split at spaces) as the program's arguments\n"
+    "                    profile run with ARGS as the program's arguments, split at\n"
+    "                    spaces as a shell does ('...', \"...\" and \\ quote)\n"
     "  --profile-data=RECORD\n"
     "                    no profile run: use RECORD, written by `msl run --mode=graph\n"
     "                    --record-compiled=RECORD FILE ARGS`\n"
@@ -93,6 +94,43 @@ namespace {
 
 double msSince(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// ARGS of --profile-args split into words as a POSIX shell splits unexpanded text: at
+// blanks, with '...' (literal), "..." (\ quotes \ and ") and \ outside quotes; false when a
+// quote is not closed.
+bool splitShellWords(const std::string& text, std::vector<std::string>* words) {
+  std::string word;
+  bool inWord = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == ' ' || c == '\t' || c == '\n') {
+      if (inWord) words->push_back(word);
+      word.clear();
+      inWord = false;
+      continue;
+    }
+    inWord = true;
+    if (c == '\'') {
+      size_t e = text.find('\'', i + 1);
+      if (e == std::string::npos) return false;
+      word += text.substr(i + 1, e - i - 1);
+      i = e;
+    } else if (c == '"') {
+      for (++i;; ++i) {
+        if (i >= text.size()) return false;
+        if (text[i] == '"') break;
+        if (text[i] == '\\' && i + 1 < text.size() && (text[i + 1] == '"' || text[i + 1] == '\\')) ++i;
+        word += text[i];
+      }
+    } else if (c == '\\' && i + 1 < text.size()) {
+      word += text[++i];
+    } else {
+      word += c;
+    }
+  }
+  if (inWord) words->push_back(word);
+  return true;
 }
 
 bool readFile(const std::string& path, std::string* out) {
@@ -202,13 +240,8 @@ int buildCommand(const std::vector<std::string>& args) {
       profile = true;
     } else if (a.rfind("--profile-args=", 0) == 0) {
       profile = true;
-      std::string rest = a.substr(15);
-      for (size_t k = 0; k < rest.size();) {
-        size_t e = rest.find(' ', k);
-        if (e == std::string::npos) e = rest.size();
-        if (e > k) profileArgs.push_back(rest.substr(k, e - k));
-        k = e + 1;
-      }
+      if (!splitShellWords(a.substr(15), &profileArgs))
+        buildUsage("--profile-args: a quote is not closed in '" + a.substr(15) + "'");
     } else if (a.rfind("--profile-data=", 0) == 0) {
       profileData = a.substr(15);
       if (profileData.empty()) buildUsage("--profile-data needs a file (written by msl run --record-compiled)");
