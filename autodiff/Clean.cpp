@@ -198,15 +198,10 @@ class Cleaner {
   // J graphs check their inputs and run their chain by eager kernels when it is broken
   // (runtime/FusedKernel.h FusedKernel::chain).
   void noteTensorTypes() {
-    std::vector<Node*> applied;
-    auto apply = [&](Node* n) {
-      if (n->abs || !n->jtype) return;
-      n->abs = n->jtype;
-      applied.push_back(n);
-    };
+    ir::TemporaryAbstracts jtypes;
     for (Graph* g : scope_) {
-      for (Node* p : g->params) apply(p);
-      for (Node* n : g->nodes) apply(n);
+      for (Node* p : g->params) jtypes.set(p, p->jtype);
+      for (Node* n : g->nodes) jtypes.set(n, n->jtype);
     }
     propagate();
     auto note = [&](Node* n) {
@@ -218,7 +213,6 @@ class Cleaner {
       for (Node* p : g->params) note(p);
       for (Node* n : g->nodes) note(n);
     }
-    for (Node* n : applied) n->abs = nullptr;
   }
 
   const Abstract* absOf(const Node* n) const {

@@ -9,6 +9,7 @@
 #include "autodiff/BatchRules.h"
 #include "autodiff/J.h"
 #include "ir/Fused.h"
+#include "ir/Literal.h"
 #include "ir/Abstract.h"
 #include "ir/Diagnostics.h"
 #include "ir/Manager.h"
@@ -729,17 +730,11 @@ Graph* vmapGraph(Graph* g, const std::vector<bool>& batched, const VmapSpecialis
   // rules read an input's abstract from its node), taken off again after: the nodes
   // belong to the enclosing graph, which runs unspecialised. g is a specialisation for
   // these abstracts, so the batched graph, cached on g, holds for them alone.
-  struct Annotated {
-    std::vector<Node*> nodes;
-    ~Annotated() {
-      for (Node* n : nodes) n->abs = nullptr;
-    }
-  } annotated;
+  ir::TemporaryAbstracts annotated;
   for (size_t i = 0; i < captured.size() && i < g->freeVars.size(); ++i) {
     Node* fv = g->freeVars[i];
-    if (fv->abs || !captured[i] || captured[i]->is(AKind::Any) || fv->isConst()) continue;
-    fv->abs = captured[i];
-    annotated.nodes.push_back(fv);
+    if (!captured[i] || captured[i]->is(AKind::Any) || fv->isConst()) continue;
+    annotated.set(fv, captured[i]);
   }
   Batcher b(*g->module, g, specialise);
   std::vector<BInfo> params;

@@ -2,11 +2,11 @@
 
 #include <cstdlib>
 #include <string>
-#include <vector>
 
 #include "codegen/FoldBranches.h"
 #include "ir/Abstract.h"
 #include "ir/IR.h"
+#include "ir/Literal.h"
 #include "ir/Manager.h"
 #include "ir/Specialize.h"
 
@@ -51,24 +51,14 @@ void runGraphPasses(ir::Graph* g, const ir::Specialisation* spec, const GraphPas
   // A differentiated graph: its values' types (Node::jtype) are in Node::abs while the
   // passes run, and taken off after (the fused nodes keep theirs). Graphs nested in it
   // (its bprops, closures) are fused with it.
-  struct JTypes {
-    std::vector<ir::Node*> applied;
-    ~JTypes() {
-      for (ir::Node* n : applied) n->abs = nullptr;
-    }
-    void apply(ir::Node* n) {
-      if (n->abs || !n->jtype) return;
-      n->abs = n->jtype;
-      applied.push_back(n);
-    }
-  } jtypes;
+  ir::TemporaryAbstracts jtypes;
   if (g->madeByJ)
     for (const auto& gp : g->module->graphs()) {
       ir::Graph* h = gp.get();
       if (!h->madeByJ || !ir::isWithin(h, g)) continue;
-      for (ir::Node* p : h->params) jtypes.apply(p);
-      for (ir::Node* n : h->nodes) jtypes.apply(n);
-      for (ir::Node* fv : h->freeVars) jtypes.apply(fv);
+      for (ir::Node* p : h->params) jtypes.set(p, p->jtype);
+      for (ir::Node* n : h->nodes) jtypes.set(n, n->jtype);
+      for (ir::Node* fv : h->freeVars) jtypes.set(fv, fv->jtype);
     }
   // Branches the specialisation decided become straight-line code first (FoldBranches.h),
   // so that fusion sees the arms' operations beside their neighbours.

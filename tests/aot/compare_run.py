@@ -70,10 +70,10 @@ def main():
         prog = os.path.abspath(a.program)
         folder = os.path.dirname(prog)
         msl = os.path.abspath(a.msl)
-        exe = os.path.join(tmp, "prog")
         if a.graph:
             second, name = [msl, "run", "--mode=graph", prog], "graph mode"
         else:
+            exe = os.path.join(tmp, "prog")
             b = subprocess.run([msl, "build", "-q", *a.build_flag, prog, "-o", exe], cwd=folder,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             if b.returncode != 0:
